@@ -1,0 +1,21 @@
+/*
+ * vox_canary: the pipeline probe every worker answers.
+ *
+ * `POST /v1/canary` publishes a "vox.canary.requested" command whose data is
+ * {"operation_id": "<uuid>"}; a worker handling it completes the operation
+ * (result names the worker, partition and offset) and emits
+ * "vox.canary.completed" on vox.events through the outbox.
+ */
+#ifndef VOX_CANARY_H
+#define VOX_CANARY_H
+
+#include "vox_consumer.h"
+
+#define VOX_CANARY_TYPE "vox.canary.requested"
+#define VOX_CANARY_DONE_TYPE "vox.canary.completed"
+#define VOX_EVENTS_TOPIC "vox.events"
+
+int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+		      vox_error_t *err);
+
+#endif

@@ -1,0 +1,467 @@
+/* vox_consumer: consume, claim in the inbox, handle, commit, store offset. */
+#include "vox_consumer.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vox_event.h"
+#include "vox_json.h"
+#include "vox_log.h"
+
+struct vox_consumer {
+	rd_kafka_t *rk;
+	vox_pg_t *pg;
+	vox_producer_t *producer;
+	char *name;
+	const vox_handler_t *handlers;
+	size_t nhandlers;
+	void *ctx;
+	int max_attempts, backoff_ms, backoff_max_ms;
+	vox_counter_t *processed, *duplicates, *dead_lettered, *retries;
+	vox_histogram_t *handle_seconds;
+};
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps ms in short slices so a stop request is noticed; false if stopped. */
+static bool nap(long ms, volatile sig_atomic_t *running)
+{
+	while (ms > 0 && *running) {
+		long slice = ms < 50 ? ms : 50;
+		struct timespec ts = {0, slice * 1000000L};
+
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+	return *running;
+}
+
+/* Exponential backoff with full jitter in [base/2, base]. */
+static long backoff_delay(const vox_consumer_t *c, int attempt)
+{
+	long delay = c->backoff_ms;
+
+	for (int i = 1; i < attempt && delay < c->backoff_max_ms; i++)
+		delay *= 2;
+	if (delay > c->backoff_max_ms)
+		delay = c->backoff_max_ms;
+	return delay / 2 + rand() % (delay / 2 + 1);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	char count[16];
+
+	(void)opaque;
+	snprintf(count, sizeof(count), "%d", parts->cnt);
+	if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		vox_log(VOX_LOG_INFO, "partitions assigned", "count", count,
+			NULL);
+		rd_kafka_assign(rk, parts);
+		return;
+	}
+	/* Revoked: the message in hand is already finished (we handle on the
+	 * polling thread), so commit what was stored before letting go. */
+	vox_log(VOX_LOG_INFO, "partitions revoked", "count", count, NULL);
+	rd_kafka_commit(rk, NULL, 0);
+	rd_kafka_assign(rk, NULL);
+}
+
+static void on_consumer_error(rd_kafka_t *rk, int kerr, const char *reason,
+			      void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	vox_log(VOX_LOG_WARN, "kafka consumer error", "error",
+		rd_kafka_err2name(kerr), "reason", reason, NULL);
+}
+
+static void consumer_metrics(vox_consumer_t *c, vox_metrics_t *m)
+{
+	char labels[160];
+
+	if (m == NULL)
+		return;
+	snprintf(labels, sizeof(labels), "consumer=\"%s\"", c->name);
+	c->processed = vox_metrics_counter(
+		m, "vox_consumer_processed_total",
+		"Messages whose effect was committed", labels);
+	c->duplicates = vox_metrics_counter(
+		m, "vox_consumer_duplicates_total",
+		"Redelivered messages skipped by the inbox", labels);
+	c->dead_lettered = vox_metrics_counter(
+		m, "vox_consumer_dead_lettered_total",
+		"Messages sent to a dead-letter topic", labels);
+	c->retries = vox_metrics_counter(m, "vox_consumer_retries_total",
+					 "Handler attempts that were retried",
+					 labels);
+	c->handle_seconds = vox_metrics_histogram(
+		m, "vox_consumer_handle_seconds",
+		"Time from poll to stored offset per message", labels, NULL,
+		0);
+}
+
+static int consumer_conf(const vox_consumer_conf_t *conf,
+			 rd_kafka_conf_t *kconf, vox_error_t *err)
+{
+	char session[16];
+
+	snprintf(session, sizeof(session), "%d",
+		 conf->session_timeout_ms ? conf->session_timeout_ms : 10000);
+	if (vox_kafka_conf_set(kconf, "bootstrap.servers", conf->brokers,
+			       err) ||
+	    vox_kafka_conf_set(kconf, "group.id", conf->group_id, err) ||
+	    vox_kafka_conf_set(kconf, "enable.auto.offset.store", "false",
+			       err) ||
+	    vox_kafka_conf_set(kconf, "enable.auto.commit", "true", err) ||
+	    vox_kafka_conf_set(kconf, "auto.commit.interval.ms", "1000",
+			       err) ||
+	    vox_kafka_conf_set(kconf, "auto.offset.reset", "earliest", err) ||
+	    vox_kafka_conf_set(kconf, "session.timeout.ms", session, err) ||
+	    vox_kafka_conf_set(kconf, "heartbeat.interval.ms", "1000", err))
+		return err ? err->code : VOX_ERR_INVALID;
+	if (conf->instance_id != NULL && *conf->instance_id != '\0' &&
+	    vox_kafka_conf_set(kconf, "group.instance.id", conf->instance_id,
+			       err))
+		return err ? err->code : VOX_ERR_INVALID;
+	return 0;
+}
+
+static rd_kafka_t *consumer_handle(const vox_consumer_conf_t *conf,
+				   vox_error_t *err)
+{
+	rd_kafka_conf_t *kconf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *subs;
+	char errstr[512];
+	rd_kafka_resp_err_t kerr;
+	rd_kafka_t *rk;
+	size_t n = 0;
+
+	if (consumer_conf(conf, kconf, err) != 0) {
+		rd_kafka_conf_destroy(kconf);
+		return NULL;
+	}
+	rd_kafka_conf_set_rebalance_cb(kconf, on_rebalance);
+	rd_kafka_conf_set_error_cb(kconf, on_consumer_error);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, sizeof(errstr));
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(kconf);
+		vox_error_set(err, VOX_ERR_INVALID, false, "kafka: %s", errstr);
+		return NULL;
+	}
+	/* kconf is now owned by rk */
+	rd_kafka_poll_set_consumer(rk);
+	while (conf->topics[n] != NULL)
+		n++;
+	subs = rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(subs, conf->topics[i],
+						  RD_KAFKA_PARTITION_UA);
+	kerr = rd_kafka_subscribe(rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		vox_error_set(err, VOX_ERR_INVALID, false, "subscribe: %s",
+			      rd_kafka_err2str(kerr));
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	return rk;
+}
+
+vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf,
+				 vox_pg_t *pg, vox_producer_t *producer,
+				 vox_error_t *err)
+{
+	vox_consumer_t *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+		return NULL;
+	}
+	c->name = strdup(conf->name ? conf->name : conf->group_id);
+	c->pg = pg;
+	c->producer = producer;
+	c->handlers = conf->handlers;
+	c->nhandlers = conf->nhandlers;
+	c->ctx = conf->ctx;
+	c->max_attempts = conf->max_attempts ? conf->max_attempts : 5;
+	c->backoff_ms = conf->backoff_ms ? conf->backoff_ms : 100;
+	c->backoff_max_ms = conf->backoff_max_ms ? conf->backoff_max_ms : 10000;
+	if (c->name == NULL) {
+		vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+		goto out_free;
+	}
+	c->rk = consumer_handle(conf, err);
+	if (c->rk == NULL)
+		goto out_free;
+	consumer_metrics(c, conf->metrics);
+	return c;
+
+out_free:
+	free(c->name);
+	free(c);
+	return NULL;
+}
+
+void vox_consumer_destroy(vox_consumer_t *c)
+{
+	if (c == NULL)
+		return;
+	if (c->rk != NULL)
+		rd_kafka_destroy(c->rk);
+	free(c->name);
+	free(c);
+}
+
+static void store_offset(vox_consumer_t *c, const rd_kafka_message_t *rkm)
+{
+	rd_kafka_topic_partition_list_t *list;
+	rd_kafka_resp_err_t kerr;
+
+	list = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
+					  rkm->partition)
+		->offset = rkm->offset + 1;
+	kerr = rd_kafka_offsets_store(c->rk, list);
+	if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+		kerr = list->elems[0].err;
+	rd_kafka_topic_partition_list_destroy(list);
+	/* After a rebalance the partition may belong to another member: it
+	 * will get the message again and the inbox will skip it. */
+	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+		vox_log(VOX_LOG_WARN, "offset not stored", "error",
+			rd_kafka_err2name(kerr), NULL);
+}
+
+/* Sends the original message to <topic>.dlq with the reason in headers.
+ * Retries until Kafka takes it or the consumer stops: a dead letter is
+ * never dropped. */
+static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+		       const char *reason, int attempts,
+		       volatile sig_atomic_t *running)
+{
+	const char *topic = rd_kafka_topic_name(rkm->rkt);
+	char dlq[256], part[16], off[24], tries[16], when[40];
+	char *key = NULL;
+	vox_error_t err;
+	int rc, n = 0;
+
+	snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+	snprintf(part, sizeof(part), "%d", rkm->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)rkm->offset);
+	snprintf(tries, sizeof(tries), "%d", attempts);
+	vox_time_now_rfc3339(when, sizeof(when));
+	if (rkm->key != NULL)
+		key = strndup(rkm->key, rkm->key_len);
+	const vox_kafka_header_t headers[] = {
+		{"vox-dlq-reason", reason},
+		{"vox-dlq-consumer", c->name},
+		{"vox-dlq-source-topic", topic},
+		{"vox-dlq-source-partition", part},
+		{"vox-dlq-source-offset", off},
+		{"vox-dlq-attempts", tries},
+		{"vox-dlq-time", when},
+	};
+	vox_log(VOX_LOG_ERROR, "dead-lettering message", "reason", reason,
+		"topic", topic, "partition", part, "offset", off, "dlq", dlq,
+		NULL);
+	while ((rc = vox_producer_send_sync(
+			c->producer, dlq, key, rkm->payload, rkm->len, headers,
+			sizeof(headers) / sizeof(headers[0]), NULL, NULL,
+			&err)) != 0) {
+		vox_log(VOX_LOG_ERROR, "dead-letter publish failed, retrying",
+			"error", err.message, "dlq", dlq, NULL);
+		if (!nap(backoff_delay(c, ++n), running))
+			break;
+	}
+	free(key);
+	if (rc == 0 && c->dead_lettered)
+		vox_counter_inc(c->dead_lettered);
+	return rc;
+}
+
+static const vox_handler_t *find_handler(const vox_consumer_t *c,
+					 const char *type)
+{
+	for (size_t i = 0; i < c->nhandlers; i++)
+		if (strcmp(c->handlers[i].type, type) == 0)
+			return &c->handlers[i];
+	return NULL;
+}
+
+struct handle_tx {
+	vox_consumer_t *c;
+	const vox_handler_t *handler;
+	const vox_message_t *msg;
+	bool duplicate;
+};
+
+static int handle_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
+{
+	struct handle_tx *tx = arg;
+	int rc;
+
+	rc = vox_inbox_claim(pg, tx->c->name, tx->msg->id, tx->msg->topic,
+			     tx->msg->partition, (long long)tx->msg->offset,
+			     err);
+	if (rc == VOX_ERR_DUPLICATE) {
+		tx->duplicate = true;
+		return rc; /* nothing to write: roll back */
+	}
+	if (rc != 0)
+		return rc;
+	return tx->handler->fn(pg, tx->msg, tx->c->ctx, err);
+}
+
+static void message_view(const vox_consumer_t *c, const rd_kafka_message_t *rkm,
+			 const json_t *ev, const char *key, vox_message_t *msg)
+{
+	msg->topic = rd_kafka_topic_name(rkm->rkt);
+	msg->partition = rkm->partition;
+	msg->offset = rkm->offset;
+	msg->key = key;
+	msg->payload = rkm->payload;
+	msg->len = rkm->len;
+	msg->event = ev;
+	msg->id = vox_json_str(ev, "id");
+	msg->type = vox_json_str(ev, "type");
+	msg->account_id = vox_json_str(ev, "accountid");
+	msg->subject = vox_json_str(ev, "subject");
+	msg->time = vox_json_str(ev, "time");
+	msg->traceparent = vox_json_str(ev, "traceparent");
+	msg->data = json_object_get(ev, "data");
+	msg->consumer = c->name;
+}
+
+/* Runs the handler until it commits, is skipped as a duplicate, or must be
+ * dead-lettered. Returns 0 when the message is finished (offset may be
+ * stored), non-zero when the consumer is stopping with it unfinished. */
+static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+		       const vox_handler_t *handler, const vox_message_t *msg,
+		       volatile sig_atomic_t *running)
+{
+	struct handle_tx tx = {c, handler, msg, false};
+	char reason[400];
+	vox_error_t err;
+	int attempt = 0, outage = 0;
+
+	for (;;) {
+		vox_error_clear(&err);
+		tx.duplicate = false;
+		if (vox_pg_transaction(c->pg, handle_in_tx, &tx, &err) == 0) {
+			if (c->processed)
+				vox_counter_inc(c->processed);
+			return 0;
+		}
+		if (tx.duplicate) {
+			if (c->duplicates)
+				vox_counter_inc(c->duplicates);
+			return 0;
+		}
+		if (err.code == VOX_ERR_UNAVAILABLE) {
+			/* Our own database is down: wait for it, whatever
+			 * the number of tries. */
+			vox_log(VOX_LOG_WARN, "postgres unavailable, waiting",
+				"error", err.message, "message_id", msg->id,
+				NULL);
+			if (!nap(backoff_delay(c, ++outage), running))
+				return -1;
+			continue;
+		}
+		if (err.retriable && ++attempt < c->max_attempts) {
+			if (c->retries)
+				vox_counter_inc(c->retries);
+			vox_log(VOX_LOG_WARN, "handler failed, retrying",
+				"error", err.message, "message_id", msg->id,
+				NULL);
+			if (!nap(backoff_delay(c, attempt), running))
+				return -1;
+			continue;
+		}
+		snprintf(reason, sizeof(reason), "%s: %s",
+			 vox_err_code_name(err.code), err.message);
+		return dead_letter(c, rkm, reason, attempt + 1, running);
+	}
+}
+
+static int process_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+			   volatile sig_atomic_t *running)
+{
+	const vox_handler_t *handler;
+	char reason[400], *key = NULL;
+	vox_message_t msg;
+	vox_error_t err;
+	json_t *ev = NULL;
+	int rc;
+
+	if (vox_event_parse(rkm->payload, rkm->len, &ev, &err) != 0) {
+		snprintf(reason, sizeof(reason), "invalid envelope: %s",
+			 err.message);
+		rc = dead_letter(c, rkm, reason, 1, running);
+		goto out;
+	}
+	handler = find_handler(c, vox_json_str(ev, "type"));
+	if (handler == NULL) {
+		snprintf(reason, sizeof(reason), "no handler for type %s",
+			 vox_json_str(ev, "type"));
+		rc = dead_letter(c, rkm, reason, 1, running);
+		goto out;
+	}
+	if (rkm->key != NULL)
+		key = strndup(rkm->key, rkm->key_len);
+	message_view(c, rkm, ev, key, &msg);
+	rc = run_handler(c, rkm, handler, &msg, running);
+out:
+	free(key);
+	json_decref(ev);
+	return rc;
+}
+
+int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
+{
+	rd_kafka_message_t *rkm;
+	rd_kafka_resp_err_t kerr;
+	double started;
+
+	while (*running) {
+		rkm = rd_kafka_consumer_poll(c->rk, 200);
+		if (rkm == NULL)
+			continue;
+		if (rkm->err) {
+			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				vox_log(VOX_LOG_WARN, "consume error",
+					"error", rd_kafka_message_errstr(rkm),
+					NULL);
+			rd_kafka_message_destroy(rkm);
+			continue;
+		}
+		started = mono_seconds();
+		if (process_message(c, rkm, running) == 0) {
+			store_offset(c, rkm);
+			if (c->handle_seconds)
+				vox_histogram_observe(c->handle_seconds,
+						      mono_seconds() - started);
+		}
+		rd_kafka_message_destroy(rkm);
+	}
+	vox_log(VOX_LOG_INFO, "consumer stopping: committing offsets", NULL);
+	kerr = rd_kafka_commit(c->rk, NULL, 0);
+	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    kerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		vox_log(VOX_LOG_WARN, "final commit failed", "error",
+			rd_kafka_err2name(kerr), NULL);
+	kerr = rd_kafka_consumer_close(c->rk);
+	return kerr == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : VOX_ERR_UNAVAILABLE;
+}

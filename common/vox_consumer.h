@@ -1,0 +1,85 @@
+/*
+ * vox_consumer: the at-least-once consume loop every worker runs, made
+ * exactly-once in effect by the inbox.
+ *
+ * For each message: parse the CloudEvents envelope (invalid: dead-letter),
+ * find the handler for its type (none: dead-letter), then in ONE PostgreSQL
+ * transaction claim the message id in the inbox and run the handler. Only
+ * after COMMIT is the offset stored (enable.auto.offset.store=false; the
+ * auto-commit then commits stored offsets only). A redelivered message finds
+ * its id in the inbox and is skipped.
+ *
+ * Failures: PostgreSQL unreachable -> wait and retry the same message,
+ * without limit (nothing is skipped). A retriable handler error -> retry with
+ * exponential backoff and jitter up to max_attempts, then dead-letter. A
+ * non-retriable error -> dead-letter at once. Dead letters go to
+ * "<topic>.dlq" with the original key and bytes and the reason in headers
+ * (vox-dlq-reason, vox-dlq-consumer, vox-dlq-source-topic, ...).
+ */
+#ifndef VOX_CONSUMER_H
+#define VOX_CONSUMER_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vox_error.h"
+#include "vox_kafka.h"
+#include "vox_metrics.h"
+#include "vox_pg.h"
+
+typedef struct vox_consumer vox_consumer_t;
+
+typedef struct vox_message {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *key; /* NUL-terminated copy, or NULL */
+	const char *payload;
+	size_t len;
+	const json_t *event; /* the parsed envelope */
+	const char *id, *type, *account_id, *subject, *time, *traceparent;
+	const json_t *data;
+	const char *consumer; /* inbox name of the consumer */
+} vox_message_t;
+
+/* Runs inside the transaction, after the inbox claim. Return 0 to commit;
+ * an error rolls everything back (the inbox claim too). */
+typedef int (*vox_handler_fn)(vox_pg_t *pg, const vox_message_t *msg,
+			      void *ctx, vox_error_t *err);
+
+typedef struct vox_handler {
+	const char *type; /* CloudEvents type, e.g. "vox.canary.requested" */
+	vox_handler_fn fn;
+} vox_handler_t;
+
+typedef struct vox_consumer_conf {
+	const char *brokers;
+	const char *group_id;
+	const char *name;	   /* inbox consumer name (NULL: group_id) */
+	const char *instance_id;   /* group.instance.id, static membership */
+	const char *const *topics; /* NULL-terminated */
+	const vox_handler_t *handlers;
+	size_t nhandlers;
+	void *ctx;		/* passed to handlers */
+	int max_attempts;	/* 0: 5 */
+	int backoff_ms;		/* 0: 100 */
+	int backoff_max_ms;	/* 0: 10000 */
+	int session_timeout_ms; /* 0: 10000 */
+	vox_metrics_t *metrics; /* optional */
+} vox_consumer_conf_t;
+
+/* pg and producer stay owned by the caller and must outlive the consumer;
+ * the producer carries dead letters. */
+vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf,
+				 vox_pg_t *pg, vox_producer_t *producer,
+				 vox_error_t *err);
+
+/* Consumes until *running becomes 0; then finishes the message in hand,
+ * commits stored offsets and leaves the group. Returns 0 on a clean stop. */
+int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running);
+
+void vox_consumer_destroy(vox_consumer_t *c);
+
+#endif

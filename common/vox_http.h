@@ -1,0 +1,79 @@
+/*
+ * vox_http: the HTTP server of the ingress and of every worker's /metrics,
+ * over libmicrohttpd's internal epoll thread pool.
+ *
+ * Routes are a table of {method, pattern, handler}; a pattern segment
+ * "{name}" captures that segment (vox_http_param). A handler either replies
+ * at once or suspends the connection (no thread is parked) and later, from
+ * any thread, calls vox_http_resume() with a continuation that runs on a
+ * server thread and replies. Every non-2xx answer uses the error format of
+ * DESIGN.md; every answer carries X-Request-Id.
+ */
+#ifndef VOX_HTTP_H
+#define VOX_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vox_error.h"
+#include "vox_metrics.h"
+
+typedef struct vox_http vox_http_t;
+typedef struct vox_http_req vox_http_req_t;
+
+typedef void (*vox_http_handler_fn)(vox_http_req_t *req, void *ctx);
+
+typedef struct vox_http_route {
+	const char *method;
+	const char *pattern; /* "/v1/operations/{id}" */
+	vox_http_handler_fn fn;
+	const char *name; /* metrics label; NULL: the pattern */
+} vox_http_route_t;
+
+typedef struct vox_http_conf {
+	const char *bind; /* IPv4 address, e.g. "127.0.0.1" */
+	int port;	  /* 0: any free port (see vox_http_port) */
+	int threads;	  /* thread pool size */
+	size_t max_body;  /* bytes; larger bodies get 413 */
+	const vox_http_route_t *routes;
+	size_t nroutes;
+	void *ctx; /* passed to handlers */
+	vox_metrics_t *metrics;
+	const char *service; /* for metrics labels */
+} vox_http_conf_t;
+
+vox_http_t *vox_http_start(const vox_http_conf_t *conf, vox_error_t *err);
+int vox_http_port(const vox_http_t *http);
+/* Stops accepting, waits up to drain_ms for suspended requests, stops. */
+void vox_http_stop(vox_http_t *http, int drain_ms);
+
+const char *vox_http_method(const vox_http_req_t *req);
+const char *vox_http_path(const vox_http_req_t *req);
+const char *vox_http_param(const vox_http_req_t *req, const char *name);
+const char *vox_http_header(const vox_http_req_t *req, const char *name);
+const char *vox_http_body(const vox_http_req_t *req, size_t *len);
+const char *vox_http_request_id(const vox_http_req_t *req);
+
+/* Per-request slot for the handler's own state (freed with free_fn). */
+void vox_http_set_state(vox_http_req_t *req, void *state,
+			void (*free_fn)(void *));
+void *vox_http_state(const vox_http_req_t *req);
+
+/* Replies: body is copied; json is stolen. */
+void vox_http_reply(vox_http_req_t *req, int status, const char *content_type,
+		    const char *body, size_t len);
+void vox_http_reply_json(vox_http_req_t *req, int status, json_t *json);
+/* {"error":{"code","message","details","timestamp","requestId"}};
+ * details is stolen and may be NULL. */
+void vox_http_reply_error(vox_http_req_t *req, int status, const char *code,
+			  const char *message, json_t *details);
+void vox_http_add_header(vox_http_req_t *req, const char *name,
+			 const char *value);
+
+/* Parks the connection; the handler returns without replying. */
+void vox_http_suspend(vox_http_req_t *req);
+/* From any thread: then(req, ctx) runs on a server thread and replies. */
+void vox_http_resume(vox_http_req_t *req, vox_http_handler_fn then);
+
+#endif

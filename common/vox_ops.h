@@ -1,0 +1,42 @@
+/*
+ * vox_ops: the life of an operation (an accepted asynchronous command):
+ * accepted -> running -> completed | failed, with a history row per step.
+ *
+ * The ingress records "accepted" after Kafka acknowledged the command; the
+ * worker may get there first, so every write is an upsert and both orders
+ * end in the same rows.
+ */
+#ifndef VOX_OPS_H
+#define VOX_OPS_H
+
+#include <jansson.h>
+
+#include "vox_error.h"
+#include "vox_pg.h"
+
+typedef struct vox_op {
+	const char *id;
+	const char *account_id; /* NULL until accounts exist for the kind */
+	const char *kind;	/* "canary", "number.purchase", ... */
+	const char *subject;	/* resource the operation acts on, or NULL */
+	const char *request_id;
+	const char *request_json; /* the command's data, or NULL */
+	const char *at;		  /* RFC 3339 time it was accepted */
+} vox_op_t;
+
+/* Idempotent: a second call for the same id changes nothing. */
+int vox_op_accept(vox_pg_t *pg, const vox_op_t *op, vox_error_t *err);
+
+/* Moves the operation to status ("running", "completed", "failed") and
+ * appends history; creates it if the accepted row is not there yet.
+ * result_json / error_code / error_message may be NULL. */
+int vox_op_finish(vox_pg_t *pg, const vox_op_t *op, const char *status,
+		  const char *result_json, const char *error_code,
+		  const char *error_message, vox_error_t *err);
+
+/* The operation as the API shows it, with "history". account_id NULL: no
+ * tenant filter. VOX_ERR_NOT_FOUND when absent (or another account's). */
+int vox_op_get(vox_pg_t *pg, const char *id, const char *account_id,
+	       json_t **out, vox_error_t *err);
+
+#endif

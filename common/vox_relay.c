@@ -1,0 +1,295 @@
+/* vox_relay: outbox rows to Kafka, marked published only when acknowledged. */
+#include "vox_relay.h"
+
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vox_log.h"
+
+#define RELAY_MAX_HEADERS 16
+
+struct relay_batch {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	int pending;
+	bool *acked; /* per row */
+};
+
+struct relay_slot {
+	struct relay_batch *batch;
+	int row;
+};
+
+static void relay_delivered(void *opaque, const vox_error_t *err,
+			    int32_t partition, int64_t offset)
+{
+	struct relay_slot *slot = opaque;
+	struct relay_batch *b = slot->batch;
+
+	(void)partition;
+	(void)offset;
+	pthread_mutex_lock(&b->lock);
+	b->acked[slot->row] = (err == NULL);
+	if (--b->pending == 0)
+		pthread_cond_signal(&b->done_cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Headers are stored as a JSON object of strings. */
+static size_t relay_headers(const char *text, json_t **holder,
+			    vox_kafka_header_t *out)
+{
+	const char *name;
+	json_t *value;
+	size_t n = 0;
+
+	*holder = text ? json_loads(text, 0, NULL) : NULL;
+	if (!json_is_object(*holder))
+		return 0;
+	json_object_foreach(*holder, name, value)
+	{
+		if (n == RELAY_MAX_HEADERS || !json_is_string(value))
+			continue;
+		out[n].name = name;
+		out[n].value = json_string_value(value);
+		n++;
+	}
+	return n;
+}
+
+static int relay_send_rows(PGresult *rows, vox_producer_t *producer,
+			   struct relay_batch *b, struct relay_slot *slots)
+{
+	int nrows = PQntuples(rows);
+
+	for (int i = 0; i < nrows; i++) {
+		vox_kafka_header_t headers[RELAY_MAX_HEADERS];
+		json_t *holder;
+		size_t nheaders;
+		vox_error_t err;
+
+		nheaders = relay_headers(PQgetisnull(rows, i, 4)
+						 ? NULL
+						 : PQgetvalue(rows, i, 4),
+					 &holder, headers);
+		slots[i].batch = b;
+		slots[i].row = i;
+		pthread_mutex_lock(&b->lock);
+		b->pending++;
+		pthread_mutex_unlock(&b->lock);
+		if (vox_producer_send(
+			    producer, PQgetvalue(rows, i, 1),
+			    PQgetisnull(rows, i, 2) ? NULL
+						    : PQgetvalue(rows, i, 2),
+			    PQgetvalue(rows, i, 3),
+			    (size_t)PQgetlength(rows, i, 3), headers, nheaders,
+			    relay_delivered, &slots[i], &err) != 0) {
+			pthread_mutex_lock(&b->lock);
+			b->pending--;
+			pthread_mutex_unlock(&b->lock);
+			vox_log(VOX_LOG_WARN, "outbox publish failed", "error",
+				err.message, NULL);
+		}
+		json_decref(holder);
+	}
+	pthread_mutex_lock(&b->lock);
+	while (b->pending > 0)
+		pthread_cond_wait(&b->done_cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+/* "{1,2,3}" of the acknowledged row ids. */
+static char *relay_acked_ids(PGresult *rows, const bool *acked, int *count)
+{
+	int nrows = PQntuples(rows);
+	size_t cap = (size_t)nrows * 22 + 3, len = 0;
+	char *ids = malloc(cap);
+
+	*count = 0;
+	if (ids == NULL)
+		return NULL;
+	ids[len++] = '{';
+	for (int i = 0; i < nrows; i++) {
+		if (!acked[i])
+			continue;
+		len += (size_t)snprintf(ids + len, cap - len, "%s%s",
+					*count ? "," : "", PQgetvalue(rows, i, 0));
+		(*count)++;
+	}
+	snprintf(ids + len, cap - len, "}");
+	return ids;
+}
+
+struct relay_tx {
+	vox_producer_t *producer;
+	int batch;
+	int published;
+};
+
+static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
+{
+	struct relay_tx *tx = arg;
+	struct relay_batch b = {.pending = 0};
+	struct relay_slot *slots = NULL;
+	PGresult *rows = NULL;
+	char limit[16], *ids = NULL;
+	int rc, nrows;
+
+	snprintf(limit, sizeof(limit), "%d", tx->batch);
+	const char *params[] = {limit};
+	rc = vox_pg_execp(pg, "vox_relay_take",
+			  "SELECT id, topic, message_key, payload, headers "
+			  "FROM outbox WHERE published_at IS NULL ORDER BY id "
+			  "LIMIT $1 FOR UPDATE SKIP LOCKED",
+			  1, params, &rows, err);
+	if (rc != 0)
+		return rc;
+	nrows = PQntuples(rows);
+	if (nrows == 0)
+		goto out;
+	b.acked = calloc((size_t)nrows, sizeof(*b.acked));
+	slots = calloc((size_t)nrows, sizeof(*slots));
+	if (b.acked == NULL || slots == NULL) {
+		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+		goto out;
+	}
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.done_cond, NULL);
+	relay_send_rows(rows, tx->producer, &b, slots);
+	pthread_mutex_destroy(&b.lock);
+	pthread_cond_destroy(&b.done_cond);
+	ids = relay_acked_ids(rows, b.acked, &tx->published);
+	if (ids == NULL) {
+		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+		goto out;
+	}
+	if (tx->published > 0) {
+		const char *upd[] = {ids};
+
+		rc = vox_pg_execp(pg, "vox_relay_mark",
+				  "UPDATE outbox SET published_at = now() "
+				  "WHERE id = ANY($1::bigint[])",
+				  1, upd, NULL, err);
+	}
+out:
+	free(ids);
+	free(slots);
+	free(b.acked);
+	PQclear(rows);
+	return rc;
+}
+
+int vox_relay_once(vox_pg_t *pg, vox_producer_t *producer, int batch,
+		   int *published, vox_error_t *err)
+{
+	struct relay_tx tx = {producer, batch, 0};
+	int rc = vox_pg_transaction(pg, relay_in_tx, &tx, err);
+
+	*published = rc == 0 ? tx.published : 0;
+	return rc;
+}
+
+struct vox_relay {
+	vox_pg_t *pg;
+	vox_producer_t *producer;
+	pthread_t thread;
+	atomic_bool stop;
+};
+
+static int relay_listen(vox_relay_t *r, vox_error_t *err)
+{
+	int rc = vox_pg_connect(r->pg, 0, err);
+
+	if (rc != 0)
+		return rc;
+	return vox_pg_exec(r->pg, "LISTEN vox_outbox", 0, NULL, NULL, err);
+}
+
+/* Waits for a notification on the listening connection, up to ms. */
+static void relay_wait(vox_relay_t *r, int ms)
+{
+	PGconn *conn = vox_pg_conn(r->pg);
+	struct pollfd pfd;
+	PGnotify *note;
+
+	if (conn == NULL) {
+		poll(NULL, 0, ms);
+		return;
+	}
+	pfd.fd = PQsocket(conn);
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, ms) > 0)
+		PQconsumeInput(conn);
+	while ((note = PQnotifies(conn)) != NULL)
+		PQfreemem(note);
+}
+
+static void *relay_loop(void *arg)
+{
+	vox_relay_t *r = arg;
+	unsigned listened_on = 0;
+	vox_error_t err;
+	int published;
+
+	while (!atomic_load(&r->stop)) {
+		if (vox_pg_connects(r->pg) != listened_on ||
+		    vox_pg_conn(r->pg) == NULL) {
+			if (relay_listen(r, &err) != 0) {
+				relay_wait(r, 1000);
+				continue;
+			}
+			listened_on = vox_pg_connects(r->pg);
+		}
+		if (vox_relay_once(r->pg, r->producer, 500, &published,
+				   &err) != 0) {
+			vox_log(VOX_LOG_WARN, "outbox relay failed", "error",
+				err.message, NULL);
+			relay_wait(r, 1000);
+			continue;
+		}
+		if (published < 500)
+			relay_wait(r, 1000);
+	}
+	vox_relay_once(r->pg, r->producer, 500, &published, &err);
+	return NULL;
+}
+
+vox_relay_t *vox_relay_start(const char *conninfo, vox_producer_t *producer,
+			     vox_error_t *err)
+{
+	vox_relay_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+		return NULL;
+	}
+	r->pg = vox_pg_new(conninfo);
+	r->producer = producer;
+	if (r->pg == NULL ||
+	    pthread_create(&r->thread, NULL, relay_loop, r) != 0) {
+		vox_error_set(err, VOX_ERR_INTERNAL, false,
+			      "cannot start outbox relay");
+		vox_pg_destroy(r->pg);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void vox_relay_stop(vox_relay_t *r)
+{
+	if (r == NULL)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->thread, NULL);
+	vox_pg_destroy(r->pg);
+	free(r);
+}

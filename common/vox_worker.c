@@ -1,0 +1,205 @@
+/* vox_worker: config, wiring and shutdown shared by every worker binary. */
+#include "vox_worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vox_config.h"
+#include "vox_http.h"
+#include "vox_log.h"
+#include "vox_relay.h"
+#include "vox_signal.h"
+
+#define WORKER_MAX_TOPICS 16
+
+struct worker_cfg {
+	const char *pg_url, *brokers, *group, *topics, *bind, *instance_id;
+	const char *log_level;
+	long metrics_port, max_attempts, session_timeout_ms, backoff_ms;
+	bool relay;
+};
+
+static void worker_metrics(vox_http_req_t *req, void *ctx)
+{
+	size_t len;
+	char *text = vox_metrics_render(ctx, &len);
+
+	if (text == NULL) {
+		vox_http_reply_error(req, 500, "internal", "out of memory",
+				     NULL);
+		return;
+	}
+	vox_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
+	free(text);
+}
+
+static void worker_healthz(vox_http_req_t *req, void *ctx)
+{
+	(void)ctx;
+	vox_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Splits "a,b" into a NULL-terminated list; modifies buf. */
+static int worker_topics(char *buf, const char **list)
+{
+	int n = 0;
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(buf, ",", &save); tok && n < WORKER_MAX_TOPICS;
+	     tok = strtok_r(NULL, ",", &save))
+		list[n++] = tok;
+	list[n] = NULL;
+	return n;
+}
+
+static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
+		      vox_metrics_t *metrics)
+{
+	const char *topics[WORKER_MAX_TOPICS + 1];
+	char *topics_buf = strdup(cfg->topics), client_id[96];
+	vox_producer_conf_t pconf = {0};
+	vox_consumer_conf_t cconf = {0};
+	vox_producer_t *producer = NULL;
+	vox_consumer_t *consumer = NULL;
+	vox_relay_t *relay = NULL;
+	vox_pg_t *pg = NULL;
+	vox_error_t err;
+	int rc = 1;
+
+	if (topics_buf == NULL || worker_topics(topics_buf, topics) == 0) {
+		vox_logf(VOX_LOG_ERROR, "no topics to consume");
+		goto out;
+	}
+	pg = vox_pg_new(cfg->pg_url);
+	if (pg == NULL || vox_pg_connect(pg, 30000, &err) != 0) {
+		vox_log(VOX_LOG_ERROR, "postgres unreachable", "error",
+			pg ? err.message : "oom", NULL);
+		goto out;
+	}
+	snprintf(client_id, sizeof(client_id), "vox-%s", def->name);
+	pconf.brokers = cfg->brokers;
+	pconf.client_id = client_id;
+	producer = vox_producer_new(&pconf, &err);
+	if (producer == NULL) {
+		vox_log(VOX_LOG_ERROR, "kafka producer", "error", err.message,
+			NULL);
+		goto out;
+	}
+	if (cfg->relay) {
+		relay = vox_relay_start(cfg->pg_url, producer, &err);
+		if (relay == NULL) {
+			vox_log(VOX_LOG_ERROR, "outbox relay", "error",
+				err.message, NULL);
+			goto out;
+		}
+	}
+	cconf.brokers = cfg->brokers;
+	cconf.group_id = cfg->group;
+	cconf.instance_id = cfg->instance_id;
+	cconf.topics = topics;
+	cconf.handlers = def->handlers;
+	cconf.nhandlers = def->nhandlers;
+	cconf.ctx = def->ctx;
+	cconf.max_attempts = (int)cfg->max_attempts;
+	cconf.backoff_ms = (int)cfg->backoff_ms;
+	cconf.session_timeout_ms = (int)cfg->session_timeout_ms;
+	cconf.metrics = metrics;
+	consumer = vox_consumer_new(&cconf, pg, producer, &err);
+	if (consumer == NULL) {
+		vox_log(VOX_LOG_ERROR, "kafka consumer", "error", err.message,
+			NULL);
+		goto out;
+	}
+	vox_log(VOX_LOG_INFO, "worker consuming", "group", cfg->group,
+		"topics", cfg->topics, NULL);
+	rc = vox_consumer_run(consumer, &vox_running) == 0 ? 0 : 1;
+out:
+	vox_consumer_destroy(consumer);
+	vox_relay_stop(relay); /* relays what is committed, then stops */
+	vox_producer_destroy(producer, 10000);
+	vox_pg_destroy(pg);
+	free(topics_buf);
+	return rc;
+}
+
+int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
+{
+	static const vox_http_route_t routes[] = {
+		{"GET", "/metrics", worker_metrics, NULL},
+		{"GET", "/healthz", worker_healthz, NULL},
+	};
+	char group[96], port[16];
+	struct worker_cfg cfg = {0};
+	vox_http_conf_t hconf = {0};
+	vox_metrics_t *metrics;
+	vox_http_t *http = NULL;
+	vox_error_t err;
+	int level, rc;
+
+	snprintf(group, sizeof(group), "vox.%s", def->name);
+	snprintf(port, sizeof(port), "%d", def->metrics_port);
+	const vox_cfg_opt_t opts[] = {
+		{"VOX_PG_URL", VOX_CFG_STRING,
+		 "postgresql://vox@127.0.0.1:55432/voxlink", 1, 4096,
+		 "PostgreSQL connection URL", &cfg.pg_url},
+		{"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:59092", 1,
+		 4096, "Kafka bootstrap servers", &cfg.brokers},
+		{"VOX_WORKER_GROUP", VOX_CFG_STRING, group, 1, 200,
+		 "consumer group (and inbox name)", &cfg.group},
+		{"VOX_WORKER_TOPICS", VOX_CFG_STRING, def->topics, 1, 2000,
+		 "comma-separated topics to consume", &cfg.topics},
+		{"VOX_WORKER_INSTANCE_ID", VOX_CFG_STRING, "", 0, 200,
+		 "static group membership id (empty: dynamic)",
+		 &cfg.instance_id},
+		{"VOX_WORKER_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
+		 "address of /metrics and /healthz", &cfg.bind},
+		{"VOX_WORKER_METRICS_PORT", VOX_CFG_INT, port, 0, 65535,
+		 "port of /metrics and /healthz (0: any)", &cfg.metrics_port},
+		{"VOX_WORKER_MAX_ATTEMPTS", VOX_CFG_INT, "5", 1, 100,
+		 "handler attempts before dead-lettering", &cfg.max_attempts},
+		{"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
+		 "first retry delay, doubled each attempt", &cfg.backoff_ms},
+		{"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
+		 300000, "consumer group session timeout",
+		 &cfg.session_timeout_ms},
+		{"VOX_WORKER_RELAY", VOX_CFG_BOOL, "true", 0, 0,
+		 "run the outbox relay in this process", &cfg.relay},
+		{"VOX_LOG_LEVEL", VOX_CFG_STRING, "info", 4, 5,
+		 "debug, info, warn or error", &cfg.log_level},
+	};
+
+	vox_config_load(def->name, def->about, opts,
+			sizeof(opts) / sizeof(opts[0]), argc, argv);
+	level = vox_log_level_parse(cfg.log_level);
+	if (level < 0) {
+		fprintf(stderr, "VOX_LOG_LEVEL: \"%s\" is not one of debug, "
+				"info, warn, error\n",
+			cfg.log_level);
+		return 2;
+	}
+	vox_log_init(def->name, (vox_log_level_t)level);
+	vox_signal_setup();
+	metrics = vox_metrics_new();
+	hconf.bind = cfg.bind;
+	hconf.port = (int)cfg.metrics_port;
+	hconf.threads = 1;
+	hconf.max_body = 4096;
+	hconf.routes = routes;
+	hconf.nroutes = sizeof(routes) / sizeof(routes[0]);
+	hconf.ctx = metrics;
+	http = vox_http_start(&hconf, &err);
+	if (http == NULL) {
+		vox_log(VOX_LOG_ERROR, "metrics endpoint", "error",
+			err.message, NULL);
+		vox_metrics_destroy(metrics);
+		return 1;
+	}
+	snprintf(port, sizeof(port), "%d", vox_http_port(http));
+	vox_log(VOX_LOG_INFO, "worker starting", "metrics_port", port, NULL);
+	rc = worker_run(def, &cfg, metrics);
+	vox_http_stop(http, 1000);
+	vox_metrics_destroy(metrics);
+	vox_log(VOX_LOG_INFO, "worker stopped", NULL);
+	return rc;
+}

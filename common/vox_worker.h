@@ -1,0 +1,26 @@
+/*
+ * vox_worker: the whole life of a worker binary, so each worker is only
+ * its handler table: config from the environment (--help prints it), JSON
+ * logs, PostgreSQL, the producer (dead letters and outbox relay), the
+ * outbox relay thread, /metrics and /healthz on the worker's own port, the
+ * consume loop, and a staged shutdown on SIGTERM/SIGINT.
+ */
+#ifndef VOX_WORKER_H
+#define VOX_WORKER_H
+
+#include "vox_consumer.h"
+
+typedef struct vox_worker_def {
+	const char *name;	   /* "provisioning" */
+	const char *about;	   /* one line for --help */
+	const char *topics;	   /* default, comma-separated */
+	int metrics_port;	   /* default */
+	const vox_handler_t *handlers;
+	size_t nhandlers;
+	void *ctx;
+} vox_worker_def_t;
+
+/* Returns the process exit code. */
+int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv);
+
+#endif

@@ -1,0 +1,292 @@
+/* Integration test helpers (see helpers.h). */
+#include "helpers.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vox_uuid.h"
+
+const char *t_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0')
+		cr_assert_fail("%s is not set: run the integration tests through "
+			 "`make test` (tests/run)",
+			 name);
+	return v;
+}
+
+vox_pg_t *t_pg(void)
+{
+	vox_pg_t *pg = vox_pg_new(t_env("VOX_PG_URL"));
+	vox_error_t err;
+
+	cr_assert_not_null(pg);
+	if (vox_pg_connect(pg, 10000, &err) != 0)
+		cr_assert_fail("postgres: %s", err.message);
+	return pg;
+}
+
+long long t_pg_count(vox_pg_t *pg, const char *sql, const char *param)
+{
+	const char *params[] = {param};
+	PGresult *res;
+	vox_error_t err;
+	long long n;
+
+	if (vox_pg_exec(pg, sql, param ? 1 : 0, params, &res, &err) != 0) {
+		cr_log_error("query failed: %s", err.message);
+		return -1;
+	}
+	n = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+	PQclear(res);
+	return n;
+}
+
+static void create_topics(rd_kafka_t *rk, const char *const *names, int n,
+			  int partitions)
+{
+	rd_kafka_NewTopic_t *topics[4];
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	const rd_kafka_CreateTopics_result_t *res;
+	const rd_kafka_topic_result_t **results;
+	rd_kafka_event_t *ev;
+	char errstr[256];
+	size_t cnt;
+
+	for (int i = 0; i < n; i++)
+		topics[i] = rd_kafka_NewTopic_new(names[i], i ? 1 : partitions,
+						  1, errstr, sizeof(errstr));
+	rd_kafka_CreateTopics(rk, topics, (size_t)n, NULL, q);
+	ev = rd_kafka_queue_poll(q, 30000);
+	cr_assert_not_null(ev, "CreateTopics timed out");
+	res = rd_kafka_event_CreateTopics_result(ev);
+	cr_assert_not_null(res, "unexpected admin event");
+	results = rd_kafka_CreateTopics_result_topics(res, &cnt);
+	for (size_t i = 0; i < cnt; i++)
+		cr_assert(rd_kafka_topic_result_error(results[i]) == 0,
+			  "create topic %s: %s",
+			  rd_kafka_topic_result_name(results[i]),
+			  rd_kafka_topic_result_error_string(results[i]));
+	rd_kafka_event_destroy(ev);
+	rd_kafka_NewTopic_destroy_array(topics, (size_t)n);
+	rd_kafka_queue_destroy(q);
+}
+
+void t_topic_create(const char *prefix, int partitions, char *out,
+		    size_t outlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char id[VOX_UUID_STRLEN], dlq[300], errstr[256];
+	rd_kafka_t *rk;
+
+	vox_uuid7(id);
+	snprintf(out, outlen, "%s.%s", prefix, id);
+	snprintf(dlq, sizeof(dlq), "%s.dlq", out);
+	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
+			  errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(rk, "%s", errstr);
+	const char *const names[] = {out, dlq};
+	create_topics(rk, names, 2, partitions);
+	rd_kafka_destroy(rk);
+}
+
+pid_t t_spawn(const char *binary, const char *logfile, const char *const *env)
+{
+	char path[1024];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/%s", t_env("VOX_BIN_DIR"), binary);
+	pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execl(path, binary, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+int t_stop(pid_t pid, int sig, int timeout_ms)
+{
+	int status;
+
+	kill(pid, sig);
+	for (int waited = 0; waited < timeout_ms; waited += 20) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		sleep_ms(20);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+int t_free_port(void)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	socklen_t len = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+	getsockname(fd, (struct sockaddr *)&addr, &len);
+	port = ntohs(addr.sin_port);
+	close(fd);
+	return port;
+}
+
+struct http_buf {
+	char *data;
+	size_t len;
+};
+
+static size_t http_collect(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct http_buf *b = arg;
+	char *grown = realloc(b->data, b->len + size * n + 1);
+
+	if (grown == NULL)
+		return 0;
+	b->data = grown;
+	memcpy(b->data + b->len, ptr, size * n);
+	b->len += size * n;
+	b->data[b->len] = '\0';
+	return size * n;
+}
+
+int t_http(const char *method, int port, const char *path, const char *body,
+	   const char *content_type, char **response)
+{
+	CURL *curl = curl_easy_init();
+	struct curl_slist *headers = NULL;
+	struct http_buf buf = {NULL, 0};
+	char url[512], ctype[128];
+	long status = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+	if (body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+			 content_type ? content_type : "application/json");
+		headers = curl_slist_append(headers, ctype);
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+	}
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	if (response != NULL)
+		*response = buf.data ? buf.data : strdup("");
+	else
+		free(buf.data);
+	return (int)status;
+}
+
+bool t_wait_for(bool (*fn)(void *), void *arg, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (fn(arg))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+int t_consume_all(const char *topic, int idle_ms, const char *header_name,
+		  void (*fn)(void *arg, const char *payload, size_t len,
+			     const char *header),
+		  void *arg)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *subs;
+	char group[64], errstr[256], id[VOX_UUID_STRLEN];
+	rd_kafka_message_t *m;
+	rd_kafka_t *rk;
+	int count = 0, idle = 0;
+
+	vox_uuid7(id);
+	snprintf(group, sizeof(group), "t-%s", id);
+	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
+			  errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
+			  sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
+			  sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(rk, "%s", errstr);
+	rd_kafka_poll_set_consumer(rk);
+	subs = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_subscribe(rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	/* The first assignment takes a moment: count idle time only after a
+	 * message arrived, or after 20 s with none. */
+	while (idle < (count ? idle_ms : 20000)) {
+		m = rd_kafka_consumer_poll(rk, 100);
+		if (m == NULL || m->err) {
+			idle += 100;
+			if (m)
+				rd_kafka_message_destroy(m);
+			continue;
+		}
+		idle = 0;
+		count++;
+		if (fn != NULL) {
+			rd_kafka_headers_t *hdrs = NULL;
+			const void *val = NULL;
+			size_t vlen = 0;
+			char *hval = NULL;
+
+			if (header_name && rd_kafka_message_headers(m, &hdrs) == 0 &&
+			    rd_kafka_header_get_last(hdrs, header_name, &val,
+						     &vlen) == 0)
+				hval = strndup(val, vlen);
+			fn(arg, m->payload, m->len, hval);
+			free(hval);
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return count;
+}

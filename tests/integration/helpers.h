@@ -1,0 +1,58 @@
+/*
+ * Integration test helpers: the real PostgreSQL, Redis and Kafka of
+ * `ops/stack` (located through the VOX_* variables `tests/run` exports),
+ * our own binaries started as child processes, and a small HTTP client.
+ */
+#ifndef TEST_HELPERS_H
+#define TEST_HELPERS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "vox_pg.h"
+
+/* The variable, or a Criterion failure naming it. */
+const char *t_env(const char *name);
+
+/* A connected vox_pg_t on the test database (fails the test otherwise). */
+vox_pg_t *t_pg(void);
+
+/* First column of the first row of sql as a long long (-1 on error). */
+long long t_pg_count(vox_pg_t *pg, const char *sql, const char *param);
+
+/* Creates topic (and topic.dlq) with partitions; fails the test on error.
+ * Names get a unique suffix: out receives the full name. */
+void t_topic_create(const char *prefix, int partitions, char *out,
+		    size_t outlen);
+
+/* Starts $VOX_BIN_DIR/<binary> with extra "NAME=value" settings (NULL
+ * terminated) on top of the environment; stdout/stderr appended to
+ * logfile. Returns the pid. */
+pid_t t_spawn(const char *binary, const char *logfile, const char *const *env);
+
+/* Sends sig and waits up to timeout_ms; returns the exit status as
+ * waitpid gives it, or -1 after killing it with SIGKILL. */
+int t_stop(pid_t pid, int sig, int timeout_ms);
+
+/* A free TCP port on 127.0.0.1. */
+int t_free_port(void);
+
+/* HTTP to 127.0.0.1:port; returns the status (0: no connection). The
+ * body, when asked for, is a malloc'd NUL-terminated string. */
+int t_http(const char *method, int port, const char *path, const char *body,
+	   const char *content_type, char **response);
+
+/* Polls fn(arg) every 20 ms until it returns true or timeout_ms passed. */
+bool t_wait_for(bool (*fn)(void *), void *arg, int timeout_ms);
+
+/* Reads every message of topic from the beginning until none comes for
+ * idle_ms; calls fn for each (header value of header_name, or NULL).
+ * Returns the count. */
+int t_consume_all(const char *topic, int idle_ms, const char *header_name,
+		  void (*fn)(void *arg, const char *payload, size_t len,
+			     const char *header),
+		  void *arg);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * voxctl: the operator's command line.
+ *   voxctl migrate     apply migrations/NNNN_name.sql not yet applied
+ *   voxctl help        commands and settings
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "voxctl.h"
+#include "vox_config.h"
+#include "vox_log.h"
+
+static struct voxctl_cfg cfg;
+
+static const vox_cfg_opt_t opts[] = {
+	{"VOX_PG_URL", VOX_CFG_STRING, "postgresql://vox@127.0.0.1:55432/voxlink",
+	 1, 4096, "PostgreSQL connection URL", &cfg.pg_url},
+	{"VOX_MIGRATIONS_DIR", VOX_CFG_STRING, "migrations", 1, 4096,
+	 "directory of NNNN_name.sql files", &cfg.migrations_dir},
+	{"VOX_PG_WAIT_MS", VOX_CFG_INT, "30000", 0, 600000,
+	 "how long to wait for PostgreSQL to answer", &cfg.pg_wait_ms},
+};
+
+static const struct voxctl_command {
+	const char *name;
+	const char *help;
+	int (*run)(const struct voxctl_cfg *cfg, int argc, char **argv);
+} commands[] = {
+	{"migrate", "apply pending database migrations (idempotent)",
+	 voxctl_migrate},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: voxctl COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name,
+			commands[i].help);
+	fprintf(out, "\n");
+	vox_config_usage("voxctl", "VoxLink operator tool", opts,
+			 sizeof(opts) / sizeof(opts[0]), out);
+}
+
+int main(int argc, char **argv)
+{
+	vox_error_t err;
+
+	if (argc < 2 || strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (vox_config_parse(opts, sizeof(opts) / sizeof(opts[0]), &err) !=
+	    0) {
+		fprintf(stderr, "voxctl: %s\n", err.message);
+		return 2;
+	}
+	vox_log_init("voxctl", VOX_LOG_WARN);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(&cfg, argc - 1, argv + 1);
+	fprintf(stderr, "voxctl: unknown command \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
