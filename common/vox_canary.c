@@ -9,10 +9,25 @@
 #include "vox_ops.h"
 #include "vox_uuid.h"
 
+int vox_canary_validate(const json_t *data, vox_error_t *err)
+{
+	static const char *const allowed[] = {"operation_id", NULL};
+	const char *op_id = vox_json_str(data, "operation_id");
+
+	if (!json_is_object(data))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+				     "data must be an object");
+	if (vox_json_only_keys(data, allowed, err) != 0)
+		return VOX_ERR_INVALID;
+	if (op_id == NULL || !vox_uuid_valid(op_id))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+				     "data.operation_id must be a UUID");
+	return 0;
+}
+
 int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 		      vox_error_t *err)
 {
-	static const char *const allowed[] = {"operation_id", NULL};
 	const char *op_id = vox_json_str(msg->data, "operation_id");
 	char *result = NULL, *event_text = NULL;
 	json_t *res, *event;
@@ -20,11 +35,8 @@ int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	int rc;
 
 	(void)ctx;
-	if (vox_json_only_keys(msg->data, allowed, err) != 0)
+	if (vox_canary_validate(msg->data, err) != 0)
 		return VOX_ERR_INVALID;
-	if (op_id == NULL || !vox_uuid_valid(op_id))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "data.operation_id must be a UUID");
 	res = json_pack("{s:s, s:s, s:i, s:I}", "worker", msg->consumer,
 			"message_id", msg->id, "partition", (int)msg->partition,
 			"offset", (json_int_t)msg->offset);

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,26 @@ static void log_time(char *out, size_t outlen)
 	snprintf(out, outlen, "%s.%03ldZ", date, now.tv_nsec / 1000000L);
 }
 
+/* jansson refuses invalid UTF-8; a log line must never lose a field, so
+ * such text is kept with its non-ASCII bytes replaced by '?'. */
+static json_t *log_str(const char *text)
+{
+	json_t *value = json_string(text);
+	char *copy;
+
+	if (value != NULL)
+		return value;
+	copy = strdup(text);
+	if (copy == NULL)
+		return json_string("(out of memory)");
+	for (char *c = copy; *c; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	value = json_string(copy);
+	free(copy);
+	return value;
+}
+
 static void log_emit(vox_log_level_t level, const char *msg, va_list *pairs)
 {
 	char when[48];
@@ -52,9 +73,11 @@ static void log_emit(vox_log_level_t level, const char *msg, va_list *pairs)
 		return;
 	log_time(when, sizeof(when));
 	json_object_set_new(line, "time", json_string(when));
+	if ((unsigned)level > VOX_LOG_ERROR)
+		level = VOX_LOG_ERROR;
 	json_object_set_new(line, "level", json_string(level_names[level]));
 	json_object_set_new(line, "service", json_string(log_service));
-	json_object_set_new(line, "msg", json_string(msg ? msg : ""));
+	json_object_set_new(line, "msg", log_str(msg ? msg : ""));
 	if (pairs != NULL) {
 		const char *key;
 
@@ -62,7 +85,7 @@ static void log_emit(vox_log_level_t level, const char *msg, va_list *pairs)
 			const char *val = va_arg(*pairs, const char *);
 
 			json_object_set_new(line, key,
-					    val ? json_string(val) : json_null());
+					    val ? log_str(val) : json_null());
 		}
 	}
 	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -77,6 +77,14 @@ static long now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* Server notices ("relation already exists, skipping") are not errors:
+ * keep them out of stderr unless debugging. */
+static void pg_notice(void *arg, const char *message)
+{
+	(void)arg;
+	vox_log(VOX_LOG_DEBUG, "postgres notice", "notice", message, NULL);
+}
+
 static int pg_try_connect(vox_pg_t *pg, vox_error_t *err)
 {
 	static const char *const keys[] = {"dbname",	      "connect_timeout",
@@ -96,6 +104,7 @@ static int pg_try_connect(vox_pg_t *pg, vox_error_t *err)
 		pg_disconnect(pg);
 		return rc;
 	}
+	PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
 	pg->connects++;
 	return 0;
 }

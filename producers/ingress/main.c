@@ -103,6 +103,14 @@ int main(int argc, char **argv)
 			cfg.log_level);
 		return 2;
 	}
+	if (strncmp(cfg.bind, "127.", 4) != 0) {
+		/* Nothing authenticates callers yet (issue 4 adds it). */
+		fprintf(stderr, "VOX_INGRESS_BIND: \"%s\" is not a loopback "
+				"address; only 127.x.x.x until authentication "
+				"exists\n",
+			cfg.bind);
+		return 2;
+	}
 	vox_log_init("ingress", (vox_log_level_t)level);
 	vox_signal_setup();
 	in.metrics = vox_metrics_new();

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every binary: --help prints its settings and exits 0; a bad value or an
+# unknown argument stops it with a message naming the problem and exit 2.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bin=${VOX_BIN_DIR:-build/rel/bin}
+fail=0
+expect() { # want_status description command...
+	local want=$1 what=$2
+	shift 2
+	out=$("$@" 2>&1)
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "FAIL $what: exit $got, want $want: $out"
+		fail=1
+	else
+		echo "ok   $what"
+	fi
+}
+for b in ingress provisioning; do
+	expect 0 "$b --help" "$bin/$b" --help
+	expect 2 "$b unknown argument" "$bin/$b" --bogus
+	expect 2 "$b bad log level" env VOX_LOG_LEVEL=loud "$bin/$b"
+done
+expect 2 "ingress port out of range" env VOX_INGRESS_PORT=70000 "$bin/ingress"
+expect 2 "ingress port not a number" env VOX_INGRESS_PORT=80a "$bin/ingress"
+expect 2 "ingress non-loopback bind" env VOX_INGRESS_BIND=0.0.0.0 "$bin/ingress"
+expect 2 "worker attempts out of range" env VOX_WORKER_MAX_ATTEMPTS=0 "$bin/provisioning"
+expect 2 "worker bool not a bool" env VOX_WORKER_RELAY=maybe "$bin/provisioning"
+expect 0 "voxctl help" "$bin/voxctl" help
+expect 2 "voxctl no command" "$bin/voxctl"
+expect 2 "voxctl unknown command" "$bin/voxctl" frobnicate
+expect 2 "voxctl bad setting" env VOX_PG_WAIT_MS=-1 "$bin/voxctl" migrate
+out=$(VOX_INGRESS_PORT=70000 "$bin/ingress" 2>&1)
+grep -q 'VOX_INGRESS_PORT' <<<"$out" || { echo "FAIL message does not name the variable: $out"; fail=1; }
+exit $fail
