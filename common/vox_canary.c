@@ -16,17 +16,17 @@ int vox_canary_validate(const json_t *data, vox_error_t *err)
 
 	if (!json_is_object(data))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "data must be an object");
+		                     "data must be an object");
 	if (vox_json_only_keys(data, allowed, err) != 0)
 		return VOX_ERR_INVALID;
 	if (op_id == NULL || !vox_uuid_valid(op_id))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "data.operation_id must be a UUID");
+		                     "data.operation_id must be a UUID");
 	return 0;
 }
 
 int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
-		      vox_error_t *err)
+                      vox_error_t *err)
 {
 	const char *op_id = vox_json_str(msg->data, "operation_id");
 	char *result = NULL, *event_text = NULL;
@@ -38,8 +38,8 @@ int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	if (vox_canary_validate(msg->data, err) != 0)
 		return VOX_ERR_INVALID;
 	res = json_pack("{s:s, s:s, s:i, s:I}", "worker", msg->consumer,
-			"message_id", msg->id, "partition", (int)msg->partition,
-			"offset", (json_int_t)msg->offset);
+	                "message_id", msg->id, "partition", (int)msg->partition,
+	                "offset", (json_int_t)msg->offset);
 	result = vox_json_dump(res);
 	json_decref(res);
 	op.id = op_id;
@@ -51,9 +51,9 @@ int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	if (rc != 0)
 		goto out;
 	event = vox_event_new(VOX_CANARY_DONE_TYPE, "/voxlink/workers",
-			      msg->subject, msg->account_id, msg->traceparent,
-			      json_pack("{s:s, s:s}", "operation_id", op_id,
-					"worker", msg->consumer));
+	                      msg->subject, msg->account_id, msg->traceparent,
+	                      json_pack("{s:s, s:s}", "operation_id", op_id,
+	                                "worker", msg->consumer));
 	event_text = vox_json_dump(event);
 	json_decref(event);
 	if (result == NULL || event_text == NULL) {

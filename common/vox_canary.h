@@ -11,15 +11,15 @@
 
 #include "vox_consumer.h"
 
-#define VOX_CANARY_TYPE "vox.canary.requested"
+#define VOX_CANARY_TYPE      "vox.canary.requested"
 #define VOX_CANARY_DONE_TYPE "vox.canary.completed"
-#define VOX_EVENTS_TOPIC "vox.events"
+#define VOX_EVENTS_TOPIC     "vox.events"
 
 /* Checks a canary command's data; the C twin of
  * schemas/events/vox.canary.requested.schema.json. */
 int vox_canary_validate(const json_t *data, vox_error_t *err);
 
 int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
-		      vox_error_t *err);
+                      vox_error_t *err);
 
 #endif

@@ -35,18 +35,17 @@ typedef struct vox_cfg_opt {
 
 /* Applies the table from the environment. Returns 0, or VOX_ERR_INVALID with
  * err naming the variable, the bad value and what is allowed. */
-int vox_config_parse(const vox_cfg_opt_t *opts, size_t nopts,
-		     vox_error_t *err);
+int vox_config_parse(const vox_cfg_opt_t *opts, size_t nopts, vox_error_t *err);
 
 /* Prints "usage: prog" and the table (env, type, default, range, help). */
 void vox_config_usage(const char *prog, const char *about,
-		      const vox_cfg_opt_t *opts, size_t nopts, void *stream);
+                      const vox_cfg_opt_t *opts, size_t nopts, void *stream);
 
 /* For main(): handles --help/-h (usage on stdout, exit 0), any other
  * argument (usage on stderr, exit 2), and parse errors (message on stderr,
  * exit 2). Returns only on success. */
 void vox_config_load(const char *prog, const char *about,
-		     const vox_cfg_opt_t *opts, size_t nopts, int argc,
-		     char **argv);
+                     const vox_cfg_opt_t *opts, size_t nopts, int argc,
+                     char **argv);
 
 #endif

@@ -60,7 +60,7 @@ static long backoff_delay(const vox_consumer_t *c, int attempt)
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
-			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	char count[16];
 
@@ -68,7 +68,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
 	snprintf(count, sizeof(count), "%d", parts->cnt);
 	if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		vox_log(VOX_LOG_INFO, "partitions assigned", "count", count,
-			NULL);
+		        NULL);
 		rd_kafka_assign(rk, parts);
 		return;
 	}
@@ -80,12 +80,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
 }
 
 static void on_consumer_error(rd_kafka_t *rk, int kerr, const char *reason,
-			      void *opaque)
+                              void *opaque)
 {
 	(void)rk;
 	(void)opaque;
 	vox_log(VOX_LOG_WARN, "kafka consumer error", "error",
-		rd_kafka_err2name(kerr), "reason", reason, NULL);
+	        rd_kafka_err2name(kerr), "reason", reason, NULL);
 }
 
 static void consumer_metrics(vox_consumer_t *c, vox_metrics_t *m)
@@ -96,51 +96,49 @@ static void consumer_metrics(vox_consumer_t *c, vox_metrics_t *m)
 		return;
 	snprintf(labels, sizeof(labels), "consumer=\"%s\"", c->name);
 	c->processed = vox_metrics_counter(
-		m, "vox_consumer_processed_total",
-		"Messages whose effect was committed", labels);
+	        m, "vox_consumer_processed_total",
+	        "Messages whose effect was committed", labels);
 	c->duplicates = vox_metrics_counter(
-		m, "vox_consumer_duplicates_total",
-		"Redelivered messages skipped by the inbox", labels);
+	        m, "vox_consumer_duplicates_total",
+	        "Redelivered messages skipped by the inbox", labels);
 	c->dead_lettered = vox_metrics_counter(
-		m, "vox_consumer_dead_lettered_total",
-		"Messages sent to a dead-letter topic", labels);
+	        m, "vox_consumer_dead_lettered_total",
+	        "Messages sent to a dead-letter topic", labels);
 	c->retries = vox_metrics_counter(m, "vox_consumer_retries_total",
-					 "Handler attempts that were retried",
-					 labels);
+	                                 "Handler attempts that were retried",
+	                                 labels);
 	c->handle_seconds = vox_metrics_histogram(
-		m, "vox_consumer_handle_seconds",
-		"Time from poll to stored offset per message", labels, NULL,
-		0);
+	        m, "vox_consumer_handle_seconds",
+	        "Time from poll to stored offset per message", labels, NULL, 0);
 }
 
 static int consumer_conf(const vox_consumer_conf_t *conf,
-			 rd_kafka_conf_t *kconf, vox_error_t *err)
+                         rd_kafka_conf_t *kconf, vox_error_t *err)
 {
 	char session[16];
 
 	snprintf(session, sizeof(session), "%d",
-		 conf->session_timeout_ms ? conf->session_timeout_ms : 10000);
+	         conf->session_timeout_ms ? conf->session_timeout_ms : 10000);
 	if (vox_kafka_conf_set(kconf, "bootstrap.servers", conf->brokers,
-			       err) ||
+	                       err) ||
 	    vox_kafka_conf_set(kconf, "group.id", conf->group_id, err) ||
 	    vox_kafka_conf_set(kconf, "enable.auto.offset.store", "false",
-			       err) ||
+	                       err) ||
 	    vox_kafka_conf_set(kconf, "enable.auto.commit", "true", err) ||
-	    vox_kafka_conf_set(kconf, "auto.commit.interval.ms", "1000",
-			       err) ||
+	    vox_kafka_conf_set(kconf, "auto.commit.interval.ms", "1000", err) ||
 	    vox_kafka_conf_set(kconf, "auto.offset.reset", "earliest", err) ||
 	    vox_kafka_conf_set(kconf, "session.timeout.ms", session, err) ||
 	    vox_kafka_conf_set(kconf, "heartbeat.interval.ms", "1000", err))
 		return err ? err->code : VOX_ERR_INVALID;
 	if (conf->instance_id != NULL && *conf->instance_id != '\0' &&
 	    vox_kafka_conf_set(kconf, "group.instance.id", conf->instance_id,
-			       err))
+	                       err))
 		return err ? err->code : VOX_ERR_INVALID;
 	return 0;
 }
 
 static rd_kafka_t *consumer_handle(const vox_consumer_conf_t *conf,
-				   vox_error_t *err)
+                                   vox_error_t *err)
 {
 	rd_kafka_conf_t *kconf = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *subs;
@@ -168,21 +166,20 @@ static rd_kafka_t *consumer_handle(const vox_consumer_conf_t *conf,
 	subs = rd_kafka_topic_partition_list_new((int)n);
 	for (size_t i = 0; i < n; i++)
 		rd_kafka_topic_partition_list_add(subs, conf->topics[i],
-						  RD_KAFKA_PARTITION_UA);
+		                                  RD_KAFKA_PARTITION_UA);
 	kerr = rd_kafka_subscribe(rk, subs);
 	rd_kafka_topic_partition_list_destroy(subs);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		vox_error_set(err, VOX_ERR_INVALID, false, "subscribe: %s",
-			      rd_kafka_err2str(kerr));
+		              rd_kafka_err2str(kerr));
 		rd_kafka_destroy(rk);
 		return NULL;
 	}
 	return rk;
 }
 
-vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf,
-				 vox_pg_t *pg, vox_producer_t *producer,
-				 vox_error_t *err)
+vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf, vox_pg_t *pg,
+                                 vox_producer_t *producer, vox_error_t *err)
 {
 	vox_consumer_t *c = calloc(1, sizeof(*c));
 
@@ -232,8 +229,8 @@ static void store_offset(vox_consumer_t *c, const rd_kafka_message_t *rkm)
 
 	list = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(rkm->rkt),
-					  rkm->partition)
-		->offset = rkm->offset + 1;
+	                                  rkm->partition)
+	        ->offset = rkm->offset + 1;
 	kerr = rd_kafka_offsets_store(c->rk, list);
 	if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
 		kerr = list->elems[0].err;
@@ -242,15 +239,15 @@ static void store_offset(vox_consumer_t *c, const rd_kafka_message_t *rkm)
 	 * will get the message again and the inbox will skip it. */
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		vox_log(VOX_LOG_WARN, "offset not stored", "error",
-			rd_kafka_err2name(kerr), NULL);
+		        rd_kafka_err2name(kerr), NULL);
 }
 
 /* Sends the original message to <topic>.dlq with the reason in headers.
  * Retries until Kafka takes it or the consumer stops: a dead letter is
  * never dropped. */
 static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
-		       const char *reason, int attempts,
-		       volatile sig_atomic_t *running)
+                       const char *reason, int attempts,
+                       volatile sig_atomic_t *running)
 {
 	const char *topic = rd_kafka_topic_name(rkm->rkt);
 	char dlq[256], part[16], off[24], tries[16], when[40];
@@ -266,23 +263,23 @@ static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	if (rkm->key != NULL)
 		key = strndup(rkm->key, rkm->key_len);
 	const vox_kafka_header_t headers[] = {
-		{"vox-dlq-reason", reason},
-		{"vox-dlq-consumer", c->name},
-		{"vox-dlq-source-topic", topic},
-		{"vox-dlq-source-partition", part},
-		{"vox-dlq-source-offset", off},
-		{"vox-dlq-attempts", tries},
-		{"vox-dlq-time", when},
+	        {"vox-dlq-reason", reason},
+	        {"vox-dlq-consumer", c->name},
+	        {"vox-dlq-source-topic", topic},
+	        {"vox-dlq-source-partition", part},
+	        {"vox-dlq-source-offset", off},
+	        {"vox-dlq-attempts", tries},
+	        {"vox-dlq-time", when},
 	};
 	vox_log(VOX_LOG_ERROR, "dead-lettering message", "reason", reason,
-		"topic", topic, "partition", part, "offset", off, "dlq", dlq,
-		NULL);
+	        "topic", topic, "partition", part, "offset", off, "dlq", dlq,
+	        NULL);
 	while ((rc = vox_producer_send_sync(
-			c->producer, dlq, key, rkm->payload, rkm->len, headers,
-			sizeof(headers) / sizeof(headers[0]), NULL, NULL,
-			&err)) != 0) {
+	                c->producer, dlq, key, rkm->payload, rkm->len, headers,
+	                sizeof(headers) / sizeof(headers[0]), NULL, NULL,
+	                &err)) != 0) {
 		vox_log(VOX_LOG_ERROR, "dead-letter publish failed, retrying",
-			"error", err.message, "dlq", dlq, NULL);
+		        "error", err.message, "dlq", dlq, NULL);
 		if (!nap(backoff_delay(c, ++n), running))
 			break;
 	}
@@ -293,7 +290,7 @@ static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 }
 
 static const vox_handler_t *find_handler(const vox_consumer_t *c,
-					 const char *type)
+                                         const char *type)
 {
 	for (size_t i = 0; i < c->nhandlers; i++)
 		if (strcmp(c->handlers[i].type, type) == 0)
@@ -314,8 +311,8 @@ static int handle_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	int rc;
 
 	rc = vox_inbox_claim(pg, tx->c->name, tx->msg->id, tx->msg->topic,
-			     tx->msg->partition, (long long)tx->msg->offset,
-			     err);
+	                     tx->msg->partition, (long long)tx->msg->offset,
+	                     err);
 	if (rc == VOX_ERR_DUPLICATE) {
 		tx->duplicate = true;
 		return rc; /* nothing to write: roll back */
@@ -326,7 +323,7 @@ static int handle_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 }
 
 static void message_view(const vox_consumer_t *c, const rd_kafka_message_t *rkm,
-			 const json_t *ev, const char *key, vox_message_t *msg)
+                         const json_t *ev, const char *key, vox_message_t *msg)
 {
 	msg->topic = rd_kafka_topic_name(rkm->rkt);
 	msg->partition = rkm->partition;
@@ -349,8 +346,8 @@ static void message_view(const vox_consumer_t *c, const rd_kafka_message_t *rkm,
  * dead-lettered. Returns 0 when the message is finished (offset may be
  * stored), non-zero when the consumer is stopping with it unfinished. */
 static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
-		       const vox_handler_t *handler, const vox_message_t *msg,
-		       volatile sig_atomic_t *running)
+                       const vox_handler_t *handler, const vox_message_t *msg,
+                       volatile sig_atomic_t *running)
 {
 	struct handle_tx tx = {c, handler, msg, false};
 	char reason[400];
@@ -374,8 +371,8 @@ static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 			/* Our own database is down: wait for it, whatever
 			 * the number of tries. */
 			vox_log(VOX_LOG_WARN, "postgres unavailable, waiting",
-				"error", err.message, "message_id", msg->id,
-				NULL);
+			        "error", err.message, "message_id", msg->id,
+			        NULL);
 			if (!nap(backoff_delay(c, ++outage), running))
 				return -1;
 			continue;
@@ -384,20 +381,20 @@ static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 			if (c->retries)
 				vox_counter_inc(c->retries);
 			vox_log(VOX_LOG_WARN, "handler failed, retrying",
-				"error", err.message, "message_id", msg->id,
-				NULL);
+			        "error", err.message, "message_id", msg->id,
+			        NULL);
 			if (!nap(backoff_delay(c, attempt), running))
 				return -1;
 			continue;
 		}
 		snprintf(reason, sizeof(reason), "%s: %s",
-			 vox_err_code_name(err.code), err.message);
+		         vox_err_code_name(err.code), err.message);
 		return dead_letter(c, rkm, reason, attempt + 1, running);
 	}
 }
 
 static int process_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
-			   volatile sig_atomic_t *running)
+                           volatile sig_atomic_t *running)
 {
 	const vox_handler_t *handler;
 	char reason[400], *key = NULL;
@@ -408,14 +405,14 @@ static int process_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 
 	if (vox_event_parse(rkm->payload, rkm->len, &ev, &err) != 0) {
 		snprintf(reason, sizeof(reason), "invalid envelope: %s",
-			 err.message);
+		         err.message);
 		rc = dead_letter(c, rkm, reason, 1, running);
 		goto out;
 	}
 	handler = find_handler(c, vox_json_str(ev, "type"));
 	if (handler == NULL) {
 		snprintf(reason, sizeof(reason), "no handler for type %s",
-			 vox_json_str(ev, "type"));
+		         vox_json_str(ev, "type"));
 		rc = dead_letter(c, rkm, reason, 1, running);
 		goto out;
 	}
@@ -441,9 +438,8 @@ int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 			continue;
 		if (rkm->err) {
 			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				vox_log(VOX_LOG_WARN, "consume error",
-					"error", rd_kafka_message_errstr(rkm),
-					NULL);
+				vox_log(VOX_LOG_WARN, "consume error", "error",
+				        rd_kafka_message_errstr(rkm), NULL);
 			rd_kafka_message_destroy(rkm);
 			continue;
 		}
@@ -452,7 +448,7 @@ int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 			store_offset(c, rkm);
 			if (c->handle_seconds)
 				vox_histogram_observe(c->handle_seconds,
-						      mono_seconds() - started);
+				                      mono_seconds() - started);
 		}
 		rd_kafka_message_destroy(rkm);
 	}
@@ -461,7 +457,7 @@ int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    kerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		vox_log(VOX_LOG_WARN, "final commit failed", "error",
-			rd_kafka_err2name(kerr), NULL);
+		        rd_kafka_err2name(kerr), NULL);
 	kerr = rd_kafka_consumer_close(c->rk);
 	return kerr == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : VOX_ERR_UNAVAILABLE;
 }

@@ -46,8 +46,8 @@ typedef struct vox_message {
 
 /* Runs inside the transaction, after the inbox claim. Return 0 to commit;
  * an error rolls everything back (the inbox claim too). */
-typedef int (*vox_handler_fn)(vox_pg_t *pg, const vox_message_t *msg,
-			      void *ctx, vox_error_t *err);
+typedef int (*vox_handler_fn)(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                              vox_error_t *err);
 
 typedef struct vox_handler {
 	const char *type; /* CloudEvents type, e.g. "vox.canary.requested" */
@@ -57,24 +57,23 @@ typedef struct vox_handler {
 typedef struct vox_consumer_conf {
 	const char *brokers;
 	const char *group_id;
-	const char *name;	   /* inbox consumer name (NULL: group_id) */
+	const char *name;          /* inbox consumer name (NULL: group_id) */
 	const char *instance_id;   /* group.instance.id, static membership */
 	const char *const *topics; /* NULL-terminated */
 	const vox_handler_t *handlers;
 	size_t nhandlers;
-	void *ctx;		/* passed to handlers */
-	int max_attempts;	/* 0: 5 */
-	int backoff_ms;		/* 0: 100 */
-	int backoff_max_ms;	/* 0: 10000 */
+	void *ctx;              /* passed to handlers */
+	int max_attempts;       /* 0: 5 */
+	int backoff_ms;         /* 0: 100 */
+	int backoff_max_ms;     /* 0: 10000 */
 	int session_timeout_ms; /* 0: 10000 */
 	vox_metrics_t *metrics; /* optional */
 } vox_consumer_conf_t;
 
 /* pg and producer stay owned by the caller and must outlive the consumer;
  * the producer carries dead letters. */
-vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf,
-				 vox_pg_t *pg, vox_producer_t *producer,
-				 vox_error_t *err);
+vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf, vox_pg_t *pg,
+                                 vox_producer_t *producer, vox_error_t *err);
 
 /* Consumes until *running becomes 0; then finishes the message in hand,
  * commits stored offsets and leaves the group. Returns 0 on a clean stop. */

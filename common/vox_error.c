@@ -6,7 +6,7 @@
 #include <string.h>
 
 static int error_vset(vox_error_t *err, vox_err_code_t code, bool retriable,
-		      bool fatal, const char *fmt, va_list ap)
+                      bool fatal, const char *fmt, va_list ap)
 {
 	if (err == NULL)
 		return code;
@@ -18,7 +18,7 @@ static int error_vset(vox_error_t *err, vox_err_code_t code, bool retriable,
 }
 
 int vox_error_set(vox_error_t *err, vox_err_code_t code, bool retriable,
-		  const char *fmt, ...)
+                  const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -29,8 +29,7 @@ int vox_error_set(vox_error_t *err, vox_err_code_t code, bool retriable,
 	return rc;
 }
 
-int vox_error_fatal(vox_error_t *err, vox_err_code_t code, const char *fmt,
-		    ...)
+int vox_error_fatal(vox_error_t *err, vox_err_code_t code, const char *fmt, ...)
 {
 	va_list ap;
 	int rc;

@@ -37,9 +37,9 @@ void vox_traceparent_new(char *out, size_t outlen)
 	snprintf(out, outlen, "00-%.32s-%.16s-01", hex, hex + 32);
 }
 
-json_t *vox_event_new(const char *type, const char *source,
-		      const char *subject, const char *account_id,
-		      const char *traceparent, json_t *data)
+json_t *vox_event_new(const char *type, const char *source, const char *subject,
+                      const char *account_id, const char *traceparent,
+                      json_t *data)
 {
 	char id[VOX_UUID_STRLEN], when[40], trace[64];
 	json_t *ev = json_object();
@@ -62,9 +62,9 @@ json_t *vox_event_new(const char *type, const char *source,
 	if (subject != NULL)
 		json_object_set_new(ev, "subject", json_string(subject));
 	json_object_set_new(ev, "datacontenttype",
-			    json_string("application/json"));
+	                    json_string("application/json"));
 	json_object_set_new(ev, "accountid",
-			    account_id ? json_string(account_id) : json_null());
+	                    account_id ? json_string(account_id) : json_null());
 	json_object_set_new(ev, "traceparent", json_string(traceparent));
 	json_object_set_new(ev, "data", data ? data : json_object());
 	return ev;
@@ -75,43 +75,44 @@ static bool event_type_ok(const char *type)
 	if (*type == '\0' || strlen(type) > 128)
 		return false;
 	for (const char *c = type; *c; c++)
-		if (!islower((unsigned char)*c) && !isdigit((unsigned char)*c) &&
-		    *c != '.' && *c != '_' && *c != '-')
+		if (!islower((unsigned char)*c) &&
+		    !isdigit((unsigned char)*c) && *c != '.' && *c != '_' &&
+		    *c != '-')
 			return false;
 	return true;
 }
 
 /* A required, non-empty string attribute of at most maxlen bytes. */
 static int event_need_str(const json_t *ev, const char *name, size_t maxlen,
-			  vox_error_t *err)
+                          vox_error_t *err)
 {
 	const json_t *v = json_object_get(ev, name);
 
 	if (v == NULL)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "missing attribute %s", name);
+		                     "missing attribute %s", name);
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    json_string_length(v) > maxlen)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "attribute %s must be a string of 1..%zu "
-				     "bytes",
-				     name, maxlen);
+		                     "attribute %s must be a string of 1..%zu "
+		                     "bytes",
+		                     name, maxlen);
 	return 0;
 }
 
 static int event_optional_str(const json_t *ev, const char *name,
-			      vox_error_t *err)
+                              vox_error_t *err)
 {
 	const json_t *v = json_object_get(ev, name);
 
 	if (v == NULL || json_is_null(v) || json_is_string(v))
 		return 0;
 	return vox_error_set(err, VOX_ERR_INVALID, false,
-			     "attribute %s must be a string", name);
+	                     "attribute %s must be a string", name);
 }
 
 int vox_event_parse(const char *payload, size_t len, json_t **event,
-		    vox_error_t *err)
+                    vox_error_t *err)
 {
 	json_t *ev;
 	const json_t *data;
@@ -120,17 +121,17 @@ int vox_event_parse(const char *payload, size_t len, json_t **event,
 	*event = NULL;
 	if (payload == NULL || len == 0)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "empty message");
+		                     "empty message");
 	if (len > VOX_EVENT_MAX_BYTES)
 		return vox_error_set(err, VOX_ERR_LIMIT, false,
-				     "message of %zu bytes exceeds %d", len,
-				     VOX_EVENT_MAX_BYTES);
+		                     "message of %zu bytes exceeds %d", len,
+		                     VOX_EVENT_MAX_BYTES);
 	ev = vox_json_parse(payload, len, VOX_JSON_DEFAULT_DEPTH, err);
 	if (ev == NULL)
 		return err ? err->code : VOX_ERR_INVALID;
 	if (!json_is_object(ev)) {
 		rc = vox_error_set(err, VOX_ERR_INVALID, false,
-				   "message is not a JSON object");
+		                   "message is not a JSON object");
 		goto out_bad;
 	}
 	if ((rc = event_need_str(ev, "id", 200, err)) ||
@@ -144,18 +145,18 @@ int vox_event_parse(const char *payload, size_t len, json_t **event,
 		goto out_bad;
 	if (strcmp(vox_json_str(ev, "specversion"), "1.0") != 0) {
 		rc = vox_error_set(err, VOX_ERR_INVALID, false,
-				   "specversion must be \"1.0\"");
+		                   "specversion must be \"1.0\"");
 		goto out_bad;
 	}
 	if (!event_type_ok(vox_json_str(ev, "type"))) {
 		rc = vox_error_set(err, VOX_ERR_INVALID, false,
-				   "type must be lowercase [a-z0-9._-]");
+		                   "type must be lowercase [a-z0-9._-]");
 		goto out_bad;
 	}
 	data = json_object_get(ev, "data");
 	if (data == NULL || !json_is_object(data)) {
 		rc = vox_error_set(err, VOX_ERR_INVALID, false,
-				   "data must be a JSON object");
+		                   "data must be a JSON object");
 		goto out_bad;
 	}
 	*event = ev;

@@ -17,15 +17,15 @@
  * stolen (a new reference is not taken); subject, account_id and
  * traceparent may be NULL (traceparent NULL: a new one is generated).
  * Returns NULL on ENOMEM. */
-json_t *vox_event_new(const char *type, const char *source,
-		      const char *subject, const char *account_id,
-		      const char *traceparent, json_t *data);
+json_t *vox_event_new(const char *type, const char *source, const char *subject,
+                      const char *account_id, const char *traceparent,
+                      json_t *data);
 
 /* Parses and checks an envelope from the wire. Returns 0 with *event a new
  * reference, or VOX_ERR_INVALID/VOX_ERR_LIMIT with err saying what is wrong
  * ("missing attribute id", "specversion must be \"1.0\"", ...). */
 int vox_event_parse(const char *payload, size_t len, json_t **event,
-		    vox_error_t *err);
+                    vox_error_t *err);
 
 /* RFC 3339 UTC time with microseconds: 2026-11-24T16:02:17.123456Z */
 void vox_time_now_rfc3339(char *out, size_t outlen);

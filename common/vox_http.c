@@ -15,7 +15,7 @@
 #include "vox_log.h"
 #include "vox_uuid.h"
 
-#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_PARAMS  4
 #define HTTP_MAX_HEADERS 8
 
 struct vox_http {
@@ -81,7 +81,7 @@ const char *vox_http_body(const vox_http_req_t *req, size_t *len)
 }
 
 void vox_http_set_state(vox_http_req_t *req, void *state,
-			void (*free_fn)(void *))
+                        void (*free_fn)(void *))
 {
 	req->state = state;
 	req->free_state = free_fn;
@@ -93,7 +93,7 @@ void *vox_http_state(const vox_http_req_t *req)
 }
 
 void vox_http_add_header(vox_http_req_t *req, const char *name,
-			 const char *value)
+                         const char *value)
 {
 	if (req->nheaders == HTTP_MAX_HEADERS)
 		return;
@@ -103,21 +103,21 @@ void vox_http_add_header(vox_http_req_t *req, const char *name,
 }
 
 void vox_http_reply(vox_http_req_t *req, int status, const char *content_type,
-		    const char *body, size_t len)
+                    const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 
 	resp = MHD_create_response_from_buffer(len, (void *)body,
-					       MHD_RESPMEM_MUST_COPY);
+	                                       MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
 		return;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				content_type);
+	                        content_type);
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
 	for (int i = 0; i < req->nheaders; i++)
 		if (req->hdr_names[i] && req->hdr_values[i])
 			MHD_add_response_header(resp, req->hdr_names[i],
-						req->hdr_values[i]);
+			                        req->hdr_values[i]);
 	if (req->response != NULL)
 		MHD_destroy_response(req->response);
 	req->response = resp;
@@ -138,17 +138,17 @@ void vox_http_reply_json(vox_http_req_t *req, int status, json_t *json)
 }
 
 void vox_http_reply_error(vox_http_req_t *req, int status, const char *code,
-			  const char *message, json_t *details)
+                          const char *message, json_t *details)
 {
 	char when[40];
 
 	vox_time_now_rfc3339(when, sizeof(when));
 	vox_http_reply_json(
-		req, status,
-		json_pack("{s:{s:s, s:s, s:o, s:s, s:s}}", "error", "code",
-			  code, "message", message, "details",
-			  details ? details : json_object(), "timestamp", when,
-			  "requestId", req->request_id));
+	        req, status,
+	        json_pack("{s:{s:s, s:s, s:o, s:s, s:s}}", "error", "code",
+	                  code, "message", message, "details",
+	                  details ? details : json_object(), "timestamp", when,
+	                  "requestId", req->request_id));
 }
 
 void vox_http_suspend(vox_http_req_t *req)
@@ -199,7 +199,7 @@ static bool http_match(vox_http_req_t *req, const char *pattern)
 			    req->nparams == HTTP_MAX_PARAMS)
 				return false;
 			req->param_names[req->nparams] =
-				strndup(p + 1, (size_t)(pend - p - 1));
+			        strndup(p + 1, (size_t)(pend - p - 1));
 			req->param_values[req->nparams] = strndup(u, ulen);
 			req->nparams++;
 			p = pend + 1;
@@ -232,15 +232,16 @@ static void http_dispatch(vox_http_req_t *req)
 		char msg[128];
 
 		snprintf(msg, sizeof(msg),
-			 "request body larger than %zu bytes; send less",
-			 conf->max_body);
+		         "request body larger than %zu bytes; send less",
+		         conf->max_body);
 		vox_http_reply_error(req, 413, "payload_too_large", msg, NULL);
 		return;
 	}
 	for (size_t i = 0; i < conf->nroutes; i++) {
 		bool matched = http_match(req, conf->routes[i].pattern);
 
-		if (matched && strcmp(conf->routes[i].method, req->method) == 0) {
+		if (matched &&
+		    strcmp(conf->routes[i].method, req->method) == 0) {
 			req->route = &conf->routes[i];
 			conf->routes[i].fn(req, conf->ctx);
 			return;
@@ -250,11 +251,11 @@ static void http_dispatch(vox_http_req_t *req)
 	}
 	if (path_known)
 		vox_http_reply_error(req, 405, "method_not_allowed",
-				     "this path does not take that method",
-				     NULL);
+		                     "this path does not take that method",
+		                     NULL);
 	else
 		vox_http_reply_error(req, 404, "route_not_found",
-				     "no such endpoint", NULL);
+		                     "no such endpoint", NULL);
 }
 
 static bool http_body_append(vox_http_req_t *req, const char *data, size_t n)
@@ -284,8 +285,8 @@ static bool http_body_append(vox_http_req_t *req, const char *data, size_t n)
 }
 
 static vox_http_req_t *http_req_new(vox_http_t *http,
-				    struct MHD_Connection *conn,
-				    const char *url, const char *method)
+                                    struct MHD_Connection *conn,
+                                    const char *url, const char *method)
 {
 	vox_http_req_t *req = calloc(1, sizeof(*req));
 	const char *clen;
@@ -305,9 +306,9 @@ static vox_http_req_t *http_req_new(vox_http_t *http,
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
-				   const char *url, const char *method,
-				   const char *version, const char *upload,
-				   size_t *upload_size, void **con_cls)
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls)
 {
 	vox_http_t *http = cls;
 	vox_http_req_t *req = *con_cls;
@@ -341,7 +342,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	if (req->response == NULL)
 		vox_http_reply_error(req, 500, "internal",
-				     "the handler gave no answer", NULL);
+		                     "the handler gave no answer", NULL);
 	return MHD_queue_response(conn, (unsigned)req->status, req->response);
 }
 
@@ -357,24 +358,25 @@ static void http_count(vox_http_req_t *req)
 		return;
 	if (req->route != NULL)
 		route = req->route->name ? req->route->name
-					 : req->route->pattern;
+		                         : req->route->pattern;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - req->started.tv_sec) +
 	       (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
-	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",code=\"%d\"",
-		 route, req->method, req->status);
+	snprintf(labels, sizeof(labels),
+	         "route=\"%s\",method=\"%s\",code=\"%d\"", route, req->method,
+	         req->status);
 	vox_counter_inc(vox_metrics_counter(m, "vox_http_requests_total",
-					    "HTTP requests answered", labels));
+	                                    "HTTP requests answered", labels));
 	snprintf(labels, sizeof(labels), "route=\"%s\"", route);
 	vox_histogram_observe(
-		vox_metrics_histogram(m, "vox_http_request_seconds",
-				      "Time from request to answer", labels,
-				      NULL, 0),
-		secs);
+	        vox_metrics_histogram(m, "vox_http_request_seconds",
+	                              "Time from request to answer", labels,
+	                              NULL, 0),
+	        secs);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn,
-			   void **con_cls, enum MHD_RequestTerminationCode toe)
+                           void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	vox_http_req_t *req = *con_cls;
 
@@ -413,25 +415,25 @@ vox_http_t *vox_http_start(const vox_http_conf_t *conf, vox_error_t *err)
 	addr.sin_port = htons((uint16_t)conf->port);
 	if (inet_pton(AF_INET, conf->bind, &addr.sin_addr) != 1) {
 		vox_error_set(err, VOX_ERR_INVALID, false,
-			      "bad bind address %s", conf->bind);
+		              "bad bind address %s", conf->bind);
 		free(http);
 		return NULL;
 	}
 	http->daemon = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-			MHD_USE_ITC,
-		(uint16_t)conf->port, NULL, NULL, http_access, http,
-		MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)(conf->threads > 0 ? conf->threads : 2),
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-		MHD_OPTION_NOTIFY_COMPLETED, http_completed, http,
-		MHD_OPTION_END);
+	        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	                MHD_USE_ITC,
+	        (uint16_t)conf->port, NULL, NULL, http_access, http,
+	        MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+	        (unsigned)(conf->threads > 0 ? conf->threads : 2),
+	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	        MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+	        MHD_OPTION_NOTIFY_COMPLETED, http_completed, http,
+	        MHD_OPTION_END);
 	if (http->daemon == NULL) {
 		vox_error_set(err, VOX_ERR_UNAVAILABLE, false,
-			      "cannot listen on %s:%d (in use?)", conf->bind,
-			      conf->port);
+		              "cannot listen on %s:%d (in use?)", conf->bind,
+		              conf->port);
 		free(http);
 		return NULL;
 	}

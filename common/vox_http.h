@@ -33,8 +33,8 @@ typedef struct vox_http_route {
 
 typedef struct vox_http_conf {
 	const char *bind; /* IPv4 address, e.g. "127.0.0.1" */
-	int port;	  /* 0: any free port (see vox_http_port) */
-	int threads;	  /* thread pool size */
+	int port;         /* 0: any free port (see vox_http_port) */
+	int threads;      /* thread pool size */
 	size_t max_body;  /* bytes; larger bodies get 413 */
 	const vox_http_route_t *routes;
 	size_t nroutes;
@@ -57,19 +57,19 @@ const char *vox_http_request_id(const vox_http_req_t *req);
 
 /* Per-request slot for the handler's own state (freed with free_fn). */
 void vox_http_set_state(vox_http_req_t *req, void *state,
-			void (*free_fn)(void *));
+                        void (*free_fn)(void *));
 void *vox_http_state(const vox_http_req_t *req);
 
 /* Replies: body is copied; json is stolen. */
 void vox_http_reply(vox_http_req_t *req, int status, const char *content_type,
-		    const char *body, size_t len);
+                    const char *body, size_t len);
 void vox_http_reply_json(vox_http_req_t *req, int status, json_t *json);
 /* {"error":{"code","message","details","timestamp","requestId"}};
  * details is stolen and may be NULL. */
 void vox_http_reply_error(vox_http_req_t *req, int status, const char *code,
-			  const char *message, json_t *details);
+                          const char *message, json_t *details);
 void vox_http_add_header(vox_http_req_t *req, const char *name,
-			 const char *value);
+                         const char *value);
 
 /* Parks the connection; the handler returns without replying. */
 void vox_http_suspend(vox_http_req_t *req);

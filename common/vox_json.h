@@ -20,7 +20,7 @@
  * malformed JSON or duplicate keys, VOX_ERR_LIMIT for too deep nesting;
  * the message names line/column or the duplicate key). */
 json_t *vox_json_parse(const char *buf, size_t len, int max_depth,
-		       vox_error_t *err);
+                       vox_error_t *err);
 
 /* Nesting depth of the JSON text (arrays/objects, strings skipped), without
  * building anything; stops counting once max_depth is exceeded. */
@@ -33,8 +33,9 @@ char *vox_json_dump(const json_t *value);
 const char *vox_json_str(const json_t *object, const char *key);
 
 /* Checks that every key of object is one of the NULL-terminated allowed
- * list; fills err naming the first unknown key. Returns 0 or VOX_ERR_INVALID. */
+ * list; fills err naming the first unknown key. Returns 0 or VOX_ERR_INVALID.
+ */
 int vox_json_only_keys(const json_t *object, const char *const *allowed,
-		       vox_error_t *err);
+                       vox_error_t *err);
 
 #endif

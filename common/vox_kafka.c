@@ -29,15 +29,15 @@ struct delivery {
 };
 
 int vox_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
-		       const char *value, vox_error_t *err)
+                       const char *value, vox_error_t *err)
 {
 	char errstr[256];
 
 	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) !=
 	    RD_KAFKA_CONF_OK)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "kafka config %s=%s: %s", name, value,
-				     errstr);
+		                     "kafka config %s=%s: %s", name, value,
+		                     errstr);
 	return 0;
 }
 
@@ -49,26 +49,26 @@ static void delivery_error(rd_kafka_resp_err_t kerr, vox_error_t *err)
 		/* The message may still have been written: callers must
 		 * treat the outcome as unknown. */
 		vox_error_set(err, VOX_ERR_TIMEOUT, true,
-			      "kafka delivery timed out: %s",
-			      rd_kafka_err2str(kerr));
+		              "kafka delivery timed out: %s",
+		              rd_kafka_err2str(kerr));
 		break;
 	case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
 	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
 		vox_error_set(err, VOX_ERR_NOT_FOUND, false, "kafka: %s",
-			      rd_kafka_err2str(kerr));
+		              rd_kafka_err2str(kerr));
 		break;
 	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
 		vox_error_set(err, VOX_ERR_LIMIT, false, "kafka: %s",
-			      rd_kafka_err2str(kerr));
+		              rd_kafka_err2str(kerr));
 		break;
 	default:
 		vox_error_set(err, VOX_ERR_UNAVAILABLE, true, "kafka: %s",
-			      rd_kafka_err2str(kerr));
+		              rd_kafka_err2str(kerr));
 	}
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
-			void *opaque)
+                        void *opaque)
 {
 	struct delivery *d = msg->_private;
 	vox_error_t err;
@@ -86,8 +86,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 	free(d);
 }
 
-static void on_error(rd_kafka_t *rk, int kerr, const char *reason,
-		     void *opaque)
+static void on_error(rd_kafka_t *rk, int kerr, const char *reason, void *opaque)
 {
 	vox_producer_t *p = opaque;
 	char fatal_reason[512];
@@ -95,23 +94,23 @@ static void on_error(rd_kafka_t *rk, int kerr, const char *reason,
 	if (kerr == RD_KAFKA_RESP_ERR__FATAL) {
 		rd_kafka_fatal_error(rk, fatal_reason, sizeof(fatal_reason));
 		vox_log(VOX_LOG_ERROR, "kafka producer fatal error, rebuilding",
-			"reason", fatal_reason, NULL);
+		        "reason", fatal_reason, NULL);
 		atomic_store(&p->fatal, true);
 		return;
 	}
 	vox_log(VOX_LOG_WARN, "kafka producer error", "error",
-		rd_kafka_err2name(kerr), "reason", reason, NULL);
+	        rd_kafka_err2name(kerr), "reason", reason, NULL);
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
-		   const char *buf)
+                   const char *buf)
 {
 	(void)rk;
-	vox_log(level <= 3 ? VOX_LOG_ERROR
-	       : level <= 4 ? VOX_LOG_WARN
-	       : level <= 6 ? VOX_LOG_INFO
-			    : VOX_LOG_DEBUG,
-		buf, "component", "librdkafka", "facility", fac, NULL);
+	vox_log(level <= 3   ? VOX_LOG_ERROR
+	        : level <= 4 ? VOX_LOG_WARN
+	        : level <= 6 ? VOX_LOG_INFO
+	                     : VOX_LOG_DEBUG,
+	        buf, "component", "librdkafka", "facility", fac, NULL);
 }
 
 static rd_kafka_t *producer_handle(vox_producer_t *p, vox_error_t *err)
@@ -154,7 +153,8 @@ static void producer_rebuild(vox_producer_t *p)
 	vox_error_t err;
 
 	pthread_rwlock_wrlock(&p->lock);
-	rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_purge(p->rk,
+	               RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 	rd_kafka_flush(p->rk, 2000);
 	while (rd_kafka_outq_len(p->rk) > 0 && rd_kafka_poll(p->rk, 100) >= 0)
 		if (atomic_load(&p->stop))
@@ -162,8 +162,8 @@ static void producer_rebuild(vox_producer_t *p)
 	rd_kafka_destroy(p->rk);
 	p->rk = NULL;
 	while ((fresh = producer_handle(p, &err)) == NULL) {
-		vox_log(VOX_LOG_ERROR, "kafka producer rebuild failed",
-			"error", err.message, NULL);
+		vox_log(VOX_LOG_ERROR, "kafka producer rebuild failed", "error",
+		        err.message, NULL);
 		if (atomic_load(&p->stop))
 			break;
 		sleep(1);
@@ -191,7 +191,7 @@ static void *producer_poll_loop(void *arg)
 }
 
 vox_producer_t *vox_producer_new(const vox_producer_conf_t *conf,
-				 vox_error_t *err)
+                                 vox_error_t *err)
 {
 	vox_producer_t *p = calloc(1, sizeof(*p));
 
@@ -202,7 +202,7 @@ vox_producer_t *vox_producer_new(const vox_producer_conf_t *conf,
 	p->brokers = strdup(conf->brokers);
 	p->client_id = strdup(conf->client_id ? conf->client_id : "voxlink");
 	p->message_timeout_ms =
-		conf->message_timeout_ms ? conf->message_timeout_ms : 30000;
+	        conf->message_timeout_ms ? conf->message_timeout_ms : 30000;
 	p->linger_ms = conf->linger_ms ? conf->linger_ms : 5;
 	pthread_rwlock_init(&p->lock, NULL);
 	if (p->brokers == NULL || p->client_id == NULL) {
@@ -214,7 +214,7 @@ vox_producer_t *vox_producer_new(const vox_producer_conf_t *conf,
 		goto out_free;
 	if (pthread_create(&p->poller, NULL, producer_poll_loop, p) != 0) {
 		vox_error_set(err, VOX_ERR_INTERNAL, false,
-			      "cannot start producer poll thread");
+		              "cannot start producer poll thread");
 		rd_kafka_destroy(p->rk);
 		goto out_free;
 	}
@@ -234,16 +234,17 @@ void vox_producer_destroy(vox_producer_t *p, int timeout_ms)
 		return;
 	pthread_rwlock_rdlock(&p->lock);
 	if (p->rk != NULL && rd_kafka_flush(p->rk, timeout_ms) != 0)
-		vox_log(VOX_LOG_WARN, "kafka producer closed with undelivered "
-				      "messages",
-			NULL);
+		vox_log(VOX_LOG_WARN,
+		        "kafka producer closed with undelivered "
+		        "messages",
+		        NULL);
 	pthread_rwlock_unlock(&p->lock);
 	atomic_store(&p->stop, true);
 	pthread_join(p->poller, NULL);
 	if (p->rk != NULL) {
 		/* Remaining messages get their (failed) reports now. */
-		rd_kafka_purge(p->rk,
-			       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE |
+		                              RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_poll(p->rk, 0);
 		rd_kafka_destroy(p->rk);
 	}
@@ -254,7 +255,7 @@ void vox_producer_destroy(vox_producer_t *p, int timeout_ms)
 }
 
 static rd_kafka_headers_t *build_headers(const vox_kafka_header_t *headers,
-					 size_t nheaders)
+                                         size_t nheaders)
 {
 	rd_kafka_headers_t *hdrs;
 
@@ -262,15 +263,15 @@ static rd_kafka_headers_t *build_headers(const vox_kafka_header_t *headers,
 		return NULL;
 	hdrs = rd_kafka_headers_new(nheaders);
 	for (size_t i = 0; i < nheaders; i++)
-		rd_kafka_header_add(hdrs, headers[i].name, -1,
-				    headers[i].value, -1);
+		rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+		                    -1);
 	return hdrs;
 }
 
 int vox_producer_send(vox_producer_t *p, const char *topic, const char *key,
-		      const void *payload, size_t len,
-		      const vox_kafka_header_t *headers, size_t nheaders,
-		      vox_delivery_fn cb, void *opaque, vox_error_t *err)
+                      const void *payload, size_t len,
+                      const vox_kafka_header_t *headers, size_t nheaders,
+                      vox_delivery_fn cb, void *opaque, vox_error_t *err)
 {
 	struct delivery *d = malloc(sizeof(*d));
 	rd_kafka_headers_t *hdrs;
@@ -283,14 +284,14 @@ int vox_producer_send(vox_producer_t *p, const char *topic, const char *key,
 	hdrs = build_headers(headers, nheaders);
 	pthread_rwlock_rdlock(&p->lock);
 	kerr = p->rk == NULL
-		       ? RD_KAFKA_RESP_ERR__FATAL
-		       : rd_kafka_producev(
-				 p->rk, RD_KAFKA_V_TOPIC(topic),
-				 RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-				 RD_KAFKA_V_VALUE((void *)payload, len),
-				 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				 RD_KAFKA_V_HEADERS(hdrs),
-				 RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+	               ? RD_KAFKA_RESP_ERR__FATAL
+	               : rd_kafka_producev(
+	                         p->rk, RD_KAFKA_V_TOPIC(topic),
+	                         RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+	                         RD_KAFKA_V_VALUE((void *)payload, len),
+	                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d),
+	                         RD_KAFKA_V_END);
 	pthread_rwlock_unlock(&p->lock);
 	if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR)
 		return 0; /* d and hdrs are now owned by librdkafka */
@@ -299,10 +300,10 @@ int vox_producer_send(vox_producer_t *p, const char *topic, const char *key,
 	free(d);
 	if (kerr == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		return vox_error_set(err, VOX_ERR_LIMIT, true,
-				     "kafka: local queue full");
+		                     "kafka: local queue full");
 	if (kerr == RD_KAFKA_RESP_ERR__FATAL)
 		return vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-				     "kafka: producer is being rebuilt");
+		                     "kafka: producer is being rebuilt");
 	delivery_error(kerr, err);
 	return err ? err->code : VOX_ERR_UNAVAILABLE;
 }
@@ -318,7 +319,7 @@ struct sync_wait {
 };
 
 static void sync_done(void *opaque, const vox_error_t *err, int32_t partition,
-		      int64_t offset)
+                      int64_t offset)
 {
 	struct sync_wait *w = opaque;
 
@@ -335,10 +336,10 @@ static void sync_done(void *opaque, const vox_error_t *err, int32_t partition,
 }
 
 int vox_producer_send_sync(vox_producer_t *p, const char *topic,
-			   const char *key, const void *payload, size_t len,
-			   const vox_kafka_header_t *headers, size_t nheaders,
-			   int32_t *partition, int64_t *offset,
-			   vox_error_t *err)
+                           const char *key, const void *payload, size_t len,
+                           const vox_kafka_header_t *headers, size_t nheaders,
+                           int32_t *partition, int64_t *offset,
+                           vox_error_t *err)
 {
 	struct sync_wait w = {.done = false};
 	int rc;
@@ -346,7 +347,7 @@ int vox_producer_send_sync(vox_producer_t *p, const char *topic,
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.done_cond, NULL);
 	rc = vox_producer_send(p, topic, key, payload, len, headers, nheaders,
-			       sync_done, &w, err);
+	                       sync_done, &w, err);
 	if (rc != 0)
 		goto out;
 	/* The report always comes: message.timeout.ms bounds the wait. */
@@ -382,11 +383,11 @@ int vox_producer_ping(vox_producer_t *p, int timeout_ms, vox_error_t *err)
 	pthread_rwlock_unlock(&p->lock);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		rc = vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-				   "kafka metadata: %s",
-				   rd_kafka_err2str(kerr));
+		                   "kafka metadata: %s",
+		                   rd_kafka_err2str(kerr));
 	else if (md->broker_cnt == 0)
 		rc = vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-				   "kafka: no broker");
+		                   "kafka: no broker");
 	if (md != NULL)
 		rd_kafka_metadata_destroy(md);
 	return rc;
@@ -403,8 +404,8 @@ int vox_producer_inject_fatal(vox_producer_t *p)
 
 	pthread_rwlock_rdlock(&p->lock);
 	kerr = rd_kafka_test_fatal_error(
-		p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
-		"injected by test");
+	        p->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+	        "injected by test");
 	pthread_rwlock_unlock(&p->lock);
 	return kerr == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : VOX_ERR_INTERNAL;
 }

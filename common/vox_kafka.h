@@ -27,17 +27,17 @@ typedef struct vox_kafka_header {
 
 /* err is NULL when the broker acknowledged the message. */
 typedef void (*vox_delivery_fn)(void *opaque, const vox_error_t *err,
-				int32_t partition, int64_t offset);
+                                int32_t partition, int64_t offset);
 
 typedef struct vox_producer_conf {
 	const char *brokers;
 	const char *client_id;
 	int message_timeout_ms; /* give up a message after this (0: 30000) */
-	int linger_ms;		/* batching delay (0: 5) */
+	int linger_ms;          /* batching delay (0: 5) */
 } vox_producer_conf_t;
 
 vox_producer_t *vox_producer_new(const vox_producer_conf_t *conf,
-				 vox_error_t *err);
+                                 vox_error_t *err);
 
 /* Waits up to timeout_ms for outstanding deliveries, then destroys. */
 void vox_producer_destroy(vox_producer_t *p, int timeout_ms);
@@ -46,16 +46,16 @@ void vox_producer_destroy(vox_producer_t *p, int timeout_ms);
  * on the poll thread: it must not block or send.
  * On error cb is not called. key may be NULL; payload is copied. */
 int vox_producer_send(vox_producer_t *p, const char *topic, const char *key,
-		      const void *payload, size_t len,
-		      const vox_kafka_header_t *headers, size_t nheaders,
-		      vox_delivery_fn cb, void *opaque, vox_error_t *err);
+                      const void *payload, size_t len,
+                      const vox_kafka_header_t *headers, size_t nheaders,
+                      vox_delivery_fn cb, void *opaque, vox_error_t *err);
 
 /* Queues and waits for the delivery report. partition/offset may be NULL. */
 int vox_producer_send_sync(vox_producer_t *p, const char *topic,
-			   const char *key, const void *payload, size_t len,
-			   const vox_kafka_header_t *headers, size_t nheaders,
-			   int32_t *partition, int64_t *offset,
-			   vox_error_t *err);
+                           const char *key, const void *payload, size_t len,
+                           const vox_kafka_header_t *headers, size_t nheaders,
+                           int32_t *partition, int64_t *offset,
+                           vox_error_t *err);
 
 /* Asks the cluster for metadata within timeout_ms: 0 when a broker answers. */
 int vox_producer_ping(vox_producer_t *p, int timeout_ms, vox_error_t *err);
@@ -70,6 +70,6 @@ int vox_producer_inject_fatal(vox_producer_t *p);
 /* Sets a librdkafka property on a conf, filling err on failure. */
 struct rd_kafka_conf_s;
 int vox_kafka_conf_set(struct rd_kafka_conf_s *conf, const char *name,
-		       const char *value, vox_error_t *err);
+                       const char *value, vox_error_t *err);
 
 #endif

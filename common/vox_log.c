@@ -85,7 +85,7 @@ static void log_emit(vox_log_level_t level, const char *msg, va_list *pairs)
 			const char *val = va_arg(*pairs, const char *);
 
 			json_object_set_new(line, key,
-					    val ? log_str(val) : json_null());
+			                    val ? log_str(val) : json_null());
 		}
 	}
 	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);

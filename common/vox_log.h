@@ -26,10 +26,10 @@ int vox_log_level_parse(const char *name);
 
 /* vox_log(VOX_LOG_INFO, "consumed", "topic", t, "offset", off, NULL) */
 void vox_log(vox_log_level_t level, const char *msg, ...)
-	__attribute__((sentinel));
+        __attribute__((sentinel));
 
 /* printf-style message without context pairs. */
 void vox_logf(vox_log_level_t level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 #endif

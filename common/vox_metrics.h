@@ -25,14 +25,14 @@ void vox_metrics_destroy(vox_metrics_t *reg);
 /* labels may be NULL or "". Returns NULL only on ENOMEM or when name is
  * already registered with another type. */
 vox_counter_t *vox_metrics_counter(vox_metrics_t *reg, const char *name,
-				   const char *help, const char *labels);
+                                   const char *help, const char *labels);
 vox_gauge_t *vox_metrics_gauge(vox_metrics_t *reg, const char *name,
-			       const char *help, const char *labels);
+                               const char *help, const char *labels);
 /* bounds: ascending upper bounds (the +Inf bucket is implicit); copied.
  * NULL/0 gives default latency buckets in seconds (0.0005 .. 10). */
 vox_histogram_t *vox_metrics_histogram(vox_metrics_t *reg, const char *name,
-				       const char *help, const char *labels,
-				       const double *bounds, size_t nbounds);
+                                       const char *help, const char *labels,
+                                       const double *bounds, size_t nbounds);
 
 void vox_counter_add(vox_counter_t *counter, uint64_t n);
 void vox_counter_inc(vox_counter_t *counter);

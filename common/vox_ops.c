@@ -6,62 +6,78 @@
 
 #include "vox_json.h"
 
-#define ISO(col)                                                               \
-	"to_char(" col " AT TIME ZONE 'UTC', "                                 \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Times leave the database as RFC 3339 UTC with microseconds. */
+static const char op_get_sql[] =
+        "SELECT id, account_id, kind, status, subject, result, error_code, "
+        "error_message, request_id, "
+        "to_char(created_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "to_char(updated_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "to_char(completed_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+        "FROM operations WHERE id = $1 "
+        "AND ($2::uuid IS NULL OR account_id = $2::uuid)";
+
+static const char op_history_sql[] =
+        "SELECT status, to_char(at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), detail "
+        "FROM operation_events WHERE operation_id = $1 ORDER BY at, id";
 
 int vox_op_accept(vox_pg_t *pg, const vox_op_t *op, vox_error_t *err)
 {
-	const char *params[] = {op->id,		op->account_id, op->kind,
-				op->subject,	op->request_json,
-				op->request_id, op->at};
+	const char *params[] = {op->id,      op->account_id,   op->kind,
+	                        op->subject, op->request_json, op->request_id,
+	                        op->at};
 
 	return vox_pg_execp(
-		pg, "vox_op_accept",
-		"WITH op AS (INSERT INTO operations (id, account_id, kind, "
-		"status, subject, request, request_id, created_at, updated_at) "
-		"VALUES ($1, $2, $3, 'accepted', $4, $5::jsonb, $6, $7, $7) "
-		"ON CONFLICT (id) DO NOTHING RETURNING id) "
-		"INSERT INTO operation_events (operation_id, status, at) "
-		"SELECT $1, 'accepted', $7 WHERE NOT EXISTS (SELECT 1 FROM "
-		"operation_events WHERE operation_id = $1 AND status = "
-		"'accepted')",
-		7, params, NULL, err);
+	        pg, "vox_op_accept",
+	        "WITH op AS (INSERT INTO operations (id, account_id, kind, "
+	        "status, subject, request, request_id, created_at, updated_at) "
+	        "VALUES ($1, $2, $3, 'accepted', $4, $5::jsonb, $6, $7, $7) "
+	        "ON CONFLICT (id) DO NOTHING RETURNING id) "
+	        "INSERT INTO operation_events (operation_id, status, at) "
+	        "SELECT $1, 'accepted', $7 WHERE NOT EXISTS (SELECT 1 FROM "
+	        "operation_events WHERE operation_id = $1 AND status = "
+	        "'accepted')",
+	        7, params, NULL, err);
 }
 
 int vox_op_finish(vox_pg_t *pg, const vox_op_t *op, const char *status,
-		  const char *result_json, const char *error_code,
-		  const char *error_message, vox_error_t *err)
+                  const char *result_json, const char *error_code,
+                  const char *error_message, vox_error_t *err)
 {
-	const char *params[] = {op->id,	     op->account_id, op->kind,
-				status,	     result_json,    error_code,
-				error_message, op->at,	     op->subject,
-				op->request_id};
+	const char *params[] = {op->id,        op->account_id, op->kind,
+	                        status,        result_json,    error_code,
+	                        error_message, op->at,         op->subject,
+	                        op->request_id};
 
 	return vox_pg_execp(
-		pg, "vox_op_finish",
-		"WITH op AS (INSERT INTO operations AS o (id, account_id, "
-		"kind, status, result, error_code, error_message, created_at, "
-		"updated_at, completed_at, subject, request_id) VALUES ($1, $2, "
-		"$3, $4, $5::jsonb, $6, $7, coalesce($8::timestamptz, now()), "
-		"now(), CASE WHEN $4 IN ('completed', 'failed') THEN now() END, "
-		"$9, $10) "
-		"ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, "
-		"result = EXCLUDED.result, error_code = EXCLUDED.error_code, "
-		"error_message = EXCLUDED.error_message, updated_at = now(), "
-		"completed_at = EXCLUDED.completed_at RETURNING id) "
-		"INSERT INTO operation_events (operation_id, status, detail) "
-		"SELECT id, $4, CASE WHEN $6::text IS NULL THEN NULL ELSE "
-		"jsonb_build_object('code', $6::text, 'message', $7::text) END "
-		"FROM op",
-		10, params, NULL, err);
+	        pg, "vox_op_finish",
+	        "WITH op AS (INSERT INTO operations AS o (id, account_id, "
+	        "kind, status, result, error_code, error_message, created_at, "
+	        "updated_at, completed_at, subject, request_id) VALUES ($1, "
+	        "$2, "
+	        "$3, $4, $5::jsonb, $6, $7, coalesce($8::timestamptz, now()), "
+	        "now(), CASE WHEN $4 IN ('completed', 'failed') THEN now() "
+	        "END, "
+	        "$9, $10) "
+	        "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, "
+	        "result = EXCLUDED.result, error_code = EXCLUDED.error_code, "
+	        "error_message = EXCLUDED.error_message, updated_at = now(), "
+	        "completed_at = EXCLUDED.completed_at RETURNING id) "
+	        "INSERT INTO operation_events (operation_id, status, detail) "
+	        "SELECT id, $4, CASE WHEN $6::text IS NULL THEN NULL ELSE "
+	        "jsonb_build_object('code', $6::text, 'message', $7::text) END "
+	        "FROM op",
+	        10, params, NULL, err);
 }
 
 static json_t *text_or_null(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col)
-		       ? json_null()
-		       : json_string(PQgetvalue(res, row, col));
+	               ? json_null()
+	               : json_string(PQgetvalue(res, row, col));
 }
 
 static json_t *jsonb_or_null(const PGresult *res, int row, int col)
@@ -82,14 +98,14 @@ static json_t *op_history(const PGresult *res)
 		json_object_set_new(step, "at", text_or_null(res, i, 1));
 		if (!PQgetisnull(res, i, 2))
 			json_object_set_new(step, "detail",
-					    jsonb_or_null(res, i, 2));
+			                    jsonb_or_null(res, i, 2));
 		json_array_append_new(history, step);
 	}
 	return history;
 }
 
 int vox_op_get(vox_pg_t *pg, const char *id, const char *account_id,
-	       json_t **out, vox_error_t *err)
+               json_t **out, vox_error_t *err)
 {
 	const char *params[] = {id, account_id};
 	PGresult *res = NULL, *hist = NULL;
@@ -97,26 +113,16 @@ int vox_op_get(vox_pg_t *pg, const char *id, const char *account_id,
 	int rc;
 
 	*out = NULL;
-	rc = vox_pg_execp(pg, "vox_op_get",
-			  "SELECT id, account_id, kind, status, subject, "
-			  "result, error_code, error_message, request_id, " ISO(
-				  "created_at") ", " ISO("updated_at") ", " ISO("completed_at") " FROM operations WHERE id = $1 AND "
-										"($2::uuid IS NULL OR account_id = "
-										"$2::uuid)",
-			  2, params, &res, err);
+	rc = vox_pg_execp(pg, "vox_op_get", op_get_sql, 2, params, &res, err);
 	if (rc != 0)
 		return rc;
 	if (PQntuples(res) == 0) {
 		rc = vox_error_set(err, VOX_ERR_NOT_FOUND, false,
-				   "operation %s not found", id);
+		                   "operation %s not found", id);
 		goto out;
 	}
-	rc = vox_pg_execp(pg, "vox_op_history",
-			  "SELECT status, " ISO("at") ", detail FROM "
-						      "operation_events WHERE "
-						      "operation_id = $1 ORDER "
-						      "BY at, id",
-			  1, params, &hist, err);
+	rc = vox_pg_execp(pg, "vox_op_history", op_history_sql, 1, params,
+	                  &hist, err);
 	if (rc != 0)
 		goto out;
 	op = json_object();

@@ -17,11 +17,11 @@
 typedef struct vox_op {
 	const char *id;
 	const char *account_id; /* NULL until accounts exist for the kind */
-	const char *kind;	/* "canary", "number.purchase", ... */
-	const char *subject;	/* resource the operation acts on, or NULL */
+	const char *kind;       /* "canary", "number.purchase", ... */
+	const char *subject;    /* resource the operation acts on, or NULL */
 	const char *request_id;
 	const char *request_json; /* the command's data, or NULL */
-	const char *at;		  /* RFC 3339 time it was accepted */
+	const char *at;           /* RFC 3339 time it was accepted */
 } vox_op_t;
 
 /* Idempotent: a second call for the same id changes nothing. */
@@ -31,12 +31,12 @@ int vox_op_accept(vox_pg_t *pg, const vox_op_t *op, vox_error_t *err);
  * appends history; creates it if the accepted row is not there yet.
  * result_json / error_code / error_message may be NULL. */
 int vox_op_finish(vox_pg_t *pg, const vox_op_t *op, const char *status,
-		  const char *result_json, const char *error_code,
-		  const char *error_message, vox_error_t *err);
+                  const char *result_json, const char *error_code,
+                  const char *error_message, vox_error_t *err);
 
 /* The operation as the API shows it, with "history". account_id NULL: no
  * tenant filter. VOX_ERR_NOT_FOUND when absent (or another account's). */
 int vox_op_get(vox_pg_t *pg, const char *id, const char *account_id,
-	       json_t **out, vox_error_t *err);
+               json_t **out, vox_error_t *err);
 
 #endif

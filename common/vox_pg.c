@@ -87,20 +87,21 @@ static void pg_notice(void *arg, const char *message)
 
 static int pg_try_connect(vox_pg_t *pg, vox_error_t *err)
 {
-	static const char *const keys[] = {"dbname",	      "connect_timeout",
-					   "keepalives_idle", "keepalives_interval",
-					   "keepalives_count", NULL};
+	static const char *const keys[] = {
+	        "dbname",           "connect_timeout",
+	        "keepalives_idle",  "keepalives_interval",
+	        "keepalives_count", NULL};
 	const char *vals[] = {pg->conninfo, "5", "10", "5", "3", NULL};
 
 	pg_disconnect(pg);
 	pg->conn = PQconnectdbParams(keys, vals, 1);
 	if (pg->conn == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true,
-				     "postgres: out of memory");
+		                     "postgres: out of memory");
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
-		int rc = vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-				       "postgres: %s",
-				       PQerrorMessage(pg->conn));
+		int rc =
+		        vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
+		                      "postgres: %s", PQerrorMessage(pg->conn));
 		pg_disconnect(pg);
 		return rc;
 	}
@@ -143,8 +144,8 @@ PGconn *vox_pg_conn(vox_pg_t *pg)
  * the connection that failed, so the next call reconnects. */
 static int pg_classify(vox_pg_t *pg, const PGresult *res, vox_error_t *err)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-				: NULL;
+	const char *state =
+	        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : "";
 	char text[200];
 	size_t len;
@@ -159,23 +160,23 @@ static int pg_classify(vox_pg_t *pg, const PGresult *res, vox_error_t *err)
 	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
 		pg_disconnect(pg);
 		return vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-				     "postgres connection lost: %s", text);
+		                     "postgres connection lost: %s", text);
 	}
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		return vox_error_set(err, VOX_ERR_CONFLICT, true,
-				     "postgres %s: %s", state, text);
+		                     "postgres %s: %s", state, text);
 	if (strcmp(state, "23505") == 0)
 		return vox_error_set(err, VOX_ERR_CONFLICT, false,
-				     "postgres %s: %s", state, text);
+		                     "postgres %s: %s", state, text);
 	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-				     "postgres %s: %s", state, text);
+		                     "postgres %s: %s", state, text);
 	return vox_error_set(err, VOX_ERR_INTERNAL, false, "postgres %s: %s",
-			     state, text);
+	                     state, text);
 }
 
 static int pg_result(vox_pg_t *pg, PGresult *r, PGresult **res,
-		     vox_error_t *err)
+                     vox_error_t *err)
 {
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	int rc;
@@ -200,16 +201,16 @@ static int pg_ready(vox_pg_t *pg, vox_error_t *err)
 }
 
 int vox_pg_exec(vox_pg_t *pg, const char *sql, int nparams,
-		const char *const *params, PGresult **res, vox_error_t *err)
+                const char *const *params, PGresult **res, vox_error_t *err)
 {
 	int rc = pg_ready(pg, err);
 
 	if (rc != 0)
 		return rc;
 	return pg_result(pg,
-			 PQexecParams(pg->conn, sql, nparams, NULL, params, NULL,
-				      NULL, 0),
-			 res, err);
+	                 PQexecParams(pg->conn, sql, nparams, NULL, params,
+	                              NULL, NULL, 0),
+	                 res, err);
 }
 
 static bool pg_is_prepared(const vox_pg_t *pg, const char *name)
@@ -221,7 +222,7 @@ static bool pg_is_prepared(const vox_pg_t *pg, const char *name)
 }
 
 static int pg_prepare(vox_pg_t *pg, const char *name, const char *sql,
-		      int nparams, vox_error_t *err)
+                      int nparams, vox_error_t *err)
 {
 	char *copy;
 	int rc;
@@ -239,7 +240,7 @@ static int pg_prepare(vox_pg_t *pg, const char *name, const char *sql,
 	if (copy == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
 	rc = pg_result(pg, PQprepare(pg->conn, name, sql, nparams, NULL), NULL,
-		       err);
+	               err);
 	if (rc != 0) {
 		free(copy);
 		return rc;
@@ -248,9 +249,8 @@ static int pg_prepare(vox_pg_t *pg, const char *name, const char *sql,
 	return 0;
 }
 
-int vox_pg_execp(vox_pg_t *pg, const char *name, const char *sql,
-		 int nparams, const char *const *params, PGresult **res,
-		 vox_error_t *err)
+int vox_pg_execp(vox_pg_t *pg, const char *name, const char *sql, int nparams,
+                 const char *const *params, PGresult **res, vox_error_t *err)
 {
 	int rc = pg_ready(pg, err);
 
@@ -258,10 +258,10 @@ int vox_pg_execp(vox_pg_t *pg, const char *name, const char *sql,
 		rc = pg_prepare(pg, name, sql, nparams, err);
 	if (rc != 0)
 		return rc;
-	return pg_result(pg,
-			 PQexecPrepared(pg->conn, name, nparams, params, NULL,
-					NULL, 0),
-			 res, err);
+	return pg_result(
+	        pg,
+	        PQexecPrepared(pg->conn, name, nparams, params, NULL, NULL, 0),
+	        res, err);
 }
 
 int vox_pg_exec_script(vox_pg_t *pg, const char *sql, vox_error_t *err)
@@ -274,7 +274,7 @@ int vox_pg_exec_script(vox_pg_t *pg, const char *sql, vox_error_t *err)
 }
 
 int vox_pg_transaction(vox_pg_t *pg, vox_pg_tx_fn fn, void *arg,
-		       vox_error_t *err)
+                       vox_error_t *err)
 {
 	int rc = vox_pg_exec(pg, "BEGIN", 0, NULL, NULL, err);
 
@@ -294,8 +294,8 @@ out_rollback:
 }
 
 int vox_inbox_claim(vox_pg_t *pg, const char *consumer, const char *message_id,
-		    const char *topic, int partition, long long offset,
-		    vox_error_t *err)
+                    const char *topic, int partition, long long offset,
+                    vox_error_t *err)
 {
 	char part[16], off[24];
 	const char *params[] = {consumer, message_id, topic, part, off};
@@ -305,34 +305,34 @@ int vox_inbox_claim(vox_pg_t *pg, const char *consumer, const char *message_id,
 	snprintf(part, sizeof(part), "%d", partition);
 	snprintf(off, sizeof(off), "%lld", offset);
 	rc = vox_pg_execp(pg, "vox_inbox_claim",
-			  "INSERT INTO inbox (consumer, message_id, topic, "
-			  "kafka_partition, kafka_offset) VALUES "
-			  "($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-			  5, params, &res, err);
+	                  "INSERT INTO inbox (consumer, message_id, topic, "
+	                  "kafka_partition, kafka_offset) VALUES "
+	                  "($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+	                  5, params, &res, err);
 	if (rc != 0)
 		return rc;
-	inserted = atoi(PQcmdTuples(res));
+	inserted = (int)strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	return inserted == 1 ? 0 : VOX_ERR_DUPLICATE;
 }
 
 int vox_outbox_add(vox_pg_t *pg, const char *topic, const char *key,
-		   const char *payload, const char *headers_json,
-		   vox_error_t *err)
+                   const char *payload, const char *headers_json,
+                   vox_error_t *err)
 {
 	const char *params[] = {topic, key, payload, headers_json};
 	int rc;
 
 	rc = vox_pg_execp(pg, "vox_outbox_add",
-			  "INSERT INTO outbox (topic, message_key, payload, "
-			  "headers) VALUES ($1, $2, $3, $4::jsonb)",
-			  4, params, NULL, err);
+	                  "INSERT INTO outbox (topic, message_key, payload, "
+	                  "headers) VALUES ($1, $2, $3, $4::jsonb)",
+	                  4, params, NULL, err);
 	if (rc != 0)
 		return rc;
 	/* Wakes the relay at commit; PostgreSQL folds repeats in one
 	 * transaction into one notification. */
 	return vox_pg_execp(pg, "vox_outbox_notify", "NOTIFY vox_outbox", 0,
-			    NULL, NULL, err);
+	                    NULL, NULL, err);
 }
 
 struct vox_pg_pool {
@@ -383,7 +383,7 @@ void vox_pg_pool_destroy(vox_pg_pool_t *pool)
 }
 
 vox_pg_t *vox_pg_pool_acquire(vox_pg_pool_t *pool, int wait_ms,
-			      vox_error_t *err)
+                              vox_error_t *err)
 {
 	struct timespec deadline;
 	vox_pg_t *pg = NULL;
@@ -400,7 +400,7 @@ vox_pg_t *vox_pg_pool_acquire(vox_pg_pool_t *pool, int wait_ms,
 		if (wait_ms < 0)
 			pthread_cond_wait(&pool->freed, &pool->lock);
 		else if (pthread_cond_timedwait(&pool->freed, &pool->lock,
-						&deadline) == ETIMEDOUT)
+		                                &deadline) == ETIMEDOUT)
 			break;
 	}
 	if (pool->nidle > 0)
@@ -408,7 +408,7 @@ vox_pg_t *vox_pg_pool_acquire(vox_pg_pool_t *pool, int wait_ms,
 	pthread_mutex_unlock(&pool->lock);
 	if (pg == NULL)
 		vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-			      "postgres: no free connection in %d ms", wait_ms);
+		              "postgres: no free connection in %d ms", wait_ms);
 	return pg;
 }
 

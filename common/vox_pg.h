@@ -36,13 +36,12 @@ unsigned vox_pg_connects(const vox_pg_t *pg);
  * serialization failures/deadlocks are retriable; unique violations are
  * VOX_ERR_CONFLICT; data exceptions VOX_ERR_INVALID. */
 int vox_pg_exec(vox_pg_t *pg, const char *sql, int nparams,
-		const char *const *params, PGresult **res, vox_error_t *err);
+                const char *const *params, PGresult **res, vox_error_t *err);
 
 /* Like vox_pg_exec() through a named prepared statement; name must be
  * unique per sql text for the process. */
-int vox_pg_execp(vox_pg_t *pg, const char *name, const char *sql,
-		 int nparams, const char *const *params, PGresult **res,
-		 vox_error_t *err);
+int vox_pg_execp(vox_pg_t *pg, const char *name, const char *sql, int nparams,
+                 const char *const *params, PGresult **res, vox_error_t *err);
 
 /* Runs a script of several statements (migrations); no parameters. */
 int vox_pg_exec_script(vox_pg_t *pg, const char *sql, vox_error_t *err);
@@ -52,7 +51,7 @@ int vox_pg_exec_script(vox_pg_t *pg, const char *sql, vox_error_t *err);
  * run it again (nothing was committed unless COMMIT answered). */
 typedef int (*vox_pg_tx_fn)(vox_pg_t *pg, void *arg, vox_error_t *err);
 int vox_pg_transaction(vox_pg_t *pg, vox_pg_tx_fn fn, void *arg,
-		       vox_error_t *err);
+                       vox_error_t *err);
 
 /* The raw connection (NULL when not connected), for LISTEN and the like. */
 PGconn *vox_pg_conn(vox_pg_t *pg);
@@ -62,21 +61,21 @@ PGconn *vox_pg_conn(vox_pg_t *pg);
 vox_pg_pool_t *vox_pg_pool_new(const char *conninfo, int size);
 void vox_pg_pool_destroy(vox_pg_pool_t *pool);
 vox_pg_t *vox_pg_pool_acquire(vox_pg_pool_t *pool, int wait_ms,
-			      vox_error_t *err);
+                              vox_error_t *err);
 void vox_pg_pool_release(vox_pg_pool_t *pool, vox_pg_t *pg);
 
 /* Inbox (DESIGN.md): inside a transaction, records that consumer processed
  * message_id. Returns 0 the first time, VOX_ERR_DUPLICATE when it already
  * had (the caller skips the effect). */
 int vox_inbox_claim(vox_pg_t *pg, const char *consumer, const char *message_id,
-		    const char *topic, int partition, long long offset,
-		    vox_error_t *err);
+                    const char *topic, int partition, long long offset,
+                    vox_error_t *err);
 
 /* Outbox (DESIGN.md): inside a transaction, queues payload for topic; the
  * relay publishes it after commit. headers_json may be NULL (a JSON object
  * of string values). */
 int vox_outbox_add(vox_pg_t *pg, const char *topic, const char *key,
-		   const char *payload, const char *headers_json,
-		   vox_error_t *err);
+                   const char *payload, const char *headers_json,
+                   vox_error_t *err);
 
 #endif

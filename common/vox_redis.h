@@ -22,8 +22,8 @@ void vox_redis_destroy(vox_redis_t *r);
  * with freeReplyObject), or NULL with err filled; a reply of type
  * REDIS_REPLY_ERROR is returned as is. Reconnects once if the connection
  * was broken. */
-redisReply *vox_redis_command(vox_redis_t *r, vox_error_t *err,
-			      const char *fmt, ...);
+redisReply *vox_redis_command(vox_redis_t *r, vox_error_t *err, const char *fmt,
+                              ...);
 
 /* PING == PONG: 0, else VOX_ERR_UNAVAILABLE. */
 int vox_redis_ping(vox_redis_t *r, vox_error_t *err);

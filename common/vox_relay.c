@@ -28,7 +28,7 @@ struct relay_slot {
 };
 
 static void relay_delivered(void *opaque, const vox_error_t *err,
-			    int32_t partition, int64_t offset)
+                            int32_t partition, int64_t offset)
 {
 	struct relay_slot *slot = opaque;
 	struct relay_batch *b = slot->batch;
@@ -44,7 +44,7 @@ static void relay_delivered(void *opaque, const vox_error_t *err,
 
 /* Headers are stored as a JSON object of strings. */
 static size_t relay_headers(const char *text, json_t **holder,
-			    vox_kafka_header_t *out)
+                            vox_kafka_header_t *out)
 {
 	const char *name;
 	json_t *value;
@@ -65,7 +65,7 @@ static size_t relay_headers(const char *text, json_t **holder,
 }
 
 static int relay_send_rows(PGresult *rows, vox_producer_t *producer,
-			   struct relay_batch *b, struct relay_slot *slots)
+                           struct relay_batch *b, struct relay_slot *slots)
 {
 	int nrows = PQntuples(rows);
 
@@ -75,27 +75,26 @@ static int relay_send_rows(PGresult *rows, vox_producer_t *producer,
 		size_t nheaders;
 		vox_error_t err;
 
-		nheaders = relay_headers(PQgetisnull(rows, i, 4)
-						 ? NULL
-						 : PQgetvalue(rows, i, 4),
-					 &holder, headers);
+		nheaders = relay_headers(
+		        PQgetisnull(rows, i, 4) ? NULL : PQgetvalue(rows, i, 4),
+		        &holder, headers);
 		slots[i].batch = b;
 		slots[i].row = i;
 		pthread_mutex_lock(&b->lock);
 		b->pending++;
 		pthread_mutex_unlock(&b->lock);
 		if (vox_producer_send(
-			    producer, PQgetvalue(rows, i, 1),
-			    PQgetisnull(rows, i, 2) ? NULL
-						    : PQgetvalue(rows, i, 2),
-			    PQgetvalue(rows, i, 3),
-			    (size_t)PQgetlength(rows, i, 3), headers, nheaders,
-			    relay_delivered, &slots[i], &err) != 0) {
+		            producer, PQgetvalue(rows, i, 1),
+		            PQgetisnull(rows, i, 2) ? NULL
+		                                    : PQgetvalue(rows, i, 2),
+		            PQgetvalue(rows, i, 3),
+		            (size_t)PQgetlength(rows, i, 3), headers, nheaders,
+		            relay_delivered, &slots[i], &err) != 0) {
 			pthread_mutex_lock(&b->lock);
 			b->pending--;
 			pthread_mutex_unlock(&b->lock);
 			vox_log(VOX_LOG_WARN, "outbox publish failed", "error",
-				err.message, NULL);
+			        err.message, NULL);
 		}
 		json_decref(holder);
 	}
@@ -121,7 +120,8 @@ static char *relay_acked_ids(PGresult *rows, const bool *acked, int *count)
 		if (!acked[i])
 			continue;
 		len += (size_t)snprintf(ids + len, cap - len, "%s%s",
-					*count ? "," : "", PQgetvalue(rows, i, 0));
+		                        *count ? "," : "",
+		                        PQgetvalue(rows, i, 0));
 		(*count)++;
 	}
 	snprintf(ids + len, cap - len, "}");
@@ -146,10 +146,10 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	snprintf(limit, sizeof(limit), "%d", tx->batch);
 	const char *params[] = {limit};
 	rc = vox_pg_execp(pg, "vox_relay_take",
-			  "SELECT id, topic, message_key, payload, headers "
-			  "FROM outbox WHERE published_at IS NULL ORDER BY id "
-			  "LIMIT $1 FOR UPDATE SKIP LOCKED",
-			  1, params, &rows, err);
+	                  "SELECT id, topic, message_key, payload, headers "
+	                  "FROM outbox WHERE published_at IS NULL ORDER BY id "
+	                  "LIMIT $1 FOR UPDATE SKIP LOCKED",
+	                  1, params, &rows, err);
 	if (rc != 0)
 		return rc;
 	nrows = PQntuples(rows);
@@ -175,9 +175,9 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 		const char *upd[] = {ids};
 
 		rc = vox_pg_execp(pg, "vox_relay_mark",
-				  "UPDATE outbox SET published_at = now() "
-				  "WHERE id = ANY($1::bigint[])",
-				  1, upd, NULL, err);
+		                  "UPDATE outbox SET published_at = now() "
+		                  "WHERE id = ANY($1::bigint[])",
+		                  1, upd, NULL, err);
 	}
 out:
 	free(ids);
@@ -188,7 +188,7 @@ out:
 }
 
 int vox_relay_once(vox_pg_t *pg, vox_producer_t *producer, int batch,
-		   int *published, vox_error_t *err)
+                   int *published, vox_error_t *err)
 {
 	struct relay_tx tx = {producer, batch, 0};
 	int rc = vox_pg_transaction(pg, relay_in_tx, &tx, err);
@@ -248,10 +248,10 @@ static void *relay_loop(void *arg)
 			}
 			listened_on = vox_pg_connects(r->pg);
 		}
-		if (vox_relay_once(r->pg, r->producer, 500, &published,
-				   &err) != 0) {
+		if (vox_relay_once(r->pg, r->producer, 500, &published, &err) !=
+		    0) {
 			vox_log(VOX_LOG_WARN, "outbox relay failed", "error",
-				err.message, NULL);
+			        err.message, NULL);
 			relay_wait(r, 1000);
 			continue;
 		}
@@ -263,7 +263,7 @@ static void *relay_loop(void *arg)
 }
 
 vox_relay_t *vox_relay_start(const char *conninfo, vox_producer_t *producer,
-			     vox_error_t *err)
+                             vox_error_t *err)
 {
 	vox_relay_t *r = calloc(1, sizeof(*r));
 
@@ -276,7 +276,7 @@ vox_relay_t *vox_relay_start(const char *conninfo, vox_producer_t *producer,
 	if (r->pg == NULL ||
 	    pthread_create(&r->thread, NULL, relay_loop, r) != 0) {
 		vox_error_set(err, VOX_ERR_INTERNAL, false,
-			      "cannot start outbox relay");
+		              "cannot start outbox relay");
 		vox_pg_destroy(r->pg);
 		free(r);
 		return NULL;

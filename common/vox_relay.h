@@ -19,12 +19,12 @@ typedef struct vox_relay vox_relay_t;
 
 /* Publishes up to batch unpublished rows; *published gets how many. */
 int vox_relay_once(vox_pg_t *pg, vox_producer_t *producer, int batch,
-		   int *published, vox_error_t *err);
+                   int *published, vox_error_t *err);
 
 /* A thread with its own connection that LISTENs for vox_outbox
  * notifications and relays until stopped (and at least every second). */
 vox_relay_t *vox_relay_start(const char *conninfo, vox_producer_t *producer,
-			     vox_error_t *err);
+                             vox_error_t *err);
 
 /* Relays what is left once more, then stops the thread. */
 void vox_relay_stop(vox_relay_t *relay);

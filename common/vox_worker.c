@@ -27,7 +27,7 @@ static void worker_metrics(vox_http_req_t *req, void *ctx)
 
 	if (text == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
-				     NULL);
+		                     NULL);
 		return;
 	}
 	vox_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
@@ -54,7 +54,7 @@ static int worker_topics(char *buf, const char **list)
 }
 
 static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
-		      vox_metrics_t *metrics)
+                      vox_metrics_t *metrics)
 {
 	const char *topics[WORKER_MAX_TOPICS + 1];
 	char *topics_buf = strdup(cfg->topics), client_id[96];
@@ -74,7 +74,7 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	pg = vox_pg_new(cfg->pg_url);
 	if (pg == NULL || vox_pg_connect(pg, 30000, &err) != 0) {
 		vox_log(VOX_LOG_ERROR, "postgres unreachable", "error",
-			pg ? err.message : "oom", NULL);
+		        pg ? err.message : "oom", NULL);
 		goto out;
 	}
 	snprintf(client_id, sizeof(client_id), "vox-%s", def->name);
@@ -83,14 +83,14 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	producer = vox_producer_new(&pconf, &err);
 	if (producer == NULL) {
 		vox_log(VOX_LOG_ERROR, "kafka producer", "error", err.message,
-			NULL);
+		        NULL);
 		goto out;
 	}
 	if (cfg->relay) {
 		relay = vox_relay_start(cfg->pg_url, producer, &err);
 		if (relay == NULL) {
 			vox_log(VOX_LOG_ERROR, "outbox relay", "error",
-				err.message, NULL);
+			        err.message, NULL);
 			goto out;
 		}
 	}
@@ -108,11 +108,11 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	consumer = vox_consumer_new(&cconf, pg, producer, &err);
 	if (consumer == NULL) {
 		vox_log(VOX_LOG_ERROR, "kafka consumer", "error", err.message,
-			NULL);
+		        NULL);
 		goto out;
 	}
-	vox_log(VOX_LOG_INFO, "worker consuming", "group", cfg->group,
-		"topics", cfg->topics, NULL);
+	vox_log(VOX_LOG_INFO, "worker consuming", "group", cfg->group, "topics",
+	        cfg->topics, NULL);
 	rc = vox_consumer_run(consumer, &vox_running) == 0 ? 0 : 1;
 out:
 	vox_consumer_destroy(consumer);
@@ -126,8 +126,8 @@ out:
 int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 {
 	static const vox_http_route_t routes[] = {
-		{"GET", "/metrics", worker_metrics, NULL},
-		{"GET", "/healthz", worker_healthz, NULL},
+	        {"GET", "/metrics", worker_metrics, NULL},
+	        {"GET", "/healthz", worker_healthz, NULL},
 	};
 	char group[96], port[16];
 	struct worker_cfg cfg = {0};
@@ -140,42 +140,43 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	snprintf(group, sizeof(group), "vox.%s", def->name);
 	snprintf(port, sizeof(port), "%d", def->metrics_port);
 	const vox_cfg_opt_t opts[] = {
-		{"VOX_PG_URL", VOX_CFG_STRING,
-		 "postgresql://vox@127.0.0.1:55432/voxlink", 1, 4096,
-		 "PostgreSQL connection URL", &cfg.pg_url},
-		{"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:59092", 1,
-		 4096, "Kafka bootstrap servers", &cfg.brokers},
-		{"VOX_WORKER_GROUP", VOX_CFG_STRING, group, 1, 200,
-		 "consumer group (and inbox name)", &cfg.group},
-		{"VOX_WORKER_TOPICS", VOX_CFG_STRING, def->topics, 1, 2000,
-		 "comma-separated topics to consume", &cfg.topics},
-		{"VOX_WORKER_INSTANCE_ID", VOX_CFG_STRING, "", 0, 200,
-		 "static group membership id (empty: dynamic)",
-		 &cfg.instance_id},
-		{"VOX_WORKER_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
-		 "address of /metrics and /healthz", &cfg.bind},
-		{"VOX_WORKER_METRICS_PORT", VOX_CFG_INT, port, 0, 65535,
-		 "port of /metrics and /healthz (0: any)", &cfg.metrics_port},
-		{"VOX_WORKER_MAX_ATTEMPTS", VOX_CFG_INT, "5", 1, 100,
-		 "handler attempts before dead-lettering", &cfg.max_attempts},
-		{"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
-		 "first retry delay, doubled each attempt", &cfg.backoff_ms},
-		{"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
-		 300000, "consumer group session timeout",
-		 &cfg.session_timeout_ms},
-		{"VOX_WORKER_RELAY", VOX_CFG_BOOL, "true", 0, 0,
-		 "run the outbox relay in this process", &cfg.relay},
-		{"VOX_LOG_LEVEL", VOX_CFG_STRING, "info", 4, 5,
-		 "debug, info, warn or error", &cfg.log_level},
+	        {"VOX_PG_URL", VOX_CFG_STRING,
+	         "postgresql://vox@127.0.0.1:55432/voxlink", 1, 4096,
+	         "PostgreSQL connection URL", &cfg.pg_url},
+	        {"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:59092", 1,
+	         4096, "Kafka bootstrap servers", &cfg.brokers},
+	        {"VOX_WORKER_GROUP", VOX_CFG_STRING, group, 1, 200,
+	         "consumer group (and inbox name)", &cfg.group},
+	        {"VOX_WORKER_TOPICS", VOX_CFG_STRING, def->topics, 1, 2000,
+	         "comma-separated topics to consume", &cfg.topics},
+	        {"VOX_WORKER_INSTANCE_ID", VOX_CFG_STRING, "", 0, 200,
+	         "static group membership id (empty: dynamic)",
+	         &cfg.instance_id},
+	        {"VOX_WORKER_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
+	         "address of /metrics and /healthz", &cfg.bind},
+	        {"VOX_WORKER_METRICS_PORT", VOX_CFG_INT, port, 0, 65535,
+	         "port of /metrics and /healthz (0: any)", &cfg.metrics_port},
+	        {"VOX_WORKER_MAX_ATTEMPTS", VOX_CFG_INT, "5", 1, 100,
+	         "handler attempts before dead-lettering", &cfg.max_attempts},
+	        {"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
+	         "first retry delay, doubled each attempt", &cfg.backoff_ms},
+	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
+	         300000, "consumer group session timeout",
+	         &cfg.session_timeout_ms},
+	        {"VOX_WORKER_RELAY", VOX_CFG_BOOL, "true", 0, 0,
+	         "run the outbox relay in this process", &cfg.relay},
+	        {"VOX_LOG_LEVEL", VOX_CFG_STRING, "info", 4, 5,
+	         "debug, info, warn or error", &cfg.log_level},
 	};
 
 	vox_config_load(def->name, def->about, opts,
-			sizeof(opts) / sizeof(opts[0]), argc, argv);
+	                sizeof(opts) / sizeof(opts[0]), argc, argv);
 	level = vox_log_level_parse(cfg.log_level);
 	if (level < 0) {
-		fprintf(stderr, "VOX_LOG_LEVEL: \"%s\" is not one of debug, "
-				"info, warn, error\n",
-			cfg.log_level);
+		fprintf(stderr,
+		        "VOX_LOG_LEVEL: \"%s\" is not one of debug, "
+		        "info, warn, error\n",
+		        cfg.log_level);
 		return 2;
 	}
 	vox_log_init(def->name, (vox_log_level_t)level);
@@ -190,8 +191,8 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	hconf.ctx = metrics;
 	http = vox_http_start(&hconf, &err);
 	if (http == NULL) {
-		vox_log(VOX_LOG_ERROR, "metrics endpoint", "error",
-			err.message, NULL);
+		vox_log(VOX_LOG_ERROR, "metrics endpoint", "error", err.message,
+		        NULL);
 		vox_metrics_destroy(metrics);
 		return 1;
 	}

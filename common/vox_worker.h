@@ -11,10 +11,10 @@
 #include "vox_consumer.h"
 
 typedef struct vox_worker_def {
-	const char *name;	   /* "provisioning" */
-	const char *about;	   /* one line for --help */
-	const char *topics;	   /* default, comma-separated */
-	int metrics_port;	   /* default */
+	const char *name;   /* "provisioning" */
+	const char *about;  /* one line for --help */
+	const char *topics; /* default, comma-separated */
+	int metrics_port;   /* default */
 	const vox_handler_t *handlers;
 	size_t nhandlers;
 	void *ctx;

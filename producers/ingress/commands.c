@@ -28,7 +28,7 @@ vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req)
 
 	if (pg == NULL)
 		vox_http_reply_error(req, 503, "database_unavailable",
-				     err.message, NULL);
+		                     err.message, NULL);
 	return pg;
 }
 
@@ -45,13 +45,13 @@ static void command_answer(vox_http_req_t *req, void *ctx)
 	if (cmd->failed) {
 		vox_counter_inc(in->refused);
 		vox_log(VOX_LOG_WARN, "command not accepted", "error",
-			cmd->err.message, "request_id",
-			vox_http_request_id(req), NULL);
-		vox_http_reply_error(req, 503, "bus_unavailable",
-				     "the command could not be made durable; "
-				     "retry with the same Idempotency-Key",
-				     json_pack("{s:s}", "reason",
-					       cmd->err.message));
+		        cmd->err.message, "request_id",
+		        vox_http_request_id(req), NULL);
+		vox_http_reply_error(
+		        req, 503, "bus_unavailable",
+		        "the command could not be made durable; "
+		        "retry with the same Idempotency-Key",
+		        json_pack("{s:s}", "reason", cmd->err.message));
 		return;
 	}
 	/* Kafka has the command, so it will be done whatever happens here;
@@ -63,22 +63,22 @@ static void command_answer(vox_http_req_t *req, void *ctx)
 	pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
 	if (pg == NULL || vox_op_accept(pg, &op, &err) != 0)
 		vox_log(VOX_LOG_WARN, "accepted row not written", "error",
-			err.message, "operation_id", cmd->op_id, NULL);
+		        err.message, "operation_id", cmd->op_id, NULL);
 	if (pg != NULL)
 		vox_pg_pool_release(in->pg_pool, pg);
 	vox_counter_inc(in->accepted);
 	snprintf(location, sizeof(location), "/v1/operations/%s", cmd->op_id);
 	vox_http_add_header(req, "Location", location);
 	vox_http_reply_json(req, 202,
-			    json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
-				      cmd->op_id, "kind", cmd->kind, "status",
-				      "accepted", "created_at",
-				      cmd->accepted_at, "href", location));
+	                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
+	                              cmd->op_id, "kind", cmd->kind, "status",
+	                              "accepted", "created_at",
+	                              cmd->accepted_at, "href", location));
 }
 
 /* On the producer's poll thread: note the outcome and wake the request. */
 static void command_delivered(void *opaque, const vox_error_t *err,
-			      int32_t partition, int64_t offset)
+                              int32_t partition, int64_t offset)
 {
 	struct command *cmd = opaque;
 
@@ -93,21 +93,21 @@ static void command_delivered(void *opaque, const vox_error_t *err,
 
 /* Publishes event (stolen) to topic keyed by key and answers later. */
 static void command_publish(ingress_t *in, vox_http_req_t *req,
-			    struct command *cmd, const char *topic,
-			    json_t *event)
+                            struct command *cmd, const char *topic,
+                            json_t *event)
 {
 	char *text = vox_json_dump(event);
 
 	json_decref(event);
 	if (text == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
-				     NULL);
+		                     NULL);
 		return;
 	}
 	vox_http_suspend(req);
 	if (vox_producer_send(in->producer, topic, cmd->op_id, text,
-			      strlen(text), NULL, 0, command_delivered, cmd,
-			      &cmd->err) != 0) {
+	                      strlen(text), NULL, 0, command_delivered, cmd,
+	                      &cmd->err) != 0) {
 		cmd->failed = true;
 		vox_http_resume(req, command_answer);
 	}
@@ -115,7 +115,7 @@ static void command_publish(ingress_t *in, vox_http_req_t *req,
 }
 
 static struct command *command_new(ingress_t *in, vox_http_req_t *req,
-				   const char *kind)
+                                   const char *kind)
 {
 	struct command *cmd = calloc(1, sizeof(*cmd));
 
@@ -144,16 +144,16 @@ static bool canary_body_ok(vox_http_req_t *req)
 	doc = vox_json_parse(body, len, VOX_JSON_DEFAULT_DEPTH, &err);
 	if (doc == NULL) {
 		vox_http_reply_error(req, 400, "invalid_json", err.message,
-				     NULL);
+		                     NULL);
 		return false;
 	}
 	ok = json_is_object(doc) && json_object_size(doc) == 0;
 	json_decref(doc);
 	if (!ok)
 		vox_http_reply_error(req, 400, "invalid_body",
-				     "the canary takes no parameters: send "
-				     "no body or {}",
-				     NULL);
+		                     "the canary takes no parameters: send "
+		                     "no body or {}",
+		                     NULL);
 	return ok;
 }
 
@@ -169,15 +169,15 @@ void ingress_canary(vox_http_req_t *req, void *ctx)
 	cmd = command_new(in, req, "canary");
 	if (cmd == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
-				     NULL);
+		                     NULL);
 		return;
 	}
 	snprintf(subject, sizeof(subject), "operations/%s", cmd->op_id);
 	event = vox_event_new(VOX_CANARY_TYPE, "/voxlink/ingress", subject,
-			      NULL, NULL,
-			      json_pack("{s:s}", "operation_id", cmd->op_id));
+	                      NULL, NULL,
+	                      json_pack("{s:s}", "operation_id", cmd->op_id));
 	json_object_set_new(event, "requestid",
-			    json_string(vox_http_request_id(req)));
+	                    json_string(vox_http_request_id(req)));
 	command_publish(in, req, cmd, "vox.cmd.provisioning", event);
 }
 
@@ -192,7 +192,7 @@ void ingress_operation_get(vox_http_req_t *req, void *ctx)
 
 	if (id == NULL || !vox_uuid_valid(id)) {
 		vox_http_reply_error(req, 404, "operation_not_found",
-				     "no operation has this id", NULL);
+		                     "no operation has this id", NULL);
 		return;
 	}
 	pg = ingress_pg(in, req);
@@ -202,10 +202,10 @@ void ingress_operation_get(vox_http_req_t *req, void *ctx)
 	vox_pg_pool_release(in->pg_pool, pg);
 	if (rc == VOX_ERR_NOT_FOUND)
 		vox_http_reply_error(req, 404, "operation_not_found",
-				     "no operation has this id", NULL);
+		                     "no operation has this id", NULL);
 	else if (rc != 0)
 		vox_http_reply_error(req, 503, "database_unavailable",
-				     err.message, NULL);
+		                     err.message, NULL);
 	else
 		vox_http_reply_json(req, 200, op);
 }

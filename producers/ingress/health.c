@@ -13,8 +13,8 @@ void ingress_healthz(vox_http_req_t *req, void *ctx)
 static json_t *check_result(int rc, const vox_error_t *err)
 {
 	return rc == 0 ? json_pack("{s:s}", "status", "up")
-		       : json_pack("{s:s, s:s}", "status", "down", "error",
-				   err->message);
+	               : json_pack("{s:s, s:s}", "status", "down", "error",
+	                           err->message);
 }
 
 static int check_pg(ingress_t *in, vox_error_t *err)
@@ -49,13 +49,13 @@ void ingress_readyz(vox_http_req_t *req, void *ctx)
 	redis_rc = check_redis(in, &redis_err);
 	kafka_rc = vox_producer_ping(in->producer, 1000, &kafka_err);
 	vox_http_reply_json(
-		req, pg_rc || redis_rc || kafka_rc ? 503 : 200,
-		json_pack("{s:s, s:{s:o, s:o, s:o}}", "status",
-			  pg_rc || redis_rc || kafka_rc ? "unavailable"
-							: "ready",
-			  "checks", "postgres", check_result(pg_rc, &pg_err),
-			  "redis", check_result(redis_rc, &redis_err), "kafka",
-			  check_result(kafka_rc, &kafka_err)));
+	        req, pg_rc || redis_rc || kafka_rc ? 503 : 200,
+	        json_pack("{s:s, s:{s:o, s:o, s:o}}", "status",
+	                  pg_rc || redis_rc || kafka_rc ? "unavailable"
+	                                                : "ready",
+	                  "checks", "postgres", check_result(pg_rc, &pg_err),
+	                  "redis", check_result(redis_rc, &redis_err), "kafka",
+	                  check_result(kafka_rc, &kafka_err)));
 }
 
 void ingress_metrics(vox_http_req_t *req, void *ctx)
@@ -66,7 +66,7 @@ void ingress_metrics(vox_http_req_t *req, void *ctx)
 
 	if (text == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
-				     NULL);
+		                     NULL);
 		return;
 	}
 	vox_http_reply(req, 200, "text/plain; version=0.0.4", text, len);

@@ -24,9 +24,10 @@ const char *t_env(const char *name)
 	const char *v = getenv(name);
 
 	if (v == NULL || *v == '\0')
-		cr_assert_fail("%s is not set: run the integration tests through "
-			 "`make test` (tests/run)",
-			 name);
+		cr_assert_fail(
+		        "%s is not set: run the integration tests through "
+		        "`make test` (tests/run)",
+		        name);
 	return v;
 }
 
@@ -58,7 +59,7 @@ long long t_pg_count(vox_pg_t *pg, const char *sql, const char *param)
 }
 
 static void create_topics(rd_kafka_t *rk, const char *const *names, int n,
-			  int partitions)
+                          int partitions)
 {
 	rd_kafka_NewTopic_t *topics[4];
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -70,7 +71,7 @@ static void create_topics(rd_kafka_t *rk, const char *const *names, int n,
 
 	for (int i = 0; i < n; i++)
 		topics[i] = rd_kafka_NewTopic_new(names[i], i ? 1 : partitions,
-						  1, errstr, sizeof(errstr));
+		                                  1, errstr, sizeof(errstr));
 	rd_kafka_CreateTopics(rk, topics, (size_t)n, NULL, q);
 	ev = rd_kafka_queue_poll(q, 30000);
 	cr_assert_not_null(ev, "CreateTopics timed out");
@@ -79,16 +80,16 @@ static void create_topics(rd_kafka_t *rk, const char *const *names, int n,
 	results = rd_kafka_CreateTopics_result_topics(res, &cnt);
 	for (size_t i = 0; i < cnt; i++)
 		cr_assert(rd_kafka_topic_result_error(results[i]) == 0,
-			  "create topic %s: %s",
-			  rd_kafka_topic_result_name(results[i]),
-			  rd_kafka_topic_result_error_string(results[i]));
+		          "create topic %s: %s",
+		          rd_kafka_topic_result_name(results[i]),
+		          rd_kafka_topic_result_error_string(results[i]));
 	rd_kafka_event_destroy(ev);
 	rd_kafka_NewTopic_destroy_array(topics, (size_t)n);
 	rd_kafka_queue_destroy(q);
 }
 
 void t_topic_create(const char *prefix, int partitions, char *out,
-		    size_t outlen)
+                    size_t outlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char id[VOX_UUID_STRLEN], dlq[300], errstr[256];
@@ -98,7 +99,7 @@ void t_topic_create(const char *prefix, int partitions, char *out,
 	snprintf(out, outlen, "%s.%s", prefix, id);
 	snprintf(dlq, sizeof(dlq), "%s.dlq", out);
 	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
-			  errstr, sizeof(errstr));
+	                  errstr, sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk, "%s", errstr);
 	const char *const names[] = {out, dlq};
@@ -186,7 +187,7 @@ static size_t http_collect(char *ptr, size_t size, size_t n, void *arg)
 }
 
 int t_http(const char *method, int port, const char *path, const char *body,
-	   const char *content_type, char **response)
+           const char *content_type, char **response)
 {
 	CURL *curl = curl_easy_init();
 	struct curl_slist *headers = NULL;
@@ -203,7 +204,7 @@ int t_http(const char *method, int port, const char *path, const char *body,
 	if (body != NULL) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
-			 content_type ? content_type : "application/json");
+		         content_type ? content_type : "application/json");
 		headers = curl_slist_append(headers, ctype);
 		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	} else if (strcmp(method, "POST") == 0) {
@@ -232,9 +233,9 @@ bool t_wait_for(bool (*fn)(void *), void *arg, int timeout_ms)
 }
 
 int t_consume_all(const char *topic, int idle_ms, const char *header_name,
-		  void (*fn)(void *arg, const char *payload, size_t len,
-			     const char *header),
-		  void *arg)
+                  void (*fn)(void *arg, const char *payload, size_t len,
+                             const char *header),
+                  void *arg)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *subs;
@@ -246,12 +247,12 @@ int t_consume_all(const char *topic, int idle_ms, const char *header_name,
 	vox_uuid7(id);
 	snprintf(group, sizeof(group), "t-%s", id);
 	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
-			  errstr, sizeof(errstr));
+	                  errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
 	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
-			  sizeof(errstr));
+	                  sizeof(errstr));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
-			  sizeof(errstr));
+	                  sizeof(errstr));
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	cr_assert_not_null(rk, "%s", errstr);
 	rd_kafka_poll_set_consumer(rk);
@@ -277,9 +278,10 @@ int t_consume_all(const char *topic, int idle_ms, const char *header_name,
 			size_t vlen = 0;
 			char *hval = NULL;
 
-			if (header_name && rd_kafka_message_headers(m, &hdrs) == 0 &&
+			if (header_name &&
+			    rd_kafka_message_headers(m, &hdrs) == 0 &&
 			    rd_kafka_header_get_last(hdrs, header_name, &val,
-						     &vlen) == 0)
+			                             &vlen) == 0)
 				hval = strndup(val, vlen);
 			fn(arg, m->payload, m->len, hval);
 			free(hval);

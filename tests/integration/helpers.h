@@ -25,7 +25,7 @@ long long t_pg_count(vox_pg_t *pg, const char *sql, const char *param);
 /* Creates topic (and topic.dlq) with partitions; fails the test on error.
  * Names get a unique suffix: out receives the full name. */
 void t_topic_create(const char *prefix, int partitions, char *out,
-		    size_t outlen);
+                    size_t outlen);
 
 /* Starts $VOX_BIN_DIR/<binary> with extra "NAME=value" settings (NULL
  * terminated) on top of the environment; stdout/stderr appended to
@@ -42,7 +42,7 @@ int t_free_port(void);
 /* HTTP to 127.0.0.1:port; returns the status (0: no connection). The
  * body, when asked for, is a malloc'd NUL-terminated string. */
 int t_http(const char *method, int port, const char *path, const char *body,
-	   const char *content_type, char **response);
+           const char *content_type, char **response);
 
 /* Polls fn(arg) every 20 ms until it returns true or timeout_ms passed. */
 bool t_wait_for(bool (*fn)(void *), void *arg, int timeout_ms);
@@ -51,8 +51,8 @@ bool t_wait_for(bool (*fn)(void *), void *arg, int timeout_ms);
  * idle_ms; calls fn for each (header value of header_name, or NULL).
  * Returns the count. */
 int t_consume_all(const char *topic, int idle_ms, const char *header_name,
-		  void (*fn)(void *arg, const char *payload, size_t len,
-			     const char *header),
-		  void *arg);
+                  void (*fn)(void *arg, const char *payload, size_t len,
+                             const char *header),
+                  void *arg);
 
 #endif

@@ -30,7 +30,7 @@ static void start_pipeline(void)
 	snprintf(port_env, sizeof(port_env), "VOX_INGRESS_PORT=%d", port);
 	const char *const ienv[] = {port_env, NULL};
 	const char *const wenv[] = {"VOX_WORKER_METRICS_PORT=0",
-				    "VOX_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
+	                            "VOX_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
 	ingress = t_spawn("ingress", "canary-ingress.log", ienv);
 	worker = t_spawn("provisioning", "canary-worker.log", wenv);
 	cr_assert(t_wait_for(ingress_up, NULL, 20000), "ingress not up");
@@ -46,17 +46,17 @@ static void stop_pipeline(void)
 }
 
 TestSuite(canary, .init = start_pipeline, .fini = stop_pipeline,
-	  .timeout = 120);
+          .timeout = 120);
 
-static json_t *get_json(const char *method, const char *path,
-			const char *body, int expect_status)
+static json_t *get_json(const char *method, const char *path, const char *body,
+                        int expect_status)
 {
 	char *text = NULL;
 	int status = t_http(method, port, path, body, NULL, &text);
 	json_t *doc;
 
 	cr_assert_eq(status, expect_status, "%s %s: %d %s", method, path,
-		     status, text);
+	             status, text);
 	doc = json_loads(text, 0, NULL);
 	cr_assert_not_null(doc, "not JSON: %s", text);
 	free(text);
@@ -93,9 +93,9 @@ static double canary_round_trip(void)
 	accepted = get_json("POST", "/v1/canary", NULL, 202);
 	cr_assert_str_eq(vox_json_str(accepted, "status"), "accepted");
 	snprintf(w.path, sizeof(w.path), "/v1/operations/%s",
-		 vox_json_str(accepted, "id"));
+	         vox_json_str(accepted, "id"));
 	cr_assert(t_wait_for(op_completed, &w, 60000), "not completed: %s",
-		  w.path);
+	          w.path);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 	     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -103,11 +103,11 @@ static double canary_round_trip(void)
 	cr_assert_not_null(vox_json_str(w.last, "completed_at"));
 	history = json_object_get(w.last, "history");
 	cr_assert_eq(json_array_size(history), 2, "history of %zu steps",
-		     json_array_size(history));
+	             json_array_size(history));
 	cr_assert_str_eq(vox_json_str(json_array_get(history, 0), "status"),
-			 "accepted");
+	                 "accepted");
 	cr_assert_str_eq(vox_json_str(json_array_get(history, 1), "status"),
-			 "completed");
+	                 "completed");
 	json_decref(accepted);
 	json_decref(w.last);
 	return ms;
@@ -119,7 +119,7 @@ Test(canary, accepted_then_completed_within_a_second)
 	double second = canary_round_trip();
 
 	cr_log_info("canary round trips: first %.1f ms, then %.1f ms", first,
-		    second);
+	            second);
 	cr_assert_lt(second, 1000.0, "completed after %.1f ms", second);
 }
 
@@ -128,13 +128,13 @@ Test(canary, readiness_checks_every_dependency)
 	json_t *ready = get_json("GET", "/readyz", NULL, 200);
 	json_t *checks = json_object_get(ready, "checks");
 
-	cr_assert_str_eq(vox_json_str(json_object_get(checks, "postgres"),
-				      "status"),
-			 "up");
 	cr_assert_str_eq(
-		vox_json_str(json_object_get(checks, "redis"), "status"), "up");
+	        vox_json_str(json_object_get(checks, "postgres"), "status"),
+	        "up");
 	cr_assert_str_eq(
-		vox_json_str(json_object_get(checks, "kafka"), "status"), "up");
+	        vox_json_str(json_object_get(checks, "redis"), "status"), "up");
+	cr_assert_str_eq(
+	        vox_json_str(json_object_get(checks, "kafka"), "status"), "up");
 	json_decref(ready);
 }
 
@@ -145,9 +145,9 @@ Test(canary, metrics_in_prometheus_text_format)
 	json_decref(get_json("POST", "/v1/canary", NULL, 202));
 	cr_assert_eq(t_http("GET", port, "/metrics", NULL, NULL, &text), 200);
 	cr_assert(strstr(text, "# TYPE vox_commands_accepted_total counter"),
-		  "%s", text);
+	          "%s", text);
 	cr_assert(strstr(text, "vox_http_requests_total{route=\"/v1/canary\""),
-		  "%s", text);
+	          "%s", text);
 	free(text);
 }
 
@@ -166,22 +166,23 @@ static void assert_error(json_t *doc, const char *code)
 
 Test(canary, bad_requests_get_clear_errors)
 {
-	assert_error(get_json("GET",
-			      "/v1/operations/01890000-0000-7000-8000-000000000000",
-			      NULL, 404),
-		     "operation_not_found");
+	assert_error(
+	        get_json("GET",
+	                 "/v1/operations/01890000-0000-7000-8000-000000000000",
+	                 NULL, 404),
+	        "operation_not_found");
 	assert_error(get_json("GET", "/v1/operations/nope", NULL, 404),
-		     "operation_not_found");
+	             "operation_not_found");
 	assert_error(get_json("POST", "/v1/canary", "{\"a\":", 400),
-		     "invalid_json");
+	             "invalid_json");
 	assert_error(get_json("POST", "/v1/canary", "{\"a\":1,\"a\":2}", 400),
-		     "invalid_json");
+	             "invalid_json");
 	assert_error(get_json("POST", "/v1/canary", "{\"x\":1}", 400),
-		     "invalid_body");
+	             "invalid_body");
 	assert_error(get_json("DELETE", "/v1/canary", NULL, 405),
-		     "method_not_allowed");
+	             "method_not_allowed");
 	assert_error(get_json("GET", "/v2/nothing", NULL, 404),
-		     "route_not_found");
+	             "route_not_found");
 }
 
 Test(canary, oversized_body_refused)
@@ -192,6 +193,6 @@ Test(canary, oversized_body_refused)
 	memset(big, ' ', n);
 	big[n] = '\0';
 	assert_error(get_json("POST", "/v1/canary", big, 413),
-		     "payload_too_large");
+	             "payload_too_large");
 	free(big);
 }

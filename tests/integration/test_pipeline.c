@@ -25,7 +25,7 @@
 static atomic_int delivered_ok, delivered_failed;
 
 static void count_delivery(void *opaque, const vox_error_t *err,
-			   int32_t partition, int64_t offset)
+                           int32_t partition, int64_t offset)
 {
 	(void)opaque;
 	(void)partition;
@@ -39,7 +39,7 @@ static void count_delivery(void *opaque, const vox_error_t *err,
 static vox_producer_t *t_producer(void)
 {
 	vox_producer_conf_t conf = {.brokers = t_env("VOX_KAFKA_BROKERS"),
-				    .client_id = "vox-test"};
+	                            .client_id = "vox-test"};
 	vox_error_t err;
 	vox_producer_t *p = vox_producer_new(&conf, &err);
 
@@ -50,9 +50,9 @@ static vox_producer_t *t_producer(void)
 /* A canary command for operation op_id, subject marks the test run. */
 static char *canary_event(const char *op_id, const char *subject)
 {
-	json_t *ev = vox_event_new(VOX_CANARY_TYPE, "/voxlink/tests", subject,
-				   NULL, NULL,
-				   json_pack("{s:s}", "operation_id", op_id));
+	json_t *ev =
+	        vox_event_new(VOX_CANARY_TYPE, "/voxlink/tests", subject, NULL,
+	                      NULL, json_pack("{s:s}", "operation_id", op_id));
 	char *text = vox_json_dump(ev);
 
 	json_decref(ev);
@@ -60,14 +60,14 @@ static char *canary_event(const char *op_id, const char *subject)
 }
 
 static void publish_raw(vox_producer_t *p, const char *topic, const char *key,
-			const char *payload)
+                        const char *payload)
 {
 	vox_error_t err;
 
 	cr_assert_eq(vox_producer_send_sync(p, topic, key, payload,
-					    strlen(payload), NULL, 0, NULL,
-					    NULL, &err),
-		     0, "publish: %s", err.message);
+	                                    strlen(payload), NULL, 0, NULL,
+	                                    NULL, &err),
+	             0, "publish: %s", err.message);
 }
 
 struct progress {
@@ -79,9 +79,9 @@ struct progress {
 static long long completed_ops(vox_pg_t *pg, const char *subject)
 {
 	return t_pg_count(pg,
-			  "SELECT count(*) FROM operations WHERE subject = $1 "
-			  "AND status = 'completed'",
-			  subject);
+	                  "SELECT count(*) FROM operations WHERE subject = $1 "
+	                  "AND status = 'completed'",
+	                  subject);
 }
 
 static bool reached(void *arg)
@@ -91,20 +91,19 @@ static bool reached(void *arg)
 	return completed_ops(pr->pg, pr->subject) >= pr->target;
 }
 
-static pid_t start_worker(const char *topic, const char *group,
-			  const char *log)
+static pid_t start_worker(const char *topic, const char *group, const char *log)
 {
 	static char topics[320], grp[160];
 
 	snprintf(topics, sizeof(topics), "VOX_WORKER_TOPICS=%s", topic);
 	snprintf(grp, sizeof(grp), "VOX_WORKER_GROUP=%s", group);
 	const char *const env[] = {topics,
-				   grp,
-				   "VOX_WORKER_METRICS_PORT=0",
-				   "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
-				   "VOX_WORKER_BACKOFF_MS=10",
-				   "VOX_WORKER_MAX_ATTEMPTS=2",
-				   NULL};
+	                           grp,
+	                           "VOX_WORKER_METRICS_PORT=0",
+	                           "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
+	                           "VOX_WORKER_BACKOFF_MS=10",
+	                           "VOX_WORKER_MAX_ATTEMPTS=2",
+	                           NULL};
 	return t_spawn("provisioning", log, env);
 }
 
@@ -128,21 +127,20 @@ Test(pipeline, sigkill_midstream_effects_exactly_once, .timeout = 600)
 
 		vox_uuid7(op);
 		text = canary_event(op, subject);
-		while (vox_producer_send(p, topic, op, text, strlen(text),
-					 NULL, 0, count_delivery, NULL,
-					 &err) != 0)
+		while (vox_producer_send(p, topic, op, text, strlen(text), NULL,
+		                         0, count_delivery, NULL, &err) != 0)
 			usleep(1000); /* local queue full: let it drain */
 		free(text);
 	}
 	vox_producer_destroy(p, 60000);
 	cr_assert_eq(atomic_load(&delivered_ok), STREAM_SIZE,
-		     "delivered %d, failed %d", atomic_load(&delivered_ok),
-		     atomic_load(&delivered_failed));
+	             "delivered %d, failed %d", atomic_load(&delivered_ok),
+	             atomic_load(&delivered_failed));
 
 	worker = start_worker(topic, group, "kill-worker-1.log");
 	pr.target = STREAM_SIZE / 4;
 	cr_assert(t_wait_for(reached, &pr, 180000),
-		  "worker did not get to %lld effects", pr.target);
+	          "worker did not get to %lld effects", pr.target);
 	kill(worker, SIGKILL);
 	waitpid(worker, &status, 0);
 	at_kill = completed_ops(pg, subject);
@@ -152,36 +150,35 @@ Test(pipeline, sigkill_midstream_effects_exactly_once, .timeout = 600)
 	worker = start_worker(topic, group, "kill-worker-2.log");
 	pr.target = STREAM_SIZE;
 	cr_assert(t_wait_for(reached, &pr, 300000),
-		  "only %lld of %d effects after restart",
-		  completed_ops(pg, subject), STREAM_SIZE);
+	          "only %lld of %d effects after restart",
+	          completed_ops(pg, subject), STREAM_SIZE);
 	sleep(2); /* let any redelivery land before counting */
 	status = t_stop(worker, SIGTERM, 30000);
-	cr_assert(status != -1 && WIFEXITED(status) &&
-			  WEXITSTATUS(status) == 0,
-		  "worker did not stop cleanly on SIGTERM (%d)", status);
+	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "worker did not stop cleanly on SIGTERM (%d)", status);
 
 	cr_assert_eq(completed_ops(pg, subject), STREAM_SIZE);
 	events = t_pg_count(pg,
-			    "SELECT count(*) FROM operation_events e JOIN "
-			    "operations o ON o.id = e.operation_id WHERE "
-			    "o.subject = $1 AND e.status = 'completed'",
-			    subject);
+	                    "SELECT count(*) FROM operation_events e JOIN "
+	                    "operations o ON o.id = e.operation_id WHERE "
+	                    "o.subject = $1 AND e.status = 'completed'",
+	                    subject);
 	cr_assert_eq(events, STREAM_SIZE, "%lld completion events", events);
 	multi = t_pg_count(pg,
-			   "SELECT count(*) FROM (SELECT e.operation_id FROM "
-			   "operation_events e JOIN operations o ON o.id = "
-			   "e.operation_id WHERE o.subject = $1 GROUP BY 1 "
-			   "HAVING count(*) > 1) d",
-			   subject);
+	                   "SELECT count(*) FROM (SELECT e.operation_id FROM "
+	                   "operation_events e JOIN operations o ON o.id = "
+	                   "e.operation_id WHERE o.subject = $1 GROUP BY 1 "
+	                   "HAVING count(*) > 1) d",
+	                   subject);
 	cr_assert_eq(multi, 0, "%lld operations done twice", multi);
 	inbox = t_pg_count(pg, "SELECT count(*) FROM inbox WHERE consumer = $1",
-			   group);
+	                   group);
 	cr_assert_eq(inbox, STREAM_SIZE, "%lld inbox rows", inbox);
 	events = t_pg_count(pg,
-			    "SELECT count(*) FROM outbox x JOIN operations o "
-			    "ON o.id::text = x.message_key WHERE o.subject = "
-			    "$1",
-			    subject);
+	                    "SELECT count(*) FROM outbox x JOIN operations o "
+	                    "ON o.id::text = x.message_key WHERE o.subject = "
+	                    "$1",
+	                    subject);
 	cr_assert_eq(events, STREAM_SIZE, "%lld outbox events", events);
 	vox_pg_destroy(pg);
 }
@@ -192,7 +189,7 @@ struct dlq_seen {
 };
 
 static void collect_reason(void *arg, const char *payload, size_t len,
-			   const char *header)
+                           const char *header)
 {
 	struct dlq_seen *seen = arg;
 
@@ -200,7 +197,7 @@ static void collect_reason(void *arg, const char *payload, size_t len,
 	(void)len;
 	if (seen->count < 8)
 		snprintf(seen->reasons[seen->count], 400, "%s",
-			 header ? header : "");
+		         header ? header : "");
 	seen->count++;
 }
 
@@ -212,8 +209,7 @@ static bool reason_seen(const struct dlq_seen *seen, const char *needle)
 	return false;
 }
 
-Test(pipeline, malformed_messages_dead_lettered_worker_goes_on,
-     .timeout = 180)
+Test(pipeline, malformed_messages_dead_lettered_worker_goes_on, .timeout = 180)
 {
 	char topic[256], dlq[300], group[128], subject[128];
 	char id[VOX_UUID_STRLEN], op[VOX_UUID_STRLEN], *text;
@@ -235,7 +231,7 @@ Test(pipeline, malformed_messages_dead_lettered_worker_goes_on,
 	publish_raw(p, topic, "k2", "{\"specversion\":\"1.0\",\"type\":\"x\"}");
 	publish_raw(p, topic, "k3", "{\"a\":1,\"a\":2}");
 	ev = vox_event_new("vox.no.such.type", "/tests", subject, NULL, NULL,
-			   json_object());
+	                   json_object());
 	text = vox_json_dump(ev);
 	publish_raw(p, topic, "k4", text);
 	free(text);
@@ -251,14 +247,14 @@ Test(pipeline, malformed_messages_dead_lettered_worker_goes_on,
 	vox_producer_destroy(p, 10000);
 
 	cr_assert(t_wait_for(reached, &pr, 60000),
-		  "the valid message after the bad ones was not processed");
+	          "the valid message after the bad ones was not processed");
 	cr_assert_eq(t_stop(worker, SIGTERM, 30000), 0,
-		     "worker did not exit cleanly");
+	             "worker did not exit cleanly");
 	cr_assert_eq(t_consume_all(dlq, 3000, "vox-dlq-reason", collect_reason,
-				   &seen),
-		     5, "dead letters: %d", seen.count);
+	                           &seen),
+	             5, "dead letters: %d", seen.count);
 	cr_assert(reason_seen(&seen, "invalid envelope"), "%s",
-		  seen.reasons[0]);
+	          seen.reasons[0]);
 	cr_assert(reason_seen(&seen, "missing attribute id"));
 	cr_assert(reason_seen(&seen, "duplicate"), "duplicate key reason");
 	cr_assert(reason_seen(&seen, "no handler for type vox.no.such.type"));

@@ -18,7 +18,7 @@ static const struct {
 	const char *type;
 	int (*validate)(const json_t *data, vox_error_t *err);
 } validators[] = {
-	{VOX_CANARY_TYPE, vox_canary_validate},
+        {VOX_CANARY_TYPE, vox_canary_validate},
 };
 
 static char *slurp(const char *path, size_t *len)
@@ -52,13 +52,12 @@ static int check_example(const char *type, const char *path, vox_error_t *err)
 		return rc;
 	if (strcmp(vox_json_str(ev, "type"), type) != 0)
 		rc = vox_error_set(err, VOX_ERR_INVALID, false, "type is %s",
-				   vox_json_str(ev, "type"));
-	for (size_t i = 0; rc == 0 && i < sizeof(validators) /
-						   sizeof(validators[0]);
-	     i++)
+		                   vox_json_str(ev, "type"));
+	for (size_t i = 0;
+	     rc == 0 && i < sizeof(validators) / sizeof(validators[0]); i++)
 		if (strcmp(validators[i].type, type) == 0)
-			rc = validators[i].validate(
-				json_object_get(ev, "data"), err);
+			rc = validators[i].validate(json_object_get(ev, "data"),
+			                            err);
 	json_decref(ev);
 	return rc;
 }
@@ -80,10 +79,10 @@ static int check_dir(const char *type, const char *kind, bool expect_ok)
 		snprintf(path, sizeof(path), "%s/%s", dir, ent->d_name);
 		if (expect_ok)
 			cr_expect_eq(check_example(type, path, &err), 0,
-				     "%s refused: %s", path, err.message);
+			             "%s refused: %s", path, err.message);
 		else
 			cr_expect_neq(check_example(type, path, &err), 0,
-				      "%s accepted", path);
+			              "%s accepted", path);
 		checked++;
 	}
 	closedir(d);
@@ -96,6 +95,6 @@ Test(schemas, examples_agree_with_c_validators)
 	     i++) {
 		cr_assert_gt(check_dir(validators[i].type, "valid", true), 0);
 		cr_assert_gt(check_dir(validators[i].type, "invalid", false),
-			     0);
+		             0);
 	}
 }

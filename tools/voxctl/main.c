@@ -7,19 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "voxctl.h"
 #include "vox_config.h"
 #include "vox_log.h"
+#include "voxctl.h"
 
 static struct voxctl_cfg cfg;
 
 static const vox_cfg_opt_t opts[] = {
-	{"VOX_PG_URL", VOX_CFG_STRING, "postgresql://vox@127.0.0.1:55432/voxlink",
-	 1, 4096, "PostgreSQL connection URL", &cfg.pg_url},
-	{"VOX_MIGRATIONS_DIR", VOX_CFG_STRING, "migrations", 1, 4096,
-	 "directory of NNNN_name.sql files", &cfg.migrations_dir},
-	{"VOX_PG_WAIT_MS", VOX_CFG_INT, "30000", 0, 600000,
-	 "how long to wait for PostgreSQL to answer", &cfg.pg_wait_ms},
+        {"VOX_PG_URL", VOX_CFG_STRING,
+         "postgresql://vox@127.0.0.1:55432/voxlink", 1, 4096,
+         "PostgreSQL connection URL", &cfg.pg_url},
+        {"VOX_MIGRATIONS_DIR", VOX_CFG_STRING, "migrations", 1, 4096,
+         "directory of NNNN_name.sql files", &cfg.migrations_dir},
+        {"VOX_PG_WAIT_MS", VOX_CFG_INT, "30000", 0, 600000,
+         "how long to wait for PostgreSQL to answer", &cfg.pg_wait_ms},
 };
 
 static const struct voxctl_command {
@@ -27,8 +28,8 @@ static const struct voxctl_command {
 	const char *help;
 	int (*run)(const struct voxctl_cfg *cfg, int argc, char **argv);
 } commands[] = {
-	{"migrate", "apply pending database migrations (idempotent)",
-	 voxctl_migrate},
+        {"migrate", "apply pending database migrations (idempotent)",
+         voxctl_migrate},
 };
 
 static void usage(FILE *out)
@@ -36,10 +37,10 @@ static void usage(FILE *out)
 	fprintf(out, "usage: voxctl COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name,
-			commands[i].help);
+		        commands[i].help);
 	fprintf(out, "\n");
 	vox_config_usage("voxctl", "VoxLink operator tool", opts,
-			 sizeof(opts) / sizeof(opts[0]), out);
+	                 sizeof(opts) / sizeof(opts[0]), out);
 }
 
 int main(int argc, char **argv)
@@ -51,8 +52,7 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (vox_config_parse(opts, sizeof(opts) / sizeof(opts[0]), &err) !=
-	    0) {
+	if (vox_config_parse(opts, sizeof(opts) / sizeof(opts[0]), &err) != 0) {
 		fprintf(stderr, "voxctl: %s\n", err.message);
 		return 2;
 	}

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "voxctl.h"
 #include "vox_pg.h"
+#include "voxctl.h"
 
-#define MIGRATE_LOCK_KEY "7263"  /* "vox" advisory lock id */
+#define MIGRATE_LOCK_KEY  "7263" /* "vox" advisory lock id */
 #define MIGRATE_MAX_FILES 1000
 
 static int name_cmp(const void *a, const void *b)
@@ -89,16 +89,16 @@ static void sha256_hex(const char *text, char out[65])
 /* 0 not applied, 1 applied with the same checksum, -1 applied but changed
  * or the lookup failed. */
 static int migration_state(vox_pg_t *pg, const char *version,
-			   const char *checksum, vox_error_t *err)
+                           const char *checksum, vox_error_t *err)
 {
 	const char *params[] = {version};
 	PGresult *res;
 	int state;
 
 	if (vox_pg_exec(pg,
-			"SELECT checksum FROM schema_migrations WHERE "
-			"version = $1",
-			1, params, &res, err) != 0)
+	                "SELECT checksum FROM schema_migrations WHERE "
+	                "version = $1",
+	                1, params, &res, err) != 0)
 		return -1;
 	if (PQntuples(res) == 0)
 		state = 0;
@@ -108,15 +108,15 @@ static int migration_state(vox_pg_t *pg, const char *version,
 		state = -1;
 	if (state == -1)
 		snprintf(err->message, sizeof(err->message),
-			 "migration %s was changed after it was applied "
-			 "(checksum %.12s..., recorded %.12s...)",
-			 version, checksum, PQgetvalue(res, 0, 0));
+		         "migration %s was changed after it was applied "
+		         "(checksum %.12s..., recorded %.12s...)",
+		         version, checksum, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return state;
 }
 
 static int migration_apply(vox_pg_t *pg, const char *name, const char *sql,
-			   const char *checksum, vox_error_t *err)
+                           const char *checksum, vox_error_t *err)
 {
 	char version[5];
 	const char *params[] = {version, name, checksum};
@@ -128,17 +128,17 @@ static int migration_apply(vox_pg_t *pg, const char *name, const char *sql,
 		rc = vox_pg_exec_script(pg, sql, err);
 	if (rc == 0)
 		rc = vox_pg_exec(pg,
-				 "INSERT INTO schema_migrations (version, "
-				 "name, checksum) VALUES ($1, $2, $3)",
-				 3, params, NULL, err);
+		                 "INSERT INTO schema_migrations (version, "
+		                 "name, checksum) VALUES ($1, $2, $3)",
+		                 3, params, NULL, err);
 	if (rc == 0)
 		return vox_pg_exec(pg, "COMMIT", 0, NULL, NULL, err);
 	vox_pg_exec(pg, "ROLLBACK", 0, NULL, NULL, NULL);
 	return rc;
 }
 
-static int migrate_all(vox_pg_t *pg, const struct voxctl_cfg *cfg,
-		       char **files, size_t nfiles, vox_error_t *err)
+static int migrate_all(vox_pg_t *pg, const struct voxctl_cfg *cfg, char **files,
+                       size_t nfiles, vox_error_t *err)
 {
 	int applied = 0, current = 0;
 
@@ -148,7 +148,7 @@ static int migrate_all(vox_pg_t *pg, const struct voxctl_cfg *cfg,
 		int state;
 
 		snprintf(path, sizeof(path), "%s/%s", cfg->migrations_dir,
-			 files[i]);
+		         files[i]);
 		snprintf(version, sizeof(version), "%.4s", files[i]);
 		sql = read_file(path);
 		if (sql == NULL) {
@@ -160,11 +160,11 @@ static int migrate_all(vox_pg_t *pg, const struct voxctl_cfg *cfg,
 		if (state == 0 &&
 		    migration_apply(pg, files[i], sql, checksum, err) != 0) {
 			fprintf(stderr, "voxctl: %s failed, rolled back: %s\n",
-				files[i], err->message);
+			        files[i], err->message);
 			state = -2;
 		} else if (state < 0) {
 			fprintf(stderr, "voxctl: %s: %s\n", files[i],
-				err->message);
+			        err->message);
 		}
 		free(sql);
 		if (state < 0)
@@ -196,7 +196,7 @@ int voxctl_migrate(const struct voxctl_cfg *cfg, int argc, char **argv)
 	}
 	if (migration_files(cfg->migrations_dir, &files, &nfiles) != 0) {
 		fprintf(stderr, "voxctl: cannot read %s\n",
-			cfg->migrations_dir);
+		        cfg->migrations_dir);
 		return 1;
 	}
 	pg = vox_pg_new(cfg->pg_url);
@@ -206,19 +206,19 @@ int voxctl_migrate(const struct voxctl_cfg *cfg, int argc, char **argv)
 	}
 	/* Session lock: held across the per-file transactions. */
 	if (vox_pg_exec(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0,
-			NULL, NULL, &err) != 0 ||
+	                NULL, NULL, &err) != 0 ||
 	    vox_pg_exec(pg,
-			"CREATE TABLE IF NOT EXISTS schema_migrations ("
-			"version text PRIMARY KEY, name text NOT NULL, "
-			"checksum text NOT NULL, applied_at timestamptz NOT "
-			"NULL DEFAULT now())",
-			0, NULL, NULL, &err) != 0) {
+	                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                "version text PRIMARY KEY, name text NOT NULL, "
+	                "checksum text NOT NULL, applied_at timestamptz NOT "
+	                "NULL DEFAULT now())",
+	                0, NULL, NULL, &err) != 0) {
 		fprintf(stderr, "voxctl: %s\n", err.message);
 		goto out;
 	}
 	rc = migrate_all(pg, cfg, files, nfiles, &err);
 	vox_pg_exec(pg, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0,
-		    NULL, NULL, NULL);
+	            NULL, NULL, NULL);
 out:
 	vox_pg_destroy(pg);
 	for (size_t i = 0; i < nfiles; i++)
