@@ -105,3 +105,21 @@ format:
 
 clean:
 	rm -rf build
+
+# libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c against the common
+# sources, ASan+UBSan. FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
