@@ -16,6 +16,7 @@ struct command {
 	vox_http_req_t *req;
 	char op_id[VOX_UUID_STRLEN];
 	char accepted_at[40];
+	char subject[64];
 	const char *kind;
 	bool failed;
 	vox_error_t err;
@@ -58,6 +59,7 @@ static void command_answer(vox_http_req_t *req, void *ctx)
 	 * the worker creates the row if this insert does not. */
 	op.id = cmd->op_id;
 	op.kind = cmd->kind;
+	op.subject = cmd->subject;
 	op.request_id = vox_http_request_id(req);
 	op.at = cmd->accepted_at;
 	pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
@@ -161,7 +163,6 @@ void ingress_canary(vox_http_req_t *req, void *ctx)
 {
 	ingress_t *in = ctx;
 	struct command *cmd;
-	char subject[64];
 	json_t *event;
 
 	if (!canary_body_ok(req))
@@ -172,8 +173,9 @@ void ingress_canary(vox_http_req_t *req, void *ctx)
 		                     NULL);
 		return;
 	}
-	snprintf(subject, sizeof(subject), "operations/%s", cmd->op_id);
-	event = vox_event_new(VOX_CANARY_TYPE, "/voxlink/ingress", subject,
+	snprintf(cmd->subject, sizeof(cmd->subject), "operations/%s",
+	         cmd->op_id);
+	event = vox_event_new(VOX_CANARY_TYPE, "/voxlink/ingress", cmd->subject,
 	                      NULL, NULL,
 	                      json_pack("{s:s}", "operation_id", cmd->op_id));
 	json_object_set_new(event, "requestid",

@@ -228,18 +228,26 @@ Test(voxctl, migrate_twice_changes_nothing, .timeout = 60)
 	char cmd[1200], line[256];
 	long long before, after;
 	vox_pg_t *pg = t_pg();
-	bool saw = false;
+	bool saw = false, exited_ok = false;
 	FILE *out;
 
 	before = t_pg_count(pg, "SELECT count(*) FROM schema_migrations", NULL);
-	snprintf(cmd, sizeof(cmd), "%s/voxctl migrate 2>&1",
-	         t_env("VOX_BIN_DIR"));
+	snprintf(cmd, sizeof(cmd),
+	         "VOX_MIGRATIONS_DIR=%s/migrations %s/voxctl migrate 2>&1; "
+	         "echo exit=$?",
+	         t_env("VOX_ROOT"), t_env("VOX_BIN_DIR"));
 	out = popen(cmd, "r");
 	cr_assert_not_null(out);
-	while (fgets(line, sizeof(line), out))
+	while (fgets(line, sizeof(line), out)) {
 		if (strstr(line, "migrations: 0 applied"))
 			saw = true;
-	cr_assert_eq(pclose(out), 0);
+		if (strcmp(line, "exit=0\n") == 0)
+			exited_ok = true;
+	}
+	/* pclose's status is lost to Criterion's child reaping: the shell
+	 * reports voxctl's exit code instead. */
+	pclose(out);
+	cr_assert(exited_ok, "voxctl migrate failed");
 	cr_assert(saw, "second migrate applied something");
 	after = t_pg_count(pg, "SELECT count(*) FROM schema_migrations", NULL);
 	cr_assert_eq(before, after);
