@@ -147,5 +147,6 @@ out:
 	vox_pg_pool_destroy(in.pg_pool);
 	vox_metrics_destroy(in.metrics);
 	pthread_mutex_destroy(&in.redis_lock);
+	vox_log(VOX_LOG_INFO, "ingress stopped", NULL);
 	return rc;
 }

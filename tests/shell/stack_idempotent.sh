@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 run=${VOX_RUN_DIR:-.run}
-pids_of() { cat "$run"/*/*.pid "$run"/*.pid 2>/dev/null | sort | tr '\n' ' '; }
+pids_of() { { cat "$run"/*/*.pid "$run"/*.pid 2>/dev/null; head -n 1 "$run"/pg/data/postmaster.pid 2>/dev/null; } | sort | tr "\n" " "; }
 before=$(pids_of)
 [ -n "$before" ] || { echo "FAIL: no pid files under $run (is the stack up?)"; exit 1; }
 out=$(ops/stack up 2>&1) || { echo "FAIL: second up failed: $out"; exit 1; }
