@@ -74,6 +74,17 @@ const char *vox_http_header(const vox_http_req_t *req, const char *name)
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+const char *vox_http_query(const vox_http_req_t *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+	                                   name);
+}
+
+const vox_http_route_t *vox_http_route(const vox_http_req_t *req)
+{
+	return req->route;
+}
+
 const char *vox_http_body(const vox_http_req_t *req, size_t *len)
 {
 	*len = req->len;

@@ -29,6 +29,7 @@ typedef struct vox_http_route {
 	const char *pattern; /* "/v1/operations/{id}" */
 	vox_http_handler_fn fn;
 	const char *name; /* metrics label; NULL: the pattern */
+	const void *data; /* the application's, e.g. the permission needed */
 } vox_http_route_t;
 
 typedef struct vox_http_conf {
@@ -54,6 +55,10 @@ const char *vox_http_param(const vox_http_req_t *req, const char *name);
 const char *vox_http_header(const vox_http_req_t *req, const char *name);
 const char *vox_http_body(const vox_http_req_t *req, size_t *len);
 const char *vox_http_request_id(const vox_http_req_t *req);
+/* A query-string argument (already URL-decoded), or NULL. */
+const char *vox_http_query(const vox_http_req_t *req, const char *name);
+/* The matched route (NULL before routing or when none matched). */
+const vox_http_route_t *vox_http_route(const vox_http_req_t *req);
 
 /* Per-request slot for the handler's own state (freed with free_fn). */
 void vox_http_set_state(vox_http_req_t *req, void *state,

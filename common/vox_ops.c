@@ -6,23 +6,16 @@
 
 #include "vox_json.h"
 
-/* Times leave the database as RFC 3339 UTC with microseconds. */
+/* vox_iso() (migration 0008) formats RFC 3339 UTC with microseconds. */
 static const char op_get_sql[] =
         "SELECT id, account_id, kind, status, subject, result, error_code, "
-        "error_message, request_id, "
-        "to_char(created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-        "to_char(updated_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-        "to_char(completed_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-        "FROM operations WHERE id = $1 "
+        "error_message, request_id, vox_iso(created_at), vox_iso(updated_at), "
+        "vox_iso(completed_at) FROM operations WHERE id = $1 "
         "AND ($2::uuid IS NULL OR account_id = $2::uuid)";
 
 static const char op_history_sql[] =
-        "SELECT status, to_char(at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), detail "
-        "FROM operation_events WHERE operation_id = $1 ORDER BY at, id";
+        "SELECT status, vox_iso(at), detail FROM operation_events "
+        "WHERE operation_id = $1 ORDER BY at, id";
 
 int vox_op_accept(vox_pg_t *pg, const vox_op_t *op, vox_error_t *err)
 {

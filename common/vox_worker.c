@@ -126,8 +126,8 @@ out:
 int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 {
 	static const vox_http_route_t routes[] = {
-	        {"GET", "/metrics", worker_metrics, NULL},
-	        {"GET", "/healthz", worker_healthz, NULL},
+	        {"GET", "/metrics", worker_metrics, NULL, NULL},
+	        {"GET", "/healthz", worker_healthz, NULL, NULL},
 	};
 	char group[96], port[16];
 	struct worker_cfg cfg = {0};

@@ -1,5 +1,11 @@
-/* Command endpoints: publish, wait for Kafka's acknowledgement without
- * parking a thread, record the operation as accepted, answer 202. */
+/*
+ * Command endpoints: validate, take the Idempotency-Key, publish, and answer
+ * 202 only once Kafka acknowledged the command and its accepted row is
+ * committed; with Prefer: wait=N, hold the answer until the operation
+ * finishes (200 with the operation) or N seconds pass (202). No thread
+ * waits meanwhile: the connection is suspended.
+ */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,205 +15,180 @@
 #include "vox_json.h"
 #include "vox_log.h"
 #include "vox_ops.h"
-#include "vox_uuid.h"
 
-struct command {
-	ingress_t *in;
-	vox_http_req_t *req;
-	char op_id[VOX_UUID_STRLEN];
-	char accepted_at[40];
-	char subject[64];
-	const char *kind;
-	bool failed;
-	vox_error_t err;
-};
-
-vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req)
+/* Prefer: wait=N (RFC 7240); other preferences are ignored. */
+static int prefer_wait(vox_http_req_t *req, long max_s)
 {
-	vox_error_t err;
-	vox_pg_t *pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
+	const char *prefer = vox_http_header(req, "Prefer");
+	const char *w;
+	long n;
 
-	if (pg == NULL)
-		vox_http_reply_error(req, 503, "database_unavailable",
-		                     err.message, NULL);
-	return pg;
+	if (prefer == NULL || (w = strstr(prefer, "wait=")) == NULL)
+		return 0;
+	n = strtol(w + 5, NULL, 10);
+	if (n <= 0)
+		return 0;
+	return (int)(n > max_s ? max_s : n);
 }
 
-/* Runs on a server thread once the delivery report arrived. */
-static void command_answer(vox_http_req_t *req, void *ctx)
+static json_t *accepted_body(const ingress_req_t *ir, const char *href)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", ir->op_id, "kind",
+	                 ir->kind, "status", "accepted", "created_at",
+	                 ir->accepted_at, "href", href);
+}
+
+static void answer_accepted(vox_http_req_t *req, ingress_req_t *ir)
+{
+	char href[96];
+
+	snprintf(href, sizeof(href), "/v1/operations/%s", ir->op_id);
+	vox_http_add_header(req, "Location", href);
+	ingress_reply(req, 202, accepted_body(ir, href));
+}
+
+/* After Prefer: wait: the finished operation (200), or 202 if it is not. */
+static void command_after_wait(vox_http_req_t *req, void *ctx)
 {
 	ingress_t *in = ctx;
-	struct command *cmd = vox_http_state(req);
-	char location[96];
-	vox_op_t op = {0};
+	ingress_req_t *ir = vox_http_state(req);
+	char applied[32];
+	const char *status;
 	vox_error_t err;
+	json_t *op = NULL;
 	vox_pg_t *pg;
 
-	if (cmd->failed) {
-		vox_counter_inc(in->refused);
-		vox_log(VOX_LOG_WARN, "command not accepted", "error",
-		        cmd->err.message, "request_id",
-		        vox_http_request_id(req), NULL);
-		vox_http_reply_error(
-		        req, 503, "bus_unavailable",
-		        "the command could not be made durable; "
-		        "retry with the same Idempotency-Key",
-		        json_pack("{s:s}", "reason", cmd->err.message));
+	snprintf(applied, sizeof(applied), "wait=%d", ir->wait_s);
+	vox_http_add_header(req, "Preference-Applied", applied);
+	pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
+	if (pg != NULL) {
+		vox_op_get(pg, ir->op_id, ir->who.account_id, &op, &err);
+		vox_pg_pool_release(in->pg_pool, pg);
+	}
+	status = op ? vox_json_str(op, "status") : NULL;
+	if (status && (strcmp(status, "completed") == 0 ||
+	               strcmp(status, "failed") == 0)) {
+		/* The stored idempotent answer is the 202: a replay must
+		 * not depend on timing. */
+		char href[96], *accepted;
+		json_t *body;
+
+		snprintf(href, sizeof(href), "/v1/operations/%s", ir->op_id);
+		body = accepted_body(ir, href);
+		accepted = vox_json_dump(body);
+		json_decref(body);
+		idem_finish(ir, 202, accepted ? accepted : "{}");
+		free(accepted);
+		vox_http_reply_json(req, 200, op);
 		return;
 	}
-	/* Kafka has the command, so it will be done whatever happens here;
-	 * the worker creates the row if this insert does not. */
-	op.id = cmd->op_id;
-	op.kind = cmd->kind;
-	op.subject = cmd->subject;
-	op.request_id = vox_http_request_id(req);
-	op.at = cmd->accepted_at;
-	pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
-	if (pg == NULL || vox_op_accept(pg, &op, &err) != 0)
-		vox_log(VOX_LOG_WARN, "accepted row not written", "error",
-		        err.message, "operation_id", cmd->op_id, NULL);
-	if (pg != NULL)
-		vox_pg_pool_release(in->pg_pool, pg);
-	vox_counter_inc(in->accepted);
-	snprintf(location, sizeof(location), "/v1/operations/%s", cmd->op_id);
-	vox_http_add_header(req, "Location", location);
-	vox_http_reply_json(req, 202,
-	                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
-	                              cmd->op_id, "kind", cmd->kind, "status",
-	                              "accepted", "created_at",
-	                              cmd->accepted_at, "href", location));
+	json_decref(op);
+	answer_accepted(req, ir);
 }
 
-/* On the producer's poll thread: note the outcome and wake the request. */
+/* Runs on a server thread once the accepted row is committed. */
+static void command_after_accept(vox_http_req_t *req, void *ctx)
+{
+	ingress_t *in = ctx;
+	ingress_req_t *ir = vox_http_state(req);
+
+	vox_counter_inc(in->accepted);
+	if (ir->wait_s > 0) {
+		listener_wait_for(in->listener, req, ir, command_after_wait);
+		return;
+	}
+	answer_accepted(req, ir);
+}
+
+/* Kafka refused or timed out: nothing was accepted. */
+static void command_refused(vox_http_req_t *req, void *ctx)
+{
+	ingress_t *in = ctx;
+	ingress_req_t *ir = vox_http_state(req);
+
+	vox_counter_inc(in->refused);
+	vox_log(VOX_LOG_WARN, "command not accepted", "error", ir->err.message,
+	        "request_id", vox_http_request_id(req), NULL);
+	vox_http_add_header(req, "Retry-After", "1");
+	ingress_reply(req, 503,
+	              json_pack("{s:{s:s, s:s, s:{s:s}}}", "error", "code",
+	                        "bus_unavailable", "message",
+	                        "the command could not be made durable; "
+	                        "nothing was accepted: retry (with the same "
+	                        "Idempotency-Key)",
+	                        "details", "reason", ir->err.message));
+}
+
+/* On the producer's poll thread: it must not block. */
 static void command_delivered(void *opaque, const vox_error_t *err,
                               int32_t partition, int64_t offset)
 {
-	struct command *cmd = opaque;
+	vox_http_req_t *req = opaque;
+	ingress_req_t *ir = vox_http_state(req);
 
 	(void)partition;
 	(void)offset;
 	if (err != NULL) {
-		cmd->failed = true;
-		cmd->err = *err;
+		ir->failed = true;
+		ir->err = *err;
+		vox_http_resume(req, command_refused);
+		return;
 	}
-	vox_http_resume(cmd->req, command_answer);
+	accept_writer_submit(ir->in->writer, req, ir, command_after_accept);
 }
 
-/* Publishes event (stolen) to topic keyed by key and answers later. */
-static void command_publish(ingress_t *in, vox_http_req_t *req,
-                            struct command *cmd, const char *topic,
-                            json_t *event)
+/* Publishes data (stolen) as a command of type on topic, keyed by key
+ * (NULL: the operation id), and answers later. */
+static void command_publish(vox_http_req_t *req, ingress_req_t *ir,
+                            const char *topic, const char *type,
+                            const char *key, json_t *data)
 {
-	char *text = vox_json_dump(event);
+	json_t *event;
+	char *text;
 
+	vox_uuid7(ir->op_id);
+	vox_time_now_rfc3339(ir->accepted_at, sizeof(ir->accepted_at));
+	snprintf(ir->subject, sizeof(ir->subject), "operations/%s", ir->op_id);
+	ir->wait_s = prefer_wait(req, ir->in->cfg->max_wait_s);
+	json_object_set_new(data, "operation_id", json_string(ir->op_id));
+	event = vox_event_new(type, "/voxlink/ingress", ir->subject,
+	                      ir->who.account_id, NULL, data);
+	json_object_set_new(event, "requestid",
+	                    json_string(vox_http_request_id(req)));
+	text = vox_json_dump(event);
 	json_decref(event);
 	if (text == NULL) {
-		vox_http_reply_error(req, 500, "internal", "out of memory",
-		                     NULL);
+		ingress_reply(req, 500,
+		              json_pack("{s:{s:s,s:s}}", "error", "code",
+		                        "internal", "message",
+		                        "out of memory"));
 		return;
 	}
 	vox_http_suspend(req);
-	if (vox_producer_send(in->producer, topic, cmd->op_id, text,
-	                      strlen(text), NULL, 0, command_delivered, cmd,
-	                      &cmd->err) != 0) {
-		cmd->failed = true;
-		vox_http_resume(req, command_answer);
+	if (vox_producer_send(ir->in->producer, topic, key ? key : ir->op_id,
+	                      text, strlen(text), NULL, 0, command_delivered,
+	                      req, &ir->err) != 0) {
+		ir->failed = true;
+		vox_http_resume(req, command_refused);
 	}
 	free(text);
 }
 
-static struct command *command_new(ingress_t *in, vox_http_req_t *req,
-                                   const char *kind)
-{
-	struct command *cmd = calloc(1, sizeof(*cmd));
-
-	if (cmd == NULL)
-		return NULL;
-	cmd->in = in;
-	cmd->req = req;
-	cmd->kind = kind;
-	vox_uuid7(cmd->op_id);
-	vox_time_now_rfc3339(cmd->accepted_at, sizeof(cmd->accepted_at));
-	vox_http_set_state(req, cmd, free);
-	return cmd;
-}
-
-/* The canary takes no parameters: an empty body or {}. */
-static bool canary_body_ok(vox_http_req_t *req)
-{
-	size_t len;
-	const char *body = vox_http_body(req, &len);
-	vox_error_t err;
-	json_t *doc;
-	bool ok;
-
-	if (len == 0)
-		return true;
-	doc = vox_json_parse(body, len, VOX_JSON_DEFAULT_DEPTH, &err);
-	if (doc == NULL) {
-		vox_http_reply_error(req, 400, "invalid_json", err.message,
-		                     NULL);
-		return false;
-	}
-	ok = json_is_object(doc) && json_object_size(doc) == 0;
-	json_decref(doc);
-	if (!ok)
-		vox_http_reply_error(req, 400, "invalid_body",
-		                     "the canary takes no parameters: send "
-		                     "no body or {}",
-		                     NULL);
-	return ok;
-}
-
 void ingress_canary(vox_http_req_t *req, void *ctx)
 {
-	ingress_t *in = ctx;
-	struct command *cmd;
-	json_t *event;
+	static const char *const allowed[] = {NULL};
+	ingress_req_t *ir = ingress_begin(req, ctx);
+	json_t *body;
 
-	if (!canary_body_ok(req))
+	if (ir == NULL)
 		return;
-	cmd = command_new(in, req, "canary");
-	if (cmd == NULL) {
-		vox_http_reply_error(req, 500, "internal", "out of memory",
-		                     NULL);
+	body = ingress_body(req, allowed, true);
+	if (body == NULL)
 		return;
-	}
-	snprintf(cmd->subject, sizeof(cmd->subject), "operations/%s",
-	         cmd->op_id);
-	event = vox_event_new(VOX_CANARY_TYPE, "/voxlink/ingress", cmd->subject,
-	                      NULL, NULL,
-	                      json_pack("{s:s}", "operation_id", cmd->op_id));
-	json_object_set_new(event, "requestid",
-	                    json_string(vox_http_request_id(req)));
-	command_publish(in, req, cmd, "vox.cmd.provisioning", event);
-}
-
-void ingress_operation_get(vox_http_req_t *req, void *ctx)
-{
-	ingress_t *in = ctx;
-	const char *id = vox_http_param(req, "id");
-	vox_error_t err;
-	json_t *op;
-	vox_pg_t *pg;
-	int rc;
-
-	if (id == NULL || !vox_uuid_valid(id)) {
-		vox_http_reply_error(req, 404, "operation_not_found",
-		                     "no operation has this id", NULL);
+	json_decref(body);
+	if (!idem_begin(req, ir))
 		return;
-	}
-	pg = ingress_pg(in, req);
-	if (pg == NULL)
-		return;
-	rc = vox_op_get(pg, id, NULL, &op, &err);
-	vox_pg_pool_release(in->pg_pool, pg);
-	if (rc == VOX_ERR_NOT_FOUND)
-		vox_http_reply_error(req, 404, "operation_not_found",
-		                     "no operation has this id", NULL);
-	else if (rc != 0)
-		vox_http_reply_error(req, 503, "database_unavailable",
-		                     err.message, NULL);
-	else
-		vox_http_reply_json(req, 200, op);
+	ir->kind = "canary";
+	command_publish(req, ir, "vox.cmd.provisioning", VOX_CANARY_TYPE, NULL,
+	                json_object());
 }

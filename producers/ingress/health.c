@@ -1,6 +1,9 @@
 /* /healthz (the process answers), /readyz (PostgreSQL, Redis and Kafka
- * answer) and /metrics. */
+ * answer), /metrics, /v1/openapi.yaml, and the benchmark's static answer.
+ * None of them needs credentials. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ingress.h"
 
@@ -31,12 +34,7 @@ static int check_pg(ingress_t *in, vox_error_t *err)
 
 static int check_redis(ingress_t *in, vox_error_t *err)
 {
-	int rc;
-
-	pthread_mutex_lock(&in->redis_lock);
-	rc = vox_redis_ping(in->redis, err);
-	pthread_mutex_unlock(&in->redis_lock);
-	return rc;
+	return limiter_ping(in->limiter, err);
 }
 
 void ingress_readyz(vox_http_req_t *req, void *ctx)
@@ -71,4 +69,30 @@ void ingress_metrics(vox_http_req_t *req, void *ctx)
 	}
 	vox_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
 	free(text);
+}
+
+/* The contract this binary serves (VOX_OPENAPI_FILE, read at start). */
+void ingress_openapi(vox_http_req_t *req, void *ctx)
+{
+	ingress_t *in = ctx;
+
+	if (in->openapi == NULL) {
+		vox_http_reply_error(req, 503, "openapi_unavailable",
+		                     "the OpenAPI file could not be read at "
+		                     "start (VOX_OPENAPI_FILE)",
+		                     NULL);
+		return;
+	}
+	vox_http_reply(req, 200, "application/yaml", in->openapi,
+	               in->openapi_len);
+}
+
+/* The ceiling bench/ingress compares with: same server, same parsing,
+ * a 202 without Kafka or PostgreSQL. Only with VOX_INGRESS_BENCH=true. */
+void ingress_bench_static(vox_http_req_t *req, void *ctx)
+{
+	static const char body[] = "{\"status\":\"accepted\"}";
+
+	(void)ctx;
+	vox_http_reply(req, 202, "application/json", body, sizeof(body) - 1);
 }

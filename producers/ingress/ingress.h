@@ -1,36 +1,161 @@
 /*
  * ingress: the front door. It authenticates, validates, publishes and
- * answers; commands are answered 202 only after Kafka acknowledged them.
+ * answers; commands are answered 202 only after Kafka acknowledged them and
+ * their "accepted" row is committed, so GET /v1/operations/{id} never
+ * answers 404 for an accepted command.
+ *
+ * Modules: auth.c (API keys, JWTs, the credential cache), limits.c (rate
+ * limits in Redis with a local fallback), idem.c (Idempotency-Key),
+ * writer.c (accepted rows, batched), listener.c (LISTEN: cache
+ * invalidation and Prefer: wait), commands.c, resources.c, health.c.
  */
 #ifndef INGRESS_H
 #define INGRESS_H
 
+#include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 
+#include "vox_auth.h"
 #include "vox_http.h"
 #include "vox_kafka.h"
 #include "vox_metrics.h"
 #include "vox_pg.h"
-#include "vox_redis.h"
+#include "vox_uuid.h"
+
+struct ingress_cfg {
+	const char *bind, *pg_url, *redis_url, *brokers, *log_level;
+	const char *jwt_alg, *jwt_secret, *jwt_key_file, *jwt_issuer;
+	const char *jwt_audience, *openapi_file;
+	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
+	long jwt_leeway_s, rate_read, rate_command, rate_search;
+	long max_wait_s;
+	bool bench_routes;
+};
+
+struct key_cache;
+struct limiter;
+struct accept_writer;
+struct listener;
 
 typedef struct ingress {
+	const struct ingress_cfg *cfg;
 	vox_pg_pool_t *pg_pool;
 	vox_producer_t *producer;
 	vox_metrics_t *metrics;
-	const char *redis_url;
-	pthread_mutex_t redis_lock; /* one connection for readiness checks */
-	vox_redis_t *redis;
-	vox_counter_t *accepted, *refused;
+	vox_jwt_conf_t jwt;
+	char *jwt_key; /* owned: secret or PEM */
+	bool jwt_enabled;
+	struct key_cache *keys;
+	struct limiter *limiter;
+	struct accept_writer *writer;
+	struct listener *listener;
+	vox_counter_t *accepted, *refused, *auth_failed, *limited;
+	vox_counter_t *idem_hits;
+	char *openapi; /* schemas/openapi.yaml as served */
+	size_t openapi_len;
 } ingress_t;
+
+/* What a route needs (vox_http_route_t.data points at one of these). */
+typedef struct route_rule {
+	unsigned perms;          /* VOX_PERM_*; 0: no authentication at all */
+	const char *limit_class; /* "read", "command", "search" */
+} route_rule_t;
+
+/* Per-request state, owned by the request (freed with it). */
+typedef struct ingress_req {
+	ingress_t *in;
+	vox_principal_t who;
+	char op_id[VOX_UUID_STRLEN];
+	char accepted_at[40];
+	char subject[96];
+	const char *kind;
+	bool failed;
+	vox_error_t err;
+	int wait_s;      /* Prefer: wait=N, 0 if none */
+	bool holds_idem; /* an Idempotency-Key row awaits this answer */
+	char idem_key[256];
+} ingress_req_t;
+
+/* Authenticates, checks the route's permission and rate limit. Returns the
+ * request's state, or NULL when it already answered (401/403/429/...). */
+ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in);
+
+/* A pooled connection, or NULL after answering 503. Release it with
+ * vox_pg_pool_release(in->pg_pool, pg). */
+vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req);
+
+/* The request body as a JSON object with only the allowed keys (NULL
+ * terminated). An empty body gives {} when optional. NULL after answering
+ * 400/415. */
+json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
+                     bool optional);
+
+/* Answers json (stolen) and, when the request holds an Idempotency-Key,
+ * stores the answer for replays. */
+void ingress_reply(vox_http_req_t *req, int status, json_t *json);
+
+/* auth.c */
+struct key_cache *key_cache_new(void);
+void key_cache_destroy(struct key_cache *cache);
+void key_cache_forget(struct key_cache *cache, const char *hash_hex);
+/* account NULL: forget everything. */
+void key_cache_forget_account(struct key_cache *cache, const char *account);
+/* 0, or an HTTP status (401/403/503) with code and message filled. */
+int auth_authenticate(ingress_t *in, const char *authorization,
+                      vox_principal_t *who, const char **code, char *message,
+                      size_t msglen);
+
+/* limits.c */
+struct limit_result {
+	bool allowed;
+	long limit, remaining, reset_s, retry_after_s;
+};
+struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics);
+void limiter_destroy(struct limiter *lim);
+/* PING on this thread's connection (readiness). */
+int limiter_ping(struct limiter *lim, vox_error_t *err);
+void limiter_check(struct limiter *lim, const char *credential,
+                   const char *limit_class, long rate_per_s,
+                   struct limit_result *out);
+
+/* idem.c: Idempotency-Key. Returns true when the request may go on (no
+ * key, or a fresh one now held); false when it already answered (replay,
+ * 409, 422, 400, 503). */
+bool idem_begin(vox_http_req_t *req, ingress_req_t *ir);
+/* Stores (2xx/4xx) or releases (5xx) the held key. */
+void idem_finish(ingress_req_t *ir, int status, const char *body);
+
+/* writer.c: records "accepted" for commands in batches. */
+struct accept_writer *accept_writer_new(const char *pg_url,
+                                        vox_metrics_t *metrics);
+void accept_writer_destroy(struct accept_writer *w);
+/* Queues the row; then(req) runs on a server thread once it is committed
+ * (or failed: logged; Kafka has the command regardless). */
+void accept_writer_submit(struct accept_writer *w, vox_http_req_t *req,
+                          ingress_req_t *ir, vox_http_handler_fn then);
+
+/* listener.c: LISTEN vox_keys / vox_accounts / vox_ops. */
+struct listener *listener_new(ingress_t *in);
+void listener_destroy(struct listener *l);
+/* Parks req until operation ir->op_id finishes or ir->wait_s passes; then
+ * resumes it with then. */
+void listener_wait_for(struct listener *l, vox_http_req_t *req,
+                       ingress_req_t *ir, vox_http_handler_fn then);
 
 /* Route handlers. */
 void ingress_canary(vox_http_req_t *req, void *ctx);
 void ingress_operation_get(vox_http_req_t *req, void *ctx);
+void ingress_operation_list(vox_http_req_t *req, void *ctx);
+void ingress_key_create(vox_http_req_t *req, void *ctx);
+void ingress_key_list(vox_http_req_t *req, void *ctx);
+void ingress_key_get(vox_http_req_t *req, void *ctx);
+void ingress_key_revoke(vox_http_req_t *req, void *ctx);
+void ingress_account_get(vox_http_req_t *req, void *ctx);
+void ingress_openapi(vox_http_req_t *req, void *ctx);
 void ingress_healthz(vox_http_req_t *req, void *ctx);
 void ingress_readyz(vox_http_req_t *req, void *ctx);
 void ingress_metrics(vox_http_req_t *req, void *ctx);
-
-/* Takes a pooled connection or answers 503 and returns NULL. */
-vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req);
+void ingress_bench_static(vox_http_req_t *req, void *ctx);
 
 #endif

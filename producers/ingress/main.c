@@ -1,29 +1,215 @@
 /*
  * ingress: HTTP API in front of the Kafka command topics.
- * Until authentication exists it binds to 127.0.0.1 only.
+ * Wiring, configuration, the route table and the steps every request goes
+ * through (ingress_begin: authenticate, authorize, rate-limit).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "ingress.h"
 #include "vox_config.h"
+#include "vox_event.h"
+#include "vox_json.h"
 #include "vox_log.h"
 #include "vox_signal.h"
 
-struct ingress_cfg {
-	const char *bind, *pg_url, *redis_url, *brokers, *log_level;
-	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
-};
+static const route_rule_t open_route = {0, NULL};
+static const route_rule_t read_route = {VOX_PERM_READ, "read"};
+static const route_rule_t operate_route = {VOX_PERM_OPERATE, "command"};
+static const route_rule_t keys_read_route = {VOX_PERM_KEYS, "read"};
+static const route_rule_t keys_write_route = {VOX_PERM_KEYS, "command"};
 
+/* docs/PERMISSIONS.md and schemas/openapi.yaml describe this table; a
+ * test compares the OpenAPI paths with `ingress --routes`. */
 static const vox_http_route_t routes[] = {
-        {"POST", "/v1/canary", ingress_canary, NULL},
-        {"GET", "/v1/operations/{id}", ingress_operation_get, NULL},
-        {"GET", "/healthz", ingress_healthz, NULL},
-        {"GET", "/readyz", ingress_readyz, NULL},
-        {"GET", "/metrics", ingress_metrics, NULL},
+        {"POST", "/v1/canary", ingress_canary, NULL, &operate_route},
+        {"GET", "/v1/operations", ingress_operation_list, NULL, &read_route},
+        {"GET", "/v1/operations/{id}", ingress_operation_get, NULL,
+         &read_route},
+        {"POST", "/v1/api-keys", ingress_key_create, NULL, &keys_write_route},
+        {"GET", "/v1/api-keys", ingress_key_list, NULL, &keys_read_route},
+        {"GET", "/v1/api-keys/{id}", ingress_key_get, NULL, &keys_read_route},
+        {"DELETE", "/v1/api-keys/{id}", ingress_key_revoke, NULL,
+         &keys_write_route},
+        {"GET", "/v1/account", ingress_account_get, NULL, &read_route},
+        {"GET", "/v1/openapi.yaml", ingress_openapi, NULL, &open_route},
+        {"GET", "/healthz", ingress_healthz, NULL, &open_route},
+        {"GET", "/readyz", ingress_readyz, NULL, &open_route},
+        {"GET", "/metrics", ingress_metrics, NULL, &open_route},
+        /* Only served with VOX_INGRESS_BENCH=true (kept last). */
+        {"POST", "/bench/static", ingress_bench_static, NULL, &open_route},
 };
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req)
+{
+	vox_error_t err;
+	vox_pg_t *pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
+
+	if (pg == NULL)
+		vox_http_reply_error(req, 503, "database_unavailable",
+		                     err.message, NULL);
+	return pg;
+}
+
+static void rate_headers(vox_http_req_t *req, const struct limit_result *r)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%ld", r->limit);
+	vox_http_add_header(req, "RateLimit-Limit", v);
+	snprintf(v, sizeof(v), "%ld", r->remaining);
+	vox_http_add_header(req, "RateLimit-Remaining", v);
+	snprintf(v, sizeof(v), "%ld", r->reset_s);
+	vox_http_add_header(req, "RateLimit-Reset", v);
+	if (!r->allowed) {
+		snprintf(v, sizeof(v), "%ld", r->retry_after_s);
+		vox_http_add_header(req, "Retry-After", v);
+	}
+}
+
+static long class_rate(const ingress_t *in, const char *limit_class)
+{
+	if (strcmp(limit_class, "search") == 0)
+		return in->cfg->rate_search;
+	if (strcmp(limit_class, "command") == 0)
+		return in->cfg->rate_command;
+	return in->cfg->rate_read;
+}
+
+ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
+{
+	const route_rule_t *rule = vox_http_route(req)->data;
+	struct limit_result limit;
+	ingress_req_t *ir;
+	const char *code = "";
+	char message[160], credential[64];
+	int status;
+
+	ir = calloc(1, sizeof(*ir));
+	if (ir == NULL) {
+		vox_http_reply_error(req, 500, "internal", "out of memory",
+		                     NULL);
+		return NULL;
+	}
+	ir->in = in;
+	vox_http_set_state(req, ir, free);
+	status = auth_authenticate(in, vox_http_header(req, "Authorization"),
+	                           &ir->who, &code, message, sizeof(message));
+	if (status != 0) {
+		vox_counter_inc(in->auth_failed);
+		if (status == 401)
+			vox_http_add_header(req, "WWW-Authenticate",
+			                    "Bearer realm=\"voxlink\"");
+		vox_http_reply_error(req, status, code, message, NULL);
+		return NULL;
+	}
+	/* The credential is the key, or for a JWT its account and subject. */
+	snprintf(credential, sizeof(credential), "%s",
+	         ir->who.key_id[0] ? ir->who.key_id : ir->who.account_id);
+	limiter_check(in->limiter, credential, rule->limit_class,
+	              class_rate(in, rule->limit_class), &limit);
+	rate_headers(req, &limit);
+	if (!limit.allowed) {
+		vox_counter_inc(in->limited);
+		vox_http_reply_error(req, 429, "rate_limited",
+		                     "too many requests: slow down and retry "
+		                     "after Retry-After seconds",
+		                     json_pack("{s:s, s:I}", "class",
+		                               rule->limit_class, "limit",
+		                               (json_int_t)limit.limit));
+		return NULL;
+	}
+	if (!vox_role_allows(ir->who.role, rule->perms)) {
+		snprintf(message, sizeof(message),
+		         "the %s role may not call %s %s",
+		         vox_role_name(ir->who.role), vox_http_method(req),
+		         vox_http_route(req)->pattern);
+		vox_http_reply_error(req, 403, "permission_denied", message,
+		                     NULL);
+		return NULL;
+	}
+	return ir;
+}
+
+static bool content_type_json(vox_http_req_t *req)
+{
+	const char *ct = vox_http_header(req, "Content-Type");
+	size_t n = strlen("application/json");
+
+	return ct != NULL && strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
+                     bool optional)
+{
+	size_t len;
+	const char *text = vox_http_body(req, &len);
+	vox_error_t err;
+	json_t *doc;
+
+	if (len == 0 && optional)
+		return json_object();
+	if (!content_type_json(req)) {
+		vox_http_reply_error(req, 415, "unsupported_media_type",
+		                     "send the body as Content-Type: "
+		                     "application/json",
+		                     NULL);
+		return NULL;
+	}
+	if (len == 0) {
+		vox_http_reply_error(req, 400, "invalid_body",
+		                     "this endpoint needs a JSON object body",
+		                     NULL);
+		return NULL;
+	}
+	doc = vox_json_parse(text, len, VOX_JSON_DEFAULT_DEPTH, &err);
+	if (doc == NULL) {
+		vox_http_reply_error(req, 400, "invalid_json", err.message,
+		                     NULL);
+		return NULL;
+	}
+	if (!json_is_object(doc)) {
+		vox_http_reply_error(req, 400, "invalid_body",
+		                     "the body must be a JSON object", NULL);
+	} else if (vox_json_only_keys(doc, allowed, &err) != 0) {
+		vox_http_reply_error(req, 400, "invalid_body", err.message,
+		                     NULL);
+	} else {
+		return doc;
+	}
+	json_decref(doc);
+	return NULL;
+}
+
+void ingress_reply(vox_http_req_t *req, int status, json_t *json)
+{
+	ingress_req_t *ir = vox_http_state(req);
+	char *text;
+
+	if (json_is_object(json) && json_object_get(json, "error") != NULL) {
+		json_t *e = json_object_get(json, "error");
+		char when[40];
+
+		vox_time_now_rfc3339(when, sizeof(when));
+		json_object_set_new(e, "timestamp", json_string(when));
+		json_object_set_new(e, "requestId",
+		                    json_string(vox_http_request_id(req)));
+		if (json_object_get(e, "details") == NULL)
+			json_object_set_new(e, "details", json_object());
+	}
+	text = vox_json_dump(json);
+	json_decref(json);
+	if (ir != NULL)
+		idem_finish(ir, status, text ? text : "{}");
+	vox_http_reply(req, status, "application/json", text ? text : "{}",
+	               text ? strlen(text) : 2);
+	free(text);
+}
 
 static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 {
@@ -37,7 +223,7 @@ static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 	hconf.threads = (int)cfg->threads;
 	hconf.max_body = (size_t)cfg->max_body;
 	hconf.routes = routes;
-	hconf.nroutes = sizeof(routes) / sizeof(routes[0]);
+	hconf.nroutes = cfg->bench_routes ? NROUTES : NROUTES - 1;
 	hconf.ctx = in;
 	hconf.metrics = in->metrics;
 	http = vox_http_start(&hconf, &err);
@@ -52,11 +238,134 @@ static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 	while (vox_running)
 		pause();
 	vox_log(VOX_LOG_INFO, "ingress stopping: draining requests", NULL);
-	/* Deliveries still in flight resume their requests while we drain. */
+	/* Deliveries still in flight resume their requests while we drain;
+	 * the writer and listener then answer the rest. */
 	vox_producer_destroy(in->producer, 5000);
 	in->producer = NULL;
+	accept_writer_destroy(in->writer);
+	in->writer = NULL;
+	listener_destroy(in->listener);
+	in->listener = NULL;
 	vox_http_stop(http, 5000);
 	return 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+static int ingress_jwt(const struct ingress_cfg *cfg, ingress_t *in)
+{
+	size_t len = 0;
+
+	if (*cfg->jwt_key_file != '\0') {
+		in->jwt_key = read_file(cfg->jwt_key_file, &len);
+		if (in->jwt_key == NULL) {
+			fprintf(stderr, "VOX_JWT_KEY_FILE: cannot read %s\n",
+			        cfg->jwt_key_file);
+			return 2;
+		}
+	} else if (*cfg->jwt_secret != '\0') {
+		in->jwt_key = strdup(cfg->jwt_secret);
+		len = strlen(cfg->jwt_secret);
+	} else {
+		return 0; /* JWTs not accepted; API keys only */
+	}
+	in->jwt_enabled = true;
+	in->jwt.alg = cfg->jwt_alg;
+	in->jwt.key = in->jwt_key;
+	in->jwt.keylen = len;
+	in->jwt.issuer = *cfg->jwt_issuer ? cfg->jwt_issuer : NULL;
+	in->jwt.audience = *cfg->jwt_audience ? cfg->jwt_audience : NULL;
+	in->jwt.leeway_s = cfg->jwt_leeway_s;
+	return 0;
+}
+
+static void ingress_counters(ingress_t *in)
+{
+	vox_metrics_t *m = in->metrics;
+
+	in->accepted = vox_metrics_counter(m, "vox_commands_accepted_total",
+	                                   "Commands Kafka acknowledged", NULL);
+	in->refused = vox_metrics_counter(
+	        m, "vox_commands_refused_total",
+	        "Commands answered 503 because Kafka did not take them", NULL);
+	in->auth_failed = vox_metrics_counter(
+	        m, "vox_auth_failures_total",
+	        "Requests refused for their credentials", NULL);
+	in->limited = vox_metrics_counter(m, "vox_rate_limited_total",
+	                                  "Requests answered 429", NULL);
+	in->idem_hits = vox_metrics_counter(
+	        m, "vox_idempotency_hits_total",
+	        "POSTs answered from an existing Idempotency-Key "
+	        "(replay, 409 or 422)",
+	        NULL);
+}
+
+static int ingress_run(const struct ingress_cfg *cfg)
+{
+	vox_producer_conf_t pconf = {0};
+	ingress_t in = {0};
+	vox_error_t err;
+	int rc = 1;
+
+	in.cfg = cfg;
+	if ((rc = ingress_jwt(cfg, &in)) != 0)
+		return rc;
+	rc = 1;
+	in.metrics = vox_metrics_new();
+	ingress_counters(&in);
+	in.openapi = read_file(cfg->openapi_file, &in.openapi_len);
+	if (in.openapi == NULL)
+		vox_log(VOX_LOG_WARN, "OpenAPI file not readable", "path",
+		        cfg->openapi_file, NULL);
+	in.pg_pool = vox_pg_pool_new(cfg->pg_url, (int)cfg->pg_pool);
+	in.keys = key_cache_new();
+	in.limiter = limiter_new(cfg->redis_url, in.metrics);
+	in.writer = accept_writer_new(cfg->pg_url, in.metrics);
+	in.listener = listener_new(&in);
+	pconf.brokers = cfg->brokers;
+	pconf.client_id = "vox-ingress";
+	pconf.message_timeout_ms = (int)cfg->kafka_timeout_ms;
+	pconf.linger_ms = (int)cfg->linger_ms;
+	in.producer = vox_producer_new(&pconf, &err);
+	if (in.pg_pool == NULL || in.keys == NULL || in.limiter == NULL ||
+	    in.writer == NULL || in.listener == NULL || in.producer == NULL) {
+		vox_log(VOX_LOG_ERROR, "cannot start", "error",
+		        in.producer ? "out of memory" : err.message, NULL);
+		goto out;
+	}
+	rc = ingress_serve(cfg, &in);
+out:
+	vox_producer_destroy(in.producer, 5000);
+	accept_writer_destroy(in.writer);
+	listener_destroy(in.listener);
+	limiter_destroy(in.limiter);
+	key_cache_destroy(in.keys);
+	vox_pg_pool_destroy(in.pg_pool);
+	vox_metrics_destroy(in.metrics);
+	free(in.jwt_key);
+	free(in.openapi);
+	vox_log(VOX_LOG_INFO, "ingress stopped", NULL);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -64,8 +373,7 @@ int main(int argc, char **argv)
 	struct ingress_cfg cfg;
 	const vox_cfg_opt_t opts[] = {
 	        {"VOX_INGRESS_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
-	         "IPv4 address to listen on (loopback until auth exists)",
-	         &cfg.bind},
+	         "IPv4 address to listen on", &cfg.bind},
 	        {"VOX_INGRESS_PORT", VOX_CFG_INT, "18080", 0, 65535,
 	         "TCP port of the HTTP API", &cfg.port},
 	        {"VOX_INGRESS_THREADS", VOX_CFG_INT, "4", 1, 256,
@@ -78,7 +386,7 @@ int main(int argc, char **argv)
 	        {"VOX_PG_POOL", VOX_CFG_INT, "8", 1, 512,
 	         "PostgreSQL connections", &cfg.pg_pool},
 	        {"VOX_REDIS_URL", VOX_CFG_STRING, "redis://127.0.0.1:56379", 1,
-	         4096, "Redis URL", &cfg.redis_url},
+	         4096, "Redis URL (rate limits)", &cfg.redis_url},
 	        {"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:59092", 1,
 	         4096, "Kafka bootstrap servers", &cfg.brokers},
 	        {"VOX_KAFKA_TIMEOUT_MS", VOX_CFG_INT, "10000", 100, 300000,
@@ -86,16 +394,52 @@ int main(int argc, char **argv)
 	         &cfg.kafka_timeout_ms},
 	        {"VOX_KAFKA_LINGER_MS", VOX_CFG_INT, "2", 0, 1000,
 	         "producer batching delay", &cfg.linger_ms},
+	        {"VOX_JWT_ALG", VOX_CFG_STRING, "HS256", 5, 5,
+	         "the one JWT algorithm accepted (HS256, RS256, ES256, ...)",
+	         &cfg.jwt_alg},
+	        {"VOX_JWT_SECRET", VOX_CFG_STRING, "", 0, 4096,
+	         "HMAC secret for HS* JWTs (empty: JWTs off unless a key "
+	         "file is set)",
+	         &cfg.jwt_secret},
+	        {"VOX_JWT_KEY_FILE", VOX_CFG_STRING, "", 0, 4096,
+	         "PEM public key file for RS*/ES* JWTs", &cfg.jwt_key_file},
+	        {"VOX_JWT_ISSUER", VOX_CFG_STRING, "", 0, 512,
+	         "required iss claim (empty: not checked)", &cfg.jwt_issuer},
+	        {"VOX_JWT_AUDIENCE", VOX_CFG_STRING, "", 0, 512,
+	         "required aud claim (empty: not checked)", &cfg.jwt_audience},
+	        {"VOX_JWT_LEEWAY_S", VOX_CFG_INT, "30", 0, 600,
+	         "clock skew allowed on exp and nbf", &cfg.jwt_leeway_s},
+	        {"VOX_RATE_READ", VOX_CFG_INT, "100", 1, 10000000,
+	         "reads per second per credential (burst: twice)",
+	         &cfg.rate_read},
+	        {"VOX_RATE_COMMAND", VOX_CFG_INT, "50", 1, 10000000,
+	         "commands per second per credential (burst: twice)",
+	         &cfg.rate_command},
+	        {"VOX_RATE_SEARCH", VOX_CFG_INT, "10", 1, 10000000,
+	         "number searches per second per credential (burst: twice)",
+	         &cfg.rate_search},
+	        {"VOX_MAX_WAIT_S", VOX_CFG_INT, "30", 0, 300,
+	         "largest Prefer: wait honoured", &cfg.max_wait_s},
+	        {"VOX_OPENAPI_FILE", VOX_CFG_STRING, "schemas/openapi.yaml", 1,
+	         4096, "the OpenAPI document served at /v1/openapi.yaml",
+	         &cfg.openapi_file},
+	        {"VOX_INGRESS_BENCH", VOX_CFG_BOOL, "false", 0, 0,
+	         "also serve POST /bench/static (a static 202, for bench/)",
+	         &cfg.bench_routes},
 	        {"VOX_LOG_LEVEL", VOX_CFG_STRING, "info", 4, 5,
 	         "debug, info, warn or error", &cfg.log_level},
 	};
-	vox_producer_conf_t pconf = {0};
-	ingress_t in = {0};
-	vox_error_t err;
-	int level, rc = 1;
+	int level;
 
-	vox_config_load("ingress", "VoxLink HTTP API: publishes commands", opts,
-	                sizeof(opts) / sizeof(opts[0]), argc, argv);
+	if (argc == 2 && strcmp(argv[1], "--routes") == 0) {
+		for (size_t i = 0; i + 1 < NROUTES; i++)
+			printf("%s %s\n", routes[i].method, routes[i].pattern);
+		return 0;
+	}
+	vox_config_load("ingress",
+	                "VoxLink HTTP API: authenticates, validates, publishes "
+	                "commands (--routes lists the endpoints)",
+	                opts, sizeof(opts) / sizeof(opts[0]), argc, argv);
 	level = vox_log_level_parse(cfg.log_level);
 	if (level < 0) {
 		fprintf(stderr,
@@ -104,49 +448,7 @@ int main(int argc, char **argv)
 		        cfg.log_level);
 		return 2;
 	}
-	if (strncmp(cfg.bind, "127.", 4) != 0) {
-		/* Nothing authenticates callers yet (issue 4 adds it). */
-		fprintf(stderr,
-		        "VOX_INGRESS_BIND: \"%s\" is not a loopback "
-		        "address; only 127.x.x.x until authentication "
-		        "exists\n",
-		        cfg.bind);
-		return 2;
-	}
 	vox_log_init("ingress", (vox_log_level_t)level);
 	vox_signal_setup();
-	in.metrics = vox_metrics_new();
-	in.accepted =
-	        vox_metrics_counter(in.metrics, "vox_commands_accepted_total",
-	                            "Commands Kafka acknowledged", NULL);
-	in.refused = vox_metrics_counter(
-	        in.metrics, "vox_commands_refused_total",
-	        "Commands answered 503 because Kafka did not take them", NULL);
-	in.pg_pool = vox_pg_pool_new(cfg.pg_url, (int)cfg.pg_pool);
-	pthread_mutex_init(&in.redis_lock, NULL);
-	in.redis = vox_redis_new(cfg.redis_url, 500, &err);
-	if (in.pg_pool == NULL || in.redis == NULL) {
-		vox_log(VOX_LOG_ERROR, "bad PostgreSQL or Redis settings",
-		        "error", err.message, NULL);
-		goto out;
-	}
-	pconf.brokers = cfg.brokers;
-	pconf.client_id = "vox-ingress";
-	pconf.message_timeout_ms = (int)cfg.kafka_timeout_ms;
-	pconf.linger_ms = (int)cfg.linger_ms;
-	in.producer = vox_producer_new(&pconf, &err);
-	if (in.producer == NULL) {
-		vox_log(VOX_LOG_ERROR, "kafka producer", "error", err.message,
-		        NULL);
-		goto out;
-	}
-	rc = ingress_serve(&cfg, &in);
-out:
-	vox_producer_destroy(in.producer, 5000);
-	vox_redis_destroy(in.redis);
-	vox_pg_pool_destroy(in.pg_pool);
-	vox_metrics_destroy(in.metrics);
-	pthread_mutex_destroy(&in.redis_lock);
-	vox_log(VOX_LOG_INFO, "ingress stopped", NULL);
-	return rc;
+	return ingress_run(&cfg);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vox_auth.h"
 #include "vox_uuid.h"
 
 const char *t_env(const char *name)
@@ -291,4 +292,95 @@ int t_consume_all(const char *topic, int idle_ms, const char *header_name,
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	return count;
+}
+
+void t_key(const char *account, const char *role, char key[64], char key_id[40])
+{
+	char hash[65], prefix[VOX_APIKEY_PREFIX_LEN + 1], id[VOX_UUID_STRLEN];
+	vox_pg_t *pg = t_pg();
+	vox_error_t err;
+
+	cr_assert_eq(vox_apikey_generate(key, 64, &err), 0);
+	vox_apikey_hash_hex(key, hash);
+	memcpy(prefix, key, VOX_APIKEY_PREFIX_LEN);
+	prefix[VOX_APIKEY_PREFIX_LEN] = '\0';
+	vox_uuid7(id);
+	const char *params[] = {id, account, prefix, hash, role};
+	cr_assert_eq(
+	        vox_pg_exec(pg,
+	                    "INSERT INTO api_keys (id, account_id, prefix, "
+	                    "secret_hash, role) VALUES ($1, $2, $3, "
+	                    "decode($4, 'hex'), $5)",
+	                    5, params, NULL, &err),
+	        0, "%s", err.message);
+	if (key_id != NULL)
+		snprintf(key_id, 40, "%s", id);
+	vox_pg_destroy(pg);
+}
+
+void t_account(const char *role, char account[40], char key[64])
+{
+	vox_pg_t *pg = t_pg();
+	vox_error_t err;
+
+	vox_uuid7(account);
+	const char *params[] = {account};
+	cr_assert_eq(
+	        vox_pg_exec(pg,
+	                    "INSERT INTO accounts (id, name) VALUES ($1::uuid, "
+	                    "'test ' || $1::text)",
+	                    1, params, NULL, &err),
+	        0, "%s", err.message);
+	vox_pg_destroy(pg);
+	t_key(account, role, key, NULL);
+}
+
+static size_t http_collect_headers(char *ptr, size_t size, size_t n, void *arg)
+{
+	return http_collect(ptr, size, n, arg);
+}
+
+int t_http_h(const char *method, int port, const char *path, const char *body,
+             const char *const *headers, char **response, char **resp_headers)
+{
+	CURL *curl = curl_easy_init();
+	struct curl_slist *list = NULL;
+	struct http_buf buf = {NULL, 0}, hbuf = {NULL, 0};
+	char url[512];
+	long status = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, http_collect_headers);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &hbuf);
+	if (body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+	}
+	/* curl adds its own form Content-Type to bodies unless told: an
+	 * empty "Content-Type:" header removes it. */
+	list = curl_slist_append(list, "Content-Type:");
+	list = curl_slist_append(list, "Expect:");
+	for (int i = 0; headers && headers[i]; i++)
+		list = curl_slist_append(list, headers[i]);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(list);
+	curl_easy_cleanup(curl);
+	if (response != NULL)
+		*response = buf.data ? buf.data : strdup("");
+	else
+		free(buf.data);
+	if (resp_headers != NULL)
+		*resp_headers = hbuf.data ? hbuf.data : strdup("");
+	else
+		free(hbuf.data);
+	return (int)status;
 }

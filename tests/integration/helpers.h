@@ -44,6 +44,18 @@ int t_free_port(void);
 int t_http(const char *method, int port, const char *path, const char *body,
            const char *content_type, char **response);
 
+/* A new account with one key of role (SQL, as voxctl would): account
+ * and key receive the id and the secret. */
+void t_account(const char *role, char account[40], char key[64]);
+/* Another key of role for account. key_id may be NULL. */
+void t_key(const char *account, const char *role, char key[64],
+           char key_id[40]);
+
+/* HTTP with request headers (NULL-terminated "Name: value" list); the
+ * response headers, when asked for, are returned like the body. */
+int t_http_h(const char *method, int port, const char *path, const char *body,
+             const char *const *headers, char **response, char **resp_headers);
+
 /* Polls fn(arg) every 20 ms until it returns true or timeout_ms passed. */
 bool t_wait_for(bool (*fn)(void *), void *arg, int timeout_ms);
 
