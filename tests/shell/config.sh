@@ -24,7 +24,6 @@ for b in ingress provisioning; do
 done
 expect 2 "ingress port out of range" env VOX_INGRESS_PORT=70000 "$bin/ingress"
 expect 2 "ingress port not a number" env VOX_INGRESS_PORT=80a "$bin/ingress"
-expect 2 "ingress non-loopback bind" env VOX_INGRESS_BIND=0.0.0.0 "$bin/ingress"
 expect 2 "worker attempts out of range" env VOX_WORKER_MAX_ATTEMPTS=0 "$bin/provisioning"
 expect 2 "worker bool not a bool" env VOX_WORKER_RELAY=maybe "$bin/provisioning"
 expect 0 "voxctl help" "$bin/voxctl" help
