@@ -7,6 +7,7 @@
  * so a dead Redis costs one timeout per second, not one per request.
  */
 #include <math.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ struct local_bucket {
 
 struct limiter {
 	char *redis_url;
+	char script_sha[41];    /* EVALSHA: the script is sent only once */
 	pthread_key_t conn_key; /* one Redis connection per server thread */
 	atomic_long redis_down_until_ms;
 	atomic_long last_warning_ms;
@@ -78,6 +80,13 @@ struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics)
 	if (lim == NULL)
 		return NULL;
 	lim->redis_url = strdup(redis_url);
+	{
+		unsigned char md[SHA_DIGEST_LENGTH];
+
+		SHA1((const unsigned char *)gcra_lua, strlen(gcra_lua), md);
+		for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+			snprintf(lim->script_sha + 2 * i, 3, "%02x", md[i]);
+	}
 	pthread_key_create(&lim->conn_key, conn_free);
 	pthread_mutex_init(&lim->local_lock, NULL);
 	lim->via_redis = vox_metrics_counter(
