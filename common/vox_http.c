@@ -181,7 +181,7 @@ static void http_request_id(vox_http_req_t *req)
 {
 	const char *given = vox_http_header(req, "X-Request-Id");
 	size_t n = given ? strlen(given) : 0;
-	bool ok = n > 0 && n < sizeof(req->request_id);
+	bool ok = n > 0 && n <= 128;
 
 	for (size_t i = 0; ok && i < n; i++) {
 		char c = given[i];

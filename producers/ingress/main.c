@@ -144,6 +144,24 @@ static bool content_type_json(vox_http_req_t *req)
 	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The first key of object not in the NULL-terminated allowed list. */
+static const char *unknown_key(json_t *object, const char *const *allowed)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(object, key, value)
+	{
+		size_t i = 0;
+
+		while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+			i++;
+		if (allowed[i] == NULL)
+			return key;
+	}
+	return NULL;
+}
+
 json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
                      bool optional)
 {
@@ -178,7 +196,8 @@ json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
 		                     "the body must be a JSON object", NULL);
 	} else if (vox_json_only_keys(doc, allowed, &err) != 0) {
 		vox_http_reply_error(req, 400, "invalid_body", err.message,
-		                     NULL);
+		                     json_pack("{s:s?}", "field",
+		                               unknown_key(doc, allowed)));
 	} else {
 		return doc;
 	}
