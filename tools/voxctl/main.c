@@ -1,6 +1,8 @@
 /*
  * voxctl: the operator's command line.
  *   voxctl migrate     apply migrations/NNNN_name.sql not yet applied
+ *   voxctl account     create, list and show accounts (account.c)
+ *   voxctl key         create, list and revoke API keys (key.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -30,6 +32,8 @@ static const struct voxctl_command {
 } commands[] = {
         {"migrate", "apply pending database migrations (idempotent)",
          voxctl_migrate},
+        {"account", "create, list and show accounts", voxctl_account},
+        {"key", "create, list and revoke API keys", voxctl_key},
 };
 
 static void usage(FILE *out)

@@ -2,13 +2,94 @@
 #ifndef VOXCTL_H
 #define VOXCTL_H
 
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vox_auth.h"
+#include "vox_pg.h"
+#include "vox_uuid.h"
+
 struct voxctl_cfg {
 	const char *pg_url;
 	const char *migrations_dir;
 	long pg_wait_ms;
 };
 
+/* Process exit codes every command returns. */
+enum {
+	VOXCTL_OK = 0,
+	VOXCTL_FAILED = 1,
+	VOXCTL_USAGE = 2,
+};
+
 /* Each returns the process exit code: 0 ok, 1 failed, 2 bad usage. */
 int voxctl_migrate(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_account(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_key(const struct voxctl_cfg *cfg, int argc, char **argv);
+
+/* cli.c: what the database subcommands share. */
+
+/* "voxctl COMMAND SUB [ARGS]": subs is the table of COMMAND. */
+struct voxctl_sub {
+	const char *name;
+	const char *usage; /* "voxctl account create --name NAME ..." */
+	int (*run)(const struct voxctl_cfg *cfg, int argc, char **argv);
+};
+
+/* argv[0] is COMMAND; runs the sub named by argv[1] with argv + 1. */
+int voxctl_dispatch(const struct voxctl_sub *subs, size_t nsubs,
+                    const struct voxctl_cfg *cfg, int argc, char **argv);
+
+/* Prints "voxctl: <message>" and usage on stderr; returns VOXCTL_USAGE. */
+int voxctl_usage_error(const char *usage, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Resets getopt_long for a subcommand's argv (messages are ours). */
+void voxctl_getopt_reset(void);
+
+/* Turns what getopt_long returned for a bad option into a usage error. */
+int voxctl_bad_option(const char *usage, int opt, char **argv);
+
+/* Valid UTF-8 without control characters, min..max characters (code
+ * points, as PostgreSQL's length() counts). why says what is wrong. */
+bool voxctl_text_valid(const char *text, size_t min, size_t max, char *why,
+                       size_t whylen);
+
+/* Connected, or NULL after saying why on stderr. Destroy with
+ * vox_pg_destroy(). */
+vox_pg_t *voxctl_pg_open(const struct voxctl_cfg *cfg);
+
+/* A timestamptz column as "2025-01-31T12:00:00Z" (NULL stays NULL). */
+#define VOXCTL_TS(col)                                                         \
+	"to_char(" col " AT TIME ZONE 'UTC', "                                 \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* Rows as an aligned table (NULL shown as "-") or one JSON array of
+ * objects keyed by column name. Returns VOXCTL_OK or VOXCTL_FAILED when
+ * stdout could not be written. */
+int voxctl_print_rows(const PGresult *res, bool json);
+/* The first row as "column: value" lines or one JSON object. */
+int voxctl_print_record(const PGresult *res, bool json);
+
+/* key.c: used by `account create` to make the first key in its own
+ * transaction. */
+struct voxctl_new_key {
+	char id[VOX_UUID_STRLEN];
+	char secret[VOX_APIKEY_LEN + 1]; /* shown once, then wiped */
+};
+
+/* Inserts a new random key of role for account_id (description may be
+ * NULL). VOX_ERR_NOT_FOUND "no account <id>" when there is no such
+ * account. */
+int voxctl_key_insert(vox_pg_t *pg, const char *account_id, vox_role_t role,
+                      const char *description, struct voxctl_new_key *key,
+                      vox_error_t *err);
+
+/* Prints a new key once (account_id may be NULL: not printed) and wipes
+ * the secret from key. Returns VOXCTL_OK, or VOXCTL_FAILED when the key
+ * could not be written out (the message then names the key to revoke). */
+int voxctl_key_print_new(const char *account_id, struct voxctl_new_key *key,
+                         bool json);
 
 #endif
