@@ -12,12 +12,12 @@
 #include "vox_json.h"
 
 static const vox_jwt_conf_t jwt_conf = {
-	.alg = "HS256",
-	.key = "fuzz-secret-0123456789abcdef0123456789",
-	.keylen = 38,
-	.issuer = "https://id.example",
-	.audience = "voxlink",
-	.leeway_s = 30,
+        .alg = "HS256",
+        .key = "fuzz-secret-0123456789abcdef0123456789",
+        .keylen = 38,
+        .issuer = "https://id.example",
+        .audience = "voxlink",
+        .leeway_s = 30,
 };
 
 static void fuzz_credentials(const char *text)
