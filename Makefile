@@ -74,8 +74,8 @@ deps:
 
 # The test stack runs beside the `make run` one: own dir and ports, and no
 # fsync (its data is thrown away).
-TEST_ENV := VOX_RUN_DIR=$(CURDIR)/.run/test VOX_PG_PORT=55532 VOX_REDIS_PORT=56479 \
-	VOX_KAFKA_PORT=59192 VOX_KAFKA_CONTROLLER_PORT=59193 VOX_INGRESS_PORT=18180 \
+TEST_ENV := VOX_RUN_DIR=$(CURDIR)/.run/test VOX_PG_PORT=25532 VOX_REDIS_PORT=26479 \
+	VOX_KAFKA_PORT=29192 VOX_KAFKA_CONTROLLER_PORT=29193 VOX_INGRESS_PORT=18180 \
 	VOX_PG_FAST=1
 
 test: deps

@@ -141,9 +141,9 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	snprintf(port, sizeof(port), "%d", def->metrics_port);
 	const vox_cfg_opt_t opts[] = {
 	        {"VOX_PG_URL", VOX_CFG_STRING,
-	         "postgresql://vox@127.0.0.1:55432/voxlink", 1, 4096,
+	         "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
 	         "PostgreSQL connection URL", &cfg.pg_url},
-	        {"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:59092", 1,
+	        {"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:29092", 1,
 	         4096, "Kafka bootstrap servers", &cfg.brokers},
 	        {"VOX_WORKER_GROUP", VOX_CFG_STRING, group, 1, 200,
 	         "consumer group (and inbox name)", &cfg.group},

@@ -17,7 +17,7 @@ static struct voxctl_cfg cfg;
 
 static const vox_cfg_opt_t opts[] = {
         {"VOX_PG_URL", VOX_CFG_STRING,
-         "postgresql://vox@127.0.0.1:55432/voxlink", 1, 4096,
+         "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
          "PostgreSQL connection URL", &cfg.pg_url},
         {"VOX_MIGRATIONS_DIR", VOX_CFG_STRING, "migrations", 1, 4096,
          "directory of NNNN_name.sql files", &cfg.migrations_dir},
