@@ -229,6 +229,8 @@ int vox_jwt_verify(const vox_jwt_conf_t *conf, const char *token, time_t now,
 	if (pinned == JWT_ALG_INVAL || pinned == JWT_ALG_NONE)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "no JWT algorithm configured");
+	if (token == NULL)
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no token");
 	/* Header first: libjwt verifies with whatever alg the token names,
 	 * so an HS256 token "signed" with an RSA public key would pass. */
 	if (!jwt_header_alg(token, alg, sizeof(alg)))
