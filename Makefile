@@ -25,11 +25,22 @@ CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-g $(OPT) -pthread -MMD -MP -Icommon $(PKG_CFLAGS) $(SANFLAGS) $(EXTRA_CFLAGS)
+# C++ only for the shims over C++ libraries (common/vox_phone.cc over
+# libphonenumber): same warnings, no exceptions.
+CXX ?= g++
+CXXFLAGS := -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	-Wformat=2 -fno-exceptions -g $(OPT) -pthread -MMD -MP -Icommon \
+	$(SANFLAGS) $(EXTRA_CXXFLAGS)
 LDFLAGS := -pthread $(SANFLAGS)
-LDLIBS := $(PKG_LIBS) -lm
+# libphonenumber 8.12 has no .pc file. Its own needs (protobuf, ICU, absl)
+# come in through the .so files; ICU is named too because the shim calls it
+# (icu::Locale) and ld refuses symbols from a library not on the line.
+PHONE_LIBS := -lphonenumber -lgeocoding -licuuc -lstdc++
+LDLIBS := $(PKG_LIBS) $(PHONE_LIBS) -lm
 
 COMMON_SRC := $(wildcard common/*.c)
-COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+COMMON_CXX_SRC := $(wildcard common/*.cc)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(COMMON_CXX_SRC:%.cc=$(BUILD)/%.o)
 LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
@@ -46,6 +57,10 @@ all: $(BINS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c -o $@ $<
 
 $(LIB): $(COMMON_OBJ)
 	@rm -f $@
@@ -75,7 +90,7 @@ deps:
 # The test stack runs beside the `make run` one: own dir and ports, and no
 # fsync (its data is thrown away).
 TEST_ENV := VOX_RUN_DIR=$(CURDIR)/.run/test VOX_PG_PORT=25532 VOX_REDIS_PORT=26479 \
-	VOX_KAFKA_PORT=29192 VOX_KAFKA_CONTROLLER_PORT=29193 VOX_INGRESS_PORT=18180 \
+	VOX_KAFKA_PORT=29192 VOX_KAFKA_CONTROLLER_PORT=29193 VOX_INGRESS_PORT=18180 VOX_CARRIER_PORT=27180 \
 	VOX_PG_FAST=1
 
 test: deps
@@ -94,7 +109,7 @@ stack-up:
 stack-down:
 	ops/stack down
 
-LINT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+LINT_FILES = $(shell git ls-files '*.c' '*.cc' '*.h' 2>/dev/null)
 lint:
 	@clang-format --dry-run --Werror $(LINT_FILES)
 	@tools/check-banned $(LINT_FILES)
@@ -107,14 +122,24 @@ clean:
 	rm -rf build
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_<name>.c against the common
-# sources, ASan+UBSan. FUZZ_SECONDS per target.
+# sources, ASan+UBSan. FUZZ_SECONDS per target. The C++ shims are compiled
+# apart with clang++ (fuzzer-no-link: instrumented, no second main) and the
+# link asks for UBSan's C++ runtime (vptr checks).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(PKG_CFLAGS) \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	-fsanitize=fuzzer,$(FUZZ_SAN) -fsanitize-link-c++-runtime
+FUZZ_CXXFLAGS := -std=c++17 -D_GNU_SOURCE -g -O1 -Icommon -fno-exceptions \
+	-fsanitize=fuzzer-no-link,$(FUZZ_SAN)
+FUZZ_CXX_OBJ := $(COMMON_CXX_SRC:%.cc=build/fuzz/%.o)
+.SECONDARY: $(FUZZ_CXX_OBJ)
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+build/fuzz/%.o: %.cc
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -c -o $@ $<
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(FUZZ_CXX_OBJ)
 	@mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 fuzz: fuzz-build
@@ -123,3 +148,15 @@ fuzz: fuzz-build
 		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 			build/fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# bench/ingress: accepted commands/s and latency against two ceilings measured
+# in the same run (bench/README.md). Not part of `make test`.
+BENCH_TOOLS := $(BUILD)/bench/produce_rate $(BUILD)/bench/openloop
+.PHONY: bench bench-tools
+bench-tools: $(BENCH_TOOLS)
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+bench: deps
+	@$(MAKE) --no-print-directory all bench-tools
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/ingress

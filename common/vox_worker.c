@@ -1,6 +1,9 @@
 /* vox_worker: config, wiring and shutdown shared by every worker binary. */
 #include "vox_worker.h"
 
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,59 @@ static int worker_topics(char *buf, const char **list)
 	return n;
 }
 
+struct ticker {
+	const vox_worker_def_t *def;
+	vox_pg_t *pg;
+	pthread_t thread;
+	volatile bool stop;
+};
+
+static void *ticker_loop(void *arg)
+{
+	struct ticker *t = arg;
+	vox_error_t err;
+
+	while (!t->stop) {
+		if (vox_pg_connect(t->pg, 0, &err) == 0)
+			t->def->tick(t->pg, t->def->ctx);
+		for (int waited = 0; waited < t->def->tick_ms && !t->stop;
+		     waited += 50)
+			poll(NULL, 0, 50);
+	}
+	return NULL;
+}
+
+static struct ticker *ticker_start(const vox_worker_def_t *def,
+                                   const char *pg_url)
+{
+	struct ticker *t;
+
+	if (def->tick == NULL)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->def = def;
+	t->pg = vox_pg_new(pg_url);
+	if (t->pg == NULL ||
+	    pthread_create(&t->thread, NULL, ticker_loop, t) != 0) {
+		vox_pg_destroy(t->pg);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void ticker_stop(struct ticker *t)
+{
+	if (t == NULL)
+		return;
+	t->stop = true;
+	pthread_join(t->thread, NULL);
+	vox_pg_destroy(t->pg);
+	free(t);
+}
+
 static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
                       vox_metrics_t *metrics)
 {
@@ -63,6 +119,7 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	vox_producer_t *producer = NULL;
 	vox_consumer_t *consumer = NULL;
 	vox_relay_t *relay = NULL;
+	struct ticker *ticker = NULL;
 	vox_pg_t *pg = NULL;
 	vox_error_t err;
 	int rc = 1;
@@ -111,9 +168,11 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 		        NULL);
 		goto out;
 	}
+	ticker = ticker_start(def, cfg->pg_url);
 	vox_log(VOX_LOG_INFO, "worker consuming", "group", cfg->group, "topics",
 	        cfg->topics, NULL);
 	rc = vox_consumer_run(consumer, &vox_running) == 0 ? 0 : 1;
+	ticker_stop(ticker);
 out:
 	vox_consumer_destroy(consumer);
 	vox_relay_stop(relay); /* relays what is committed, then stops */
@@ -169,8 +228,17 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "debug, info, warn or error", &cfg.log_level},
 	};
 
-	vox_config_load(def->name, def->about, opts,
-	                sizeof(opts) / sizeof(opts[0]), argc, argv);
+	size_t ncommon = sizeof(opts) / sizeof(opts[0]);
+	vox_cfg_opt_t *all = calloc(ncommon + def->nopts, sizeof(*all));
+
+	if (all == NULL)
+		return 1;
+	memcpy(all, opts, sizeof(opts));
+	if (def->nopts > 0)
+		memcpy(all + ncommon, def->opts, def->nopts * sizeof(*all));
+	vox_config_load(def->name, def->about, all, ncommon + def->nopts, argc,
+	                argv);
+	free(all);
 	level = vox_log_level_parse(cfg.log_level);
 	if (level < 0) {
 		fprintf(stderr,
@@ -198,7 +266,14 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	}
 	snprintf(port, sizeof(port), "%d", vox_http_port(http));
 	vox_log(VOX_LOG_INFO, "worker starting", "metrics_port", port, NULL);
+	if (def->setup != NULL && def->setup(def->ctx) != 0) {
+		vox_http_stop(http, 1000);
+		vox_metrics_destroy(metrics);
+		return 1;
+	}
 	rc = worker_run(def, &cfg, metrics);
+	if (def->teardown != NULL)
+		def->teardown(def->ctx);
 	vox_http_stop(http, 1000);
 	vox_metrics_destroy(metrics);
 	vox_log(VOX_LOG_INFO, "worker stopped", NULL);

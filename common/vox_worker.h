@@ -8,6 +8,7 @@
 #ifndef VOX_WORKER_H
 #define VOX_WORKER_H
 
+#include "vox_config.h"
 #include "vox_consumer.h"
 
 typedef struct vox_worker_def {
@@ -18,6 +19,17 @@ typedef struct vox_worker_def {
 	const vox_handler_t *handlers;
 	size_t nhandlers;
 	void *ctx;
+	/* Optional periodic work (e.g. expiring reservations), on a thread
+	 * of its own with its own connection, every tick_ms. */
+	void (*tick)(vox_pg_t *pg, void *ctx);
+	int tick_ms;
+	/* Optional: called once after config is loaded, before consuming;
+	 * returns 0 or stops the worker. */
+	int (*setup)(void *ctx);
+	void (*teardown)(void *ctx);
+	/* The worker's own settings, shown by --help after the common ones. */
+	const vox_cfg_opt_t *opts;
+	size_t nopts;
 } vox_worker_def_t;
 
 /* Returns the process exit code. */

@@ -139,9 +139,8 @@ static void command_delivered(void *opaque, const vox_error_t *err,
 
 /* Publishes data (stolen) as a command of type on topic, keyed by key
  * (NULL: the operation id), and answers later. */
-static void command_publish(vox_http_req_t *req, ingress_req_t *ir,
-                            const char *topic, const char *type,
-                            const char *key, json_t *data)
+void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
+                     const char *type, const char *key, json_t *data)
 {
 	json_t *event;
 	char *text;
@@ -189,6 +188,6 @@ void ingress_canary(vox_http_req_t *req, void *ctx)
 	if (!idem_begin(req, ir))
 		return;
 	ir->kind = "canary";
-	command_publish(req, ir, "vox.cmd.provisioning", VOX_CANARY_TYPE, NULL,
+	ingress_command(req, ir, "vox.cmd.provisioning", VOX_CANARY_TYPE, NULL,
 	                json_object());
 }

@@ -27,6 +27,7 @@ struct ingress_cfg {
 	const char *bind, *pg_url, *redis_url, *brokers, *log_level;
 	const char *jwt_alg, *jwt_secret, *jwt_key_file, *jwt_issuer;
 	const char *jwt_audience, *openapi_file;
+	const char *carrier_url, *carrier_key;
 	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
 	long jwt_leeway_s, rate_read, rate_command, rate_search;
 	long max_wait_s;
@@ -91,6 +92,11 @@ vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req);
 json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
                      bool optional);
 
+/* An error answer in the DESIGN.md format that, like ingress_reply, is
+ * stored for the request's Idempotency-Key. details is stolen. */
+void ingress_error(vox_http_req_t *req, int status, const char *code,
+                   const char *message, json_t *details);
+
 /* Answers json (stolen) and, when the request holds an Idempotency-Key,
  * stores the answer for replays. */
 void ingress_reply(vox_http_req_t *req, int status, json_t *json);
@@ -143,6 +149,17 @@ void listener_destroy(struct listener *l);
 void listener_wait_for(struct listener *l, vox_http_req_t *req,
                        ingress_req_t *ir, vox_http_handler_fn then);
 
+/* Publishes a command (data stolen; its operation_id is added) of type to
+ * topic keyed by key (NULL: the operation id) and answers 202 later; set
+ * ir->kind first. The caller has validated and taken the Idempotency-Key. */
+void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
+                     const char *type, const char *key, json_t *data);
+
+/* limits.c: this thread's Redis connection (search cache), or NULL. */
+struct vox_redis *limiter_redis(struct limiter *lim);
+bool limiter_redis_usable(struct limiter *lim);
+void limiter_redis_failed(struct limiter *lim);
+
 /* Route handlers. */
 void ingress_canary(vox_http_req_t *req, void *ctx);
 void ingress_operation_get(vox_http_req_t *req, void *ctx);
@@ -157,5 +174,16 @@ void ingress_healthz(vox_http_req_t *req, void *ctx);
 void ingress_readyz(vox_http_req_t *req, void *ctx);
 void ingress_metrics(vox_http_req_t *req, void *ctx);
 void ingress_bench_static(vox_http_req_t *req, void *ctx);
+void ingress_numbers_search(vox_http_req_t *req, void *ctx);
+void ingress_reservation_create(vox_http_req_t *req, void *ctx);
+void ingress_reservation_extend(vox_http_req_t *req, void *ctx);
+void ingress_reservation_get(vox_http_req_t *req, void *ctx);
+void ingress_order_create(vox_http_req_t *req, void *ctx);
+void ingress_order_get(vox_http_req_t *req, void *ctx);
+void ingress_number_list(vox_http_req_t *req, void *ctx);
+void ingress_number_get(vox_http_req_t *req, void *ctx);
+void ingress_number_activate(vox_http_req_t *req, void *ctx);
+void ingress_number_deactivate(vox_http_req_t *req, void *ctx);
+void ingress_number_release(vox_http_req_t *req, void *ctx);
 
 #endif

@@ -243,3 +243,20 @@ void limiter_check(struct limiter *lim, const char *credential,
 	vox_counter_inc(lim->via_local);
 	check_local(lim, bucket, interval, burst, out);
 }
+
+struct vox_redis *limiter_redis(struct limiter *lim)
+{
+	vox_error_t err;
+
+	return limiter_conn(lim, &err);
+}
+
+bool limiter_redis_usable(struct limiter *lim)
+{
+	return mono_ms() >= atomic_load(&lim->redis_down_until_ms);
+}
+
+void limiter_redis_failed(struct limiter *lim)
+{
+	redis_failed(lim);
+}

@@ -19,6 +19,7 @@
 static const route_rule_t open_route = {0, NULL};
 static const route_rule_t read_route = {VOX_PERM_READ, "read"};
 static const route_rule_t operate_route = {VOX_PERM_OPERATE, "command"};
+static const route_rule_t search_route = {VOX_PERM_READ, "search"};
 static const route_rule_t keys_read_route = {VOX_PERM_KEYS, "read"};
 static const route_rule_t keys_write_route = {VOX_PERM_KEYS, "command"};
 
@@ -35,6 +36,24 @@ static const vox_http_route_t routes[] = {
         {"DELETE", "/v1/api-keys/{id}", ingress_key_revoke, NULL,
          &keys_write_route},
         {"GET", "/v1/account", ingress_account_get, NULL, &read_route},
+        {"GET", "/v1/available-numbers", ingress_numbers_search, NULL,
+         &search_route},
+        {"POST", "/v1/reservations", ingress_reservation_create, NULL,
+         &operate_route},
+        {"GET", "/v1/reservations/{id}", ingress_reservation_get, NULL,
+         &read_route},
+        {"POST", "/v1/reservations/{id}/extend", ingress_reservation_extend,
+         NULL, &operate_route},
+        {"POST", "/v1/orders", ingress_order_create, NULL, &operate_route},
+        {"GET", "/v1/orders/{id}", ingress_order_get, NULL, &read_route},
+        {"GET", "/v1/numbers", ingress_number_list, NULL, &read_route},
+        {"GET", "/v1/numbers/{id}", ingress_number_get, NULL, &read_route},
+        {"POST", "/v1/numbers/{id}/activate", ingress_number_activate, NULL,
+         &operate_route},
+        {"POST", "/v1/numbers/{id}/deactivate", ingress_number_deactivate, NULL,
+         &operate_route},
+        {"DELETE", "/v1/numbers/{id}", ingress_number_release, NULL,
+         &operate_route},
         {"GET", "/v1/openapi.yaml", ingress_openapi, NULL, &open_route},
         {"GET", "/healthz", ingress_healthz, NULL, &open_route},
         {"GET", "/readyz", ingress_readyz, NULL, &open_route},
@@ -228,6 +247,15 @@ void ingress_reply(vox_http_req_t *req, int status, json_t *json)
 	vox_http_reply(req, status, "application/json", text ? text : "{}",
 	               text ? strlen(text) : 2);
 	free(text);
+}
+
+void ingress_error(vox_http_req_t *req, int status, const char *code,
+                   const char *message, json_t *details)
+{
+	ingress_reply(req, status,
+	              json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code,
+	                        "message", message, "details",
+	                        details ? details : json_object()));
 }
 
 static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
@@ -442,6 +470,11 @@ int main(int argc, char **argv)
 	        {"VOX_OPENAPI_FILE", VOX_CFG_STRING, "schemas/openapi.yaml", 1,
 	         4096, "the OpenAPI document served at /v1/openapi.yaml",
 	         &cfg.openapi_file},
+	        {"VOX_CARRIER_URL", VOX_CFG_STRING, "http://127.0.0.1:27080", 8,
+	         2048, "the carrier's numbers API (search refills)",
+	         &cfg.carrier_url},
+	        {"VOX_CARRIER_API_KEY", VOX_CFG_STRING, "sandbox-key", 1, 512,
+	         "the carrier API key", &cfg.carrier_key},
 	        {"VOX_INGRESS_BENCH", VOX_CFG_BOOL, "false", 0, 0,
 	         "also serve POST /bench/static (a static 202, for bench/)",
 	         &cfg.bench_routes},

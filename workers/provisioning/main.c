@@ -1,23 +1,83 @@
 /*
  * provisioning: the worker that turns number commands into carrier calls
- * and database state. For now it answers the pipeline canary.
+ * and database state (docs/NUMBERS.md), and answers the pipeline canary.
  */
+#include <stdio.h>
+
+#include "provisioning.h"
 #include "vox_canary.h"
+#include "vox_log.h"
 #include "vox_worker.h"
+
+static struct prov_ctx prov;
 
 static const vox_handler_t handlers[] = {
         {VOX_CANARY_TYPE, vox_canary_handle},
+        {"vox.reservation.requested", prov_reserve},
+        {"vox.reservation.extend_requested", prov_extend},
+        {"vox.order.requested", prov_order},
+        {"vox.number.activate_requested", prov_activate},
+        {"vox.number.deactivate_requested", prov_deactivate},
+        {"vox.number.release_requested", prov_release},
 };
+
+static const vox_cfg_opt_t opts[] = {
+        {"VOX_CARRIER_URL", VOX_CFG_STRING, "http://127.0.0.1:27080", 8, 2048,
+         "the carrier's numbers API (the sandbox by default)",
+         &prov.carrier_url},
+        {"VOX_CARRIER_API_KEY", VOX_CFG_STRING, "sandbox-key", 1, 512,
+         "the carrier API key", &prov.carrier_key},
+        {"VOX_CARRIER_TIMEOUT_MS", VOX_CFG_INT, "3000", 100, 60000,
+         "time per carrier call attempt (3 attempts)",
+         &prov.carrier_timeout_ms},
+        {"VOX_RESERVATION_TTL_S", VOX_CFG_INT, "900", 1, 86400,
+         "how long a reservation holds its numbers (and each extension)",
+         &prov.reservation_ttl_s},
+};
+
+static int prov_setup(void *ctx)
+{
+	struct prov_ctx *pc = ctx;
+	vox_carrier_conf_t conf = {0};
+	vox_error_t err;
+
+	conf.base_url = pc->carrier_url;
+	conf.api_key = pc->carrier_key;
+	conf.timeout_ms = (int)pc->carrier_timeout_ms;
+	conf.max_attempts = 3;
+	pc->carrier = vox_carrier_new(&conf, &err);
+	if (pc->carrier == NULL) {
+		vox_log(VOX_LOG_ERROR, "carrier adapter", "error", err.message,
+		        NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void prov_teardown(void *ctx)
+{
+	struct prov_ctx *pc = ctx;
+
+	vox_carrier_destroy(pc->carrier);
+}
 
 int main(int argc, char **argv)
 {
 	const vox_worker_def_t def = {
 	        .name = "provisioning",
-	        .about = "consumes provisioning commands (and the canary)",
+	        .about = "number commands (reserve, order, activate, "
+	                 "deactivate, release) and the canary",
 	        .topics = "vox.cmd.provisioning",
 	        .metrics_port = 19101,
 	        .handlers = handlers,
 	        .nhandlers = sizeof(handlers) / sizeof(handlers[0]),
+	        .ctx = &prov,
+	        .tick = prov_expire,
+	        .tick_ms = 1000,
+	        .setup = prov_setup,
+	        .teardown = prov_teardown,
+	        .opts = opts,
+	        .nopts = sizeof(opts) / sizeof(opts[0]),
 	};
 
 	return vox_worker_main(&def, argc, argv);

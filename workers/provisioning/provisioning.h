@@ -1,0 +1,51 @@
+/*
+ * provisioning: number commands turned into carrier calls and database
+ * state (docs/NUMBERS.md). Every handler runs inside the consumer's
+ * transaction: its database effects, its events (outbox) and the inbox row
+ * commit together. Carrier calls are idempotent (order: Idempotency-Key =
+ * order id; configure/release: by carrier number id), so a redelivered
+ * message repeats them harmlessly.
+ */
+#ifndef PROVISIONING_H
+#define PROVISIONING_H
+
+#include "vox_carrier.h"
+#include "vox_consumer.h"
+#include "vox_ops.h"
+
+struct prov_ctx {
+	vox_carrier_t *carrier;
+	const char *carrier_url, *carrier_key;
+	long reservation_ttl_s;
+	long carrier_timeout_ms;
+};
+
+int prov_reserve(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                 vox_error_t *err);
+int prov_extend(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                vox_error_t *err);
+int prov_order(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+               vox_error_t *err);
+int prov_activate(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                  vox_error_t *err);
+int prov_deactivate(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                    vox_error_t *err);
+int prov_release(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                 vox_error_t *err);
+/* Shared by the handlers (numbers.c). */
+int prov_emit(vox_pg_t *pg, const char *type, const char *account,
+              const char *subject, json_t *data, vox_error_t *err);
+void prov_op_of(const vox_message_t *msg, const char *kind, vox_op_t *op);
+int prov_done(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
+              json_t *result, vox_error_t *err);
+int prov_fail(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
+              const char *code, const char *message, vox_error_t *err);
+/* Checks the message's ids, then marks the operation running. Returns
+ * VOX_ERR_INVALID for a message that can never succeed. */
+int prov_need(vox_pg_t *pg, const vox_message_t *msg, const char *const *names,
+              vox_error_t *err);
+
+/* Ticker: expires reservations past their time. */
+void prov_expire(vox_pg_t *pg, void *ctx);
+
+#endif
