@@ -393,7 +393,8 @@ static attempt_outcome_t attempt(vox_carrier_t *c, const struct request *req,
 	vox_carrier_http_error(resp->status, resp->body, resp->len, err);
 	if (!status_retriable(resp->status))
 		return ATTEMPT_ANSWER;
-	if (resp->status == 429 &&
+	/* RFC 9110 gives Retry-After to 503 as well as 429 */
+	if ((resp->status == 429 || resp->status == 503) &&
 	    curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) ==
 	            CURLE_OK &&
 	    retry_after > 0)

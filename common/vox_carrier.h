@@ -5,7 +5,7 @@
  *
  * Failures that may pass (no connection, timeout, HTTP 408/429/5xx) are
  * retried inside a call with exponential backoff and full jitter, up to
- * max_attempts; a 429's Retry-After is honoured when it is at most
+ * max_attempts; a Retry-After (429, 503) is honoured when it is at most
  * VOX_CARRIER_RETRY_AFTER_MAX_MS, else the call stops there. What is still
  * failing after that is returned retriable (VOX_ERR_UNAVAILABLE,
  * VOX_ERR_TIMEOUT or VOX_ERR_LIMIT) for the caller to decide. Other 4xx are
