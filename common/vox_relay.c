@@ -1,4 +1,5 @@
-/* vox_relay: outbox rows to Kafka, marked published only when acknowledged. */
+/* vox_relay: outbox rows to Kafka, marked published only when acknowledged;
+ * one relay at a time (an advisory lock) so events keep their order. */
 #include "vox_relay.h"
 
 #include <jansson.h>
@@ -143,6 +144,19 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	char limit[16], *ids = NULL;
 	int rc, nrows;
 
+	/* One relay publishes at a time (the others find the lock taken and
+	 * wait for the next round): concurrent relays would each take rows
+	 * and publish them in any order, breaking per-key event order. */
+	rc = vox_pg_execp(pg, "vox_relay_lock",
+	                  "SELECT pg_try_advisory_xact_lock(7264)", 0, NULL,
+	                  &rows, err);
+	if (rc != 0)
+		return rc;
+	rc = strcmp(PQgetvalue(rows, 0, 0), "t") == 0 ? 0 : 1;
+	PQclear(rows);
+	rows = NULL;
+	if (rc == 1)
+		return 0;
 	snprintf(limit, sizeof(limit), "%d", tx->batch);
 	const char *params[] = {limit};
 	rc = vox_pg_execp(pg, "vox_relay_take",

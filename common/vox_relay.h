@@ -3,9 +3,10 @@
  * committed (DESIGN.md), so an event is never published for an effect that
  * rolled back and never lost for one that committed.
  *
- * Rows are taken with FOR UPDATE SKIP LOCKED, so several relays (one per
- * worker process) share the table; a row is marked published only after
- * Kafka acknowledged it. Delivery is at least once: consumers deduplicate
+ * Every worker process runs a relay, but only one publishes at a time (a
+ * transaction-level advisory lock): rows go out in id order, so events of
+ * one key keep their order. A row is marked published only after Kafka
+ * acknowledged it. Delivery is at least once: consumers deduplicate
  * by the CloudEvents id.
  */
 #ifndef VOX_RELAY_H

@@ -28,6 +28,7 @@ search='/v1/available-numbers?country=US&area_code=212&limit=100'
 n=$(api GET "$search" | field 'len(d["data"])')
 [ "${n:-0}" -gt 0 ] || fail "no numbers before the outage"
 number=$(api GET "$search" | field 'd["data"][0]["phone_number"]')
+number2=$(api GET "$search" | field 'd["data"][1]["phone_number"]')
 echo "ok   search with the carrier up ($n numbers)"
 
 ops/stack stop carrier || fail "cannot stop the carrier"
@@ -50,7 +51,9 @@ echo "ok   the reservation is untouched"
 
 ops/stack start carrier || fail "cannot start the carrier"
 sleep 6 # the adapter's circuit breaker cools down (5 s)
-op=$(api POST /v1/orders "{\"reservation_id\":\"$rid\"}")
+res=$(api POST /v1/reservations "{\"phone_numbers\":[\"$number2\"]}")
+rid2=$(field 'd["result"]["reservation_id"]' <<<"$res") || fail "reservation after: $res"
+op=$(api POST /v1/orders "{\"reservation_id\":\"$rid2\"}")
 [ "$(field 'd["status"]' <<<"$op")" = completed ] || fail "order after the carrier returned: $op"
 echo "ok   order completes once the carrier is back"
 kill -TERM $ingress $worker
