@@ -297,8 +297,8 @@ Test(numbers, fifty_reservations_of_one_number_one_wins)
 		if (i % 10 == 0)
 			t_account("developer", acct, racers[i].key);
 		else
-			snprintf(racers[i].key, sizeof(racers[i].key), "%s",
-			         racers[i - (i % 10)].key);
+			memcpy(racers[i].key, racers[i - (i % 10)].key,
+			       sizeof(racers[i].key));
 	}
 	for (int i = 0; i < 50; i++)
 		pthread_create(&threads[i], NULL, race, &racers[i]);
