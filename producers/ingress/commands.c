@@ -138,14 +138,16 @@ static void command_delivered(void *opaque, const vox_error_t *err,
 }
 
 /* Publishes data (stolen) as a command of type on topic, keyed by key
- * (NULL: the operation id), and answers later. */
+ * (NULL: the operation id; it may point into data), and answers later. */
 void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
                      const char *type, const char *key, json_t *data)
 {
 	json_t *event;
-	char *text;
+	char *text, msg_key[64];
 
 	vox_uuid7(ir->op_id);
+	/* key may point into data, which the event below takes and frees. */
+	snprintf(msg_key, sizeof(msg_key), "%s", key ? key : ir->op_id);
 	vox_time_now_rfc3339(ir->accepted_at, sizeof(ir->accepted_at));
 	snprintf(ir->subject, sizeof(ir->subject), "operations/%s", ir->op_id);
 	ir->wait_s = prefer_wait(req, ir->in->cfg->max_wait_s);
@@ -164,9 +166,9 @@ void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
 		return;
 	}
 	vox_http_suspend(req);
-	if (vox_producer_send(ir->in->producer, topic, key ? key : ir->op_id,
-	                      text, strlen(text), NULL, 0, command_delivered,
-	                      req, &ir->err) != 0) {
+	if (vox_producer_send(ir->in->producer, topic, msg_key, text,
+	                      strlen(text), NULL, 0, command_delivered, req,
+	                      &ir->err) != 0) {
 		ir->failed = true;
 		vox_http_resume(req, command_refused);
 	}
