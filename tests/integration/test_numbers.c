@@ -226,7 +226,12 @@ Test(numbers, search_reserve_order_activate_deactivate_release)
 	            "/v1/available-numbers?country=US&area_code=415"
 	            "&limit=100",
 	            NULL, NULL, 200);
-	cr_assert_null(strstr(vox_json_dump(again), a), "%s still offered", a);
+	{
+		char *offered = vox_json_dump(again);
+
+		cr_assert_null(strstr(offered, a), "%s still offered", a);
+		free(offered);
+	}
 	json_decref(again);
 
 	snprintf(path, sizeof(path), "/v1/numbers/%s/activate", ida);
