@@ -143,6 +143,8 @@ int t_stop(pid_t pid, int sig, int timeout_ms)
 {
 	int status;
 
+	if (pid <= 0)
+		return -1; /* kill(-1, ...) would signal every process */
 	kill(pid, sig);
 	for (int waited = 0; waited < timeout_ms; waited += 20) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
