@@ -160,3 +160,11 @@ $(BUILD)/bench/%: bench/%.c
 bench: deps
 	@$(MAKE) --no-print-directory all bench-tools
 	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/ingress
+
+# bench/numbers: search p50/p99 (cold, cached) and order latency against an
+# inventory of 1,000,000 numbers, in a stack of its own (bench/README.md).
+# Not part of `make test`.
+.PHONY: bench-numbers
+bench-numbers: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/numbers_load $(BUILD)/bench/numbers_orders
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/numbers
