@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "vox_canary.h"
+#include "vox_cdr.h"
 #include "vox_event.h"
 #include "vox_json.h"
 
@@ -19,6 +20,7 @@ static const struct {
 	int (*validate)(const json_t *data, vox_error_t *err);
 } validators[] = {
         {VOX_CANARY_TYPE, vox_canary_validate},
+        {VOX_CDR_EVENT_TYPE, vox_cdr_validate},
 };
 
 static char *slurp(const char *path, size_t *len)

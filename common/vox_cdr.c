@@ -1,0 +1,305 @@
+/* vox_cdr: checking, normalizing and encoding carrier CDRs (vox_cdr.h). */
+#include "vox_cdr.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "vox_event.h"
+#include "vox_phone.h"
+#include "vox_uuid.h"
+
+static const char *const type_names[VOX_CDR_NTYPES] = {
+        "inbound_call", "outbound_call", "sms_received", "sms_sent"};
+
+/* 2000-01-01T00:00:00Z */
+#define OLDEST_US (946684800LL * 1000000)
+
+const char *vox_cdr_type_name(vox_cdr_type_t type)
+{
+	return (unsigned)type < VOX_CDR_NTYPES ? type_names[type] : NULL;
+}
+
+int vox_cdr_type_parse(const char *name)
+{
+	for (int i = 0; name != NULL && i < VOX_CDR_NTYPES; i++)
+		if (strcmp(name, type_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int vox_carrier_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > VOX_CARRIER_NAME_MAX || !(islower((unsigned char)name[0]) ||
+	                                             isdigit((unsigned char)name[0])))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!islower((unsigned char)name[i]) &&
+		    !isdigit((unsigned char)name[i]) && name[i] != '_' &&
+		    name[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : d[m - 1];
+}
+
+int vox_rfc3339_parse(const char *text, int64_t *out_us)
+{
+	int y, mo, d, h, mi, s, us = 0, off = 0;
+	const char *p;
+	struct tm tm = {0};
+
+	/* YYYY-MM-DDTHH:MM:SS */
+	if (text == NULL || strlen(text) < 20 || digits(text, 4, &y) ||
+	    text[4] != '-' || digits(text + 5, 2, &mo) || text[7] != '-' ||
+	    digits(text + 8, 2, &d) || (text[10] != 'T' && text[10] != 't') ||
+	    digits(text + 11, 2, &h) || text[13] != ':' ||
+	    digits(text + 14, 2, &mi) || text[16] != ':' ||
+	    digits(text + 17, 2, &s))
+		return VOX_ERR_INVALID;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	    h > 23 || mi > 59 || s > 59)
+		return VOX_ERR_INVALID;
+	p = text + 19;
+	if (*p == '.') {
+		int n = 0, scale = 100000;
+
+		for (p++; isdigit((unsigned char)*p); p++, n++) {
+			us += (*p - '0') * scale;
+			scale /= 10;
+		}
+		if (n == 0 || n > 9)
+			return VOX_ERR_INVALID;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om;
+
+		if (digits(p + 1, 2, &oh) || p[3] != ':' ||
+		    digits(p + 4, 2, &om) || oh > 23 || om > 59)
+			return VOX_ERR_INVALID;
+		off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return VOX_ERR_INVALID;
+	}
+	if (*p != '\0')
+		return VOX_ERR_INVALID;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	*out_us = ((int64_t)timegm(&tm) - off) * 1000000 + us;
+	return 0;
+}
+
+void vox_rfc3339_format(int64_t us, char *out, size_t outlen)
+{
+	time_t secs = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000000;
+		secs--;
+	}
+	gmtime_r(&secs, &tm);
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, frac);
+}
+
+static int charset_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr(extra, s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+static int bad(vox_error_t *err, const char **reason_code, const char *code,
+               const char *msg)
+{
+	*reason_code = code;
+	return vox_error_set(err, VOX_ERR_INVALID, false, "%s", msg);
+}
+
+/* An integer field: absent -> *out = dflt (returns 1); present and an
+ * integer in [lo, hi] -> 0; anything else -> -1. */
+static int int_field(const json_t *rec, const char *key, int lo, int hi,
+                     int dflt, int *out)
+{
+	const json_t *v = json_object_get(rec, key);
+
+	if (v == NULL || json_is_null(v)) {
+		*out = dflt;
+		return 1;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi)
+		return -1;
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+int vox_cdr_parse(const json_t *rec, int64_t now_us, vox_cdr_t *out,
+                  const char **reason_code, vox_error_t *err)
+{
+	const char *id, *type, *from, *to, *ours, *started;
+	int t, rc;
+	vox_phone_t phone;
+	char msg[200];
+
+	memset(out, 0, sizeof(*out));
+	*reason_code = NULL;
+	if (!json_is_object(rec))
+		return bad(err, reason_code, "not_an_object",
+		           "a record must be a JSON object");
+	id = json_string_value(json_object_get(rec, "id"));
+	if (id == NULL)
+		return bad(err, reason_code, "missing_id",
+		           "id (the carrier's record id) is required, as a string");
+	if (!charset_ok(id, VOX_CDR_ID_MAX, "._:-"))
+		return bad(err, reason_code, "invalid_id",
+		           "id must be 1..128 characters of A-Z a-z 0-9 . _ : -");
+	type = json_string_value(json_object_get(rec, "type"));
+	t = vox_cdr_type_parse(type);
+	if (t < 0)
+		return bad(err, reason_code, "invalid_type",
+		           "type must be inbound_call, outbound_call, "
+		           "sms_received or sms_sent");
+	from = json_string_value(json_object_get(rec, "from"));
+	to = json_string_value(json_object_get(rec, "to"));
+	ours = vox_cdr_is_inbound(t) ? to : from;
+	if (ours == NULL) {
+		snprintf(msg, sizeof(msg),
+		         "%s (our number on an %s record) is required",
+		         vox_cdr_is_inbound(t) ? "to" : "from",
+		         vox_cdr_is_inbound(t) ? "inbound" : "outbound");
+		return bad(err, reason_code, "missing_number", msg);
+	}
+	if (vox_phone_parse(ours, NULL, &phone, NULL) != 0 ||
+	    strcmp(phone.e164, ours) != 0) {
+		snprintf(msg, sizeof(msg),
+		         "%s must be a valid number in E.164 (+14155550123)",
+		         vox_cdr_is_inbound(t) ? "to" : "from");
+		return bad(err, reason_code, "invalid_number", msg);
+	}
+	if (from == NULL || to == NULL ||
+	    !charset_ok(vox_cdr_is_inbound(t) ? from : to, VOX_CDR_PARTY_MAX,
+	                "+"))
+		return bad(err, reason_code, "invalid_party",
+		           "from and to are required; the other party is 1..32 "
+		           "characters of + 0-9 A-Z a-z");
+	started = json_string_value(json_object_get(rec, "started_at"));
+	if (started == NULL || vox_rfc3339_parse(started, &out->started_us) != 0 ||
+	    out->started_us < OLDEST_US)
+		return bad(err, reason_code, "invalid_started_at",
+		           "started_at must be an RFC 3339 time with a zone, "
+		           "2000-01-01 or later (2026-11-24T16:02:17Z)");
+	if (now_us > 0 && out->started_us > now_us + VOX_CDR_FUTURE_SKEW_US)
+		return bad(err, reason_code, "started_at_in_future",
+		           "started_at is more than 5 minutes in the future");
+	if (vox_cdr_is_call(t)) {
+		rc = int_field(rec, "duration_s", 0, VOX_CDR_MAX_DURATION_S, -1,
+		               &out->duration_s);
+		if (rc != 0)
+			return bad(err, reason_code, "invalid_duration",
+			           "duration_s is required for calls: an integer "
+			           "0..86400");
+		if (int_field(rec, "segments", 0, 0, 0, &out->segments) < 0)
+			return bad(err, reason_code, "invalid_segments",
+			           "segments is for messages only");
+	} else {
+		if (int_field(rec, "segments", 1, VOX_CDR_MAX_SEGMENTS, 1,
+		              &out->segments) < 0)
+			return bad(err, reason_code, "invalid_segments",
+			           "segments must be an integer 1..100");
+		if (int_field(rec, "duration_s", 0, 0, 0, &out->duration_s) < 0)
+			return bad(err, reason_code, "invalid_duration",
+			           "duration_s is for calls only (or 0)");
+	}
+	memcpy(out->id, id, strlen(id) + 1);
+	out->type = (vox_cdr_type_t)t;
+	/* Both checked above: at most VOX_CDR_PARTY_MAX characters. */
+	snprintf(out->from, sizeof(out->from), "%s", from);
+	snprintf(out->to, sizeof(out->to), "%s", to);
+	snprintf(out->number, sizeof(out->number), "%s", phone.e164);
+	return 0;
+}
+
+int vox_cdr_event(const vox_cdr_t *cdr, const char *carrier, const char *via,
+                  char *out, size_t outlen)
+{
+	char id[VOX_UUID_STRLEN], now[40], started[40];
+	int n;
+
+	vox_uuid7(id);
+	vox_time_now_rfc3339(now, sizeof(now));
+	vox_rfc3339_format(cdr->started_us, started, sizeof(started));
+	/* Every string here is from a restricted character set (vox_cdr_parse
+	 * and vox_carrier_name_valid): nothing needs JSON escaping. */
+	n = snprintf(out, outlen,
+	             "{\"specversion\":\"1.0\",\"id\":\"%s\","
+	             "\"source\":\"/carriers/%s\",\"type\":\"" VOX_CDR_EVENT_TYPE
+	             "\",\"time\":\"%s\",\"subject\":\"%s\","
+	             "\"datacontenttype\":\"application/json\","
+	             "\"accountid\":null,\"data\":{\"carrier\":\"%s\","
+	             "\"id\":\"%s\",\"type\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	             "\"started_at\":\"%s\",\"duration_s\":%d,%s%d,"
+	             "\"received_via\":\"%s\"}}",
+	             id, carrier, now, cdr->number, carrier, cdr->id,
+	             vox_cdr_type_name(cdr->type), cdr->from, cdr->to, started,
+	             cdr->duration_s, "\"segments\":", cdr->segments, via);
+	return n < 0 || (size_t)n >= outlen ? -1 : n;
+}
+
+int vox_cdr_validate(const json_t *data, vox_error_t *err)
+{
+	vox_cdr_t cdr;
+	const char *reason, *via;
+	int rc = vox_cdr_parse(data, 0, &cdr, &reason, err);
+
+	if (rc != 0)
+		return rc;
+	if (!vox_carrier_name_valid(
+	            json_string_value(json_object_get(data, "carrier"))))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "carrier must be a carrier name "
+		                     "(a-z 0-9 _ -, at most 63)");
+	via = json_string_value(json_object_get(data, "received_via"));
+	if (via == NULL || (strcmp(via, "api") != 0 && strcmp(via, "file") != 0))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "received_via must be \"api\" or \"file\"");
+	return 0;
+}
