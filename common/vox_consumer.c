@@ -24,6 +24,8 @@ struct vox_consumer {
 	int max_attempts, backoff_ms, backoff_max_ms;
 	vox_counter_t *processed, *duplicates, *dead_lettered, *retries;
 	vox_histogram_t *handle_seconds;
+	vox_batch_fn batch_fn;
+	int batch_max, batch_wait_ms;
 };
 
 static double mono_seconds(void)
@@ -196,6 +198,9 @@ vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf, vox_pg_t *pg,
 	c->max_attempts = conf->max_attempts ? conf->max_attempts : 5;
 	c->backoff_ms = conf->backoff_ms ? conf->backoff_ms : 100;
 	c->backoff_max_ms = conf->backoff_max_ms ? conf->backoff_max_ms : 10000;
+	c->batch_fn = conf->batch_fn;
+	c->batch_max = conf->batch_max > 0 ? conf->batch_max : 5000;
+	c->batch_wait_ms = conf->batch_wait_ms > 0 ? conf->batch_wait_ms : 20;
 	if (c->name == NULL) {
 		vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
 		goto out_free;
@@ -426,13 +431,168 @@ out:
 	return rc;
 }
 
+struct batch_tx {
+	vox_consumer_t *c;
+	vox_batch_msg_t *msgs;
+	size_t n;
+};
+
+static int batch_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
+{
+	struct batch_tx *tx = arg;
+
+	for (size_t i = 0; i < tx->n; i++)
+		tx->msgs[i].dlq_reason[0] = '\0';
+	return tx->c->batch_fn(pg, tx->msgs, tx->n, tx->c->ctx, err);
+}
+
+/* Runs msgs[0..n) in one transaction until it commits (0), fails for good
+ * (a negative vox_err code, err says why) or the consumer stops
+ * (BATCH_STOPPED). PostgreSQL being down is waited out. */
+#define BATCH_STOPPED 1
+static int batch_commit(vox_consumer_t *c, vox_batch_msg_t *msgs, size_t n,
+                        vox_error_t *err, volatile sig_atomic_t *running)
+{
+	struct batch_tx tx = {c, msgs, n};
+	int attempt = 0, outage = 0;
+
+	for (;;) {
+		vox_error_clear(err);
+		if (vox_pg_transaction(c->pg, batch_in_tx, &tx, err) == 0)
+			return 0;
+		if (err->code == VOX_ERR_UNAVAILABLE) {
+			vox_log(VOX_LOG_WARN, "postgres unavailable, waiting",
+			        "error", err->message, NULL);
+			if (!nap(backoff_delay(c, ++outage), running))
+				return BATCH_STOPPED;
+			continue;
+		}
+		if (err->retriable && ++attempt < c->max_attempts) {
+			if (c->retries)
+				vox_counter_inc(c->retries);
+			vox_log(VOX_LOG_WARN, "batch failed, retrying", "error",
+			        err->message, NULL);
+			if (!nap(backoff_delay(c, attempt), running))
+				return BATCH_STOPPED;
+			continue;
+		}
+		return err->code != 0 ? err->code : VOX_ERR_INTERNAL;
+	}
+}
+
+static void batch_view(rd_kafka_message_t *rkm, vox_batch_msg_t *m)
+{
+	m->topic = rd_kafka_topic_name(rkm->rkt);
+	m->partition = rkm->partition;
+	m->offset = rkm->offset;
+	m->key = rkm->key;
+	m->key_len = rkm->key_len;
+	m->payload = rkm->payload;
+	m->len = rkm->len;
+	m->dlq_reason[0] = '\0';
+}
+
+/* Commits a polled batch, dead-letters what the handler (or a failed
+ * single-message run) marked, stores the offsets. 0 when done. */
+static int batch_finish(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                        vox_batch_msg_t *msgs, size_t n,
+                        volatile sig_atomic_t *running)
+{
+	vox_error_t err;
+	int rc = batch_commit(c, msgs, n, &err, running);
+
+	if (rc < 0 && n > 1) {
+		vox_log(VOX_LOG_WARN, "batch failed for good: one at a time",
+		        "error", err.message, NULL);
+		for (size_t i = 0; i < n; i++) {
+			rc = batch_commit(c, msgs + i, 1, &err, running);
+			if (rc == BATCH_STOPPED)
+				return rc;
+			if (rc != 0)
+				snprintf(msgs[i].dlq_reason,
+				         sizeof(msgs[i].dlq_reason),
+				         "%s: %.200s",
+				         vox_err_code_name(err.code),
+				         err.message);
+		}
+	} else if (rc == BATCH_STOPPED) {
+		return rc;
+	} else if (rc != 0) {
+		snprintf(msgs[0].dlq_reason, sizeof(msgs[0].dlq_reason),
+		         "%s: %.200s", vox_err_code_name(err.code),
+		         err.message);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i].dlq_reason[0] != '\0' &&
+		    dead_letter(c, rkms[i], msgs[i].dlq_reason, 1, running) !=
+		            0)
+			return BATCH_STOPPED;
+	for (size_t i = 0; i < n; i++)
+		store_offset(c, rkms[i]);
+	if (c->processed)
+		vox_counter_add(c->processed, (uint64_t)n);
+	return 0;
+}
+
+static void batch_run(vox_consumer_t *c, volatile sig_atomic_t *running)
+{
+	rd_kafka_message_t **rkms = calloc((size_t)c->batch_max, sizeof(*rkms));
+	vox_batch_msg_t *msgs = calloc((size_t)c->batch_max, sizeof(*msgs));
+	double started, deadline;
+	size_t n;
+
+	if (rkms == NULL || msgs == NULL) {
+		vox_log(VOX_LOG_ERROR, "batch buffers: out of memory", NULL);
+		goto out;
+	}
+	while (*running) {
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
+
+		n = 0;
+		deadline = mono_seconds() + c->batch_wait_ms / 1000.0;
+		while (rkm != NULL) {
+			if (rkm->err) {
+				if (rkm->err !=
+				    RD_KAFKA_RESP_ERR__PARTITION_EOF)
+					vox_log(VOX_LOG_WARN, "consume error",
+					        "error",
+					        rd_kafka_message_errstr(rkm),
+					        NULL);
+				rd_kafka_message_destroy(rkm);
+			} else {
+				batch_view(rkm, &msgs[n]);
+				rkms[n++] = rkm;
+			}
+			if (n == (size_t)c->batch_max)
+				break;
+			double left = deadline - mono_seconds();
+			rkm = rd_kafka_consumer_poll(
+			        c->rk, left > 0 ? (int)(left * 1000) : 0);
+		}
+		if (n == 0)
+			continue;
+		started = mono_seconds();
+		batch_finish(c, rkms, msgs, n, running);
+		if (c->handle_seconds)
+			vox_histogram_observe(c->handle_seconds,
+			                      mono_seconds() - started);
+		for (size_t i = 0; i < n; i++)
+			rd_kafka_message_destroy(rkms[i]);
+	}
+out:
+	free(rkms);
+	free(msgs);
+}
+
 int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 {
 	rd_kafka_message_t *rkm;
 	rd_kafka_resp_err_t kerr;
 	double started;
 
-	while (*running) {
+	if (c->batch_fn != NULL)
+		batch_run(c, running);
+	while (c->batch_fn == NULL && *running) {
 		rkm = rd_kafka_consumer_poll(c->rk, 200);
 		if (rkm == NULL)
 			continue;

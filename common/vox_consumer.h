@@ -54,6 +54,28 @@ typedef struct vox_handler {
 	vox_handler_fn fn;
 } vox_handler_t;
 
+/* Batch mode, for high-volume streams (metering): the consumer neither
+ * parses envelopes nor claims an inbox; it hands up to batch_max raw
+ * messages to batch_fn inside ONE transaction, so the handler must make its
+ * effect idempotent by itself (metering: usage_dedup). The handler may set
+ * dlq_reason on messages that can never succeed; they are dead-lettered
+ * after the commit. Offsets of the whole batch are stored after that.
+ * A batch failing with a non-retriable error is split and run one message
+ * at a time, so one poison message does not hold the others. */
+typedef struct vox_batch_msg {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *key; /* not NUL-terminated: key_len bytes, or NULL */
+	size_t key_len;
+	const char *payload; /* not NUL-terminated */
+	size_t len;
+	char dlq_reason[240]; /* set by the handler; cleared before each try */
+} vox_batch_msg_t;
+
+typedef int (*vox_batch_fn)(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n,
+                            void *ctx, vox_error_t *err);
+
 typedef struct vox_consumer_conf {
 	const char *brokers;
 	const char *group_id;
@@ -68,6 +90,9 @@ typedef struct vox_consumer_conf {
 	int backoff_max_ms;     /* 0: 10000 */
 	int session_timeout_ms; /* 0: 10000 */
 	vox_metrics_t *metrics; /* optional */
+	vox_batch_fn batch_fn;  /* set: batch mode (handlers unused) */
+	int batch_max;          /* 0: 5000 messages */
+	int batch_wait_ms;      /* 0: 20 ms to fill a batch after the first */
 } vox_consumer_conf_t;
 
 /* pg and producer stay owned by the caller and must outlive the consumer;

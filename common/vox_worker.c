@@ -20,6 +20,7 @@ struct worker_cfg {
 	const char *pg_url, *brokers, *group, *topics, *bind, *instance_id;
 	const char *log_level;
 	long metrics_port, max_attempts, session_timeout_ms, backoff_ms;
+	long batch_max;
 	bool relay;
 };
 
@@ -162,6 +163,8 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	cconf.backoff_ms = (int)cfg->backoff_ms;
 	cconf.session_timeout_ms = (int)cfg->session_timeout_ms;
 	cconf.metrics = metrics;
+	cconf.batch_fn = def->batch_fn;
+	cconf.batch_max = (int)cfg->batch_max;
 	consumer = vox_consumer_new(&cconf, pg, producer, &err);
 	if (consumer == NULL) {
 		vox_log(VOX_LOG_ERROR, "kafka consumer", "error", err.message,
@@ -219,6 +222,9 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "handler attempts before dead-lettering", &cfg.max_attempts},
 	        {"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
 	         "first retry delay, doubled each attempt", &cfg.backoff_ms},
+	        {"VOX_WORKER_BATCH_MAX", VOX_CFG_INT, "5000", 1, 100000,
+	         "messages per transaction (batch-mode workers: metering)",
+	         &cfg.batch_max},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
 	         300000, "consumer group session timeout",
 	         &cfg.session_timeout_ms},

@@ -18,6 +18,9 @@ typedef struct vox_worker_def {
 	int metrics_port;   /* default */
 	const vox_handler_t *handlers;
 	size_t nhandlers;
+	/* Set instead of handlers: batch mode (vox_consumer.h), batches of up
+	 * to VOX_WORKER_BATCH_MAX messages. */
+	vox_batch_fn batch_fn;
 	void *ctx;
 	/* Optional periodic work (e.g. expiring reservations), on a thread
 	 * of its own with its own connection, every tick_ms. */

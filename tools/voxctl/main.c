@@ -3,6 +3,7 @@
  *   voxctl migrate     apply migrations/NNNN_name.sql not yet applied
  *   voxctl account     create, list and show accounts (account.c)
  *   voxctl key         create, list and revoke API keys (key.c)
+ *   voxctl usage       metering exceptions and re-rating (usage.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -34,6 +35,7 @@ static const struct voxctl_command {
          voxctl_migrate},
         {"account", "create, list and show accounts", voxctl_account},
         {"key", "create, list and revoke API keys", voxctl_key},
+        {"usage", "metering exceptions; re-rate them", voxctl_usage},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,556 @@
+/*
+ * The metering worker against the real stack: a CDR seen twice (in one
+ * batch, in two batches, after a restart) counts once; SIGKILL three times
+ * during a 200,000-record run leaves the exact count and cost; records
+ * that cannot be rated are kept with their reason (exceptions table and
+ * dead-letter topic) and re-rated with voxctl; a usage trigger fires once
+ * per period.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "vox_cdr.h"
+#include "vox_kafka.h"
+#include "vox_uuid.h"
+
+struct run {
+	char topic[256], group[160], carrier[40], account[40], key[64];
+	char card[40];
+	char numbers[20][24];
+	int nnumbers;
+	vox_pg_t *pg;
+	vox_producer_t *producer;
+};
+
+static atomic_int delivered, failed;
+
+static void on_delivery(void *opaque, const vox_error_t *err, int32_t part,
+                        int64_t off)
+{
+	(void)opaque;
+	(void)part;
+	(void)off;
+	atomic_fetch_add(err ? &failed : &delivered, 1);
+}
+
+static void sql(vox_pg_t *pg, const char *text, int n,
+                const char *const *params)
+{
+	vox_error_t err;
+
+	cr_assert_eq(vox_pg_exec(pg, text, n, params, NULL, &err), 0, "%s: %s",
+	             text, err.message);
+}
+
+/* A number of the run's account: +1 628 then 7 random digits. */
+static void add_number(struct run *r, const char *account)
+{
+	char *e164 = r->numbers[r->nnumbers++];
+
+	snprintf(e164, 24, "+1628%07d", rand() % 10000000);
+	const char *params[] = {e164, account};
+	sql(r->pg,
+	    "INSERT INTO numbers (e164, country, area_code, number_type, "
+	    "status, account_id, carrier, features, purchased_at, "
+	    "activated_at) VALUES ($1, 'US', '628', 'local', 'active', $2, "
+	    "'sandbox', '{voice,sms}', now(), now())",
+	    2, params);
+}
+
+/* A run: own topic, group, carrier name (so dedup keys of earlier runs do
+ * not matter), an account with `numbers` numbers priced by a card of its
+ * own: calls 60/60 at 1,000 micro-units a minute plus a 7 connect fee for
+ * outbound, messages 300 a segment sent; sms_received has NO rate. */
+static void run_setup(struct run *r, int numbers)
+{
+	char id[VOX_UUID_STRLEN];
+	vox_producer_conf_t conf = {.brokers = t_env("VOX_KAFKA_BROKERS"),
+	                            .client_id = "vox-test-metering"};
+	vox_error_t err;
+	PGresult *res = NULL;
+
+	memset(r, 0, sizeof(*r));
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	vox_uuid7(id);
+	t_topic_create("vox.test.cdr", 4, r->topic, sizeof(r->topic));
+	snprintf(r->group, sizeof(r->group), "vox.test.metering.%s", id);
+	snprintf(r->carrier, sizeof(r->carrier), "t%.8s%.4s", id + 24, id + 9);
+	r->pg = t_pg();
+	t_account("owner", r->account, r->key);
+	const char *p1[] = {r->account};
+	cr_assert_eq(vox_pg_exec(r->pg,
+	                         "INSERT INTO rate_cards (name, currency, "
+	                         "effective_from) VALUES ('test card', 'USD', "
+	                         "'2020-01-01') RETURNING id",
+	                         0, NULL, &res, &err),
+	             0, "%s", err.message);
+	snprintf(r->card, sizeof(r->card), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	const char *p2[] = {r->card, r->account};
+	sql(r->pg,
+	    "INSERT INTO rates (rate_card_id, currency, event_type, prefix, "
+	    "per_minute_micros, per_unit_micros, setup_micros, "
+	    "first_increment_s, next_increment_s) VALUES "
+	    "($1, 'USD', 'inbound_call', '', 1000, 0, 0, 60, 60),"
+	    "($1, 'USD', 'outbound_call', '', 1000, 0, 7, 60, 60),"
+	    "($1, 'USD', 'sms_sent', '', 0, 300, 0, 60, 60)",
+	    1, p2);
+	sql(r->pg,
+	    "INSERT INTO account_rate_cards (account_id, rate_card_id, "
+	    "effective_from) VALUES ($2, $1, '2020-01-01')",
+	    2, p2);
+	(void)p1;
+	for (int i = 0; i < numbers; i++)
+		add_number(r, r->account);
+	r->producer = vox_producer_new(&conf, &err);
+	cr_assert_not_null(r->producer, "%s", err.message);
+	atomic_store(&delivered, 0);
+	atomic_store(&failed, 0);
+}
+
+static void run_teardown(struct run *r)
+{
+	if (r->producer)
+		vox_producer_destroy(r->producer, 30000);
+	vox_pg_destroy(r->pg);
+}
+
+static void send_raw(struct run *r, const char *key, const char *payload)
+{
+	vox_error_t err;
+
+	while (vox_producer_send(r->producer, r->topic, key, payload,
+	                         strlen(payload), NULL, 0, on_delivery, NULL,
+	                         &err) != 0)
+		usleep(1000);
+}
+
+/* Sends one record; returns its expected cost under the run's card. */
+static long long send_cdr(struct run *r, const char *id, vox_cdr_type_t type,
+                          const char *number, int64_t started_us, int duration)
+{
+	vox_cdr_t cdr;
+	char ev[1024];
+
+	memset(&cdr, 0, sizeof(cdr));
+	snprintf(cdr.id, sizeof(cdr.id), "%s", id);
+	cdr.type = type;
+	snprintf(cdr.number, sizeof(cdr.number), "%s", number);
+	if (vox_cdr_is_inbound(type)) {
+		snprintf(cdr.from, sizeof(cdr.from), "+12125550100");
+		snprintf(cdr.to, sizeof(cdr.to), "%s", number);
+	} else {
+		snprintf(cdr.from, sizeof(cdr.from), "%s", number);
+		snprintf(cdr.to, sizeof(cdr.to), "+12125550100");
+	}
+	cdr.started_us = started_us;
+	if (vox_cdr_is_call(type))
+		cdr.duration_s = duration;
+	else
+		cdr.segments = duration;
+	cr_assert_gt(vox_cdr_event(&cdr, r->carrier, "api", ev, sizeof(ev)), 0);
+	send_raw(r, number, ev);
+	switch (type) {
+	case VOX_CDR_INBOUND_CALL:
+		return duration ? (duration + 59) / 60 * 1000LL : 0;
+	case VOX_CDR_OUTBOUND_CALL:
+		return duration ? (duration + 59) / 60 * 1000LL + 7 : 0;
+	case VOX_CDR_SMS_SENT:
+		return 300LL * duration;
+	default:
+		return -1;
+	}
+}
+
+static void flush(int expected)
+{
+	for (int i = 0; i < 600 && atomic_load(&delivered) +
+	                                           atomic_load(&failed) <
+	                                   expected;
+	     i++)
+		usleep(100000);
+	cr_assert_eq(atomic_load(&delivered), expected, "delivered %d of %d",
+	             atomic_load(&delivered), expected);
+}
+
+static pid_t start_worker(struct run *r, const char *log)
+{
+	static char topics[300], group[200];
+
+	snprintf(topics, sizeof(topics), "VOX_WORKER_TOPICS=%s", r->topic);
+	snprintf(group, sizeof(group), "VOX_WORKER_GROUP=%s", r->group);
+	const char *const env[] = {topics,
+	                           group,
+	                           "VOX_WORKER_METRICS_PORT=0",
+	                           "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
+	                           "VOX_WORKER_BACKOFF_MS=10",
+	                           NULL};
+	return t_spawn("metering", log, env);
+}
+
+static long long count_usage(struct run *r)
+{
+	return t_pg_count(r->pg,
+	                  "SELECT count(*) FROM usage_records WHERE carrier = $1",
+	                  r->carrier);
+}
+
+static long long sum_cost(struct run *r)
+{
+	return t_pg_count(r->pg,
+	                  "SELECT coalesce(sum(cost_micros), 0) FROM "
+	                  "usage_records WHERE carrier = $1",
+	                  r->carrier);
+}
+
+static long long daily(struct run *r, const char *what)
+{
+	char q[200];
+
+	snprintf(q, sizeof(q),
+	         "SELECT coalesce(sum(%s), 0) FROM usage_daily WHERE "
+	         "account_id = $1",
+	         what);
+	return t_pg_count(r->pg, q, r->account);
+}
+
+struct goal {
+	struct run *r;
+	long long n;
+};
+
+static bool usage_reached(void *arg)
+{
+	struct goal *g = arg;
+
+	return count_usage(g->r) >= g->n;
+}
+
+static void wait_usage(struct run *r, long long n, int timeout_ms)
+{
+	struct goal g = {r, n};
+
+	cr_assert(t_wait_for(usage_reached, &g, timeout_ms),
+	          "%lld usage records of %lld", count_usage(r), n);
+}
+
+static int64_t now_us(void)
+{
+	return (int64_t)time(NULL) * 1000000;
+}
+
+static void stop_clean(pid_t pid)
+{
+	int status = t_stop(pid, SIGTERM, 30000);
+
+	cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "worker did not stop cleanly (%d)", status);
+}
+
+Test(metering, same_record_counted_once, .timeout = 240)
+{
+	struct run r;
+	long long cost = 0;
+	int64_t t = now_us() - 3600LL * 1000000;
+	pid_t w;
+
+	run_setup(&r, 2);
+	/* batch 1: a1 twice, a2, a3 */
+	cost += send_cdr(&r, "a1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 61);
+	send_cdr(&r, "a1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 61);
+	cost += send_cdr(&r, "a2", VOX_CDR_OUTBOUND_CALL, r.numbers[1], t, 0);
+	cost += send_cdr(&r, "a3", VOX_CDR_SMS_SENT, r.numbers[1], t, 2);
+	flush(4);
+	w = start_worker(&r, "metering-dup-1.log");
+	wait_usage(&r, 3, 60000);
+	/* batch 2: the same records again, and one new */
+	send_cdr(&r, "a1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 61);
+	send_cdr(&r, "a3", VOX_CDR_SMS_SENT, r.numbers[1], t, 2);
+	cost += send_cdr(&r, "a4", VOX_CDR_OUTBOUND_CALL, r.numbers[0], t, 60);
+	flush(7);
+	wait_usage(&r, 4, 60000);
+	sleep(2);
+	stop_clean(w);
+	/* a restart under a new group reads the whole topic again */
+	snprintf(r.group + strlen(r.group), 8, ".again");
+	w = start_worker(&r, "metering-dup-2.log");
+	sleep(8);
+	stop_clean(w);
+	cr_assert_eq(count_usage(&r), 4);
+	cr_assert_eq(sum_cost(&r), cost, "cost %lld, expected %lld",
+	             sum_cost(&r), cost);
+	cr_assert_eq(cost, 2000 + 0 + 600 + 1007);
+	cr_assert_eq(daily(&r, "records"), 4);
+	cr_assert_eq(daily(&r, "cost_micros"), cost);
+	cr_assert_eq(daily(&r, "billable_s"), 120 + 60);
+	cr_assert_eq(daily(&r, "units"), 2);
+	run_teardown(&r);
+}
+
+#define BIG 200000
+
+Test(metering, sigkill_three_times_exact_totals, .timeout = 900)
+{
+	struct run r;
+	long long cost = 0, at;
+	int64_t t0 = now_us() - 86400LL * 1000000;
+	char id[32];
+	pid_t w;
+
+	run_setup(&r, 20);
+	for (int i = 0; i < BIG; i++) {
+		vox_cdr_type_t type = (vox_cdr_type_t)(i % 3 == 2
+		                                               ? VOX_CDR_SMS_SENT
+		                                               : i % 3);
+		int d = type == VOX_CDR_SMS_SENT ? 1 + i % 3 : (i * 7919) % 900;
+
+		snprintf(id, sizeof(id), "big-%d", i);
+		cost += send_cdr(&r, id, type, r.numbers[i % 20],
+		                 t0 + (int64_t)i * 300000, d);
+		/* 1% sent twice, some far apart */
+		if (i % 100 == 0 && i > 5000) {
+			snprintf(id, sizeof(id), "big-%d", i - 5000);
+			type = (vox_cdr_type_t)((i - 5000) % 3 == 2
+			                                ? VOX_CDR_SMS_SENT
+			                                : (i - 5000) % 3);
+			d = type == VOX_CDR_SMS_SENT
+			            ? 1 + (i - 5000) % 3
+			            : ((i - 5000) * 7919) % 900;
+			send_cdr(&r, id, type, r.numbers[(i - 5000) % 20],
+			         t0 + (int64_t)(i - 5000) * 300000, d);
+		}
+	}
+	flush(BIG + (BIG - 5001) / 100);
+	for (int k = 1; k <= 3; k++) {
+		char log[64];
+
+		snprintf(log, sizeof(log), "metering-kill-%d.log", k);
+		w = start_worker(&r, log);
+		wait_usage(&r, (long long)BIG * k / 4, 300000);
+		kill(w, SIGKILL);
+		waitpid(w, NULL, 0);
+		at = count_usage(&r);
+		cr_log_info("SIGKILL %d at %lld records", k, at);
+		cr_assert_lt(at, BIG, "killed too late to mean anything");
+	}
+	w = start_worker(&r, "metering-kill-4.log");
+	wait_usage(&r, BIG, 300000);
+	sleep(3);
+	stop_clean(w);
+	cr_assert_eq(count_usage(&r), BIG);
+	cr_assert_eq(sum_cost(&r), cost, "cost %lld, expected %lld",
+	             sum_cost(&r), cost);
+	cr_assert_eq(daily(&r, "records"), BIG);
+	cr_assert_eq(daily(&r, "cost_micros"), cost);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_dedup WHERE "
+	                        "carrier = $1",
+	                        r.carrier),
+	             BIG);
+	run_teardown(&r);
+}
+
+struct dlq {
+	int count;
+	char reasons[16][300];
+};
+
+static void on_dlq(void *arg, const char *payload, size_t len,
+                   const char *header)
+{
+	struct dlq *d = arg;
+
+	(void)payload;
+	(void)len;
+	if (d->count < 16)
+		snprintf(d->reasons[d->count], sizeof(d->reasons[0]), "%s",
+		         header ? header : "(none)");
+	d->count++;
+}
+
+static long long exceptions(struct run *r, const char *code)
+{
+	char q[300];
+
+	snprintf(q, sizeof(q),
+	         "SELECT count(*) FROM usage_exceptions WHERE reason_code = "
+	         "'%s' AND status = 'open' AND (carrier = $1 OR record::text "
+	         "LIKE '%%' || $1 || '%%')",
+	         code);
+	return t_pg_count(r->pg, q, r->carrier);
+}
+
+Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
+{
+	struct run r;
+	char dlq_topic[300], bad[1024], cmd[1024], unknown[24], *out = NULL;
+	struct dlq d = {0};
+	int64_t t = now_us() - 600LL * 1000000;
+	pid_t w;
+	FILE *p;
+	int status;
+
+	run_setup(&r, 1);
+	snprintf(unknown, sizeof(unknown), "+1628%07d", rand() % 10000000);
+	send_cdr(&r, "ok-1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 30);
+	send_cdr(&r, "unknown-1", VOX_CDR_INBOUND_CALL, unknown, t, 30);
+	send_cdr(&r, "norate-1", VOX_CDR_SMS_RECEIVED, r.numbers[0], t, 1);
+	send_raw(&r, r.numbers[0], "this is not json");
+	snprintf(bad, sizeof(bad),
+	         "{\"specversion\":\"1.0\",\"id\":\"x-1\",\"source\":\"/t\","
+	         "\"type\":\"vox.cdr.received\",\"data\":{\"carrier\":\"%s\","
+	         "\"id\":\"badtype-1\",\"type\":\"fax\",\"from\":\"a\","
+	         "\"to\":\"%s\",\"started_at\":\"2026-01-01T00:00:00Z\","
+	         "\"received_via\":\"api\"}}",
+	         r.carrier, r.numbers[0]);
+	send_raw(&r, r.numbers[0], bad);
+	snprintf(bad, sizeof(bad),
+	         "{\"specversion\":\"1.0\",\"id\":\"x-2\",\"source\":\"/t\","
+	         "\"type\":\"vox.cdr.received\",\"data\":{\"carrier\":\"%s\","
+	         "\"id\":\"nodur-1\",\"type\":\"outbound_call\",\"from\":\"%s\","
+	         "\"to\":\"+12125550100\",\"started_at\":\"2026-01-01T00:00:00Z\","
+	         "\"received_via\":\"api\"}}",
+	         r.carrier, r.numbers[0]);
+	send_raw(&r, r.numbers[0], bad);
+	flush(6);
+	w = start_worker(&r, "metering-bad.log");
+	wait_usage(&r, 1, 60000);
+	sleep(3);
+	cr_assert_eq(count_usage(&r), 1);
+	cr_assert_eq(exceptions(&r, "unknown_number"), 1);
+	cr_assert_eq(exceptions(&r, "no_rate"), 1);
+	cr_assert_eq(exceptions(&r, "invalid_type"), 1);
+	cr_assert_eq(exceptions(&r, "invalid_duration"), 1);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_exceptions WHERE "
+	                        "reason_code = 'invalid_event' AND record->>'raw' "
+	                        "= $1",
+	                        "this is not json"),
+	             1);
+	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", r.topic);
+	cr_assert_eq(t_consume_all(dlq_topic, 3000, "vox-dlq-reason", on_dlq, &d),
+	             5, "%d dead letters", d.count);
+	for (int i = 0; i < d.count && i < 16; i++)
+		cr_log_info("dead letter: %s", d.reasons[i]);
+
+	/* Fix the causes: the number joins the account, sms_received gets a
+	 * rate; then re-rate the open exceptions of this carrier. */
+	const char *p1[] = {unknown, r.account};
+	sql(r.pg,
+	    "INSERT INTO numbers (e164, country, area_code, number_type, "
+	    "status, account_id, carrier) VALUES ($1, 'US', '628', 'local', "
+	    "'active', $2, 'sandbox')",
+	    2, p1);
+	const char *p2[] = {r.card};
+	sql(r.pg,
+	    "INSERT INTO rates (rate_card_id, currency, event_type, "
+	    "per_unit_micros) VALUES ($1, 'USD', 'sms_received', 11)",
+	    1, p2);
+	snprintf(cmd, sizeof(cmd),
+	         "%s/voxctl usage rerate --carrier %s --topic %s 2>&1; echo "
+	         "exit=$?",
+	         t_env("VOX_BIN_DIR"), r.carrier, r.topic);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	out = calloc(1, 4096);
+	cr_assert_geq(fread(out, 1, 4095, p), 0);
+	pclose(p);
+	cr_log_info("voxctl: %s", out);
+	cr_assert(strstr(out, "exit=0") != NULL, "%s", out);
+	cr_assert(strstr(out, "4 exceptions requeued") != NULL, "%s", out);
+	wait_usage(&r, 3, 60000);
+	sleep(2);
+	status = t_stop(w, SIGTERM, 30000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_eq(count_usage(&r), 3);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_exceptions WHERE "
+	                        "carrier = $1 AND status = 'resolved' AND "
+	                        "usage_id IS NOT NULL",
+	                        r.carrier),
+	             2);
+	/* the two bad-field records failed again: open, seen twice */
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_exceptions WHERE "
+	                        "carrier = $1 AND status = 'open' AND "
+	                        "seen_count = 2",
+	                        r.carrier),
+	             2);
+	free(out);
+	run_teardown(&r);
+}
+
+Test(metering, trigger_fires_once_per_period, .timeout = 240)
+{
+	struct run r;
+	int64_t day1 = (now_us() / 86400000000LL - 2) * 86400000000LL;
+	int64_t day2 = day1 + 86400000000LL;
+	PGresult *res = NULL;
+	vox_error_t err;
+	char trig[40];
+	pid_t w;
+
+	run_setup(&r, 1);
+	const char *p1[] = {r.account};
+	cr_assert_eq(vox_pg_exec(r.pg,
+	                         "INSERT INTO usage_triggers (account_id, "
+	                         "category, trigger_by, threshold, recurring, "
+	                         "callback_url) VALUES ($1, 'calls', 'count', 3, "
+	                         "'daily', 'https://example.com/hook') "
+	                         "RETURNING id",
+	                         1, p1, &res, &err),
+	             0, "%s", err.message);
+	snprintf(trig, sizeof(trig), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	w = start_worker(&r, "metering-trigger.log");
+	/* day 1: two calls and a message: below the threshold */
+	send_cdr(&r, "t1", VOX_CDR_INBOUND_CALL, r.numbers[0], day1 + 1000, 10);
+	send_cdr(&r, "t2", VOX_CDR_INBOUND_CALL, r.numbers[0], day1 + 2000, 10);
+	send_cdr(&r, "t3", VOX_CDR_SMS_SENT, r.numbers[0], day1 + 3000, 1);
+	flush(3);
+	wait_usage(&r, 3, 60000);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_trigger_fires WHERE "
+	                        "trigger_id = $1",
+	                        trig),
+	             0);
+	/* the third call reaches it exactly; more calls do not fire again */
+	send_cdr(&r, "t4", VOX_CDR_OUTBOUND_CALL, r.numbers[0], day1 + 4000, 10);
+	flush(4);
+	wait_usage(&r, 4, 60000);
+	send_cdr(&r, "t5", VOX_CDR_OUTBOUND_CALL, r.numbers[0], day1 + 5000, 10);
+	send_cdr(&r, "t6", VOX_CDR_INBOUND_CALL, r.numbers[0], day1 + 6000, 10);
+	/* day 2: three calls: fires for day 2 */
+	send_cdr(&r, "u1", VOX_CDR_INBOUND_CALL, r.numbers[0], day2 + 1000, 10);
+	send_cdr(&r, "u2", VOX_CDR_INBOUND_CALL, r.numbers[0], day2 + 2000, 10);
+	send_cdr(&r, "u3", VOX_CDR_INBOUND_CALL, r.numbers[0], day2 + 3000, 10);
+	flush(9);
+	wait_usage(&r, 9, 60000);
+	sleep(2);
+	stop_clean(w);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_trigger_fires WHERE "
+	                        "trigger_id = $1",
+	                        trig),
+	             2);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT min(value) FROM usage_trigger_fires WHERE "
+	                        "trigger_id = $1",
+	                        trig),
+	             3);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM outbox WHERE topic = "
+	                        "'vox.cmd.notifications' AND payload::jsonb -> "
+	                        "'data' ->> 'trigger_id' = $1",
+	                        trig),
+	             2);
+	run_teardown(&r);
+}
