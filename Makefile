@@ -164,6 +164,16 @@ bench: deps
 # bench/numbers: search p50/p99 (cold, cached) and order latency against an
 # inventory of 1,000,000 numbers, in a stack of its own (bench/README.md).
 # Not part of `make test`.
+# bench/metering: records/s of the metering worker against a raw binary
+# COPY of the same rows (bench/README.md). Not part of `make test`.
+.PHONY: bench-metering
+bench-metering: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/metering_load
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/metering
+$(BUILD)/bench/metering_load: bench/metering_load.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 .PHONY: bench-numbers
 bench-numbers: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/numbers_load $(BUILD)/bench/numbers_orders
