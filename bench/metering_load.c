@@ -129,12 +129,12 @@ static int produce(const char *brokers, const char *topic, long n,
 
 		fill(&cdr, i, nums[i % nn], base);
 		len = vox_cdr_event(&cdr, carrier, "api", ev, sizeof(ev));
-		while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-		                         RD_KAFKA_V_KEY(cdr.number,
-		                                        strlen(cdr.number)),
-		                         RD_KAFKA_V_VALUE(ev, (size_t)len),
-		                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		                         RD_KAFKA_V_END) != 0)
+		while (rd_kafka_producev(
+		               rk, RD_KAFKA_V_TOPIC(topic),
+		               RD_KAFKA_V_KEY(cdr.number, strlen(cdr.number)),
+		               RD_KAFKA_V_VALUE(ev, (size_t)len),
+		               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		               RD_KAFKA_V_END) != 0)
 			rd_kafka_poll(rk, 10);
 		rd_kafka_poll(rk, 0);
 	}
@@ -256,7 +256,8 @@ static int copy(const char *url, long n, const char *account,
 		put_uuid(&b, id); /* number_id: any uuid */
 		put_text(&b, cdr.number);
 		put_text(&b, vox_cdr_type_name(cdr.type));
-		put_text(&b, vox_cdr_is_inbound(cdr.type) ? "inbound" : "outbound");
+		put_text(&b,
+		         vox_cdr_is_inbound(cdr.type) ? "inbound" : "outbound");
 		put_text(&b, "benchcopy");
 		put_text(&b, cdr_id);
 		put_text(&b, cdr.from);
@@ -275,12 +276,13 @@ static int copy(const char *url, long n, const char *account,
 	}
 	put16(&b, -1);
 	t0 = now_s();
-	res = PQexec(conn,
-	             "COPY usage_records (id, account_id, number_id, e164, "
-	             "event_type, direction, carrier, carrier_cdr_id, "
-	             "from_number, to_number, started_at, ended_at, duration_s, "
-	             "billable_s, units, rate_card_id, rate_id, rate_micros, "
-	             "cost_micros, currency, rated_at) FROM STDIN (FORMAT binary)");
+	res = PQexec(
+	        conn,
+	        "COPY usage_records (id, account_id, number_id, e164, "
+	        "event_type, direction, carrier, carrier_cdr_id, "
+	        "from_number, to_number, started_at, ended_at, duration_s, "
+	        "billable_s, units, rate_card_id, rate_id, rate_micros, "
+	        "cost_micros, currency, rated_at) FROM STDIN (FORMAT binary)");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		fprintf(stderr, "COPY: %s", PQerrorMessage(conn));
 		return 1;
@@ -310,12 +312,14 @@ static int copy(const char *url, long n, const char *account,
 int main(int argc, char **argv)
 {
 	if (argc == 7 && strcmp(argv[1], "produce") == 0)
-		return produce(argv[2], argv[3], atol(argv[4]), argv[5], argv[6]);
+		return produce(argv[2], argv[3], strtol(argv[4], NULL, 10),
+		               argv[5], argv[6]);
 	if (argc == 8 && strcmp(argv[1], "copy") == 0)
-		return copy(argv[2], atol(argv[3]), argv[4], argv[5], argv[6],
-		            argv[7]);
+		return copy(argv[2], strtol(argv[3], NULL, 10), argv[4],
+		            argv[5], argv[6], argv[7]);
 	fprintf(stderr,
 	        "usage: metering_load produce BROKERS TOPIC N CARRIER NUMBERS\n"
-	        "       metering_load copy PG_URL N ACCOUNT NUMBERS CARD RATE\n");
+	        "       metering_load copy PG_URL N ACCOUNT NUMBERS CARD "
+	        "RATE\n");
 	return 2;
 }

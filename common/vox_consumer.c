@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,9 +252,30 @@ static void store_offset(vox_consumer_t *c, const rd_kafka_message_t *rkm)
 /* Sends the original message to <topic>.dlq with the reason in headers.
  * Retries until Kafka takes it or the consumer stops: a dead letter is
  * never dropped. */
-static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
-                       const char *reason, int attempts,
-                       volatile sig_atomic_t *running)
+/* A dead letter sent without waiting (batch mode): the delivery report
+ * fills ok and counts pending down. */
+struct dlq_slot {
+	atomic_int *pending;
+	int ok;
+};
+
+static void dlq_delivered(void *opaque, const vox_error_t *err,
+                          int32_t partition, int64_t offset)
+{
+	struct dlq_slot *slot = opaque;
+
+	(void)partition;
+	(void)offset;
+	slot->ok = err == NULL;
+	atomic_fetch_sub(slot->pending, 1);
+}
+
+/* slot NULL: waits for the broker. slot set: queues the message and
+ * returns at once (slot->pending counted up), or falls back to waiting
+ * when the local queue refuses it. */
+static int dead_letter_to(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+                          const char *reason, int attempts,
+                          volatile sig_atomic_t *running, struct dlq_slot *slot)
 {
 	const char *topic = rd_kafka_topic_name(rkm->rkt);
 	char dlq[256], part[16], off[24], tries[16], when[40];
@@ -279,6 +302,19 @@ static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	vox_log(VOX_LOG_ERROR, "dead-lettering message", "reason", reason,
 	        "topic", topic, "partition", part, "offset", off, "dlq", dlq,
 	        NULL);
+	if (slot != NULL) {
+		atomic_fetch_add(slot->pending, 1);
+		if (vox_producer_send(c->producer, dlq, key, rkm->payload,
+		                      rkm->len, headers,
+		                      sizeof(headers) / sizeof(headers[0]),
+		                      dlq_delivered, slot, &err) == 0) {
+			free(key);
+			if (c->dead_lettered)
+				vox_counter_inc(c->dead_lettered);
+			return 0;
+		}
+		atomic_fetch_sub(slot->pending, 1);
+	}
 	while ((rc = vox_producer_send_sync(
 	                c->producer, dlq, key, rkm->payload, rkm->len, headers,
 	                sizeof(headers) / sizeof(headers[0]), NULL, NULL,
@@ -291,7 +327,16 @@ static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	free(key);
 	if (rc == 0 && c->dead_lettered)
 		vox_counter_inc(c->dead_lettered);
+	if (slot != NULL)
+		slot->ok = rc == 0;
 	return rc;
+}
+
+static int dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+                       const char *reason, int attempts,
+                       volatile sig_atomic_t *running)
+{
+	return dead_letter_to(c, rkm, reason, attempts, running, NULL);
 }
 
 static const vox_handler_t *find_handler(const vox_consumer_t *c,
@@ -492,6 +537,48 @@ static void batch_view(rd_kafka_message_t *rkm, vox_batch_msg_t *m)
 	m->dlq_reason[0] = '\0';
 }
 
+/* Dead-letters the marked messages of a batch: all queued at once, then
+ * waited for; any the broker did not take is sent again, waiting, until it
+ * is (or the consumer stops: non-zero). */
+static int dead_letter_batch(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                             vox_batch_msg_t *msgs, size_t n,
+                             volatile sig_atomic_t *running)
+{
+	struct dlq_slot *slots;
+	atomic_int pending = 0;
+	size_t marked = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		marked += msgs[i].dlq_reason[0] != '\0';
+	if (marked == 0)
+		return 0;
+	slots = calloc(n, sizeof(*slots));
+	if (slots == NULL) { /* one at a time then */
+		for (size_t i = 0; i < n && rc == 0; i++)
+			if (msgs[i].dlq_reason[0] != '\0')
+				rc = dead_letter(c, rkms[i], msgs[i].dlq_reason,
+				                 1, running);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		slots[i].pending = &pending;
+		if (msgs[i].dlq_reason[0] != '\0')
+			dead_letter_to(c, rkms[i], msgs[i].dlq_reason, 1,
+			               running, &slots[i]);
+	}
+	/* every queued message gets its report within the producer's
+	 * message timeout */
+	while (atomic_load(&pending) > 0)
+		poll(NULL, 0, 1);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (msgs[i].dlq_reason[0] != '\0' && !slots[i].ok)
+			rc = dead_letter(c, rkms[i], msgs[i].dlq_reason, 1,
+			                 running);
+	free(slots);
+	return rc;
+}
+
 /* Commits a polled batch, dead-letters what the handler (or a failed
  * single-message run) marked, stores the offsets. 0 when done. */
 static int batch_finish(vox_consumer_t *c, rd_kafka_message_t **rkms,
@@ -522,11 +609,8 @@ static int batch_finish(vox_consumer_t *c, rd_kafka_message_t **rkms,
 		         "%s: %.200s", vox_err_code_name(err.code),
 		         err.message);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (msgs[i].dlq_reason[0] != '\0' &&
-		    dead_letter(c, rkms[i], msgs[i].dlq_reason, 1, running) !=
-		            0)
-			return BATCH_STOPPED;
+	if (dead_letter_batch(c, rkms, msgs, n, running) != 0)
+		return BATCH_STOPPED;
 	for (size_t i = 0; i < n; i++)
 		store_offset(c, rkms[i]);
 	if (c->processed)

@@ -39,9 +39,11 @@ const vox_rate_t *vox_rate_find(const vox_rate_card_t *card,
 			continue;
 		if (r->country[0] && strcmp(r->country, country) != 0)
 			continue;
-		if (r->number_type[0] && strcmp(r->number_type, number_type) != 0)
+		if (r->number_type[0] &&
+		    strcmp(r->number_type, number_type) != 0)
 			continue;
-		if (r->prefix[0] && (digits[0] == '\0' || !is_prefix(r->prefix, digits)))
+		if (r->prefix[0] &&
+		    (digits[0] == '\0' || !is_prefix(r->prefix, digits)))
 			continue;
 		len = (int)strlen(r->prefix);
 		spec = (r->country[0] != '\0') + (r->number_type[0] != '\0');
@@ -70,8 +72,9 @@ int vox_rate_cdr(const vox_rate_card_t *card, const vox_cdr_t *cdr,
 	out->rate = r;
 	if (vox_cdr_is_call(cdr->type)) {
 		out->rate_micros = r->per_minute_micros;
-		out->billable_s = vox_billable_seconds(
-		        cdr->duration_s, r->first_increment_s, r->next_increment_s);
+		out->billable_s = vox_billable_seconds(cdr->duration_s,
+		                                       r->first_increment_s,
+		                                       r->next_increment_s);
 		if (out->billable_s == 0)
 			return 0; /* unanswered: no charge, no connect fee */
 		cost = (unsigned __int128)r->per_minute_micros *

@@ -172,9 +172,9 @@ static long long send_cdr(struct run *r, const char *id, vox_cdr_type_t type,
 
 static void flush(int expected)
 {
-	for (int i = 0; i < 600 && atomic_load(&delivered) +
-	                                           atomic_load(&failed) <
-	                                   expected;
+	for (int i = 0;
+	     i < 600 &&
+	     atomic_load(&delivered) + atomic_load(&failed) < expected;
 	     i++)
 		usleep(100000);
 	cr_assert_eq(atomic_load(&delivered), expected, "delivered %d of %d",
@@ -198,9 +198,9 @@ static pid_t start_worker(struct run *r, const char *log)
 
 static long long count_usage(struct run *r)
 {
-	return t_pg_count(r->pg,
-	                  "SELECT count(*) FROM usage_records WHERE carrier = $1",
-	                  r->carrier);
+	return t_pg_count(
+	        r->pg, "SELECT count(*) FROM usage_records WHERE carrier = $1",
+	        r->carrier);
 }
 
 static long long sum_cost(struct run *r)
@@ -307,9 +307,8 @@ Test(metering, sigkill_three_times_exact_totals, .timeout = 900)
 
 	run_setup(&r, 20);
 	for (int i = 0; i < BIG; i++) {
-		vox_cdr_type_t type = (vox_cdr_type_t)(i % 3 == 2
-		                                               ? VOX_CDR_SMS_SENT
-		                                               : i % 3);
+		vox_cdr_type_t type =
+		        (vox_cdr_type_t)(i % 3 == 2 ? VOX_CDR_SMS_SENT : i % 3);
 		int d = type == VOX_CDR_SMS_SENT ? 1 + i % 3 : (i * 7919) % 900;
 
 		snprintf(id, sizeof(id), "big-%d", i);
@@ -392,6 +391,7 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 {
 	struct run r;
 	char dlq_topic[300], bad[1024], cmd[1024], unknown[24], *out = NULL;
+	char notjson[80];
 	struct dlq d = {0};
 	int64_t t = now_us() - 600LL * 1000000;
 	pid_t w;
@@ -403,7 +403,8 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 	send_cdr(&r, "ok-1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 30);
 	send_cdr(&r, "unknown-1", VOX_CDR_INBOUND_CALL, unknown, t, 30);
 	send_cdr(&r, "norate-1", VOX_CDR_SMS_RECEIVED, r.numbers[0], t, 1);
-	send_raw(&r, r.numbers[0], "this is not json");
+	snprintf(notjson, sizeof(notjson), "this is not json %s", r.carrier);
+	send_raw(&r, r.numbers[0], notjson);
 	snprintf(bad, sizeof(bad),
 	         "{\"specversion\":\"1.0\",\"id\":\"x-1\",\"source\":\"/t\","
 	         "\"type\":\"vox.cdr.received\",\"data\":{\"carrier\":\"%s\","
@@ -412,13 +413,15 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 	         "\"received_via\":\"api\"}}",
 	         r.carrier, r.numbers[0]);
 	send_raw(&r, r.numbers[0], bad);
-	snprintf(bad, sizeof(bad),
-	         "{\"specversion\":\"1.0\",\"id\":\"x-2\",\"source\":\"/t\","
-	         "\"type\":\"vox.cdr.received\",\"data\":{\"carrier\":\"%s\","
-	         "\"id\":\"nodur-1\",\"type\":\"outbound_call\",\"from\":\"%s\","
-	         "\"to\":\"+12125550100\",\"started_at\":\"2026-01-01T00:00:00Z\","
-	         "\"received_via\":\"api\"}}",
-	         r.carrier, r.numbers[0]);
+	snprintf(
+	        bad, sizeof(bad),
+	        "{\"specversion\":\"1.0\",\"id\":\"x-2\",\"source\":\"/t\","
+	        "\"type\":\"vox.cdr.received\",\"data\":{\"carrier\":\"%s\","
+	        "\"id\":\"nodur-1\",\"type\":\"outbound_call\",\"from\":\"%s\","
+	        "\"to\":\"+12125550100\",\"started_at\":\"2026-01-01T00:00:"
+	        "00Z\","
+	        "\"received_via\":\"api\"}}",
+	        r.carrier, r.numbers[0]);
 	send_raw(&r, r.numbers[0], bad);
 	flush(6);
 	w = start_worker(&r, "metering-bad.log");
@@ -429,15 +432,17 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 	cr_assert_eq(exceptions(&r, "no_rate"), 1);
 	cr_assert_eq(exceptions(&r, "invalid_type"), 1);
 	cr_assert_eq(exceptions(&r, "invalid_duration"), 1);
-	cr_assert_eq(t_pg_count(r.pg,
-	                        "SELECT count(*) FROM usage_exceptions WHERE "
-	                        "reason_code = 'invalid_event' AND record->>'raw' "
-	                        "= $1",
-	                        "this is not json"),
-	             1);
+	cr_assert_eq(
+	        t_pg_count(r.pg,
+	                   "SELECT count(*) FROM usage_exceptions WHERE "
+	                   "reason_code = 'invalid_event' AND record->>'raw' "
+	                   "= $1",
+	                   notjson),
+	        1);
 	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", r.topic);
-	cr_assert_eq(t_consume_all(dlq_topic, 3000, "vox-dlq-reason", on_dlq, &d),
-	             5, "%d dead letters", d.count);
+	cr_assert_eq(
+	        t_consume_all(dlq_topic, 3000, "vox-dlq-reason", on_dlq, &d), 5,
+	        "%d dead letters", d.count);
 	for (int i = 0; i < d.count && i < 16; i++)
 		cr_log_info("dead letter: %s", d.reasons[i]);
 
@@ -500,14 +505,15 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 
 	run_setup(&r, 1);
 	const char *p1[] = {r.account};
-	cr_assert_eq(vox_pg_exec(r.pg,
-	                         "INSERT INTO usage_triggers (account_id, "
-	                         "category, trigger_by, threshold, recurring, "
-	                         "callback_url) VALUES ($1, 'calls', 'count', 3, "
-	                         "'daily', 'https://example.com/hook') "
-	                         "RETURNING id",
-	                         1, p1, &res, &err),
-	             0, "%s", err.message);
+	cr_assert_eq(
+	        vox_pg_exec(r.pg,
+	                    "INSERT INTO usage_triggers (account_id, "
+	                    "category, trigger_by, threshold, recurring, "
+	                    "callback_url) VALUES ($1, 'calls', 'count', 3, "
+	                    "'daily', 'https://example.com/hook') "
+	                    "RETURNING id",
+	                    1, p1, &res, &err),
+	        0, "%s", err.message);
 	snprintf(trig, sizeof(trig), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	w = start_worker(&r, "metering-trigger.log");
@@ -517,16 +523,19 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 	send_cdr(&r, "t3", VOX_CDR_SMS_SENT, r.numbers[0], day1 + 3000, 1);
 	flush(3);
 	wait_usage(&r, 3, 60000);
-	cr_assert_eq(t_pg_count(r.pg,
-	                        "SELECT count(*) FROM usage_trigger_fires WHERE "
-	                        "trigger_id = $1",
-	                        trig),
-	             0);
+	cr_assert_eq(
+	        t_pg_count(r.pg,
+	                   "SELECT count(*) FROM usage_trigger_fires WHERE "
+	                   "trigger_id = $1",
+	                   trig),
+	        0);
 	/* the third call reaches it exactly; more calls do not fire again */
-	send_cdr(&r, "t4", VOX_CDR_OUTBOUND_CALL, r.numbers[0], day1 + 4000, 10);
+	send_cdr(&r, "t4", VOX_CDR_OUTBOUND_CALL, r.numbers[0], day1 + 4000,
+	         10);
 	flush(4);
 	wait_usage(&r, 4, 60000);
-	send_cdr(&r, "t5", VOX_CDR_OUTBOUND_CALL, r.numbers[0], day1 + 5000, 10);
+	send_cdr(&r, "t5", VOX_CDR_OUTBOUND_CALL, r.numbers[0], day1 + 5000,
+	         10);
 	send_cdr(&r, "t6", VOX_CDR_INBOUND_CALL, r.numbers[0], day1 + 6000, 10);
 	/* day 2: three calls: fires for day 2 */
 	send_cdr(&r, "u1", VOX_CDR_INBOUND_CALL, r.numbers[0], day2 + 1000, 10);
@@ -536,16 +545,18 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 	wait_usage(&r, 9, 60000);
 	sleep(2);
 	stop_clean(w);
-	cr_assert_eq(t_pg_count(r.pg,
-	                        "SELECT count(*) FROM usage_trigger_fires WHERE "
-	                        "trigger_id = $1",
-	                        trig),
-	             2);
-	cr_assert_eq(t_pg_count(r.pg,
-	                        "SELECT min(value) FROM usage_trigger_fires WHERE "
-	                        "trigger_id = $1",
-	                        trig),
-	             3);
+	cr_assert_eq(
+	        t_pg_count(r.pg,
+	                   "SELECT count(*) FROM usage_trigger_fires WHERE "
+	                   "trigger_id = $1",
+	                   trig),
+	        2);
+	cr_assert_eq(
+	        t_pg_count(r.pg,
+	                   "SELECT min(value) FROM usage_trigger_fires WHERE "
+	                   "trigger_id = $1",
+	                   trig),
+	        3);
 	cr_assert_eq(t_pg_count(r.pg,
 	                        "SELECT count(*) FROM outbox WHERE topic = "
 	                        "'vox.cmd.notifications' AND payload::jsonb -> "

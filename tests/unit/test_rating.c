@@ -21,8 +21,8 @@ static vox_rate_t rates[] = {
         {9, VOX_CDR_SMS_SENT, "", "", "", 0, 60000, 0, 60, 60},
         {10, VOX_CDR_SMS_SENT, "1", "", "", 0, 7900, 500, 60, 60},
 };
-static vox_rate_card_t card = {"card-1", "USD", 0, 0, true, rates,
-                               sizeof(rates) / sizeof(rates[0])};
+static vox_rate_card_t card = {
+        "card-1", "USD", 0, 0, true, rates, sizeof(rates) / sizeof(rates[0])};
 
 static vox_charge_t rate(vox_cdr_type_t type, const char *to, int duration,
                          int segments, const char *ntype)
@@ -36,8 +36,8 @@ static vox_charge_t rate(vox_cdr_type_t type, const char *to, int duration,
 	snprintf(cdr.to, sizeof(cdr.to), "%s", to);
 	cdr.duration_s = duration;
 	cdr.segments = segments;
-	cr_assert_eq(vox_rate_cdr(&card, &cdr, "US", ntype, &ch, &err), 0,
-	             "%s", err.message);
+	cr_assert_eq(vox_rate_cdr(&card, &cdr, "US", ntype, &ch, &err), 0, "%s",
+	             err.message);
 	return ch;
 }
 
@@ -80,8 +80,8 @@ Test(rating, per_minute_and_rounding_up)
 
 Test(rating, connect_fee_and_longest_prefix)
 {
-	vox_charge_t ch = rate(VOX_CDR_OUTBOUND_CALL, "+447700900123", 10, 0,
-	                       "local");
+	vox_charge_t ch =
+	        rate(VOX_CDR_OUTBOUND_CALL, "+447700900123", 10, 0, "local");
 
 	cr_assert_eq(ch.rate->id, 4);
 	cr_assert_eq(ch.cost_micros, 10000 + 15000);
@@ -96,8 +96,8 @@ Test(rating, connect_fee_and_longest_prefix)
 
 Test(rating, unanswered_calls_cost_nothing)
 {
-	vox_charge_t ch = rate(VOX_CDR_OUTBOUND_CALL, "+447700900123", 0, 0,
-	                       "local");
+	vox_charge_t ch =
+	        rate(VOX_CDR_OUTBOUND_CALL, "+447700900123", 0, 0, "local");
 
 	cr_assert_eq(ch.billable_s, 0);
 	cr_assert_eq(ch.cost_micros, 0);
@@ -105,8 +105,8 @@ Test(rating, unanswered_calls_cost_nothing)
 
 Test(rating, number_type_rate_wins_a_tie)
 {
-	vox_charge_t ch = rate(VOX_CDR_INBOUND_CALL, "+18005550100", 30, 0,
-	                       "toll_free");
+	vox_charge_t ch =
+	        rate(VOX_CDR_INBOUND_CALL, "+18005550100", 30, 0, "toll_free");
 
 	cr_assert_eq(ch.rate->id, 8);
 	cr_assert_eq(ch.cost_micros, 22000);
@@ -126,8 +126,8 @@ Test(rating, messages_per_segment)
 
 Test(rating, no_rate_and_overflow)
 {
-	vox_rate_t big[] = {
-	        {1, VOX_CDR_OUTBOUND_CALL, "", "", "", INT64_MAX / 2, 0, 0, 1, 1}};
+	vox_rate_t big[] = {{1, VOX_CDR_OUTBOUND_CALL, "", "", "",
+	                     INT64_MAX / 2, 0, 0, 1, 1}};
 	vox_rate_card_t huge = {"card-2", "USD", 0, 0, false, big, 1};
 	vox_cdr_t cdr;
 	vox_charge_t ch;

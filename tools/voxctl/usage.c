@@ -77,13 +77,15 @@ static int usage_read(const char *usage, int argc, char **argv,
 		return voxctl_usage_error(usage, "unexpected argument \"%s\"",
 		                          argv[optind]);
 	if (a->carrier && !vox_carrier_name_valid(a->carrier))
-		return voxctl_usage_error(usage, "--carrier \"%s\" is not a "
-		                                 "carrier name",
+		return voxctl_usage_error(usage,
+		                          "--carrier \"%s\" is not a "
+		                          "carrier name",
 		                          a->carrier);
 	if (a->reason && strspn(a->reason, "abcdefghijklmnopqrstuvwxyz_") !=
 	                         strlen(a->reason))
-		return voxctl_usage_error(usage, "--reason \"%s\" is not a "
-		                                 "reason code",
+		return voxctl_usage_error(usage,
+		                          "--reason \"%s\" is not a "
+		                          "reason code",
 		                          a->reason);
 	if (a->id && (strspn(a->id, "0123456789") != strlen(a->id) ||
 	              strlen(a->id) == 0 || strlen(a->id) > 18))
@@ -92,11 +94,13 @@ static int usage_read(const char *usage, int argc, char **argv,
 	if (a->status && strcmp(a->status, "open") != 0 &&
 	    strcmp(a->status, "requeued") != 0 &&
 	    strcmp(a->status, "resolved") != 0 && strcmp(a->status, "all") != 0)
-		return voxctl_usage_error(usage, "--status \"%s\" is not open, "
-		                                 "requeued, resolved or all",
+		return voxctl_usage_error(usage,
+		                          "--status \"%s\" is not open, "
+		                          "requeued, resolved or all",
 		                          a->status);
 	if (a->topic && (strlen(a->topic) == 0 || strlen(a->topic) > 249))
-		return voxctl_usage_error(usage, "--topic is empty or too long");
+		return voxctl_usage_error(usage,
+		                          "--topic is empty or too long");
 	return -1;
 }
 
@@ -130,8 +134,7 @@ static const char rerate_sql[] =
 	" RETURNING e.id";
 /* clang-format on */
 
-static int usage_exceptions(const struct voxctl_cfg *cfg, int argc,
-                            char **argv)
+static int usage_exceptions(const struct voxctl_cfg *cfg, int argc, char **argv)
 {
 	struct usage_args a = {0};
 	vox_error_t err = {0};

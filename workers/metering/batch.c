@@ -49,6 +49,7 @@ struct rec {
 	char reason[200];
 	json_t *data; /* the event data (or raw payload), for an exception */
 	size_t msg;
+	int inserted; /* new in usage_records (not a duplicate) */
 };
 
 struct batch {
@@ -102,8 +103,9 @@ static int numbers_load(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 	list[off++] = '{';
 	for (size_t i = 0; i < b->nums_cap; i++)
 		if (b->nums[i].used)
-			off += (size_t)sprintf(list + off, "%s%s",
-			                       count++ ? "," : "", b->nums[i].e164);
+			off += (size_t)snprintf(list + off, len - off, "%s%s",
+			                        count++ ? "," : "",
+			                        b->nums[i].e164);
 	list[off++] = '}';
 	list[off] = '\0';
 	const char *params[] = {list};
@@ -145,6 +147,35 @@ static void reject(struct rec *r, const char *code, const char *what,
 	snprintf(r->reason, sizeof(r->reason), "%.40s%.150s", what, detail);
 }
 
+/* The envelope of a message from our own topic: JSON (duplicate keys
+ * refused; jansson bounds the depth), an object with specversion 1.0 and
+ * an object data. Cheaper than vox_event_parse, whose input limits are
+ * for messages from outside. */
+static int envelope_parse(const char *payload, size_t len, json_t **out,
+                          vox_error_t *err)
+{
+	json_error_t jerr;
+	json_t *ev = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *v;
+
+	*out = NULL;
+	if (ev == NULL)
+		return vox_error_set(
+		        err, VOX_ERR_INVALID, false,
+		        "invalid JSON at line %d, column %d: %.120s", jerr.line,
+		        jerr.column, jerr.text);
+	v = json_string_value(json_object_get(ev, "specversion"));
+	if (!json_is_object(ev) || v == NULL || strcmp(v, "1.0") != 0 ||
+	    !json_is_object(json_object_get(ev, "data"))) {
+		json_decref(ev);
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "not a CloudEvents 1.0 envelope with an "
+		                     "object data");
+	}
+	*out = ev;
+	return 0;
+}
+
 /* Fills r from message msg; on failure r->reason_code says why. */
 static void parse_one(struct batch *b, size_t msg, struct rec *r)
 {
@@ -156,7 +187,7 @@ static void parse_one(struct batch *b, size_t msg, struct rec *r)
 	memset(r, 0, sizeof(*r));
 	r->msg = msg;
 	snprintf(r->carrier, sizeof(r->carrier), "unknown");
-	if (vox_event_parse(bm->payload, bm->len, &ev, &err) != 0) {
+	if (envelope_parse(bm->payload, bm->len, &ev, &err) != 0) {
 		/* json_stringn refuses invalid UTF-8: keep it as hex then. */
 		r->data = json_pack("{s:s%}", "raw", bm->payload,
 		                    bm->len > 8192 ? (size_t)8192 : bm->len);
@@ -174,11 +205,12 @@ static void parse_one(struct batch *b, size_t msg, struct rec *r)
 	if (vox_carrier_name_valid(carrier))
 		snprintf(r->carrier, sizeof(r->carrier), "%s", carrier);
 	if (type == NULL || strcmp(type, VOX_CDR_EVENT_TYPE) != 0)
-		reject(r, "invalid_event", "event type is not vox.cdr.received: ",
+		reject(r, "invalid_event",
+		       "event type is not vox.cdr.received: ",
 		       type ? type : "(none)");
 	else if (!vox_carrier_name_valid(carrier))
-		reject(r, "invalid_carrier", "data.carrier is missing or not a ",
-		       "carrier name");
+		reject(r, "invalid_carrier",
+		       "data.carrier is missing or not a ", "carrier name");
 	else if (vox_cdr_parse_trusted(data, &r->cdr, &code, &err) != 0)
 		reject(r, code, "", err.message);
 	if (json_is_integer(json_object_get(data, "rerate_of")))
@@ -202,15 +234,17 @@ static void rate_one(struct batch *b, struct rec *r)
 
 	r->num = number_slot(b, r->cdr.number);
 	if (!r->num->found) {
-		reject(r, "unknown_number", "not a number of any account: ",
-		       r->cdr.number);
+		reject(r, "unknown_number",
+		       "not a number of any account: ", r->cdr.number);
 		return;
 	}
 	r->card = meter_card_for(b->m, r->num->account_id, r->num->currency,
 	                         r->cdr.started_us);
 	if (r->card == NULL) {
-		reject(r, "no_rate_card", "no rate card in force at started_at "
-		       "for account ", r->num->account_id);
+		reject(r, "no_rate_card",
+		       "no rate card in force at started_at "
+		       "for account ",
+		       r->num->account_id);
 		return;
 	}
 	rc = vox_rate_cdr(r->card, &r->cdr, r->num->country, r->num->type,
@@ -229,16 +263,17 @@ static int temp_table(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 {
 	if (b->m->temp_conn == vox_pg_connects(pg))
 		return 0;
-	if (vox_pg_exec(pg,
-	                "CREATE TEMP TABLE IF NOT EXISTS meter_batch ("
-	                "id uuid, account_id uuid, number_id uuid, e164 text, "
-	                "event_type text, direction text, carrier text, "
-	                "carrier_cdr_id text, from_number text, to_number text, "
-	                "started_at timestamptz, duration_s int, billable_s int, "
-	                "units int, rate_card_id uuid, rate_id bigint, "
-	                "rate_micros bigint, cost_micros bigint, currency text, "
-	                "rerate_of bigint) ON COMMIT DELETE ROWS",
-	                0, NULL, NULL, err) != 0)
+	if (vox_pg_exec(
+	            pg,
+	            "CREATE TEMP TABLE IF NOT EXISTS meter_batch ("
+	            "id uuid, account_id uuid, number_id uuid, e164 text, "
+	            "event_type text, direction text, carrier text, "
+	            "carrier_cdr_id text, from_number text, to_number text, "
+	            "started_at timestamptz, duration_s int, billable_s int, "
+	            "units int, rate_card_id uuid, rate_id bigint, "
+	            "rate_micros bigint, cost_micros bigint, currency text, "
+	            "rerate_of bigint, idx int) ON COMMIT DELETE ROWS",
+	            0, NULL, NULL, err) != 0)
 		return err->code;
 	b->m->temp_conn = vox_pg_connects(pg);
 	return 0;
@@ -273,17 +308,19 @@ static int copy_records(struct batch *b, vox_pg_t *pg, size_t good,
 		 * newline or backslash to escape. */
 		off += (size_t)snprintf(
 		        buf + off, cap - off,
-		        "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s"
-		        "\t%lld\t%lld\t%lld\t%s\t%s\n",
-		        r->usage_id, r->num->account_id, r->num->id, r->cdr.number,
-		        vox_cdr_type_name(r->cdr.type),
-		        vox_cdr_is_inbound(r->cdr.type) ? "inbound" : "outbound",
+		        "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%"
+		        "d\t%s"
+		        "\t%lld\t%lld\t%lld\t%s\t%s\t%zu\n",
+		        r->usage_id, r->num->account_id, r->num->id,
+		        r->cdr.number, vox_cdr_type_name(r->cdr.type),
+		        vox_cdr_is_inbound(r->cdr.type) ? "inbound"
+		                                        : "outbound",
 		        r->carrier, r->cdr.id, r->cdr.from, r->cdr.to, started,
-		        r->cdr.duration_s, r->charge.billable_s, r->charge.units,
-		        r->card->id, r->charge.rate->id,
+		        r->cdr.duration_s, r->charge.billable_s,
+		        r->charge.units, r->card->id, r->charge.rate->id,
 		        (long long)r->charge.rate_micros,
 		        (long long)r->charge.cost_micros, r->card->currency,
-		        rerate);
+		        rerate, i);
 	}
 	res = PQexec(conn, "COPY meter_batch FROM STDIN");
 	ok = PQresultStatus(res) == PGRES_COPY_IN;
@@ -322,8 +359,8 @@ static const char insert_sql[] =
         "b.duration_s), b.duration_s, b.billable_s, b.units, b.rate_card_id, "
         "b.rate_id, b.rate_micros, b.cost_micros, b.currency, now()"
         " FROM meter_batch b JOIN d ON d.usage_id = b.id"
-        " RETURNING id, account_id, e164, event_type, currency, started_at, "
-        "duration_s, billable_s, units, cost_micros, carrier, carrier_cdr_id),"
+        " RETURNING account_id, e164, event_type, currency, started_at, "
+        "duration_s, billable_s, units, cost_micros),"
         " agg AS ("
         " INSERT INTO usage_daily AS u (account_id, day, e164, event_type, "
         "currency, records, duration_s, billable_s, units, cost_micros)"
@@ -345,13 +382,9 @@ static const char insert_sql[] =
         " FROM meter_batch b WHERE b.rerate_of IS NOT NULL"
         " AND e.carrier = b.carrier AND e.carrier_cdr_id = b.carrier_cdr_id"
         " AND e.status <> 'resolved' RETURNING 1)"
-        " SELECT i.id, i.account_id, i.e164, i.event_type, i.currency,"
-        " to_char(i.started_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-        " (i.started_at AT TIME ZONE 'UTC')::date, i.billable_s, i.units, "
-        "i.cost_micros, i.carrier, i.carrier_cdr_id,"
-        " (SELECT count(*) FROM agg), (SELECT count(*) FROM res)"
-        " FROM ins i ORDER BY i.account_id";
+        " SELECT b.idx, (SELECT count(*) FROM agg), (SELECT count(*) FROM "
+        "res), (SELECT count(*) FROM ins)"
+        " FROM meter_batch b JOIN d ON d.usage_id = b.id";
 
 static const char exception_sql[] =
         "INSERT INTO usage_exceptions AS e (carrier, carrier_cdr_id, e164, "
@@ -396,8 +429,8 @@ static int write_exception(struct batch *b, vox_pg_t *pg, struct rec *r,
 	if (rc != 0)
 		return rc;
 	if (PQntuples(res) == 1)
-		snprintf(bm->dlq_reason, sizeof(bm->dlq_reason), "%.30s: %.200s",
-		         r->reason_code, r->reason);
+		snprintf(bm->dlq_reason, sizeof(bm->dlq_reason),
+		         "%.30s: %.200s", r->reason_code, r->reason);
 	PQclear(res);
 	return 0;
 }
@@ -406,7 +439,8 @@ static int write_exception(struct batch *b, vox_pg_t *pg, struct rec *r,
 
 static const char trigger_sql[] =
         "WITH touched AS ("
-        " SELECT DISTINCT * FROM unnest($1::uuid[], $2::date[]) AS x(account_id, "
+        " SELECT DISTINCT * FROM unnest($1::uuid[], $2::date[]) AS "
+        "x(account_id, "
         "day)),"
         " locked AS ("
         " SELECT t.* FROM usage_triggers t WHERE t.deleted_at IS NULL"
@@ -461,12 +495,13 @@ static int fire(vox_pg_t *pg, const PGresult *fired, int i, vox_error_t *err)
 		                     "trigger vanished");
 	}
 	data = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o}", "kind",
-	        "usage_trigger", "trigger_id", PQgetvalue(fired, i, 0),
+	        "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o}",
+	        "kind", "usage_trigger", "trigger_id", PQgetvalue(fired, i, 0),
 	        "account_id", PQgetvalue(res, 0, 0), "category",
 	        PQgetvalue(res, 0, 1), "trigger_by", PQgetvalue(res, 0, 2),
-	        "threshold", (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10),
-	        "value", (json_int_t)strtoll(PQgetvalue(fired, i, 2), NULL, 10),
+	        "threshold",
+	        (json_int_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10), "value",
+	        (json_int_t)strtoll(PQgetvalue(fired, i, 2), NULL, 10),
 	        "recurring", PQgetvalue(res, 0, 4), "period_start",
 	        PQgetvalue(fired, i, 1), "callback_url", PQgetvalue(res, 0, 5),
 	        "friendly_name",
@@ -480,8 +515,9 @@ static int fire(vox_pg_t *pg, const PGresult *fired, int i, vox_error_t *err)
 	                              PQgetvalue(res, 0, 0), payload, NULL, err)
 	             : vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
 	vox_log(VOX_LOG_INFO, "usage trigger fired", "trigger_id",
-	        PQgetvalue(fired, i, 0), "period_start", PQgetvalue(fired, i, 1),
-	        "value", PQgetvalue(fired, i, 2), NULL);
+	        PQgetvalue(fired, i, 0), "period_start",
+	        PQgetvalue(fired, i, 1), "value", PQgetvalue(fired, i, 2),
+	        NULL);
 	free(payload);
 	json_decref(ev);
 	PQclear(res);
@@ -491,14 +527,36 @@ static int fire(vox_pg_t *pg, const PGresult *fired, int i, vox_error_t *err)
 /* Evaluates the triggers of the (account, day) pairs the new records
  * touched. The trigger rows are locked first, so two batches of one
  * account are evaluated one after the other, each seeing the other's sums. */
-static int triggers(vox_pg_t *pg, const PGresult *ins, vox_error_t *err)
+static int triggers(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 {
-	int n = PQntuples(ins), rc;
-	size_t cap = (size_t)n * 50 + 3;
-	char *accounts = malloc(cap), *days = malloc(cap);
-	size_t ao = 0, dof = 0;
+	/* distinct pairs: a batch touches few accounts and days */
+	enum { MAX_PAIRS = 256 };
+	const char *acct[MAX_PAIRS];
+	int64_t day[MAX_PAIRS];
+	size_t np = 0, cap = MAX_PAIRS * 50 + 3, ao = 0, dof = 0;
+	char *accounts, *days, date[40];
 	PGresult *fired = NULL;
+	int rc;
 
+	for (size_t i = 0; i < b->nrecs; i++) {
+		const struct rec *r = &b->recs[i];
+		int64_t d;
+		size_t k;
+
+		if (!r->inserted)
+			continue;
+		d = r->cdr.started_us / 86400000000LL;
+		for (k = 0; k < np; k++)
+			if (day[k] == d &&
+			    strcmp(acct[k], r->num->account_id) == 0)
+				break;
+		if (k == np && np < MAX_PAIRS) {
+			acct[np] = r->num->account_id;
+			day[np++] = d;
+		}
+	}
+	accounts = malloc(cap);
+	days = malloc(cap);
 	if (accounts == NULL || days == NULL) {
 		free(accounts);
 		free(days);
@@ -506,11 +564,12 @@ static int triggers(vox_pg_t *pg, const PGresult *ins, vox_error_t *err)
 	}
 	accounts[ao++] = '{';
 	days[dof++] = '{';
-	for (int i = 0; i < n; i++) {
+	for (size_t k = 0; k < np; k++) {
+		vox_rfc3339_format(day[k] * 86400000000LL, date, sizeof(date));
 		ao += (size_t)snprintf(accounts + ao, cap - ao, "%s%s",
-		                       i ? "," : "", PQgetvalue(ins, i, 1));
-		dof += (size_t)snprintf(days + dof, cap - dof, "%s%s",
-		                        i ? "," : "", PQgetvalue(ins, i, 6));
+		                       k ? "," : "", acct[k]);
+		dof += (size_t)snprintf(days + dof, cap - dof, "%s%.10s",
+		                        k ? "," : "", date);
 	}
 	snprintf(accounts + ao, cap - ao, "}");
 	snprintf(days + dof, cap - dof, "}");
@@ -527,59 +586,95 @@ static int triggers(vox_pg_t *pg, const PGresult *ins, vox_error_t *err)
 
 /* ---------------------------------------------------------------- events */
 
-static int rated_event(vox_pg_t *pg, const PGresult *ins, int from, int to,
-                       vox_error_t *err)
+/* One vox.usage.rated event for recs[idx[0..n)] (one account). Built as
+ * text: every string in it is from a restricted character set. */
+static int rated_event(struct batch *b, vox_pg_t *pg, const size_t *idx,
+                       size_t n, vox_error_t *err)
 {
-	json_t *records = json_array(), *data, *ev;
+	const struct rec *first = &b->recs[idx[0]];
+	size_t cap = 1024 + n * 360, off;
+	char *buf = malloc(cap), id[VOX_UUID_STRLEN], now[40], trace[64];
+	char started[40];
 	long long cost = 0;
-	char *payload;
 	int rc;
 
-	for (int i = from; i < to; i++) {
-		long long c = strtoll(PQgetvalue(ins, i, 9), NULL, 10);
+	if (buf == NULL)
+		return vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+	for (size_t i = 0; i < n; i++)
+		cost += b->recs[idx[i]].charge.cost_micros;
+	vox_uuid7(id);
+	vox_time_now_rfc3339(now, sizeof(now));
+	vox_traceparent_new(trace, sizeof(trace));
+	off = (size_t)snprintf(
+	        buf, cap,
+	        "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":"
+	        "\"/workers/metering\",\"type\":\"vox.usage.rated\",\"time\":"
+	        "\"%s\",\"subject\":\"%s\",\"datacontenttype\":"
+	        "\"application/json\",\"accountid\":\"%s\",\"traceparent\":"
+	        "\"%s\",\"data\":{\"account_id\":\"%s\",\"currency\":\"%s\","
+	        "\"count\":%zu,\"cost_micros\":%lld,\"records\":[",
+	        id, now, first->num->account_id, first->num->account_id, trace,
+	        first->num->account_id, first->card->currency, n, cost);
+	for (size_t i = 0; i < n; i++) {
+		const struct rec *r = &b->recs[idx[i]];
 
-		cost += c;
-		json_array_append_new(
-		        records,
-		        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-		                  "id", PQgetvalue(ins, i, 0), "carrier",
-		                  PQgetvalue(ins, i, 10), "carrier_cdr_id",
-		                  PQgetvalue(ins, i, 11), "number",
-		                  PQgetvalue(ins, i, 2), "event_type",
-		                  PQgetvalue(ins, i, 3), "started_at",
-		                  PQgetvalue(ins, i, 5), "billable_s",
-		                  (json_int_t)atoi(PQgetvalue(ins, i, 7)), "units",
-		                  (json_int_t)atoi(PQgetvalue(ins, i, 8)),
-		                  "cost_micros", (json_int_t)c));
+		vox_rfc3339_format(r->cdr.started_us, started, sizeof(started));
+		off += (size_t)snprintf(
+		        buf + off, cap - off,
+		        "%s{\"id\":\"%s\",\"carrier\":\"%s\",\"carrier_cdr_"
+		        "id\":"
+		        "\"%s\",\"number\":\"%s\",\"event_type\":\"%s\","
+		        "\"started_at\":\"%s\",\"billable_s\":%d,\"units\":%d,"
+		        "\"cost_micros\":%lld}",
+		        i ? "," : "", r->usage_id, r->carrier, r->cdr.id,
+		        r->cdr.number, vox_cdr_type_name(r->cdr.type), started,
+		        r->charge.billable_s, r->charge.units,
+		        (long long)r->charge.cost_micros);
 	}
-	data = json_pack("{s:s, s:s, s:i, s:I, s:o}", "account_id",
-	                 PQgetvalue(ins, from, 1), "currency",
-	                 PQgetvalue(ins, from, 4), "count", to - from,
-	                 "cost_micros", (json_int_t)cost, "records", records);
-	ev = vox_event_new("vox.usage.rated", "/workers/metering",
-	                   PQgetvalue(ins, from, 1), PQgetvalue(ins, from, 1),
-	                   NULL, data);
-	payload = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-	rc = payload ? vox_outbox_add(pg, "vox.events", PQgetvalue(ins, from, 1),
-	                              payload, NULL, err)
-	             : vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
-	free(payload);
-	json_decref(ev);
+	snprintf(buf + off, cap - off, "]}}");
+	rc = vox_outbox_add(pg, "vox.events", first->num->account_id, buf, NULL,
+	                    err);
+	free(buf);
 	return rc;
 }
 
-/* One event per account per RATED_PER_EVENT records (rows come ordered
- * by account). */
-static int rated_events(vox_pg_t *pg, const PGresult *ins, vox_error_t *err)
+/* One event per account per RATED_PER_EVENT new records. */
+static int rated_events(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 {
-	int n = PQntuples(ins), start = 0, rc = 0;
+	size_t *idx = malloc(b->nrecs * sizeof(*idx)), n;
+	char *done = calloc(b->nrecs, 1);
+	int rc = 0;
 
-	for (int i = 1; rc == 0 && i <= n; i++)
-		if (i == n || i - start == RATED_PER_EVENT ||
-		    strcmp(PQgetvalue(ins, i, 1), PQgetvalue(ins, start, 1)) != 0) {
-			rc = rated_event(pg, ins, start, i, err);
-			start = i;
+	if (idx == NULL || done == NULL) {
+		free(idx);
+		free(done);
+		return vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+	}
+	for (size_t i = 0; rc == 0 && i < b->nrecs; i++) {
+		const char *account;
+
+		if (!b->recs[i].inserted || done[i])
+			continue;
+		account = b->recs[i].num->account_id;
+		n = 0;
+		for (size_t j = i; j < b->nrecs; j++) {
+			if (!b->recs[j].inserted || done[j] ||
+			    strcmp(b->recs[j].num->account_id, account) != 0)
+				continue;
+			done[j] = 1;
+			idx[n++] = j;
+			if (n == RATED_PER_EVENT) {
+				rc = rated_event(b, pg, idx, n, err);
+				n = 0;
+				if (rc != 0)
+					break;
+			}
 		}
+		if (rc == 0 && n > 0)
+			rc = rated_event(b, pg, idx, n, err);
+	}
+	free(idx);
+	free(done);
 	return rc;
 }
 
@@ -593,13 +688,26 @@ static void batch_free(struct batch *b)
 	free(b->nums);
 }
 
+static double ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx,
                 vox_error_t *err)
 {
 	struct batch b = {.m = ctx, .msgs = msgs, .n = n};
 	PGresult *ins = NULL;
 	size_t good = 0, bad = 0;
+	/* phase times (ms): parse, numbers+rating, copy, insert, triggers,
+	 * events, exceptions */
+	double t[8];
 	int rc;
+
+	t[0] = ms_now();
 
 	b.recs = calloc(n, sizeof(*b.recs));
 	for (b.nums_cap = 16; b.nums_cap < 2 * n; b.nums_cap *= 2)
@@ -618,6 +726,7 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx,
 			number_slot(&b, b.recs[i].cdr.number);
 	}
 	b.nrecs = n;
+	t[1] = ms_now();
 	rc = numbers_load(&b, pg, err);
 	if (rc != 0)
 		goto out;
@@ -627,17 +736,28 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx,
 		if (b.recs[i].reason_code == NULL)
 			good++;
 	}
+	t[2] = t[3] = t[4] = t[5] = t[6] = ms_now();
 	if (good > 0) {
 		rc = temp_table(&b, pg, err);
 		if (rc == 0)
 			rc = copy_records(&b, pg, good, err);
+		t[3] = ms_now();
 		if (rc == 0)
-			rc = vox_pg_execp(pg, "meter_insert", insert_sql, 0, NULL,
-			                  &ins, err);
+			rc = vox_pg_execp(pg, "meter_insert", insert_sql, 0,
+			                  NULL, &ins, err);
+		t[4] = ms_now();
+		for (int i = 0; rc == 0 && i < PQntuples(ins); i++) {
+			long k = strtol(PQgetvalue(ins, i, 0), NULL, 10);
+
+			if (k >= 0 && (size_t)k < n)
+				b.recs[k].inserted = 1;
+		}
 		if (rc == 0 && PQntuples(ins) > 0)
-			rc = triggers(pg, ins, err);
+			rc = triggers(&b, pg, err);
+		t[5] = ms_now();
 		if (rc == 0 && PQntuples(ins) > 0)
-			rc = rated_events(pg, ins, err);
+			rc = rated_events(&b, pg, err);
+		t[6] = ms_now();
 		if (rc != 0)
 			goto out;
 	}
@@ -646,14 +766,19 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx,
 			rc = write_exception(&b, pg, &b.recs[i], err);
 			bad++;
 		}
+	t[7] = ms_now();
 	if (rc == 0) {
-		char line[160];
+		char line[300];
 
 		snprintf(line, sizeof(line),
 		         "batch: %zu messages, %d rated, %zu duplicates, %zu "
-		         "exceptions",
+		         "exceptions; ms: parse %.1f, rate %.1f, copy %.1f, "
+		         "insert %.1f, triggers %.1f, events %.1f, exceptions "
+		         "%.1f",
 		         n, ins ? PQntuples(ins) : 0,
-		         good - (size_t)(ins ? PQntuples(ins) : 0), bad);
+		         good - (size_t)(ins ? PQntuples(ins) : 0), bad,
+		         t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3],
+		         t[5] - t[4], t[6] - t[5], t[7] - t[6]);
 		vox_log(VOX_LOG_DEBUG, line, NULL);
 	}
 out:
@@ -674,8 +799,8 @@ void meter_tick(vox_pg_t *pg, void *ctx)
 		return;
 	snprintf(ahead, sizeof(ahead), "%ld", m->partitions_ahead);
 	const char *params[] = {ahead};
-	if (vox_pg_exec(pg, "SELECT usage_ensure_partitions($1::int)", 1, params,
-	                NULL, &err) == 0)
+	if (vox_pg_exec(pg, "SELECT usage_ensure_partitions($1::int)", 1,
+	                params, NULL, &err) == 0)
 		last = now;
 	else
 		vox_log(VOX_LOG_WARN, "usage partitions not ensured", "error",

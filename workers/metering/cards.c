@@ -26,44 +26,46 @@ static vox_rate_card_t *card_by_id(struct meter_ctx *m, const char *id)
 
 static int64_t us_value(const PGresult *res, int row, int col)
 {
-	return PQgetisnull(res, row, col) ? 0
-	                                  : strtoll(PQgetvalue(res, row, col),
-	                                            NULL, 10);
+	return PQgetisnull(res, row, col)
+	               ? 0
+	               : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+/* clang-format off */
+static const char cards_sql[] =
+	"SELECT id, currency, " US_OF("effective_from") ", "
+	US_OF("effective_to") ", is_default FROM rate_cards";
+static const char rates_sql[] =
+	"SELECT rate_card_id, id, event_type, prefix, coalesce(country, ''), "
+	"coalesce(number_type, ''), per_minute_micros, per_unit_micros, "
+	"setup_micros, first_increment_s, next_increment_s FROM rates";
+static const char assigns_sql[] =
+	"SELECT account_id, rate_card_id, " US_OF("effective_from") ", "
+	US_OF("effective_to") " FROM account_rate_cards";
+/* clang-format on */
 
 static int load(struct meter_ctx *m, vox_pg_t *pg, vox_error_t *err)
 {
 	PGresult *cards = NULL, *rates = NULL, *assigns = NULL;
 	int rc;
 
-	rc = vox_pg_exec(pg,
-	                 "SELECT id, currency, " US_OF("effective_from") ", " US_OF(
-	                         "effective_to") ", is_default FROM rate_cards",
-	                 0, NULL, &cards, err);
+	rc = vox_pg_exec(pg, cards_sql, 0, NULL, &cards, err);
 	if (rc == 0)
-		rc = vox_pg_exec(pg,
-		                 "SELECT rate_card_id, id, event_type, prefix, "
-		                 "coalesce(country, ''), coalesce(number_type, ''), "
-		                 "per_minute_micros, per_unit_micros, setup_micros, "
-		                 "first_increment_s, next_increment_s FROM rates",
-		                 0, NULL, &rates, err);
+		rc = vox_pg_exec(pg, rates_sql, 0, NULL, &rates, err);
 	if (rc == 0)
-		rc = vox_pg_exec(pg,
-		                 "SELECT account_id, rate_card_id, " US_OF(
-		                         "effective_from") ", " US_OF("effective_to") " "
-		                                                                      "FROM "
-		                                                                      "account_rate_cards",
-		                 0, NULL, &assigns, err);
+		rc = vox_pg_exec(pg, assigns_sql, 0, NULL, &assigns, err);
 	if (rc != 0)
 		goto out;
 	meter_cards_free(m);
 	m->ncards = (size_t)PQntuples(cards);
 	m->cards = calloc(m->ncards + 1, sizeof(*m->cards));
-	m->assigns = calloc((size_t)PQntuples(assigns) + 1, sizeof(*m->assigns));
+	m->assigns =
+	        calloc((size_t)PQntuples(assigns) + 1, sizeof(*m->assigns));
 	if (m->cards == NULL || m->assigns == NULL) {
-		rc = vox_error_set(err, VOX_ERR_NOMEM, false, "rate cards: oom");
+		rc = vox_error_set(err, VOX_ERR_NOMEM, false,
+		                   "rate cards: oom");
 		goto out;
 	}
 	for (int i = 0; i < PQntuples(cards); i++) {
@@ -75,7 +77,8 @@ static int load(struct meter_ctx *m, vox_pg_t *pg, vox_error_t *err)
 		c->from_us = us_value(cards, i, 2);
 		c->to_us = us_value(cards, i, 3);
 		c->is_default = PQgetvalue(cards, i, 4)[0] == 't';
-		c->rates = calloc((size_t)PQntuples(rates) + 1, sizeof(*c->rates));
+		c->rates =
+		        calloc((size_t)PQntuples(rates) + 1, sizeof(*c->rates));
 		if (c->rates == NULL) {
 			rc = vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
 			goto out;
@@ -115,8 +118,9 @@ static int load(struct meter_ctx *m, vox_pg_t *pg, vox_error_t *err)
 		a->to_us = us_value(assigns, i, 3);
 		m->nassigns++;
 	}
-	vox_logf(VOX_LOG_INFO, "rate cards loaded: %zu cards, %d rates, %zu "
-	                       "assignments (version %lld)",
+	vox_logf(VOX_LOG_INFO,
+	         "rate cards loaded: %zu cards, %d rates, %zu "
+	         "assignments (version %lld)",
 	         m->ncards, PQntuples(rates), m->nassigns, m->version);
 out:
 	PQclear(cards);
