@@ -36,6 +36,11 @@ static void relay_delivered(void *opaque, const vox_error_t *err,
 
 	(void)partition;
 	(void)offset;
+	/* Not marked, so it goes again next round (and its key's later
+	 * rows wait for it: relay_pick). */
+	if (err != NULL)
+		vox_log(VOX_LOG_WARN, "outbox row not acknowledged", "error",
+		        err->message, NULL);
 	pthread_mutex_lock(&b->lock);
 	b->acked[slot->row] = (err == NULL);
 	if (--b->pending == 0)
@@ -65,8 +70,34 @@ static size_t relay_headers(const char *text, json_t **holder,
 	return n;
 }
 
-static int relay_send_rows(PGresult *rows, vox_producer_t *producer,
-                           struct relay_batch *b, struct relay_slot *slots)
+/* Which rows this round sends: each key's first only (rows without a key
+ * all). A later event of a key goes in a later round, once the earlier one
+ * is acknowledged and marked, so when the earlier one fails (and goes
+ * again next round) the later one cannot overtake it. Returns how many
+ * rows wait for a later round. */
+static int relay_pick(PGresult *rows, bool *send)
+{
+	int nrows = PQntuples(rows), held = 0;
+
+	for (int i = 0; i < nrows; i++) {
+		send[i] = true;
+		if (PQgetisnull(rows, i, 2))
+			continue; /* no key, no order to keep */
+		for (int j = 0; j < i && send[i]; j++)
+			if (!PQgetisnull(rows, j, 2) &&
+			    strcmp(PQgetvalue(rows, i, 2),
+			           PQgetvalue(rows, j, 2)) == 0 &&
+			    strcmp(PQgetvalue(rows, i, 1),
+			           PQgetvalue(rows, j, 1)) == 0)
+				send[i] = false;
+		held += !send[i];
+	}
+	return held;
+}
+
+static int relay_send_rows(PGresult *rows, const bool *send,
+                           vox_producer_t *producer, struct relay_batch *b,
+                           struct relay_slot *slots)
 {
 	int nrows = PQntuples(rows);
 
@@ -76,6 +107,8 @@ static int relay_send_rows(PGresult *rows, vox_producer_t *producer,
 		size_t nheaders;
 		vox_error_t err;
 
+		if (!send[i])
+			continue;
 		nheaders = relay_headers(
 		        PQgetisnull(rows, i, 4) ? NULL : PQgetvalue(rows, i, 4),
 		        &holder, headers);
@@ -133,6 +166,7 @@ struct relay_tx {
 	vox_producer_t *producer;
 	int batch;
 	int published;
+	bool more; /* rows were left for the next round */
 };
 
 static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
@@ -142,7 +176,8 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	struct relay_slot *slots = NULL;
 	PGresult *rows = NULL;
 	char limit[16], *ids = NULL;
-	int rc, nrows;
+	bool *send = NULL;
+	int rc, nrows, held;
 
 	/* One relay publishes at a time (the others find the lock taken and
 	 * wait for the next round): concurrent relays would each take rows
@@ -170,14 +205,16 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	if (nrows == 0)
 		goto out;
 	b.acked = calloc((size_t)nrows, sizeof(*b.acked));
+	send = calloc((size_t)nrows, sizeof(*send));
 	slots = calloc((size_t)nrows, sizeof(*slots));
-	if (b.acked == NULL || slots == NULL) {
+	if (b.acked == NULL || send == NULL || slots == NULL) {
 		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
 		goto out;
 	}
 	pthread_mutex_init(&b.lock, NULL);
 	pthread_cond_init(&b.done_cond, NULL);
-	relay_send_rows(rows, tx->producer, &b, slots);
+	held = relay_pick(rows, send);
+	relay_send_rows(rows, send, tx->producer, &b, slots);
 	pthread_mutex_destroy(&b.lock);
 	pthread_cond_destroy(&b.done_cond);
 	ids = relay_acked_ids(rows, b.acked, &tx->published);
@@ -185,6 +222,8 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
 		goto out;
 	}
+	/* Held rows go next round at once, unless a send failed. */
+	tx->more = held > 0 && tx->published == nrows - held;
 	if (tx->published > 0) {
 		const char *upd[] = {ids};
 
@@ -196,19 +235,30 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 out:
 	free(ids);
 	free(slots);
+	free(send);
 	free(b.acked);
 	PQclear(rows);
+	return rc;
+}
+
+/* One round; *more: rows are waiting that this round left out. */
+static int relay_round(vox_pg_t *pg, vox_producer_t *producer, int batch,
+                       int *published, bool *more, vox_error_t *err)
+{
+	struct relay_tx tx = {producer, batch, 0, false};
+	int rc = vox_pg_transaction(pg, relay_in_tx, &tx, err);
+
+	*published = rc == 0 ? tx.published : 0;
+	*more = rc == 0 && (tx.more || tx.published == batch);
 	return rc;
 }
 
 int vox_relay_once(vox_pg_t *pg, vox_producer_t *producer, int batch,
                    int *published, vox_error_t *err)
 {
-	struct relay_tx tx = {producer, batch, 0};
-	int rc = vox_pg_transaction(pg, relay_in_tx, &tx, err);
+	bool more;
 
-	*published = rc == 0 ? tx.published : 0;
-	return rc;
+	return relay_round(pg, producer, batch, published, &more, err);
 }
 
 struct vox_relay {
@@ -251,6 +301,7 @@ static void *relay_loop(void *arg)
 	vox_relay_t *r = arg;
 	unsigned listened_on = 0;
 	vox_error_t err;
+	bool more = false;
 	int published;
 
 	while (!atomic_load(&r->stop)) {
@@ -262,17 +313,22 @@ static void *relay_loop(void *arg)
 			}
 			listened_on = vox_pg_connects(r->pg);
 		}
-		if (vox_relay_once(r->pg, r->producer, 500, &published, &err) !=
-		    0) {
+		if (relay_round(r->pg, r->producer, 500, &published, &more,
+		                &err) != 0) {
 			vox_log(VOX_LOG_WARN, "outbox relay failed", "error",
 			        err.message, NULL);
 			relay_wait(r, 1000);
 			continue;
 		}
-		if (published < 500)
+		if (!more)
 			relay_wait(r, 1000);
 	}
-	vox_relay_once(r->pg, r->producer, 500, &published, &err);
+	/* What is left, including rows held for their key's order. */
+	for (int i = 0; i < 100; i++)
+		if (relay_round(r->pg, r->producer, 500, &published, &more,
+		                &err) != 0 ||
+		    !more)
+			break;
 	return NULL;
 }
 

@@ -4,10 +4,12 @@
  * rolled back and never lost for one that committed.
  *
  * Every worker process runs a relay, but only one publishes at a time (a
- * transaction-level advisory lock): rows go out in id order, so events of
- * one key keep their order. A row is marked published only after Kafka
- * acknowledged it. Delivery is at least once: consumers deduplicate
- * by the CloudEvents id.
+ * transaction-level advisory lock), taking rows in id order and sending at
+ * most one row of a key per round, so a later event of a key is sent only
+ * after the earlier one was acknowledged: events of one key (one
+ * partition) keep their order even when a publish fails and is retried.
+ * A row is marked published only after Kafka acknowledged it. Delivery is
+ * at least once: consumers deduplicate by the CloudEvents id.
  */
 #ifndef VOX_RELAY_H
 #define VOX_RELAY_H

@@ -24,7 +24,13 @@
 
 #define SEARCH_CACHE_S 10
 #define SEARCH_STALE_S 3600
-#define PROVISIONING   "vox.cmd.provisioning"
+/* A cached search is refreshed (by one request) once this old, before
+ * Redis drops it at SEARCH_CACHE_S. */
+#define SEARCH_REFRESH_MS 7000
+/* How long a search that missed waits for the one already asking
+ * PostgreSQL and the carrier (1.5 s timeout) before asking itself. */
+#define SEARCH_FLIGHT_WAIT_MS 2000
+#define PROVISIONING          "vox.cmd.provisioning"
 
 static const char *const number_columns =
         "id, e164, country, area_code, city, region, number_type, "
@@ -409,7 +415,8 @@ static void cache_key(vox_http_req_t *req, const struct search *q, char *out,
 	         q->features, q->cursor ? q->cursor : "", q->limit);
 	(void)req;
 	EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL);
-	snprintf(out, outlen, "vox:search:%s", stale ? "stale:" : "");
+	/* v2: the value is "<ms> <numbers>\n<body>" (cache_value) */
+	snprintf(out, outlen, "vox:search:v2:%s", stale ? "stale:" : "");
 	for (unsigned int i = 0; i < 12; i++)
 		snprintf(out + strlen(out), outlen - strlen(out), "%02x",
 		         md[i]);
@@ -453,31 +460,101 @@ static void cache_put(ingress_t *in, const char *key, const char *text,
 		freeReplyObject(reply);
 }
 
-/* A cached answer without the numbers held or sold since it was cached
- * (one indexed query); NULL when unusable. */
-static char *cache_revalidate(ingress_t *in, const char *text)
+static long long wall_ms(void)
 {
-	json_t *doc = json_loads(text, 0, NULL), *data, *kept, *n;
-	char *list = NULL, *out = NULL;
-	PGresult *res = NULL;
-	vox_error_t err;
-	size_t i, len = 1, cap;
-	vox_pg_t *pg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000L;
+}
+
+/* What is cached for an answer: "<ms> {<e164>,...}\n<body>", when it was
+ * made (wall clock: other ingress instances read it) and its numbers as a
+ * PostgreSQL array, so that a hit rechecks them without parsing the body.
+ * NULL if out of memory. */
+static char *cache_value(const PGresult *res, int count, const char *body)
+{
+	size_t cap = (size_t)count * 26 + strlen(body) + 48, len;
+	char *value = malloc(cap);
+
+	if (value == NULL)
+		return NULL;
+	len = (size_t)snprintf(value, cap, "%lld {", wall_ms());
+	for (int i = 0; i < count; i++)
+		len += (size_t)snprintf(value + len, cap - len, "%s%s",
+		                        i ? "," : "", PQgetvalue(res, i, 1));
+	snprintf(value + len, cap - len, "}\n%s", body);
+	return value;
+}
+
+/* Splits a cached value: *made (ms), the numbers (malloc'd) and *body
+ * (inside value); NULL if it is not one. */
+static char *cache_value_split(const char *value, long long *made,
+                               const char **body)
+{
+	const char *list, *nl;
+	char *end;
+
+	*made = strtoll(value, &end, 10);
+	if (end == value || *end != ' ' || end[1] != '{')
+		return NULL;
+	list = end + 1;
+	nl = strchr(list, '\n');
+	if (nl == NULL)
+		return NULL;
+	*body = nl + 1;
+	return strndup(list, (size_t)(nl - list));
+}
+
+/* body without the numbers that are not in available (the recheck's
+ * rows); NULL when unusable. */
+static char *cache_filter(const char *body, const PGresult *available)
+{
+	json_t *doc = json_loads(body, 0, NULL), *data, *kept, *n;
+	char *out = NULL;
+	size_t i;
 
 	data = json_object_get(doc, "data");
-	if (!json_is_array(data) || json_array_size(data) == 0)
+	if (!json_is_array(data))
 		goto out;
-	cap = json_array_size(data) * 26 + 3;
-	list = malloc(cap);
-	if (list == NULL)
+	kept = json_array();
+	json_array_foreach(data, i, n)
+	{
+		const char *e164 = vox_json_str(n, "phone_number");
+
+		for (int r = 0; e164 && r < PQntuples(available); r++)
+			if (strcmp(PQgetvalue(available, r, 0), e164) == 0) {
+				json_array_append(kept, n);
+				break;
+			}
+	}
+	json_object_set_new(doc, "data", kept);
+	out = vox_json_dump(doc);
+out:
+	json_decref(doc);
+	return out;
+}
+
+/* The body of a cached value without the numbers held or sold since it was
+ * cached (one indexed query; the JSON is parsed only when some are gone);
+ * NULL when unusable. *old: the value is due for a refresh. */
+static char *cache_hit(ingress_t *in, const char *value, bool *old)
+{
+	const char *body = NULL;
+	char *list, *out = NULL;
+	PGresult *res = NULL;
+	long long made;
+	vox_error_t err;
+	int count = 0;
+	vox_pg_t *pg;
+
+	list = cache_value_split(value, &made, &body);
+	if (list == NULL || strcmp(list, "{}") == 0)
 		goto out;
-	list[0] = '{';
-	json_array_foreach(data, i, n) len +=
-	        (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "",
-	                         vox_json_str(n, "phone_number")
-	                                 ? vox_json_str(n, "phone_number")
-	                                 : "+0");
-	snprintf(list + len, cap - len, "}");
+	*old = wall_ms() - made >= SEARCH_REFRESH_MS;
+	count = 1;
+	for (const char *c = list; *c; c++)
+		count += *c == ',';
 	const char *params[] = {list};
 	pg = vox_pg_pool_acquire(in->pg_pool, 1000, &err);
 	if (pg == NULL)
@@ -490,23 +567,141 @@ static char *cache_revalidate(ingress_t *in, const char *text)
 	vox_pg_pool_release(in->pg_pool, pg);
 	if (res == NULL)
 		goto out;
-	kept = json_array();
-	json_array_foreach(data, i, n)
-	{
-		for (int r = 0; r < PQntuples(res); r++)
-			if (strcmp(PQgetvalue(res, r, 0),
-			           vox_json_str(n, "phone_number")) == 0) {
-				json_array_append(kept, n);
-				break;
-			}
-	}
+	/* E.164s are unique: as many rows means none is gone. */
+	out = PQntuples(res) == count ? strdup(body) : cache_filter(body, res);
 	PQclear(res);
-	json_object_set_new(doc, "data", kept);
-	out = vox_json_dump(doc);
 out:
 	free(list);
-	json_decref(doc);
 	return out;
+}
+
+/* The cached answer to key, rechecked (cache_hit); NULL if none. */
+static char *cache_lookup(ingress_t *in, const char *key, bool *old)
+{
+	char *value = cache_get(in, key), *text;
+
+	if (value == NULL)
+		return NULL;
+	text = cache_hit(in, value, old);
+	free(value);
+	return text;
+}
+
+/* Single flight: when a search is not cached (or due for a refresh), one
+ * thread of this process asks PostgreSQL (and the carrier) for it; the
+ * others that miss meanwhile wait for its answer instead of all running
+ * the same search (bench/numbers: an expiry turned into a burst of
+ * misses that backed up the HTTP threads for seconds). */
+struct flight {
+	char key[96];
+	pthread_cond_t done_cond;
+	int waiters;
+	bool done;
+	char *body; /* the leader's answer, NULL if it had none */
+	char label[24];
+	struct flight *next;
+};
+
+static pthread_mutex_t flights_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct flight *flights; /* those under way */
+
+static void flight_free(struct flight *f)
+{
+	pthread_cond_destroy(&f->done_cond);
+	free(f->body);
+	free(f);
+}
+
+static struct flight *flight_new(const char *key)
+{
+	struct flight *f = calloc(1, sizeof(*f));
+	pthread_condattr_t attr;
+
+	if (f == NULL)
+		return NULL;
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->done_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	f->next = flights;
+	flights = f;
+	return f;
+}
+
+/* Waits (flights_lock held) up to wait_ms for f's answer: a copy, or NULL
+ * if it had none or took longer. */
+static char *flight_wait(struct flight *f, int wait_ms, char *label,
+                         size_t label_len)
+{
+	struct timespec until;
+	char *body = NULL;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	f->waiters++;
+	while (!f->done && pthread_cond_timedwait(&f->done_cond, &flights_lock,
+	                                          &until) == 0)
+		;
+	if (f->done && f->body != NULL) {
+		body = strdup(f->body);
+		snprintf(label, label_len, "%s", f->label);
+	}
+	if (--f->waiters == 0 && f->done)
+		flight_free(f); /* the leader left it to the last waiter */
+	return body;
+}
+
+/* Leads the flight of key: returns it, to end with flight_end. NULL when
+ * another thread leads it; then, with wait_ms > 0, *shared gets a copy of
+ * its answer (NULL if it had none within wait_ms). */
+static struct flight *flight_begin(const char *key, int wait_ms, char **shared,
+                                   char *label, size_t label_len)
+{
+	struct flight *f;
+
+	*shared = NULL;
+	pthread_mutex_lock(&flights_lock);
+	for (f = flights; f != NULL; f = f->next)
+		if (strcmp(f->key, key) == 0)
+			break;
+	if (f == NULL)
+		f = flight_new(key); /* NULL if out of memory: on its own */
+	else if (wait_ms > 0) {
+		*shared = flight_wait(f, wait_ms, label, label_len);
+		f = NULL;
+	} else
+		f = NULL;
+	pthread_mutex_unlock(&flights_lock);
+	return f;
+}
+
+/* Ends a flight this thread leads, handing its answer (body, may be NULL)
+ * to the threads waiting for it. */
+static void flight_end(struct flight *f, const char *body, const char *label)
+{
+	struct flight **at;
+
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&flights_lock);
+	for (at = &flights; *at != NULL; at = &(*at)->next)
+		if (*at == f) {
+			*at = f->next;
+			break;
+		}
+	f->done = true;
+	f->body = body ? strdup(body) : NULL;
+	snprintf(f->label, sizeof(f->label), "%s", label);
+	pthread_cond_broadcast(&f->done_cond);
+	if (f->waiters == 0)
+		flight_free(f);
+	pthread_mutex_unlock(&flights_lock);
 }
 
 static void search_answer(vox_http_req_t *req, const char *text,
@@ -517,80 +712,136 @@ static void search_answer(vox_http_req_t *req, const char *text,
 	vox_http_reply(req, 200, "application/json", text, strlen(text));
 }
 
-void ingress_numbers_search(vox_http_req_t *req, void *ctx)
+/* Searches PostgreSQL (refilled from the carrier when short), caches and
+ * answers. Returns the body answered (malloc'd) and its X-Cache in *label,
+ * or NULL after an error answer. */
+static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
+                          const struct search *q, const char *key,
+                          const char *stale_key, const char **label)
 {
-	ingress_req_t *ir = ingress_begin(req, ctx);
-	char key[96], stale_key[96], *text;
+	char *text, *value;
 	bool carrier_ok = true;
-	struct search q;
 	PGresult *res = NULL;
 	vox_error_t err;
 	json_t *data;
 	vox_pg_t *pg;
 	int n;
 
-	if (ir == NULL || !search_args(req, &q))
-		return;
-	cache_key(req, &q, key, sizeof(key), false);
-	cache_key(req, &q, stale_key, sizeof(stale_key), true);
-	if ((text = cache_get(ir->in, key)) != NULL) {
-		char *fresh = cache_revalidate(ir->in, text);
-
-		free(text);
-		if (fresh != NULL) {
-			search_answer(req, fresh, "hit");
-			free(fresh);
-			return;
-		}
-	}
 	pg = ingress_pg(ir->in, req);
 	if (pg == NULL)
-		return;
-	if (search_local(pg, &q, &res, &err) == 0 &&
-	    PQntuples(res) <= q.limit && q.cursor == NULL) {
+		return NULL;
+	if (search_local(pg, q, &res, &err) == 0 &&
+	    PQntuples(res) <= q->limit && q->cursor == NULL) {
 		/* Short: ask the carrier for more, then look again. */
-		carrier_ok = search_refill(ir->in, pg, &q);
+		carrier_ok = search_refill(ir->in, pg, q);
 		PQclear(res);
 		res = NULL;
-		if (search_local(pg, &q, &res, &err) != 0)
+		if (search_local(pg, q, &res, &err) != 0)
 			res = NULL;
 	}
 	vox_pg_pool_release(ir->in->pg_pool, pg);
 	if (res == NULL) {
 		vox_http_reply_error(req, 503, "database_unavailable",
 		                     err.message, NULL);
-		return;
+		return NULL;
 	}
 	n = PQntuples(res);
 	if (!carrier_ok && n == 0 &&
-	    (text = cache_get(ir->in, stale_key)) != NULL) {
+	    (value = cache_get(ir->in, stale_key)) != NULL) {
 		/* The carrier is down and we have nothing fresh: the last
 		 * answer, marked stale (the original design's fallback). */
-		PQclear(res);
-		search_answer(req, text, "stale");
-		free(text);
-		return;
+		const char *body;
+		long long made;
+		char *list = cache_value_split(value, &made, &body);
+
+		text = list ? strdup(body) : NULL;
+		free(list);
+		free(value);
+		if (text != NULL) {
+			PQclear(res);
+			*label = "stale";
+			search_answer(req, text, *label);
+			return text;
+		}
 	}
 	data = json_array();
-	for (int i = 0; i < n && i < q.limit; i++)
+	for (int i = 0; i < n && i < q->limit; i++)
 		json_array_append_new(data, number_row(res, i, false));
 	json_t *body = json_pack(
 	        "{s:o, s:o}", "data", data, "next_cursor",
-	        n > q.limit ? json_string(PQgetvalue(res, (int)q.limit - 1, 1))
-	                    : json_null());
-	PQclear(res);
+	        n > q->limit
+	                ? json_string(PQgetvalue(res, (int)q->limit - 1, 1))
+	                : json_null());
 	text = vox_json_dump(body);
 	json_decref(body);
+	value = NULL;
+	if (n > 0 && text != NULL)
+		value = cache_value(res, n < q->limit ? n : (int)q->limit,
+		                    text);
+	PQclear(res);
 	if (text == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
 		                     NULL);
-		return;
+		return NULL;
 	}
-	if (n > 0) {
-		cache_put(ir->in, key, text, SEARCH_CACHE_S);
-		cache_put(ir->in, stale_key, text, SEARCH_STALE_S);
+	if (value != NULL) {
+		cache_put(ir->in, key, value, SEARCH_CACHE_S);
+		cache_put(ir->in, stale_key, value, SEARCH_STALE_S);
+		free(value);
 	}
 	/* Without the carrier the local pool may be out of date: say so. */
-	search_answer(req, text, carrier_ok ? "miss" : "stale");
+	*label = carrier_ok ? "miss" : "stale";
+	search_answer(req, text, *label);
+	return text;
+}
+
+void ingress_numbers_search(vox_http_req_t *req, void *ctx)
+{
+	ingress_req_t *ir = ingress_begin(req, ctx);
+	char key[96], stale_key[96], label[24], *text, *shared;
+	struct flight *flight = NULL;
+	const char *fresh_label = "miss";
+	bool old = false;
+	struct search q;
+
+	if (ir == NULL || !search_args(req, &q))
+		return;
+	cache_key(req, &q, key, sizeof(key), false);
+	cache_key(req, &q, stale_key, sizeof(stale_key), true);
+	if ((text = cache_lookup(ir->in, key, &old)) != NULL) {
+		/* Due for a refresh: one thread refreshes it, the others go
+		 * on serving it until then (it is at most SEARCH_CACHE_S old:
+		 * Redis drops it then), so a popular search never misses. */
+		if (!old || (flight = flight_begin(key, 0, &shared, label,
+		                                   sizeof(label))) == NULL) {
+			search_answer(req, text, "hit");
+			free(text);
+			return;
+		}
+		free(text);
+	}
+	if (flight == NULL) {
+		flight = flight_begin(key, SEARCH_FLIGHT_WAIT_MS, &shared,
+		                      label, sizeof(label));
+		if (shared != NULL) {
+			/* Another thread's answer of just now: as good as a
+			 * hit (a miss of its own would say so). */
+			if (strcmp(label, "miss") == 0)
+				snprintf(label, sizeof(label), "hit");
+			search_answer(req, shared, label);
+			free(shared);
+			return;
+		}
+		/* The previous leader may have cached it since we looked. */
+		if (flight != NULL &&
+		    (text = cache_lookup(ir->in, key, &old)) != NULL) {
+			search_answer(req, text, "hit");
+			flight_end(flight, text, "hit");
+			free(text);
+			return;
+		}
+	}
+	text = search_fresh(ir, req, &q, key, stale_key, &fresh_label);
+	flight_end(flight, text, fresh_label);
 	free(text);
 }
