@@ -34,8 +34,9 @@ int vox_carrier_name_valid(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
-	if (n == 0 || n > VOX_CARRIER_NAME_MAX || !(islower((unsigned char)name[0]) ||
-	                                             isdigit((unsigned char)name[0])))
+	if (n == 0 || n > VOX_CARRIER_NAME_MAX ||
+	    !(islower((unsigned char)name[0]) ||
+	      isdigit((unsigned char)name[0])))
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (!islower((unsigned char)name[i]) &&
@@ -60,7 +61,8 @@ static int digits(const char *s, int n, int *out)
 
 static int days_in_month(int y, int m)
 {
-	static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int d[12] = {31, 28, 31, 30, 31, 30,
+	                          31, 31, 30, 31, 30, 31};
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
 	return m == 2 && leap ? 29 : d[m - 1];
@@ -80,8 +82,8 @@ int vox_rfc3339_parse(const char *text, int64_t *out_us)
 	    digits(text + 14, 2, &mi) || text[16] != ':' ||
 	    digits(text + 17, 2, &s))
 		return VOX_ERR_INVALID;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || s > 59)
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+	    d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
 		return VOX_ERR_INVALID;
 	p = text + 19;
 	if (*p == '.') {
@@ -142,7 +144,8 @@ static int charset_ok(const char *s, size_t max, const char *extra)
 	if (n == 0 || n > max)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr(extra, s[i]) == NULL)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr(extra, s[i]) == NULL)
 			return 0;
 	return 1;
 }
@@ -188,10 +191,12 @@ int vox_cdr_parse(const json_t *rec, int64_t now_us, vox_cdr_t *out,
 	id = json_string_value(json_object_get(rec, "id"));
 	if (id == NULL)
 		return bad(err, reason_code, "missing_id",
-		           "id (the carrier's record id) is required, as a string");
+		           "id (the carrier's record id) is required, as a "
+		           "string");
 	if (!charset_ok(id, VOX_CDR_ID_MAX, "._:-"))
-		return bad(err, reason_code, "invalid_id",
-		           "id must be 1..128 characters of A-Z a-z 0-9 . _ : -");
+		return bad(
+		        err, reason_code, "invalid_id",
+		        "id must be 1..128 characters of A-Z a-z 0-9 . _ : -");
 	type = json_string_value(json_object_get(rec, "type"));
 	t = vox_cdr_type_parse(type);
 	if (t < 0)
@@ -222,7 +227,8 @@ int vox_cdr_parse(const json_t *rec, int64_t now_us, vox_cdr_t *out,
 		           "from and to are required; the other party is 1..32 "
 		           "characters of + 0-9 A-Z a-z");
 	started = json_string_value(json_object_get(rec, "started_at"));
-	if (started == NULL || vox_rfc3339_parse(started, &out->started_us) != 0 ||
+	if (started == NULL ||
+	    vox_rfc3339_parse(started, &out->started_us) != 0 ||
 	    out->started_us < OLDEST_US)
 		return bad(err, reason_code, "invalid_started_at",
 		           "started_at must be an RFC 3339 time with a zone, "
@@ -234,9 +240,10 @@ int vox_cdr_parse(const json_t *rec, int64_t now_us, vox_cdr_t *out,
 		rc = int_field(rec, "duration_s", 0, VOX_CDR_MAX_DURATION_S, -1,
 		               &out->duration_s);
 		if (rc != 0)
-			return bad(err, reason_code, "invalid_duration",
-			           "duration_s is required for calls: an integer "
-			           "0..86400");
+			return bad(
+			        err, reason_code, "invalid_duration",
+			        "duration_s is required for calls: an integer "
+			        "0..86400");
 		if (int_field(rec, "segments", 0, 0, 0, &out->segments) < 0)
 			return bad(err, reason_code, "invalid_segments",
 			           "segments is for messages only");
@@ -269,18 +276,19 @@ int vox_cdr_event(const vox_cdr_t *cdr, const char *carrier, const char *via,
 	vox_rfc3339_format(cdr->started_us, started, sizeof(started));
 	/* Every string here is from a restricted character set (vox_cdr_parse
 	 * and vox_carrier_name_valid): nothing needs JSON escaping. */
-	n = snprintf(out, outlen,
-	             "{\"specversion\":\"1.0\",\"id\":\"%s\","
-	             "\"source\":\"/carriers/%s\",\"type\":\"" VOX_CDR_EVENT_TYPE
-	             "\",\"time\":\"%s\",\"subject\":\"%s\","
-	             "\"datacontenttype\":\"application/json\","
-	             "\"accountid\":null,\"data\":{\"carrier\":\"%s\","
-	             "\"id\":\"%s\",\"type\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-	             "\"started_at\":\"%s\",\"duration_s\":%d,%s%d,"
-	             "\"received_via\":\"%s\"}}",
-	             id, carrier, now, cdr->number, carrier, cdr->id,
-	             vox_cdr_type_name(cdr->type), cdr->from, cdr->to, started,
-	             cdr->duration_s, "\"segments\":", cdr->segments, via);
+	n = snprintf(
+	        out, outlen,
+	        "{\"specversion\":\"1.0\",\"id\":\"%s\","
+	        "\"source\":\"/carriers/%s\",\"type\":\"" VOX_CDR_EVENT_TYPE
+	        "\",\"time\":\"%s\",\"subject\":\"%s\","
+	        "\"datacontenttype\":\"application/json\","
+	        "\"accountid\":null,\"data\":{\"carrier\":\"%s\","
+	        "\"id\":\"%s\",\"type\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+	        "\"started_at\":\"%s\",\"duration_s\":%d,%s%d,"
+	        "\"received_via\":\"%s\"}}",
+	        id, carrier, now, cdr->number, carrier, cdr->id,
+	        vox_cdr_type_name(cdr->type), cdr->from, cdr->to, started,
+	        cdr->duration_s, "\"segments\":", cdr->segments, via);
 	return n < 0 || (size_t)n >= outlen ? -1 : n;
 }
 
@@ -298,8 +306,10 @@ int vox_cdr_validate(const json_t *data, vox_error_t *err)
 		                     "carrier must be a carrier name "
 		                     "(a-z 0-9 _ -, at most 63)");
 	via = json_string_value(json_object_get(data, "received_via"));
-	if (via == NULL || (strcmp(via, "api") != 0 && strcmp(via, "file") != 0))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "received_via must be \"api\" or \"file\"");
+	if (via == NULL ||
+	    (strcmp(via, "api") != 0 && strcmp(via, "file") != 0))
+		return vox_error_set(
+		        err, VOX_ERR_INVALID, false,
+		        "received_via must be \"api\" or \"file\"");
 	return 0;
 }

@@ -29,14 +29,14 @@
 
 #include "vox_error.h"
 
-#define VOX_CDR_TOPIC "vox.cdr.raw"
-#define VOX_CDR_EVENT_TYPE "vox.cdr.received"
-#define VOX_CDR_ID_MAX 128
-#define VOX_CDR_PARTY_MAX 32
+#define VOX_CDR_TOPIC          "vox.cdr.raw"
+#define VOX_CDR_EVENT_TYPE     "vox.cdr.received"
+#define VOX_CDR_ID_MAX         128
+#define VOX_CDR_PARTY_MAX      32
 #define VOX_CDR_MAX_DURATION_S 86400
-#define VOX_CDR_MAX_SEGMENTS 100
+#define VOX_CDR_MAX_SEGMENTS   100
 #define VOX_CDR_FUTURE_SKEW_US (300LL * 1000000)
-#define VOX_CARRIER_NAME_MAX 63
+#define VOX_CARRIER_NAME_MAX   63
 
 typedef enum vox_cdr_type {
 	VOX_CDR_INBOUND_CALL = 0,

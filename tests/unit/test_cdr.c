@@ -91,38 +91,48 @@ Test(cdr, each_bad_field_has_its_reason)
 	        "\"to\":\"+14155550123\",\"started_at\":\"2026-11-17 10:00\"}",
 	        "invalid_started_at");
 	refused("{\"id\":\"x\",\"type\":\"inbound_call\",\"from\":\"a\","
-	        "\"to\":\"+14155550123\",\"started_at\":\"2026-02-29T10:00:00Z\"}",
+	        "\"to\":\"+14155550123\",\"started_at\":\"2026-02-29T10:00:"
+	        "00Z\"}",
 	        "invalid_started_at");
 	refused("{\"id\":\"x\",\"type\":\"inbound_call\",\"from\":\"a\","
-	        "\"to\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00\"}",
+	        "\"to\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00\"}",
 	        "invalid_started_at");
 	refused("{\"id\":\"x\",\"type\":\"inbound_call\",\"from\":\"a\","
-	        "\"to\":\"+14155550123\",\"started_at\":\"1999-12-31T23:59:59Z\"}",
+	        "\"to\":\"+14155550123\",\"started_at\":\"1999-12-31T23:59:"
+	        "59Z\"}",
 	        "invalid_started_at");
 	refused("{\"id\":\"x\",\"type\":\"inbound_call\",\"from\":\"a\","
-	        "\"to\":\"+14155550123\",\"started_at\":\"2030-01-01T00:00:00Z\"}",
+	        "\"to\":\"+14155550123\",\"started_at\":\"2030-01-01T00:00:"
+	        "00Z\"}",
 	        "started_at_in_future");
 	refused("{\"id\":\"x\",\"type\":\"inbound_call\",\"from\":\"a\","
-	        "\"to\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00Z\"}",
+	        "\"to\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00Z\"}",
 	        "invalid_duration");
 	refused("{\"id\":\"x\",\"type\":\"outbound_call\",\"to\":\"a\","
-	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00Z\","
+	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00Z\","
 	        "\"duration_s\":-1}",
 	        "invalid_duration");
 	refused("{\"id\":\"x\",\"type\":\"outbound_call\",\"to\":\"a\","
-	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00Z\","
+	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00Z\","
 	        "\"duration_s\":86401}",
 	        "invalid_duration");
 	refused("{\"id\":\"x\",\"type\":\"outbound_call\",\"to\":\"a\","
-	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00Z\","
+	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00Z\","
 	        "\"duration_s\":1.5}",
 	        "invalid_duration");
 	refused("{\"id\":\"x\",\"type\":\"sms_sent\",\"to\":\"a\","
-	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00Z\","
+	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00Z\","
 	        "\"segments\":0}",
 	        "invalid_segments");
 	refused("{\"id\":\"x\",\"type\":\"sms_sent\",\"to\":\"a\","
-	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:00Z\","
+	        "\"from\":\"+14155550123\",\"started_at\":\"2026-11-17T10:00:"
+	        "00Z\","
 	        "\"duration_s\":30}",
 	        "invalid_duration");
 }
@@ -151,12 +161,13 @@ Test(cdr, event_round_trips)
 	json_t *root, *data;
 	vox_error_t err;
 
-	cr_assert_eq(parse("{\"id\":\"r-7\",\"type\":\"outbound_call\",\"from\":"
-	                   "\"+14155550123\",\"to\":\"+4915123456789\","
-	                   "\"started_at\":\"2026-11-17T10:00:00.123Z\","
-	                   "\"duration_s\":0}",
-	                   &cdr, &reason),
-	             0);
+	cr_assert_eq(
+	        parse("{\"id\":\"r-7\",\"type\":\"outbound_call\",\"from\":"
+	              "\"+14155550123\",\"to\":\"+4915123456789\","
+	              "\"started_at\":\"2026-11-17T10:00:00.123Z\","
+	              "\"duration_s\":0}",
+	              &cdr, &reason),
+	        0);
 	cr_assert_gt(vox_cdr_event(&cdr, "sandbox", "api", ev, sizeof(ev)), 0);
 	root = json_loads(ev, 0, NULL);
 	cr_assert_not_null(root, "%s", ev);
