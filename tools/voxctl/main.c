@@ -3,6 +3,8 @@
  *   voxctl migrate     apply migrations/NNNN_name.sql not yet applied
  *   voxctl account     create, list and show accounts (account.c)
  *   voxctl key         create, list and revoke API keys (key.c)
+ *   voxctl carrier     create, list and revoke carrier credentials
+ *                      (carrier.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -34,6 +36,8 @@ static const struct voxctl_command {
          voxctl_migrate},
         {"account", "create, list and show accounts", voxctl_account},
         {"key", "create, list and revoke API keys", voxctl_key},
+        {"carrier", "create, list and revoke carrier CDR credentials",
+         voxctl_carrier},
 };
 
 static void usage(FILE *out)
