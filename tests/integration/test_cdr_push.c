@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "helpers.h"
@@ -608,4 +609,70 @@ Test(cdr_push, kafka_down_is_503_and_the_same_request_can_be_retried)
 	status = push_raw(port, bearer, header, "application/json", body, &a);
 	cr_expect_eq(status, 202, "retry: %d", status);
 	json_decref(a);
+}
+
+/* Runs voxctl with args; stdout into out (malloc'd). Exit status back. */
+static int voxctl(const char *args, char **out)
+{
+	char cmd[512], buf[4096];
+	size_t len = 0;
+	FILE *p;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s/voxctl %s 2>/dev/null",
+	         t_env("VOX_BIN_DIR"), args);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	len = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[len] = '\0';
+	status = pclose(p);
+	*out = strdup(buf);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
+{
+	struct carrier c = {0};
+	char args[128], uuid[VOX_UUID_STRLEN], *out;
+	json_t *made, *a;
+	int rc, status;
+
+	vox_uuid7(uuid);
+	snprintf(c.name, sizeof(c.name), "v-%.4s%.12s", uuid + 19, uuid + 24);
+	snprintf(args, sizeof(args), "carrier create --name %s --json", c.name);
+	rc = voxctl(args, &out);
+	cr_assert_eq(rc, 0, "exit %d", rc);
+	made = json_loads(out, 0, NULL);
+	free(out);
+	cr_assert(json_is_object(made));
+	cr_expect_eq(json_object_size(made), 4,
+	             "exactly id, carrier, key, "
+	             "signing_secret");
+	cr_expect_str_eq(vox_json_str(made, "carrier"), c.name);
+	snprintf(c.id, sizeof(c.id), "%s", vox_json_str(made, "id"));
+	snprintf(c.key, sizeof(c.key), "%s", vox_json_str(made, "key"));
+	snprintf(c.secret, sizeof(c.secret), "%s",
+	         vox_json_str(made, "signing_secret"));
+	cr_expect(vox_carrier_key_well_formed(c.key), "%s", c.key);
+	cr_expect_eq(strlen(c.secret), 43);
+	json_decref(made);
+
+	status = push(&c, "[]", &a);
+	cr_expect_eq(status, 202, "push with the new credential: %d", status);
+	json_decref(a);
+	rc = voxctl("carrier list --json", &out);
+	cr_expect_eq(rc, 0);
+	cr_expect(strstr(out, c.id) != NULL, "listed");
+	cr_expect(strstr(out, c.secret) == NULL, "secret never listed");
+	free(out);
+	snprintf(args, sizeof(args), "carrier revoke %s", c.id);
+	cr_expect_eq(voxctl(args, &out), 0);
+	free(out);
+	cr_expect_eq(voxctl(args, &out), 0, "revoking twice is done");
+	cr_expect(strstr(out, "already revoked") != NULL, "%s", out);
+	free(out);
+	status = push(&c, "[]", &a);
+	expect_401(status, a, "invalid_credentials");
+	cr_expect_eq(voxctl("carrier create --name Not_Valid", &out), 2);
+	free(out);
 }
