@@ -140,8 +140,9 @@ static bool hex_lower(const char *s, size_t n)
 }
 
 /* Vox-Signature: t=<unix seconds>,v1=<64 hex>[,v1=...]; other schemes
- * are skipped (room for v2). false when there is no t or no v1. */
-static bool signature_parse(const char *header, long long *t, char v1[][65],
+ * are skipped (room for v2). false when there is no t or no v1. t is 1..12
+ * digits, kept as sent: the signature covers the text, not the number. */
+static bool signature_parse(const char *header, char t_text[16], char v1[][65],
                             int *nv1)
 {
 	const char *p = header;
@@ -158,10 +159,13 @@ static bool signature_parse(const char *header, long long *t, char v1[][65],
 		}
 		eq = memchr(p, '=', n);
 		if (eq != NULL && eq - p == 1 && *p == 't') {
-			char *end;
+			size_t digits = n - 2;
 
-			*t = strtoll(eq + 1, &end, 10);
-			have_t = end == p + n && end > eq + 1;
+			have_t = digits >= 1 && digits <= 12 &&
+			         strspn(eq + 1, "0123456789") >= digits;
+			if (have_t)
+				snprintf(t_text, 16, "%.*s", (int)digits,
+				         eq + 1);
 		} else if (eq != NULL && eq - p == 2 &&
 		           strncmp(p, "v1", 2) == 0 && n == 3 + 64 &&
 		           hex_lower(eq + 1, 64) && *nv1 < CDR_MAX_SIGNATURES) {
@@ -211,10 +215,10 @@ static int cdr_signature(vox_http_req_t *req, struct cdr_push *push,
                          const char *secret)
 {
 	const char *header = vox_http_header(req, "Vox-Signature");
-	char v1[CDR_MAX_SIGNATURES][65], expected[65], t_text[24];
+	char v1[CDR_MAX_SIGNATURES][65], expected[65], t_text[16];
 	const char *body;
 	size_t len;
-	long long t = 0, skew;
+	long long skew;
 	int nv1 = 0;
 	bool match = false;
 
@@ -224,14 +228,13 @@ static int cdr_signature(vox_http_req_t *req, struct cdr_push *push,
 		       "HMAC-SHA256 of \"<t>.<body>\">");
 		return -1;
 	}
-	if (!signature_parse(header, &t, v1, &nv1)) {
+	if (!signature_parse(header, t_text, v1, &nv1)) {
 		refuse(req, push->in, "invalid_signature",
 		       "Vox-Signature must be t=<unix seconds>,v1=<64 "
 		       "lowercase "
 		       "hex digits>");
 		return -1;
 	}
-	snprintf(t_text, sizeof(t_text), "%lld", t);
 	body = vox_http_body(req, &len);
 	signature_expected(secret, t_text, body, len, expected);
 	/* Every entry is compared, in constant time, whatever matched. */
@@ -249,7 +252,7 @@ static int cdr_signature(vox_http_req_t *req, struct cdr_push *push,
 		       "body>\" with the credential's signing secret");
 		return -1;
 	}
-	skew = (long long)time(NULL) - t;
+	skew = (long long)time(NULL) - strtoll(t_text, NULL, 10);
 	if (skew > CDR_TOLERANCE_S || skew < -CDR_TOLERANCE_S) {
 		refuse(req, push->in, "stale_timestamp",
 		       "the signature's timestamp is more than 300 s from our "
