@@ -377,6 +377,14 @@ Test(cdr_push, signatures_are_checked)
 	expect_401(status, a, "missing_signature");
 	status = push_raw(port, bearer, "v1=abc", "application/json", "[]", &a);
 	expect_401(status, a, "invalid_signature");
+	/* t must be plain digits: the signature covers its text */
+	sign(c.secret, now, "[]", sig);
+	snprintf(header, sizeof(header), "t=%lldx,v1=%s", now, sig);
+	status = push_raw(port, bearer, header, "application/json", "[]", &a);
+	expect_401(status, a, "invalid_signature");
+	snprintf(header, sizeof(header), "t=0%lld,v1=%s", now, sig);
+	status = push_raw(port, bearer, header, "application/json", "[]", &a);
+	expect_401(status, a, "invalid_signature");
 	/* signed with another secret */
 	sign("another-secret-0123456789", now, "[]", sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", now, sig);
@@ -611,22 +619,32 @@ Test(cdr_push, kafka_down_is_503_and_the_same_request_can_be_retried)
 	json_decref(a);
 }
 
-/* Runs voxctl with args; stdout into out (malloc'd). Exit status back. */
+/* Runs voxctl with args; all of stdout into out (malloc'd). Exit status
+ * back. */
 static int voxctl(const char *args, char **out)
 {
-	char cmd[512], buf[4096];
-	size_t len = 0;
+	char cmd[512];
+	size_t len = 0, cap = 4096, n;
+	char *buf = malloc(cap);
 	FILE *p;
 	int status;
 
+	cr_assert_not_null(buf);
 	snprintf(cmd, sizeof(cmd), "%s/voxctl %s 2>/dev/null",
 	         t_env("VOX_BIN_DIR"), args);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
-	len = fread(buf, 1, sizeof(buf) - 1, p);
+	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+		len += n;
+		if (cap - len - 1 == 0) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+	}
 	buf[len] = '\0';
 	status = pclose(p);
-	*out = strdup(buf);
+	*out = buf;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
