@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -53,31 +54,68 @@ bool vox_role_allows(vox_role_t role, unsigned needed)
 static const char b64url[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int vox_apikey_generate(char *out, size_t outlen, vox_error_t *err)
+int vox_random_b64url(char *out, size_t outlen, vox_error_t *err)
 {
 	unsigned char raw[33]; /* 256 bits; one more byte pads to 44 chars */
-	char body[45];
 	size_t n = 0;
 
-	if (outlen < VOX_APIKEY_LEN + 1)
+	if (outlen < 44)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "key buffer too small");
-	if (RAND_bytes(raw, sizeof(raw)) != 1)
+	if (RAND_bytes(raw, 32) != 1)
 		return vox_error_set(err, VOX_ERR_INTERNAL, false,
 		                     "no randomness for a key");
 	raw[32] = 0;
 	for (size_t i = 0; i < sizeof(raw); i += 3) {
 		unsigned v = (unsigned)raw[i] << 16 |
 		             (unsigned)raw[i + 1] << 8 | raw[i + 2];
+		char quad[4] = {b64url[(v >> 18) & 63], b64url[(v >> 12) & 63],
+		                b64url[(v >> 6) & 63], b64url[v & 63]};
 
-		body[n++] = b64url[(v >> 18) & 63];
-		body[n++] = b64url[(v >> 12) & 63];
-		body[n++] = b64url[(v >> 6) & 63];
-		body[n++] = b64url[v & 63];
+		for (int k = 0; k < 4 && n < 43; k++)
+			out[n++] = quad[k];
 	}
-	body[43] = '\0'; /* 43 chars carry the 256 random bits */
-	snprintf(out, outlen, "vox_%s", body);
+	out[43] = '\0'; /* 43 chars carry the 256 random bits */
+	OPENSSL_cleanse(raw, sizeof(raw));
 	return 0;
+}
+
+int vox_apikey_generate(char *out, size_t outlen, vox_error_t *err)
+{
+	char body[44];
+	int rc;
+
+	if (outlen < VOX_APIKEY_LEN + 1)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "key buffer too small");
+	rc = vox_random_b64url(body, sizeof(body), err);
+	if (rc == 0)
+		snprintf(out, outlen, "vox_%s", body);
+	OPENSSL_cleanse(body, sizeof(body));
+	return rc;
+}
+
+int vox_carrier_key_generate(char *out, size_t outlen, vox_error_t *err)
+{
+	char body[44];
+	int rc;
+
+	if (outlen < VOX_CARRIER_KEY_LEN + 1)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "key buffer too small");
+	rc = vox_random_b64url(body, sizeof(body), err);
+	if (rc == 0)
+		snprintf(out, outlen, "voxc_%s", body);
+	OPENSSL_cleanse(body, sizeof(body));
+	return rc;
+}
+
+bool vox_carrier_key_well_formed(const char *key)
+{
+	if (key == NULL || strncmp(key, "voxc_", 5) != 0 ||
+	    strlen(key) != VOX_CARRIER_KEY_LEN)
+		return false;
+	return strspn(key + 5, b64url) == VOX_CARRIER_KEY_LEN - 5;
 }
 
 bool vox_apikey_well_formed(const char *key)

@@ -62,6 +62,17 @@ bool vox_apikey_well_formed(const char *key);
 /* SHA-256 of the whole key, as 64 lowercase hex characters + NUL. */
 void vox_apikey_hash_hex(const char *key, char out[65]);
 
+/* Carrier credentials (POST /v1/carrier/cdrs, docs/CARRIER_CDRS.md):
+ * "voxc_" + 43 base64url characters (256 random bits), stored as their
+ * SHA-256 (vox_apikey_hash_hex) like API keys. The distinct prefix keeps
+ * the two kinds apart: neither works where the other is expected. */
+#define VOX_CARRIER_KEY_LEN 48 /* "voxc_" + 43 */
+/* 256 random bits as 43 base64url characters (no padding) + NUL: the
+ * body of a key, or a signing secret. out must hold 44 bytes. */
+int vox_random_b64url(char *out, size_t outlen, vox_error_t *err);
+int vox_carrier_key_generate(char *out, size_t outlen, vox_error_t *err);
+bool vox_carrier_key_well_formed(const char *key);
+
 typedef struct vox_jwt_conf {
 	const char *alg; /* "HS256", "RS256", ...: the only one accepted */
 	const char *key; /* HMAC secret or PEM public key */

@@ -31,7 +31,7 @@ struct vox_http_req {
 	const char *method, *path;
 	char request_id[VOX_UUID_STRLEN + 96];
 	char *body;
-	size_t len, cap;
+	size_t len, cap, max_body;
 	bool too_large, dispatched, suspended;
 	vox_http_handler_fn then;
 	const vox_http_route_t *route;
@@ -244,7 +244,7 @@ static void http_dispatch(vox_http_req_t *req)
 
 		snprintf(msg, sizeof(msg),
 		         "request body larger than %zu bytes; send less",
-		         conf->max_body);
+		         req->max_body);
 		vox_http_reply_error(req, 413, "payload_too_large", msg, NULL);
 		return;
 	}
@@ -271,7 +271,7 @@ static void http_dispatch(vox_http_req_t *req)
 
 static bool http_body_append(vox_http_req_t *req, const char *data, size_t n)
 {
-	size_t max = req->http->conf.max_body;
+	size_t max = req->max_body;
 
 	if (req->too_large || req->len + n > max) {
 		req->too_large = true;
@@ -295,6 +295,26 @@ static bool http_body_append(vox_http_req_t *req, const char *data, size_t n)
 	return true;
 }
 
+/* The body limit of the route the request will reach: known from the
+ * method and path before the body is read, so a large body is refused
+ * while it streams in rather than after it was buffered. */
+static size_t http_body_limit(vox_http_req_t *req)
+{
+	const vox_http_conf_t *conf = &req->http->conf;
+
+	for (size_t i = 0; conf->route_max_body && i < conf->nroutes; i++) {
+		const vox_http_route_t *route = &conf->routes[i];
+		bool matched = strcmp(route->method, req->method) == 0 &&
+		               http_match(req, route->pattern);
+		size_t max = matched ? conf->route_max_body(route) : 0;
+
+		http_free_params(req);
+		if (matched)
+			return max ? max : conf->max_body;
+	}
+	return conf->max_body;
+}
+
 static vox_http_req_t *http_req_new(vox_http_t *http,
                                     struct MHD_Connection *conn,
                                     const char *url, const char *method)
@@ -310,8 +330,9 @@ static vox_http_req_t *http_req_new(vox_http_t *http,
 	req->path = url;
 	clock_gettime(CLOCK_MONOTONIC, &req->started);
 	http_request_id(req);
+	req->max_body = http_body_limit(req);
 	clen = vox_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (clen != NULL && strtoull(clen, NULL, 10) > http->conf.max_body)
+	if (clen != NULL && strtoull(clen, NULL, 10) > req->max_body)
 		req->too_large = true;
 	return req;
 }

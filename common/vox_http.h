@@ -36,12 +36,15 @@ typedef struct vox_http_conf {
 	const char *bind; /* IPv4 address, e.g. "127.0.0.1" */
 	int port;         /* 0: any free port (see vox_http_port) */
 	int threads;      /* thread pool size */
-	size_t max_body;  /* bytes; larger bodies get 413 */
+	size_t max_body;  /* bytes; larger bodies get 413 (routes may differ) */
 	const vox_http_route_t *routes;
 	size_t nroutes;
 	void *ctx; /* passed to handlers */
 	vox_metrics_t *metrics;
 	const char *service; /* for metrics labels */
+	/* Optional: a route's own body limit (0: max_body), asked before the
+	 * body is read, so one route may take more than the others. */
+	size_t (*route_max_body)(const vox_http_route_t *route);
 } vox_http_conf_t;
 
 vox_http_t *vox_http_start(const vox_http_conf_t *conf, vox_error_t *err);

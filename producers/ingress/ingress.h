@@ -53,6 +53,7 @@ typedef struct ingress {
 	struct listener *listener;
 	vox_counter_t *accepted, *refused, *auth_failed, *limited;
 	vox_counter_t *idem_hits;
+	vox_counter_t *cdrs_accepted, *cdrs_rejected, *cdrs_refused;
 	char *openapi; /* schemas/openapi.yaml as served */
 	size_t openapi_len;
 } ingress_t;
@@ -61,7 +62,12 @@ typedef struct ingress {
 typedef struct route_rule {
 	unsigned perms;          /* VOX_PERM_*; 0: no authentication at all */
 	const char *limit_class; /* "read", "command", "search" */
+	size_t max_body;         /* 0: VOX_MAX_BODY_BYTES */
 } route_rule_t;
+
+/* POST /v1/carrier/cdrs takes up to 10,000 records: its body cap is
+ * larger than VOX_MAX_BODY_BYTES (docs/CARRIER_CDRS.md). */
+#define INGRESS_CDR_MAX_BODY (8u * 1024 * 1024)
 
 /* Per-request state, owned by the request (freed with it). */
 typedef struct ingress_req {
@@ -96,6 +102,19 @@ json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
  * stored for the request's Idempotency-Key. details is stolen. */
 void ingress_error(vox_http_req_t *req, int status, const char *code,
                    const char *message, json_t *details);
+
+/* resources.c: lists. limit (1..100, default 20; written as limit + 1 to
+ * learn whether there is a next page) and cursor (an id) from the query
+ * string; false after answering 400. */
+bool ingress_page_args(vox_http_req_t *req, char *limit, size_t limitlen,
+                       const char **cursor);
+/* {data:[...], next_cursor} from rows whose first column is the id. */
+json_t *ingress_page(const PGresult *res, long limit,
+                     json_t *(*row_fn)(const PGresult *res, int row));
+
+/* RateLimit-* (and Retry-After when refused) from a limiter answer. */
+struct limit_result;
+void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r);
 
 /* Answers json (stolen) and, when the request holds an Idempotency-Key,
  * stores the answer for replays. */
@@ -185,5 +204,11 @@ void ingress_number_get(vox_http_req_t *req, void *ctx);
 void ingress_number_activate(vox_http_req_t *req, void *ctx);
 void ingress_number_deactivate(vox_http_req_t *req, void *ctx);
 void ingress_number_release(vox_http_req_t *req, void *ctx);
+void ingress_cdr_push(vox_http_req_t *req, void *ctx);
+void ingress_usage_get(vox_http_req_t *req, void *ctx);
+void ingress_trigger_create(vox_http_req_t *req, void *ctx);
+void ingress_trigger_list(vox_http_req_t *req, void *ctx);
+void ingress_trigger_get(vox_http_req_t *req, void *ctx);
+void ingress_trigger_delete(vox_http_req_t *req, void *ctx);
 
 #endif

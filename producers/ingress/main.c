@@ -16,12 +16,15 @@
 #include "vox_log.h"
 #include "vox_signal.h"
 
-static const route_rule_t open_route = {0, NULL};
-static const route_rule_t read_route = {VOX_PERM_READ, "read"};
-static const route_rule_t operate_route = {VOX_PERM_OPERATE, "command"};
-static const route_rule_t search_route = {VOX_PERM_READ, "search"};
-static const route_rule_t keys_read_route = {VOX_PERM_KEYS, "read"};
-static const route_rule_t keys_write_route = {VOX_PERM_KEYS, "command"};
+static const route_rule_t open_route = {0, NULL, 0};
+static const route_rule_t read_route = {VOX_PERM_READ, "read", 0};
+static const route_rule_t operate_route = {VOX_PERM_OPERATE, "command", 0};
+static const route_rule_t search_route = {VOX_PERM_READ, "search", 0};
+static const route_rule_t keys_read_route = {VOX_PERM_KEYS, "read", 0};
+static const route_rule_t keys_write_route = {VOX_PERM_KEYS, "command", 0};
+/* Carriers authenticate with their own keys and signatures (cdrs.c), not
+ * through ingress_begin: no account, no role. */
+static const route_rule_t carrier_route = {0, "command", INGRESS_CDR_MAX_BODY};
 
 /* docs/PERMISSIONS.md and schemas/openapi.yaml describe this table; a
  * test compares the OpenAPI paths with `ingress --routes`. */
@@ -54,6 +57,15 @@ static const vox_http_route_t routes[] = {
          &operate_route},
         {"DELETE", "/v1/numbers/{id}", ingress_number_release, NULL,
          &operate_route},
+        {"GET", "/v1/usage", ingress_usage_get, NULL, &read_route},
+        {"POST", "/v1/usage-triggers", ingress_trigger_create, NULL,
+         &operate_route},
+        {"GET", "/v1/usage-triggers", ingress_trigger_list, NULL, &read_route},
+        {"GET", "/v1/usage-triggers/{id}", ingress_trigger_get, NULL,
+         &read_route},
+        {"DELETE", "/v1/usage-triggers/{id}", ingress_trigger_delete, NULL,
+         &operate_route},
+        {"POST", "/v1/carrier/cdrs", ingress_cdr_push, NULL, &carrier_route},
         {"GET", "/v1/openapi.yaml", ingress_openapi, NULL, &open_route},
         {"GET", "/healthz", ingress_healthz, NULL, &open_route},
         {"GET", "/readyz", ingress_readyz, NULL, &open_route},
@@ -74,7 +86,7 @@ vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req)
 	return pg;
 }
 
-static void rate_headers(vox_http_req_t *req, const struct limit_result *r)
+void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r)
 {
 	char v[32];
 
@@ -131,7 +143,7 @@ ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
 	         ir->who.key_id[0] ? ir->who.key_id : ir->who.account_id);
 	limiter_check(in->limiter, credential, rule->limit_class,
 	              class_rate(in, rule->limit_class), &limit);
-	rate_headers(req, &limit);
+	ingress_rate_headers(req, &limit);
 	if (!limit.allowed) {
 		vox_counter_inc(in->limited);
 		vox_http_reply_error(req, 429, "rate_limited",
@@ -258,6 +270,13 @@ void ingress_error(vox_http_req_t *req, int status, const char *code,
 	                        details ? details : json_object()));
 }
 
+static size_t route_max_body(const vox_http_route_t *route)
+{
+	const route_rule_t *rule = route->data;
+
+	return rule ? rule->max_body : 0;
+}
+
 static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 {
 	vox_http_conf_t hconf = {0};
@@ -273,6 +292,7 @@ static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 	hconf.nroutes = cfg->bench_routes ? NROUTES : NROUTES - 1;
 	hconf.ctx = in;
 	hconf.metrics = in->metrics;
+	hconf.route_max_body = route_max_body;
 	http = vox_http_start(&hconf, &err);
 	if (http == NULL) {
 		vox_log(VOX_LOG_ERROR, "cannot start HTTP server", "error",
@@ -360,6 +380,16 @@ static void ingress_counters(ingress_t *in)
 	        "Requests refused for their credentials", NULL);
 	in->limited = vox_metrics_counter(m, "vox_rate_limited_total",
 	                                  "Requests answered 429", NULL);
+	in->cdrs_accepted = vox_metrics_counter(
+	        m, "vox_cdrs_accepted_total",
+	        "Pushed CDRs Kafka acknowledged (POST /v1/carrier/cdrs)", NULL);
+	in->cdrs_rejected = vox_metrics_counter(
+	        m, "vox_cdrs_rejected_total",
+	        "Pushed CDRs refused for their content", NULL);
+	in->cdrs_refused = vox_metrics_counter(
+	        m, "vox_cdrs_refused_total",
+	        "Pushed CDRs answered 503 because Kafka did not take them",
+	        NULL);
 	in->idem_hits = vox_metrics_counter(
 	        m, "vox_idempotency_hits_total",
 	        "POSTs answered from an existing Idempotency-Key "

@@ -348,3 +348,15 @@ void ingress_account_get(vox_http_req_t *req, void *ctx)
 		                  text_or_null(res, 0, 5)));
 	PQclear(res);
 }
+
+bool ingress_page_args(vox_http_req_t *req, char *limit, size_t limitlen,
+                       const char **cursor)
+{
+	return page_args(req, limit, limitlen, cursor);
+}
+
+json_t *ingress_page(const PGresult *res, long limit,
+                     json_t *(*row_fn)(const PGresult *res, int row))
+{
+	return page(res, limit, row_fn);
+}

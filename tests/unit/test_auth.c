@@ -115,6 +115,44 @@ Test(auth_apikey, a_small_buffer_is_refused)
 	             VOX_ERR_INVALID);
 }
 
+Test(auth_carrier_key, generated_keys_have_the_documented_shape)
+{
+	char key[VOX_CARRIER_KEY_LEN + 1], secret[44], other[44];
+	vox_error_t err;
+
+	cr_assert_eq(vox_carrier_key_generate(key, sizeof(key), &err), 0);
+	cr_assert_eq(strlen(key), VOX_CARRIER_KEY_LEN);
+	cr_assert_eq(strncmp(key, "voxc_", 5), 0, "%s", key);
+	cr_assert(vox_carrier_key_well_formed(key), "%s", key);
+	/* the two kinds never pass for each other */
+	cr_assert_not(vox_apikey_well_formed(key), "%s", key);
+	cr_assert_eq(vox_random_b64url(secret, sizeof(secret), &err), 0);
+	cr_assert_eq(vox_random_b64url(other, sizeof(other), &err), 0);
+	cr_assert_eq(strlen(secret), 43);
+	cr_assert_eq(strspn(secret, KEY_ALPHABET), 43, "%s", secret);
+	cr_assert_str_neq(secret, other);
+	cr_assert_eq(vox_random_b64url(secret, 43, &err), VOX_ERR_INVALID);
+	cr_assert_eq(vox_carrier_key_generate(key, VOX_CARRIER_KEY_LEN, &err),
+	             VOX_ERR_INVALID);
+}
+
+Test(auth_carrier_key, well_formed_refuses_other_shapes)
+{
+	char key[VOX_CARRIER_KEY_LEN + 1], api[VOX_APIKEY_LEN + 1];
+	vox_error_t err;
+
+	cr_assert_eq(vox_carrier_key_generate(key, sizeof(key), &err), 0);
+	cr_assert_eq(vox_apikey_generate(api, sizeof(api), &err), 0);
+	cr_assert_not(vox_carrier_key_well_formed(api), "%s", api);
+	cr_assert_not(vox_carrier_key_well_formed(NULL));
+	cr_assert_not(vox_carrier_key_well_formed("voxc_"));
+	key[20] = '+';
+	cr_assert_not(vox_carrier_key_well_formed(key), "%s", key);
+	key[20] = 'A';
+	key[VOX_CARRIER_KEY_LEN - 1] = '\0';
+	cr_assert_not(vox_carrier_key_well_formed(key), "%s", key);
+}
+
 static int key_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);

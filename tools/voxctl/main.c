@@ -4,6 +4,8 @@
  *   voxctl account     create, list and show accounts (account.c)
  *   voxctl key         create, list and revoke API keys (key.c)
  *   voxctl usage       metering exceptions and re-rating (usage.c)
+ *   voxctl carrier     create, list and revoke carrier credentials
+ *                      (carrier.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -36,6 +38,8 @@ static const struct voxctl_command {
         {"account", "create, list and show accounts", voxctl_account},
         {"key", "create, list and revoke API keys", voxctl_key},
         {"usage", "metering exceptions; re-rate them", voxctl_usage},
+        {"carrier", "create, list and revoke carrier CDR credentials",
+         voxctl_carrier},
 };
 
 static void usage(FILE *out)
