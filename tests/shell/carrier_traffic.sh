@@ -215,6 +215,25 @@ traffic POST "{\"ingress_url\":\"$STUB\",\"carrier_key\":\"wrong\",\"signing_sec
 check "401 ends the run" wait_stopped 10
 [[ "$(j "$tmp/t" 'd["stop_reason"]')" == *"401"* ]] && ok || fail "401 stop reason: $(cat "$tmp/t")"
 
+# -- ops/traffic drives the same endpoints (sandbox from ops/stack env, so VOX_CARRIER_PORT)
+printf '{"id":"c1","carrier":"sandbox","key":"%s","signing_secret":"%s"}\n' "$KEY" "$SECRET" >"$tmp/cred.json"
+stub_stats
+before=$(j "$tmp/s" 'd["records"]')
+out=$(VOX_CARRIER_PORT=$SBX_PORT ops/traffic start --ingress "$STUB" --credential "$tmp/cred.json" --rate 300 --batch 10 --count 30 2>&1)
+[[ "$out" == "traffic: running"* ]] && ok || fail "ops/traffic start: $out"
+check "ops/traffic run ends" wait_stopped 10
+out=$(VOX_CARRIER_PORT=$SBX_PORT ops/traffic status 2>&1)
+[[ "$out" == *"stopped"*"sent 30, accepted 30"* ]] && ok || fail "ops/traffic status: $out"
+stub_stats
+check "ops/traffic: 30 records arrived" [ "$(j "$tmp/s" 'd["records"]')" = $((before + 30)) ]
+VOX_CARRIER_PORT=$SBX_PORT VOX_CARRIER_CDR_KEY=$KEY VOX_CARRIER_CDR_SECRET=$SECRET ops/traffic start \
+	--ingress "$STUB" --rate 20 --duration 600 >/dev/null 2>&1
+out=$(VOX_CARRIER_PORT=$SBX_PORT ops/traffic stop 2>&1)
+[[ "$out" == "traffic: stopped"* ]] && ok || fail "ops/traffic stop: $out"
+out=$(env -u VOX_CARRIER_CDR_KEY -u VOX_CARRIER_CDR_SECRET VOX_CARRIER_PORT=$SBX_PORT ops/traffic start --ingress "$STUB" 2>&1)
+rc=$?
+[ "$rc" = 2 ] && [[ "$out" == *"no carrier credential"* ]] && ok || fail "ops/traffic without credential: exit $rc $out"
+
 # -- bad configurations
 for bad in '{}' '{"ingress_url":"ftp://x","carrier_key":"k","signing_secret":"s"}' \
 	"{\"ingress_url\":\"$STUB\",\"carrier_key\":\"k\",\"signing_secret\":\"s\",\"rate_per_s\":0}" \
