@@ -5,6 +5,7 @@
 # records. Covers: records for the numbers the sandbox sold, the type mix and fields, unique ids, 503
 # retried, the rate, numbers given in the request, NDJSON, DELETE, a 401 stopping the run, 409/400, and
 # traffic started from VOX_CARRIER_TRAFFIC. Runs its own sandbox on a free port (no stack needed).
+# shellcheck disable=SC2015 # `A && ok || fail`: ok always succeeds, so fail runs only when A fails
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 PY=/usr/bin/python3
@@ -230,7 +231,7 @@ VOX_CARRIER_PORT=$SBX_PORT VOX_CARRIER_CDR_KEY=$KEY VOX_CARRIER_CDR_SECRET=$SECR
 	--ingress "$STUB" --rate 20 --duration 600 >/dev/null 2>&1
 out=$(VOX_CARRIER_PORT=$SBX_PORT ops/traffic stop 2>&1)
 [[ "$out" == "traffic: stopped"* ]] && ok || fail "ops/traffic stop: $out"
-out=$(env -u VOX_CARRIER_CDR_KEY -u VOX_CARRIER_CDR_SECRET VOX_CARRIER_PORT=$SBX_PORT ops/traffic start --ingress "$STUB" 2>&1)
+out=$(env -u VOX_CARRIER_CDR_KEY -u VOX_CARRIER_CDR_SECRET VOX_CARRIER_PORT="$SBX_PORT" ops/traffic start --ingress "$STUB" 2>&1)
 rc=$?
 [ "$rc" = 2 ] && [[ "$out" == *"no carrier credential"* ]] && ok || fail "ops/traffic without credential: exit $rc $out"
 
