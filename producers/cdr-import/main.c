@@ -7,6 +7,7 @@
  * Exit: 0 all imported, 1 some rows rejected (the rest imported), 2 usage
  * or configuration, 3 Kafka unavailable, 128+signal when interrupted.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #define EXIT_REJECTS 1
 #define EXIT_USAGE   2
 #define EXIT_KAFKA   3
+#define USAGE        "cdr-import [options] FILE..."
 
 volatile sig_atomic_t import_stop_signal;
 
@@ -50,8 +52,8 @@ static const vox_cfg_opt_t opts_table[] = {
 #define NOPTS (sizeof(opts_table) / sizeof(opts_table[0]))
 
 static const char about[] =
-        "imports carrier CDR files (CSV) into vox.cdr.raw\n"
-        "usage: cdr-import [options] FILE...\n"
+        "imports carrier CDR files (CSV) into vox.cdr.raw "
+        "(docs/CDR_IMPORT.md)\n"
         "  --carrier NAME        carrier the records come from (default "
         "sandbox)\n"
         "  --checkpoint-dir DIR  checkpoints and rejects here (default: "
@@ -83,11 +85,11 @@ static void signals_setup(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void usage_exit(const char *prog, const char *why)
+static void usage_exit(const char *why)
 {
 	if (why != NULL)
 		fprintf(stderr, "cdr-import: %s\n", why);
-	vox_config_usage(prog, about, opts_table, NOPTS, stderr);
+	vox_config_usage(USAGE, about, opts_table, NOPTS, stderr);
 	exit(EXIT_USAGE);
 }
 
@@ -118,25 +120,25 @@ static void parse_args(int argc, char **argv, import_opts_t *o)
 		case 'm':
 			o->max_rate = strtol(optarg, &end, 10);
 			if (*end || o->max_rate < 0)
-				usage_exit(argv[0], "--max-rate: a number "
-				                    "of records per second");
+				usage_exit("--max-rate: a number "
+				           "of records per second");
 			break;
 		case 'q':
 			o->quiet = true;
 			break;
 		case 'h':
-			vox_config_usage(argv[0], about, opts_table, NOPTS,
+			vox_config_usage(USAGE, about, opts_table, NOPTS,
 			                 stdout);
 			exit(0);
 		default:
-			usage_exit(argv[0], NULL);
+			usage_exit(NULL);
 		}
 	}
 	if (optind >= argc)
-		usage_exit(argv[0], "no FILE to import");
+		usage_exit("no FILE to import");
 	if (!vox_carrier_name_valid(o->carrier))
-		usage_exit(argv[0], "--carrier: 1..63 of [a-z0-9_-], "
-		                    "starting with a letter or digit");
+		usage_exit("--carrier: 1..63 of [a-z0-9_-], "
+		           "starting with a letter or digit");
 }
 
 /* Every file must be readable with a complete header before anything is
@@ -148,6 +150,12 @@ static void check_files(char **files, int nfiles, const import_opts_t *o)
 	char mismatch[160];
 	int col[IMPORT_NCOLUMNS];
 
+	if (o->checkpoint_dir != NULL && access(o->checkpoint_dir, W_OK) != 0) {
+		fprintf(stderr,
+		        "cdr-import: --checkpoint-dir %s: %s (nothing sent)\n",
+		        o->checkpoint_dir, strerror(errno));
+		exit(EXIT_USAGE);
+	}
 	for (int i = 0; i < nfiles; i++) {
 		if (import_check_header(files[i], col, &err) != 0 ||
 		    checkpoint_init(&cp, files[i], o->checkpoint_dir,
@@ -208,8 +216,7 @@ int main(int argc, char **argv)
 	}
 	level = vox_log_level_parse(cfg.log_level);
 	if (level < 0)
-		usage_exit(argv[0],
-		           "VOX_LOG_LEVEL: debug, info, warn or error");
+		usage_exit("VOX_LOG_LEVEL: debug, info, warn or error");
 	vox_log_init("cdr-import", (vox_log_level_t)level);
 	o.progress = !o.quiet && isatty(STDERR_FILENO);
 	o.kafka_wait_ms = (int)cfg.message_timeout_ms;
