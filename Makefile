@@ -44,7 +44,8 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(COMMON_CXX_SRC:%.cc=$(BUILD)/%.o)
 LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
-PROGRAMS := producers/ingress workers/provisioning workers/metering tools/voxctl
+PROGRAMS := producers/ingress producers/cdr-import workers/provisioning \
+	workers/metering tools/voxctl
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)

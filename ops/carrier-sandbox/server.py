@@ -7,7 +7,7 @@ HTTP/1.1), with fault injection. See docs/CARRIER_SANDBOX.md and ops/carrier-san
 Settings (environment): VOX_CARRIER_PORT (27080), VOX_CARRIER_API_KEY (sandbox-key),
 VOX_CARRIER_INVENTORY_PER_COUNTRY (3000), VOX_CARRIER_SEED (voxlink), VOX_CARRIER_QUARANTINE_S (0),
 VOX_CARRIER_ORDER_DELAY_MS (0), VOX_CARRIER_IDEMPOTENCY_TTL_S (86400), VOX_CARRIER_FAULTS (JSON),
-VOX_CARRIER_FAULT_SEED (random).
+VOX_CARRIER_FAULT_SEED (random), VOX_CARRIER_TRAFFIC (JSON: CDR traffic started at once).
 """
 
 import sys
@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit  # noqa: E402
 import api  # noqa: E402
 import faults as faults_mod  # noqa: E402
 import inventory  # noqa: E402
+import traffic as traffic_mod  # noqa: E402
 from store import Store, now_iso  # noqa: E402
 
 MAX_BODY = 1 << 20
@@ -65,6 +66,11 @@ class App:
         self.faults = faults
         self.api_key = api_key.encode("utf-8")
         self.initial_config = dict(config)
+        self.traffic = traffic_mod.Traffic(self.sold_numbers, log)
+
+    def sold_numbers(self):
+        with self.store.lock:
+            return sorted(self.store.owned)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -249,7 +255,10 @@ class Handler(BaseHTTPRequestHandler):
             app.faults.clear(req.q("endpoint"))
             log("faults cleared%s" % (" for %s" % req.q("endpoint") if req.q("endpoint") else ""))
             self.send_json(200, {"faults": app.faults.list()})
+        elif p == "/admin/traffic":
+            self.admin_traffic(app, req, m)
         elif p == "/admin/reset" and m == "POST":
+            app.traffic.stop("reset")
             app.store.reset()
             app.faults.clear()
             app.faults.reset_stats()
@@ -275,6 +284,26 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, self.config(app))
         else:
             self.send_json(404, api.error(404, 10005, "Resource not found", "No admin route %s %s." % (m, p)).body)
+
+    def admin_traffic(self, app, req, m):
+        if m == "GET":
+            self.send_json(200, app.traffic.status())
+        elif m == "DELETE":
+            self.send_json(200, app.traffic.stop("stopped by DELETE /admin/traffic"))
+        elif m == "POST":
+            try:
+                cfg = traffic_mod.parse_config(json.loads(req.body.decode("utf-8") or "null"))
+            except (ValueError, UnicodeDecodeError) as e:
+                self.send_json(400, api.error(400, 10015, "Bad Request", "traffic: %s" % e).body)
+                return
+            if not app.traffic.start(cfg):
+                self.send_json(409, api.error(409, 10015, "Conflict",
+                                              "traffic is already running: DELETE /admin/traffic first").body)
+                return
+            self.send_json(202, app.traffic.status())
+        else:
+            self.send_json(405, api.error(405, 10015, "Method not allowed", "GET, POST or DELETE.").body,
+                           headers={"Allow": "GET, POST, DELETE"})
 
     @staticmethod
     def config(app):
@@ -332,6 +361,15 @@ def main(argv=None):
             sys.stderr.write("carrier-sandbox: VOX_CARRIER_FAULTS: %s\n" % e)
             sys.exit(2)
 
+    raw_traffic = os.environ.get("VOX_CARRIER_TRAFFIC", "").strip()
+    traffic_cfg = None
+    if raw_traffic:
+        try:
+            traffic_cfg = traffic_mod.parse_config(json.loads(raw_traffic))
+        except ValueError as e:
+            sys.stderr.write("carrier-sandbox: VOX_CARRIER_TRAFFIC: %s\n" % e)
+            sys.exit(2)
+
     t0 = time.monotonic()
     inv = inventory.generate(size, seed)
     log("inventory: %d numbers (%d per country, seed %r) in %.2f s" % (
@@ -358,9 +396,12 @@ def main(argv=None):
     th.start()
     log("listening on http://%s:%d (state %s)" % (args.host, srv.server_address[1],
                                                    args.state_dir or "in memory only"))
+    if traffic_cfg is not None:
+        app.traffic.start(traffic_cfg)
     while not stop.wait(3600):
         pass
     log("stopping")
+    app.traffic.stop("sandbox stopping")
     srv.shutdown()
     srv.server_close()
     return 0
