@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@ struct vox_consumer {
 	vox_histogram_t *handle_seconds;
 	vox_batch_fn batch_fn;
 	int batch_max, batch_wait_ms;
+	vox_batch_prepare_fn batch_prepare;
+	vox_batch_release_fn batch_release;
+	vox_pg_t *prepare_pg;
 };
 
 static double mono_seconds(void)
@@ -203,6 +207,9 @@ vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf, vox_pg_t *pg,
 	c->batch_fn = conf->batch_fn;
 	c->batch_max = conf->batch_max > 0 ? conf->batch_max : 5000;
 	c->batch_wait_ms = conf->batch_wait_ms > 0 ? conf->batch_wait_ms : 20;
+	c->batch_prepare = conf->batch_prepare;
+	c->batch_release = conf->batch_release;
+	c->prepare_pg = conf->prepare_pg;
 	if (c->name == NULL) {
 		vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
 		goto out_free;
@@ -480,6 +487,7 @@ struct batch_tx {
 	vox_consumer_t *c;
 	vox_batch_msg_t *msgs;
 	size_t n;
+	void *prepared;
 };
 
 static int batch_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
@@ -488,7 +496,8 @@ static int batch_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 
 	for (size_t i = 0; i < tx->n; i++)
 		tx->msgs[i].dlq_reason[0] = '\0';
-	return tx->c->batch_fn(pg, tx->msgs, tx->n, tx->c->ctx, err);
+	return tx->c->batch_fn(pg, tx->msgs, tx->n, tx->prepared, tx->c->ctx,
+	                       err);
 }
 
 /* Runs msgs[0..n) in one transaction until it commits (0), fails for good
@@ -496,9 +505,10 @@ static int batch_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
  * (BATCH_STOPPED). PostgreSQL being down is waited out. */
 #define BATCH_STOPPED 1
 static int batch_commit(vox_consumer_t *c, vox_batch_msg_t *msgs, size_t n,
-                        vox_error_t *err, volatile sig_atomic_t *running)
+                        void *prepared, vox_error_t *err,
+                        volatile sig_atomic_t *running)
 {
-	struct batch_tx tx = {c, msgs, n};
+	struct batch_tx tx = {c, msgs, n, prepared};
 	int attempt = 0, outage = 0;
 
 	for (;;) {
@@ -582,17 +592,17 @@ static int dead_letter_batch(vox_consumer_t *c, rd_kafka_message_t **rkms,
 /* Commits a polled batch, dead-letters what the handler (or a failed
  * single-message run) marked, stores the offsets. 0 when done. */
 static int batch_finish(vox_consumer_t *c, rd_kafka_message_t **rkms,
-                        vox_batch_msg_t *msgs, size_t n,
+                        vox_batch_msg_t *msgs, size_t n, void *prepared,
                         volatile sig_atomic_t *running)
 {
 	vox_error_t err;
-	int rc = batch_commit(c, msgs, n, &err, running);
+	int rc = batch_commit(c, msgs, n, prepared, &err, running);
 
 	if (rc < 0 && n > 1) {
 		vox_log(VOX_LOG_WARN, "batch failed for good: one at a time",
 		        "error", err.message, NULL);
 		for (size_t i = 0; i < n; i++) {
-			rc = batch_commit(c, msgs + i, 1, &err, running);
+			rc = batch_commit(c, msgs + i, 1, NULL, &err, running);
 			if (rc == BATCH_STOPPED)
 				return rc;
 			if (rc != 0)
@@ -618,54 +628,165 @@ static int batch_finish(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	return 0;
 }
 
+/* One polled batch: its messages, their views and the prepared state. */
+struct batch_buf {
+	rd_kafka_message_t **rkms;
+	vox_batch_msg_t *msgs;
+	size_t n;
+	void *prepared;
+};
+
+/* The writer thread of a pipelined batch consumer: finishes (commits,
+ * dead-letters, stores offsets, frees) one batch at a time. */
+struct batch_writer {
+	vox_consumer_t *c;
+	volatile sig_atomic_t *running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct batch_buf *job; /* handed over, not yet finished */
+	bool stop;
+	pthread_t thread;
+};
+
+static void batch_done(vox_consumer_t *c, struct batch_buf *b,
+                       volatile sig_atomic_t *running)
+{
+	double started = mono_seconds();
+
+	batch_finish(c, b->rkms, b->msgs, b->n, b->prepared, running);
+	if (c->handle_seconds)
+		vox_histogram_observe(c->handle_seconds,
+		                      mono_seconds() - started);
+	if (b->prepared != NULL && c->batch_release != NULL)
+		c->batch_release(b->prepared, c->ctx);
+	b->prepared = NULL;
+	for (size_t i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->rkms[i]);
+	b->n = 0;
+}
+
+static void *writer_loop(void *arg)
+{
+	struct batch_writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->job == NULL && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->job == NULL)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		batch_done(w->c, w->job, w->running);
+		pthread_mutex_lock(&w->lock);
+		w->job = NULL;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Waits until the writer has finished its batch. */
+static void writer_idle(struct batch_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->job != NULL)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void writer_hand(struct batch_writer *w, struct batch_buf *b)
+{
+	pthread_mutex_lock(&w->lock);
+	w->job = b;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Polls up to batch_max messages into b (waiting at most batch_wait_ms
+ * after the first). */
+static void batch_poll(vox_consumer_t *c, struct batch_buf *b)
+{
+	rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
+	double deadline = mono_seconds() + c->batch_wait_ms / 1000.0;
+
+	b->n = 0;
+	while (rkm != NULL) {
+		if (rkm->err) {
+			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				vox_log(VOX_LOG_WARN, "consume error", "error",
+				        rd_kafka_message_errstr(rkm), NULL);
+			rd_kafka_message_destroy(rkm);
+		} else {
+			batch_view(rkm, &b->msgs[b->n]);
+			b->rkms[b->n++] = rkm;
+		}
+		if (b->n == (size_t)c->batch_max)
+			break;
+		double left = deadline - mono_seconds();
+		rkm = rd_kafka_consumer_poll(c->rk,
+		                             left > 0 ? (int)(left * 1000) : 0);
+	}
+}
+
 static void batch_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 {
-	rd_kafka_message_t **rkms = calloc((size_t)c->batch_max, sizeof(*rkms));
-	vox_batch_msg_t *msgs = calloc((size_t)c->batch_max, sizeof(*msgs));
-	double started, deadline;
-	size_t n;
+	struct batch_buf bufs[2] = {{0}};
+	struct batch_writer w = {.c = c, .running = running};
+	bool pipelined = c->batch_prepare != NULL;
+	int cur = 0;
 
-	if (rkms == NULL || msgs == NULL) {
-		vox_log(VOX_LOG_ERROR, "batch buffers: out of memory", NULL);
-		goto out;
+	for (int i = 0; i < 2; i++) {
+		bufs[i].rkms =
+		        calloc((size_t)c->batch_max, sizeof(*bufs[i].rkms));
+		bufs[i].msgs =
+		        calloc((size_t)c->batch_max, sizeof(*bufs[i].msgs));
+		if (bufs[i].rkms == NULL || bufs[i].msgs == NULL) {
+			vox_log(VOX_LOG_ERROR, "batch buffers: out of memory",
+			        NULL);
+			goto out;
+		}
+	}
+	if (pipelined) {
+		pthread_mutex_init(&w.lock, NULL);
+		pthread_cond_init(&w.cond, NULL);
+		if (pthread_create(&w.thread, NULL, writer_loop, &w) != 0) {
+			vox_log(VOX_LOG_WARN,
+			        "no writer thread: batches are "
+			        "not pipelined",
+			        NULL);
+			pipelined = false;
+		}
 	}
 	while (*running) {
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
+		struct batch_buf *b = &bufs[cur];
 
-		n = 0;
-		deadline = mono_seconds() + c->batch_wait_ms / 1000.0;
-		while (rkm != NULL) {
-			if (rkm->err) {
-				if (rkm->err !=
-				    RD_KAFKA_RESP_ERR__PARTITION_EOF)
-					vox_log(VOX_LOG_WARN, "consume error",
-					        "error",
-					        rd_kafka_message_errstr(rkm),
-					        NULL);
-				rd_kafka_message_destroy(rkm);
-			} else {
-				batch_view(rkm, &msgs[n]);
-				rkms[n++] = rkm;
-			}
-			if (n == (size_t)c->batch_max)
-				break;
-			double left = deadline - mono_seconds();
-			rkm = rd_kafka_consumer_poll(
-			        c->rk, left > 0 ? (int)(left * 1000) : 0);
-		}
-		if (n == 0)
+		batch_poll(c, b);
+		if (b->n == 0)
 			continue;
-		started = mono_seconds();
-		batch_finish(c, rkms, msgs, n, running);
-		if (c->handle_seconds)
-			vox_histogram_observe(c->handle_seconds,
-			                      mono_seconds() - started);
-		for (size_t i = 0; i < n; i++)
-			rd_kafka_message_destroy(rkms[i]);
+		if (!pipelined) {
+			batch_done(c, b, running);
+			continue;
+		}
+		/* prepare this batch while the writer commits the last one */
+		b->prepared =
+		        c->batch_prepare(c->prepare_pg, b->msgs, b->n, c->ctx);
+		writer_idle(&w);
+		writer_hand(&w, b);
+		cur ^= 1;
+	}
+	if (pipelined) {
+		writer_idle(&w);
+		pthread_mutex_lock(&w.lock);
+		w.stop = true;
+		pthread_cond_broadcast(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(w.thread, NULL);
 	}
 out:
-	free(rkms);
-	free(msgs);
+	for (int i = 0; i < 2; i++) {
+		free(bufs[i].rkms);
+		free(bufs[i].msgs);
+	}
 }
 
 int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)

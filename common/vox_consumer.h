@@ -73,8 +73,19 @@ typedef struct vox_batch_msg {
 	char dlq_reason[240]; /* set by the handler; cleared before each try */
 } vox_batch_msg_t;
 
+/* prepared: what batch_prepare returned for these messages, or NULL
+ * (no prepare hook, or the batch was split: do everything). */
 typedef int (*vox_batch_fn)(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n,
-                            void *ctx, vox_error_t *err);
+                            void *prepared, void *ctx, vox_error_t *err);
+
+/* Optional pipelining of batch mode: the work of a batch that needs no
+ * transaction (parsing, pricing, lookups on a connection of its own) runs
+ * on the polling thread while the previous batch commits on a writer
+ * thread. Returns the state batch_fn gets (NULL is allowed: batch_fn does
+ * it all); batch_release frees it after the batch is finished. */
+typedef void *(*vox_batch_prepare_fn)(vox_pg_t *pg, vox_batch_msg_t *msgs,
+                                      size_t n, void *ctx);
+typedef void (*vox_batch_release_fn)(void *prepared, void *ctx);
 
 typedef struct vox_consumer_conf {
 	const char *brokers;
@@ -93,6 +104,9 @@ typedef struct vox_consumer_conf {
 	vox_batch_fn batch_fn;  /* set: batch mode (handlers unused) */
 	int batch_max;          /* 0: 5000 messages */
 	int batch_wait_ms;      /* 0: 20 ms to fill a batch after the first */
+	vox_batch_prepare_fn batch_prepare; /* optional: pipelined batches */
+	vox_batch_release_fn batch_release;
+	vox_pg_t *prepare_pg; /* the polling thread's connection for prepare */
 } vox_consumer_conf_t;
 
 /* pg and producer stay owned by the caller and must outlive the consumer;

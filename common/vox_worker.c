@@ -121,7 +121,7 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	vox_consumer_t *consumer = NULL;
 	vox_relay_t *relay = NULL;
 	struct ticker *ticker = NULL;
-	vox_pg_t *pg = NULL;
+	vox_pg_t *pg = NULL, *prepare_pg = NULL;
 	vox_error_t err;
 	int rc = 1;
 
@@ -165,6 +165,12 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	cconf.metrics = metrics;
 	cconf.batch_fn = def->batch_fn;
 	cconf.batch_max = (int)cfg->batch_max;
+	if (def->batch_fn != NULL && def->batch_prepare != NULL) {
+		prepare_pg = vox_pg_new(cfg->pg_url);
+		cconf.batch_prepare = def->batch_prepare;
+		cconf.batch_release = def->batch_release;
+		cconf.prepare_pg = prepare_pg;
+	}
 	consumer = vox_consumer_new(&cconf, pg, producer, &err);
 	if (consumer == NULL) {
 		vox_log(VOX_LOG_ERROR, "kafka consumer", "error", err.message,
@@ -178,6 +184,7 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	ticker_stop(ticker);
 out:
 	vox_consumer_destroy(consumer);
+	vox_pg_destroy(prepare_pg);
 	vox_relay_stop(relay); /* relays what is committed, then stops */
 	vox_producer_destroy(producer, 10000);
 	vox_pg_destroy(pg);

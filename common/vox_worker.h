@@ -21,6 +21,10 @@ typedef struct vox_worker_def {
 	/* Set instead of handlers: batch mode (vox_consumer.h), batches of up
 	 * to VOX_WORKER_BATCH_MAX messages. */
 	vox_batch_fn batch_fn;
+	/* Optional with batch_fn: pipelined batches (vox_consumer.h); the
+	 * worker gives prepare a PostgreSQL connection of its own. */
+	vox_batch_prepare_fn batch_prepare;
+	vox_batch_release_fn batch_release;
 	void *ctx;
 	/* Optional periodic work (e.g. expiring reservations), on a thread
 	 * of its own with its own connection, every tick_ms. */

@@ -15,6 +15,7 @@
  * anywhere leaves nothing half-done, and a redelivered batch is skipped by
  * usage_dedup.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,11 @@ struct rec {
 	char carrier[VOX_CARRIER_NAME_MAX + 1];
 	long long rerate_of; /* 0: not a re-rate */
 	const struct number *num;
-	const vox_rate_card_t *card;
-	vox_charge_t charge;
+	/* what pricing chose: copied, as the cards may be reloaded before
+	 * the batch is written */
+	char card_id[40], currency[4];
+	long long rate_id;
+	vox_charge_t charge; /* charge.rate is not kept (NULL) */
 	char usage_id[VOX_UUID_STRLEN];
 	/* set when the record cannot be rated */
 	const char *reason_code;
@@ -60,6 +64,9 @@ struct batch {
 	size_t nrecs;
 	struct number *nums;
 	size_t nums_cap;
+	size_t good; /* records priced */
+	char *copy;  /* their COPY text */
+	size_t copy_len;
 };
 
 /* ---------------------------------------------------------------- numbers */
@@ -229,6 +236,7 @@ static void parse_one(struct batch *b, size_t msg, struct rec *r)
 
 static void rate_one(struct batch *b, struct rec *r)
 {
+	const vox_rate_card_t *card;
 	vox_error_t err;
 	int rc;
 
@@ -238,22 +246,25 @@ static void rate_one(struct batch *b, struct rec *r)
 		       "not a number of any account: ", r->cdr.number);
 		return;
 	}
-	r->card = meter_card_for(b->m, r->num->account_id, r->num->currency,
-	                         r->cdr.started_us);
-	if (r->card == NULL) {
+	card = meter_card_for(b->m, r->num->account_id, r->num->currency,
+	                      r->cdr.started_us);
+	if (card == NULL) {
 		reject(r, "no_rate_card",
-		       "no rate card in force at started_at "
-		       "for account ",
+		       "no rate card in force at started_at for account ",
 		       r->num->account_id);
 		return;
 	}
-	rc = vox_rate_cdr(r->card, &r->cdr, r->num->country, r->num->type,
+	rc = vox_rate_cdr(card, &r->cdr, r->num->country, r->num->type,
 	                  &r->charge, &err);
 	if (rc != 0) {
 		reject(r, rc == VOX_ERR_NOT_FOUND ? "no_rate" : "cost_overflow",
 		       "", err.message);
 		return;
 	}
+	snprintf(r->card_id, sizeof(r->card_id), "%s", card->id);
+	snprintf(r->currency, sizeof(r->currency), "%s", card->currency);
+	r->rate_id = r->charge.rate->id;
+	r->charge.rate = NULL;
 	vox_uuid7(r->usage_id);
 }
 
@@ -279,21 +290,15 @@ static int temp_table(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 	return 0;
 }
 
-static int copy_records(struct batch *b, vox_pg_t *pg, size_t good,
-                        vox_error_t *err)
+/* The COPY text of the priced records (no database needed). */
+static int copy_build(struct batch *b)
 {
-	PGconn *conn = vox_pg_conn(pg);
-	size_t cap = good * 420 + 1, off = 0;
-	char *buf, started[40], rerate[24];
-	PGresult *res;
-	int ok;
+	size_t cap = b->good * 420 + 1, off = 0;
+	char started[40], rerate[24];
 
-	if (conn == NULL)
-		return vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-		                     "postgres: not connected");
-	buf = malloc(cap);
-	if (buf == NULL)
-		return vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+	b->copy = malloc(cap);
+	if (b->copy == NULL)
+		return VOX_ERR_NOMEM;
 	for (size_t i = 0; i < b->nrecs; i++) {
 		const struct rec *r = &b->recs[i];
 
@@ -307,28 +312,39 @@ static int copy_records(struct batch *b, vox_pg_t *pg, size_t good,
 		/* Every text field is from a restricted character set: no tab,
 		 * newline or backslash to escape. */
 		off += (size_t)snprintf(
-		        buf + off, cap - off,
-		        "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%"
-		        "d\t%s"
-		        "\t%lld\t%lld\t%lld\t%s\t%s\t%zu\n",
+		        b->copy + off, cap - off,
+		        "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d"
+		        "\t%s\t%lld\t%lld\t%lld\t%s\t%s\t%zu\n",
 		        r->usage_id, r->num->account_id, r->num->id,
 		        r->cdr.number, vox_cdr_type_name(r->cdr.type),
 		        vox_cdr_is_inbound(r->cdr.type) ? "inbound"
 		                                        : "outbound",
 		        r->carrier, r->cdr.id, r->cdr.from, r->cdr.to, started,
 		        r->cdr.duration_s, r->charge.billable_s,
-		        r->charge.units, r->card->id, r->charge.rate->id,
+		        r->charge.units, r->card_id, r->rate_id,
 		        (long long)r->charge.rate_micros,
-		        (long long)r->charge.cost_micros, r->card->currency,
-		        rerate, i);
+		        (long long)r->charge.cost_micros, r->currency, rerate,
+		        i);
 	}
+	b->copy_len = off;
+	return 0;
+}
+
+static int copy_send(struct batch *b, vox_pg_t *pg, vox_error_t *err)
+{
+	PGconn *conn = vox_pg_conn(pg);
+	PGresult *res;
+	int ok;
+
+	if (conn == NULL)
+		return vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
+		                     "postgres: not connected");
 	res = PQexec(conn, "COPY meter_batch FROM STDIN");
 	ok = PQresultStatus(res) == PGRES_COPY_IN;
 	PQclear(res);
 	if (ok)
-		ok = PQputCopyData(conn, buf, (int)off) == 1 &&
+		ok = PQputCopyData(conn, b->copy, (int)b->copy_len) == 1 &&
 		     PQputCopyEnd(conn, NULL) == 1;
-	free(buf);
 	res = PQgetResult(conn);
 	if (!ok || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		vox_error_set(err, VOX_ERR_UNAVAILABLE, true, "COPY: %s",
@@ -614,7 +630,7 @@ static int rated_event(struct batch *b, vox_pg_t *pg, const size_t *idx,
 	        "\"%s\",\"data\":{\"account_id\":\"%s\",\"currency\":\"%s\","
 	        "\"count\":%zu,\"cost_micros\":%lld,\"records\":[",
 	        id, now, first->num->account_id, first->num->account_id, trace,
-	        first->num->account_id, first->card->currency, n, cost);
+	        first->num->account_id, first->currency, n, cost);
 	for (size_t i = 0; i < n; i++) {
 		const struct rec *r = &b->recs[idx[i]];
 
@@ -682,10 +698,14 @@ static int rated_events(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 
 static void batch_free(struct batch *b)
 {
+	if (b == NULL)
+		return;
 	for (size_t i = 0; i < b->nrecs; i++)
 		json_decref(b->recs[i].data);
 	free(b->recs);
 	free(b->nums);
+	free(b->copy);
+	free(b);
 }
 
 static double ms_now(void)
@@ -696,94 +716,146 @@ static double ms_now(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx,
-                vox_error_t *err)
+/* Everything before the writes: parse, look up the numbers, price, build
+ * the COPY text. pg may be outside any transaction (it only reads). */
+static struct batch *batch_build(struct meter_ctx *m, vox_pg_t *pg,
+                                 vox_batch_msg_t *msgs, size_t n,
+                                 vox_error_t *err)
 {
-	struct batch b = {.m = ctx, .msgs = msgs, .n = n};
-	PGresult *ins = NULL;
-	size_t good = 0, bad = 0;
-	/* phase times (ms): parse, numbers+rating, copy, insert, triggers,
-	 * events, exceptions */
-	double t[8];
+	struct batch *b = calloc(1, sizeof(*b));
 	int rc;
 
-	t[0] = ms_now();
-
-	b.recs = calloc(n, sizeof(*b.recs));
-	for (b.nums_cap = 16; b.nums_cap < 2 * n; b.nums_cap *= 2)
+	if (b == NULL) {
+		vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+		return NULL;
+	}
+	b->m = m;
+	b->msgs = msgs;
+	b->n = n;
+	b->recs = calloc(n, sizeof(*b->recs));
+	for (b->nums_cap = 16; b->nums_cap < 2 * n; b->nums_cap *= 2)
 		;
-	b.nums = calloc(b.nums_cap, sizeof(*b.nums));
-	if (b.recs == NULL || b.nums == NULL) {
-		batch_free(&b);
-		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+	b->nums = calloc(b->nums_cap, sizeof(*b->nums));
+	if (b->recs == NULL || b->nums == NULL) {
+		batch_free(b);
+		vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+		return NULL;
 	}
-	rc = meter_cards_refresh(b.m, pg, err);
-	if (rc != 0)
-		goto out;
 	for (size_t i = 0; i < n; i++) {
-		parse_one(&b, i, &b.recs[i]);
-		if (b.recs[i].reason_code == NULL)
-			number_slot(&b, b.recs[i].cdr.number);
+		parse_one(b, i, &b->recs[i]);
+		if (b->recs[i].reason_code == NULL)
+			number_slot(b, b->recs[i].cdr.number);
 	}
-	b.nrecs = n;
-	t[1] = ms_now();
-	rc = numbers_load(&b, pg, err);
-	if (rc != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if (b.recs[i].reason_code == NULL)
-			rate_one(&b, &b.recs[i]);
-		if (b.recs[i].reason_code == NULL)
-			good++;
+	b->nrecs = n;
+	rc = numbers_load(b, pg, err);
+	if (rc == 0) {
+		pthread_mutex_lock(&m->cards_lock);
+		rc = meter_cards_refresh(m, pg, err);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (b->recs[i].reason_code == NULL)
+				rate_one(b, &b->recs[i]);
+			b->good += b->recs[i].reason_code == NULL;
+		}
+		pthread_mutex_unlock(&m->cards_lock);
 	}
-	t[2] = t[3] = t[4] = t[5] = t[6] = ms_now();
-	if (good > 0) {
-		rc = temp_table(&b, pg, err);
+	if (rc == 0 && copy_build(b) != 0)
+		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+	if (rc != 0) {
+		batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void *meter_prepare(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx)
+{
+	vox_error_t err;
+	struct batch *b;
+
+	/* On any failure here the writer does the whole batch itself. */
+	if (pg == NULL || vox_pg_connect(pg, 0, &err) != 0)
+		return NULL;
+	b = batch_build(ctx, pg, msgs, n, &err);
+	if (b == NULL)
+		vox_log(VOX_LOG_WARN, "batch not prepared: the writer does it",
+		        "error", err.message, NULL);
+	return b;
+}
+
+void meter_release(void *prepared, void *ctx)
+{
+	(void)ctx;
+	batch_free(prepared);
+}
+
+int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
+                void *ctx, vox_error_t *err)
+{
+	struct batch *b = prepared;
+	PGresult *ins = NULL;
+	size_t bad = 0;
+	/* phase times (ms): build (when not prepared), copy, insert,
+	 * triggers, events, exceptions */
+	double t[7];
+	int rc = 0;
+
+	t[0] = ms_now();
+	if (b == NULL) {
+		b = batch_build(ctx, pg, msgs, n, err);
+		if (b == NULL)
+			return err->code;
+	}
+	for (size_t i = 0; i < b->nrecs; i++)
+		b->recs[i].inserted = 0;
+	t[1] = t[2] = t[3] = t[4] = t[5] = ms_now();
+	if (b->good > 0) {
+		rc = temp_table(b, pg, err);
 		if (rc == 0)
-			rc = copy_records(&b, pg, good, err);
-		t[3] = ms_now();
+			rc = copy_send(b, pg, err);
+		t[2] = ms_now();
 		if (rc == 0)
 			rc = vox_pg_execp(pg, "meter_insert", insert_sql, 0,
 			                  NULL, &ins, err);
-		t[4] = ms_now();
+		t[3] = ms_now();
 		for (int i = 0; rc == 0 && i < PQntuples(ins); i++) {
 			long k = strtol(PQgetvalue(ins, i, 0), NULL, 10);
 
-			if (k >= 0 && (size_t)k < n)
-				b.recs[k].inserted = 1;
+			if (k >= 0 && (size_t)k < b->nrecs)
+				b->recs[k].inserted = 1;
 		}
 		if (rc == 0 && PQntuples(ins) > 0)
-			rc = triggers(&b, pg, err);
-		t[5] = ms_now();
+			rc = triggers(b, pg, err);
+		t[4] = ms_now();
 		if (rc == 0 && PQntuples(ins) > 0)
-			rc = rated_events(&b, pg, err);
-		t[6] = ms_now();
+			rc = rated_events(b, pg, err);
+		t[5] = ms_now();
 		if (rc != 0)
 			goto out;
 	}
-	for (size_t i = 0; i < n && rc == 0; i++)
-		if (b.recs[i].reason_code != NULL) {
-			rc = write_exception(&b, pg, &b.recs[i], err);
+	for (size_t i = 0; i < b->nrecs && rc == 0; i++)
+		if (b->recs[i].reason_code != NULL) {
+			rc = write_exception(b, pg, &b->recs[i], err);
 			bad++;
 		}
-	t[7] = ms_now();
+	t[6] = ms_now();
 	if (rc == 0) {
 		char line[300];
 
 		snprintf(line, sizeof(line),
 		         "batch: %zu messages, %d rated, %zu duplicates, %zu "
-		         "exceptions; ms: parse %.1f, rate %.1f, copy %.1f, "
-		         "insert %.1f, triggers %.1f, events %.1f, exceptions "
-		         "%.1f",
+		         "exceptions; ms: build %.1f, copy %.1f, insert %.1f, "
+		         "triggers %.1f, events %.1f, exceptions %.1f%s",
 		         n, ins ? PQntuples(ins) : 0,
-		         good - (size_t)(ins ? PQntuples(ins) : 0), bad,
+		         b->good - (size_t)(ins ? PQntuples(ins) : 0), bad,
 		         t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3],
-		         t[5] - t[4], t[6] - t[5], t[7] - t[6]);
+		         t[5] - t[4], t[6] - t[5],
+		         prepared ? " (prepared)" : "");
 		vox_log(VOX_LOG_DEBUG, line, NULL);
 	}
 out:
 	PQclear(ins);
-	batch_free(&b);
+	if (b != prepared)
+		batch_free(b);
 	return rc;
 }
 

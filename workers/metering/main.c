@@ -5,7 +5,7 @@
 #include "metering.h"
 #include "vox_worker.h"
 
-static struct meter_ctx meter;
+static struct meter_ctx meter = {.cards_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const vox_cfg_opt_t opts[] = {
         {"VOX_USAGE_PARTITIONS_AHEAD", VOX_CFG_INT, "3", 1, 60,
@@ -27,6 +27,8 @@ int main(int argc, char **argv)
 	        .topics = "vox.cdr.raw",
 	        .metrics_port = 19102,
 	        .batch_fn = meter_batch,
+	        .batch_prepare = meter_prepare,
+	        .batch_release = meter_release,
 	        .ctx = &meter,
 	        .tick = meter_tick,
 	        .tick_ms = 60000,

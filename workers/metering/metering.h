@@ -7,6 +7,7 @@
 #ifndef METERING_H
 #define METERING_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "vox_consumer.h"
@@ -23,7 +24,10 @@ struct assignment {
 struct meter_ctx {
 	/* settings */
 	long partitions_ahead;
-	/* rate cards in memory, reloaded when rating_version changes */
+	/* rate cards in memory, reloaded when rating_version changes; the
+	 * polling thread (prepare) and the writer (a batch it builds itself)
+	 * both price, so under cards_lock */
+	pthread_mutex_t cards_lock;
 	long long version;
 	vox_rate_card_t *cards;
 	size_t ncards;
@@ -44,9 +48,12 @@ const vox_rate_card_t *meter_card_for(const struct meter_ctx *m,
 
 void meter_cards_free(struct meter_ctx *m);
 
-/* The batch handler (vox_batch_fn). */
-int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx,
-                vox_error_t *err);
+/* The batch handler (vox_batch_fn) and its pipelined preparation
+ * (vox_batch_prepare_fn / vox_batch_release_fn). */
+int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
+                void *ctx, vox_error_t *err);
+void *meter_prepare(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *ctx);
+void meter_release(void *prepared, void *ctx);
 
 /* Creates usage_records partitions ahead (the tick). */
 void meter_tick(vox_pg_t *pg, void *ctx);
