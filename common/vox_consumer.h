@@ -81,7 +81,7 @@ typedef int (*vox_batch_fn)(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n,
 /* Optional pipelining of batch mode: the work of a batch that needs no
  * transaction (parsing, pricing, lookups on a connection of its own) runs
  * on the polling thread while the previous batch commits on a writer
- * thread. Returns the state batch_fn gets (NULL is allowed: batch_fn does
+ * thread. Returns the state handed to batch_fn (NULL is allowed: it does
  * it all); batch_release frees it after the batch is finished. */
 typedef void *(*vox_batch_prepare_fn)(vox_pg_t *pg, vox_batch_msg_t *msgs,
                                       size_t n, void *ctx);
