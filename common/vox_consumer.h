@@ -102,7 +102,7 @@ typedef struct vox_consumer_conf {
 	int session_timeout_ms; /* 0: 10000 */
 	vox_metrics_t *metrics; /* optional */
 	vox_batch_fn batch_fn;  /* set: batch mode (handlers unused) */
-	int batch_max;          /* 0: 5000 messages */
+	int batch_max;          /* 0: 5000 messages (vox_worker: 10000) */
 	int batch_wait_ms;      /* 0: 20 ms to fill a batch after the first */
 	vox_batch_prepare_fn batch_prepare; /* optional: pipelined batches */
 	vox_batch_release_fn batch_release;

@@ -229,7 +229,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "handler attempts before dead-lettering", &cfg.max_attempts},
 	        {"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
 	         "first retry delay, doubled each attempt", &cfg.backoff_ms},
-	        {"VOX_WORKER_BATCH_MAX", VOX_CFG_INT, "5000", 1, 100000,
+	        {"VOX_WORKER_BATCH_MAX", VOX_CFG_INT, "10000", 1, 100000,
 	         "messages per transaction (batch-mode workers: metering)",
 	         &cfg.batch_max},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,

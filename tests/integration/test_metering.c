@@ -565,3 +565,48 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 	             2);
 	run_teardown(&r);
 }
+
+/* voxctl usage refuses bad options with exit 2 and touches nothing. */
+static int voxctl_exit(const char *args, char *out, size_t outlen)
+{
+	char cmd[512], *at;
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s/voxctl %s 2>&1; echo exit=$?",
+	         t_env("VOX_BIN_DIR"), args);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	at = strstr(out, "exit=");
+	return at ? (int)strtol(at + 5, NULL, 10) : -1;
+}
+
+Test(metering, voxctl_usage_refuses_bad_options)
+{
+	static const char *bad[] = {
+	        "usage rerate --carrier 'Bad Name'",
+	        "usage rerate --reason 'DROP TABLE'",
+	        "usage rerate --id 12x",
+	        "usage rerate extra",
+	        "usage exceptions --status nope",
+	        "usage nothing",
+	};
+	char out[2048];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = voxctl_exit(bad[i], out, sizeof(out));
+
+		cr_assert_eq(rc, 2, "voxctl %s: exit %d: %s", bad[i], rc, out);
+		cr_assert(strstr(out, "usage:") != NULL ||
+		                  strstr(out, "voxctl:") != NULL,
+		          "%s", out);
+	}
+	cr_assert_eq(voxctl_exit("usage exceptions --status all --carrier "
+	                         "no-such-carrier --json",
+	                         out, sizeof(out)),
+	             0, "%s", out);
+	cr_assert(strncmp(out, "[]", 2) == 0, "%s", out);
+}

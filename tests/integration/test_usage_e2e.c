@@ -4,7 +4,8 @@
  * GET /v1/usage answers totals equal to a direct SQL sum over
  * usage_records for the same range, for every grouping; a usage trigger
  * created through the API fires once per day it is crossed, as a
- * notification command.
+ * notification command. A CDR file import killed part-way and rerun is
+ * counted once per record.
  */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
@@ -13,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "vox_auth.h"
@@ -82,8 +85,8 @@ static void setup(struct e2e *e)
 	                      "VOX_RATE_READ=1000", NULL};
 	e->ingress = t_spawn("ingress", "usage-e2e-ingress.log", ienv);
 	cr_assert(t_wait_for(up, &e->port, 20000), "ingress not up");
-	snprintf(group_env, sizeof(group_env), "VOX_WORKER_GROUP=vox.test.e2e.%s",
-	         id);
+	snprintf(group_env, sizeof(group_env),
+	         "VOX_WORKER_GROUP=vox.test.e2e.%s", id);
 	const char *wenv[] = {group_env, "VOX_WORKER_METRICS_PORT=0",
 	                      "VOX_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
 	e->worker = t_spawn("metering", "usage-e2e-metering.log", wenv);
@@ -170,9 +173,10 @@ static bool rated(void *arg)
 {
 	struct want *w = arg;
 
-	return t_pg_count(w->e->pg,
-	                  "SELECT count(*) FROM usage_records WHERE carrier = $1",
-	                  w->e->carrier) >= w->n;
+	return t_pg_count(
+	               w->e->pg,
+	               "SELECT count(*) FROM usage_records WHERE carrier = $1",
+	               w->e->carrier) >= w->n;
 }
 
 static long long sql_sum(struct e2e *e, const char *what, const char *from,
@@ -218,8 +222,8 @@ static long long item_sum(const json_t *answer, const char *field)
 	long long s = 0;
 	size_t i;
 
-	json_array_foreach(items, i, it)
-		s += json_integer_value(json_object_get(it, field));
+	json_array_foreach(items, i, it) s +=
+	        json_integer_value(json_object_get(it, field));
 	return s;
 }
 
@@ -279,12 +283,12 @@ Test(usage_e2e, pushed_records_rated_once_and_usage_equals_sql, .timeout = 180)
 	strftime(to, sizeof(to), "%Y-%m-%d", &tm);
 	for (size_t g = 0; g < 3; g++) {
 		snprintf(path, sizeof(path),
-		         "/v1/usage?start_date=%s&end_date=%s&group_by=%s", from,
-		         to, groups[g]);
+		         "/v1/usage?start_date=%s&end_date=%s&group_by=%s",
+		         from, to, groups[g]);
 		answer = get_json(&e, path);
 		for (size_t s = 0; s < 5; s++) {
-			long long want = sql_sum(
-			        &e, s == 0 ? "1" : sums[s], from, to);
+			long long want =
+			        sql_sum(&e, s == 0 ? "1" : sums[s], from, to);
 			long long total = json_integer_value(json_object_get(
 			        json_object_get(answer, "totals"), sums[s]));
 
@@ -293,13 +297,13 @@ Test(usage_e2e, pushed_records_rated_once_and_usage_equals_sql, .timeout = 180)
 			cr_assert_eq(item_sum(answer, sums[s]), want,
 			             "%s items %s", groups[g], sums[s]);
 		}
-		cr_log_info("GET %s: %lld records, %lld micro-units", path,
-		            json_integer_value(json_object_get(
-		                    json_object_get(answer, "totals"),
-		                    "records")),
-		            json_integer_value(json_object_get(
-		                    json_object_get(answer, "totals"),
-		                    "cost_micros")));
+		cr_log_info(
+		        "GET %s: %lld records, %lld micro-units", path,
+		        json_integer_value(json_object_get(
+		                json_object_get(answer, "totals"), "records")),
+		        json_integer_value(json_object_get(
+		                json_object_get(answer, "totals"),
+		                "cost_micros")));
 		json_decref(answer);
 	}
 	cr_assert_eq(sql_sum(&e, "1", from, to), 60);
@@ -317,5 +321,90 @@ Test(usage_e2e, pushed_records_rated_once_and_usage_equals_sql, .timeout = 180)
 	                        "->> 'accountid' = $1",
 	                        e.account),
 	             3);
+	teardown(&e);
+}
+
+/* Spawns cdr-import on file for carrier; returns its pid. */
+static pid_t import_start(const char *carrier, const char *file)
+{
+	char bin[512], arg[96];
+	pid_t pid;
+
+	snprintf(bin, sizeof(bin), "%s/cdr-import", t_env("VOX_BIN_DIR"));
+	snprintf(arg, sizeof(arg), "--carrier=%s", carrier);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		execl(bin, "cdr-import", "--quiet", "--max-rate=5000", arg,
+		      file, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+Test(usage_e2e, import_killed_and_rerun_counts_every_record_once,
+     .timeout = 240)
+{
+	enum { ROWS = 20000 };
+	struct e2e e;
+	struct want w = {&e, ROWS};
+	char file[256], when[32];
+	time_t base = time(NULL) - 7200;
+	struct tm tm;
+	pid_t pid;
+	int status;
+	FILE *f;
+
+	setup(&e);
+	snprintf(file, sizeof(file), "%s/e2e-%s.csv", t_env("VOX_TEST_LOGS"),
+	         e.carrier);
+	f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "id,type,from,to,started_at,duration_s,segments\n");
+	for (int i = 0; i < ROWS; i++) {
+		time_t at = base + i / 10;
+
+		gmtime_r(&at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (i % 2)
+			fprintf(f,
+			        "f-%d,outbound_call,%s,+442079460000,%s,%d,\n",
+			        i, e.numbers[i % 3], when, i % 300);
+		else
+			fprintf(f, "f-%d,sms_received,+12125550100,%s,%s,,%d\n",
+			        i, e.numbers[i % 3], when, 1 + i % 2);
+	}
+	fclose(f);
+	/* killed part-way (about 1 s in at 5,000 rows/s), then rerun */
+	pid = import_start(e.carrier, file);
+	usleep(1200 * 1000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	pid = import_start(e.carrier, file);
+	waitpid(pid, &status, 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	          "rerun exit %d", WEXITSTATUS(status));
+	cr_assert(t_wait_for(rated, &w, 120000), "%lld of %d rated",
+	          t_pg_count(e.pg,
+	                     "SELECT count(*) FROM usage_records WHERE "
+	                     "carrier = $1",
+	                     e.carrier),
+	          ROWS);
+	sleep(2);
+	cr_assert_eq(t_pg_count(e.pg,
+	                        "SELECT count(*) FROM usage_records WHERE "
+	                        "carrier = $1",
+	                        e.carrier),
+	             ROWS);
+	cr_assert_eq(t_pg_count(e.pg,
+	                        "SELECT count(DISTINCT carrier_cdr_id) FROM "
+	                        "usage_records WHERE carrier = $1",
+	                        e.carrier),
+	             ROWS);
+	cr_assert_eq(t_pg_count(e.pg,
+	                        "SELECT coalesce(sum(records), 0) FROM "
+	                        "usage_daily WHERE account_id = $1",
+	                        e.account),
+	             ROWS);
 	teardown(&e);
 }
