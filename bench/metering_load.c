@@ -11,8 +11,6 @@
  *       binary COPY: the ceiling of writing these rows into this table.
  *       Prints "copied N in S s (R/s)".
  */
-#include <arpa/inet.h>
-#include <endian.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -21,6 +19,7 @@
 #include <time.h>
 
 #include "vox_cdr.h"
+#include "vox_copy.h"
 #include "vox_uuid.h"
 
 static double now_s(void)
@@ -149,89 +148,13 @@ static int produce(const char *brokers, const char *topic, long n,
 
 /* ---------------------------------------------------------------- COPY */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void put(struct buf *b, const void *data, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->cap + n) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (b->p == NULL)
-			exit(1);
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-static void put16(struct buf *b, int16_t v)
-{
-	uint16_t x = htons((uint16_t)v);
-
-	put(b, &x, 2);
-}
-
-static void put32(struct buf *b, int32_t v)
-{
-	uint32_t x = htonl((uint32_t)v);
-
-	put(b, &x, 4);
-}
-
-static void put_i32(struct buf *b, int32_t v)
-{
-	put32(b, 4);
-	put32(b, v);
-}
-
-static void put_i64(struct buf *b, int64_t v)
-{
-	uint64_t x = htobe64((uint64_t)v);
-
-	put32(b, 8);
-	put(b, &x, 8);
-}
-
-static void put_text(struct buf *b, const char *s)
-{
-	put32(b, (int32_t)strlen(s));
-	put(b, s, strlen(s));
-}
-
-static void put_uuid(struct buf *b, const char *s)
-{
-	unsigned char raw[16];
-	int k = 0;
-
-	for (const char *c = s; *c && k < 16; c++) {
-		unsigned v;
-
-		if (*c == '-')
-			continue;
-		sscanf(c, "%2x", &v);
-		raw[k++] = (unsigned char)v;
-		c++;
-	}
-	put32(b, 16);
-	put(b, raw, 16);
-}
-
-/* timestamptz: microseconds since 2000-01-01 UTC */
-static void put_ts(struct buf *b, int64_t unix_us)
-{
-	put_i64(b, unix_us - 946684800LL * 1000000);
-}
-
 static int copy(const char *url, long n, const char *account,
                 const char *numbers_file, const char *card, const char *rate)
 {
 	char(*nums)[24], id[VOX_UUID_STRLEN], cdr_id[48];
 	int nn = read_numbers(numbers_file, &nums);
-	static const char sig[] = "PGCOPY\n\377\r\n";
 	int64_t base = ((int64_t)time(NULL) - 86400) * 1000000, now;
-	struct buf b = {0};
+	vox_copybuf_t b;
 	PGconn *conn = PQconnectdb(url);
 	PGresult *res;
 	vox_cdr_t cdr;
@@ -242,39 +165,44 @@ static int copy(const char *url, long n, const char *account,
 		return 1;
 	}
 	now = (int64_t)time(NULL) * 1000000;
-	put(&b, sig, 11);
-	put32(&b, 0);
-	put32(&b, 0);
 	/* the rows are built before the clock starts: only the COPY counts */
+	vox_copy_begin(&b, (size_t)n * 300);
 	for (long i = 0; i < n; i++) {
+		int billable;
+
 		fill(&cdr, i, nums[i % nn], base);
+		billable = (cdr.duration_s + 59) / 60 * 60;
 		vox_uuid7(id);
 		snprintf(cdr_id, sizeof(cdr_id), "copy-%ld", i);
-		put16(&b, 21);
-		put_uuid(&b, id);
-		put_uuid(&b, account);
-		put_uuid(&b, id); /* number_id: any uuid */
-		put_text(&b, cdr.number);
-		put_text(&b, vox_cdr_type_name(cdr.type));
-		put_text(&b,
-		         vox_cdr_is_inbound(cdr.type) ? "inbound" : "outbound");
-		put_text(&b, "benchcopy");
-		put_text(&b, cdr_id);
-		put_text(&b, cdr.from);
-		put_text(&b, cdr.to);
-		put_ts(&b, cdr.started_us);
-		put_ts(&b, cdr.started_us + (int64_t)cdr.duration_s * 1000000);
-		put_i32(&b, cdr.duration_s);
-		put_i32(&b, (cdr.duration_s + 59) / 60 * 60);
-		put_i32(&b, cdr.segments);
-		put_uuid(&b, card);
-		put_i64(&b, strtoll(rate, NULL, 10));
-		put_i64(&b, 8500);
-		put_i64(&b, 8500 * ((cdr.duration_s + 59) / 60));
-		put_text(&b, "USD");
-		put_ts(&b, now);
+		vox_copy_row(&b, 21);
+		vox_copy_uuid(&b, id);
+		vox_copy_uuid(&b, account);
+		vox_copy_uuid(&b, id); /* number_id: any uuid */
+		vox_copy_text(&b, cdr.number);
+		vox_copy_text(&b, vox_cdr_type_name(cdr.type));
+		vox_copy_text(&b, vox_cdr_is_inbound(cdr.type) ? "inbound"
+		                                               : "outbound");
+		vox_copy_text(&b, "benchcopy");
+		vox_copy_text(&b, cdr_id);
+		vox_copy_text(&b, cdr.from);
+		vox_copy_text(&b, cdr.to);
+		vox_copy_timestamptz(&b, cdr.started_us);
+		vox_copy_timestamptz(
+		        &b, cdr.started_us + (int64_t)cdr.duration_s * 1000000);
+		vox_copy_int4(&b, cdr.duration_s);
+		vox_copy_int4(&b, billable);
+		vox_copy_int4(&b, cdr.segments);
+		vox_copy_uuid(&b, card);
+		vox_copy_int8(&b, strtoll(rate, NULL, 10));
+		vox_copy_int8(&b, 8500);
+		vox_copy_int8(&b, 8500LL * (billable / 60));
+		vox_copy_text(&b, "USD");
+		vox_copy_timestamptz(&b, now);
 	}
-	put16(&b, -1);
+	if (vox_copy_end(&b) != 0) {
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
 	t0 = now_s();
 	res = PQexec(
 	        conn,
@@ -291,7 +219,7 @@ static int copy(const char *url, long n, const char *account,
 	for (size_t off = 0; off < b.len; off += 1 << 20) {
 		size_t len = b.len - off < (1 << 20) ? b.len - off : 1 << 20;
 
-		if (PQputCopyData(conn, b.p + off, (int)len) != 1)
+		if (PQputCopyData(conn, b.data + off, (int)len) != 1)
 			return 1;
 	}
 	PQputCopyEnd(conn, NULL);
@@ -304,7 +232,7 @@ static int copy(const char *url, long n, const char *account,
 	printf("copied %ld in %.2f s (%.0f/s)\n", n, now_s() - t0,
 	       (double)n / (now_s() - t0));
 	PQfinish(conn);
-	free(b.p);
+	vox_copy_free(&b);
 	free(nums);
 	return 0;
 }

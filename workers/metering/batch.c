@@ -23,6 +23,7 @@
 
 #include "metering.h"
 #include "vox_cdr.h"
+#include "vox_copy.h"
 #include "vox_event.h"
 #include "vox_json.h"
 #include "vox_log.h"
@@ -64,9 +65,8 @@ struct batch {
 	size_t nrecs;
 	struct number *nums;
 	size_t nums_cap;
-	size_t good; /* records priced */
-	char *copy;  /* their COPY text */
-	size_t copy_len;
+	size_t good;        /* records priced */
+	vox_copybuf_t copy; /* their rows for COPY (binary) */
 };
 
 /* ---------------------------------------------------------------- numbers */
@@ -290,44 +290,45 @@ static int temp_table(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 	return 0;
 }
 
-/* The COPY text of the priced records (no database needed). */
+/* The priced records in binary COPY form (no database needed). */
 static int copy_build(struct batch *b)
 {
-	size_t cap = b->good * 420 + 1, off = 0;
-	char started[40], rerate[24];
+	vox_copybuf_t *c = &b->copy;
 
-	b->copy = malloc(cap);
-	if (b->copy == NULL)
-		return VOX_ERR_NOMEM;
+	vox_copy_begin(c, b->good * 300 + 64);
 	for (size_t i = 0; i < b->nrecs; i++) {
 		const struct rec *r = &b->recs[i];
 
 		if (r->reason_code != NULL)
 			continue;
-		vox_rfc3339_format(r->cdr.started_us, started, sizeof(started));
+		vox_copy_row(c, 21);
+		vox_copy_uuid(c, r->usage_id);
+		vox_copy_uuid(c, r->num->account_id);
+		vox_copy_uuid(c, r->num->id);
+		vox_copy_text(c, r->cdr.number);
+		vox_copy_text(c, vox_cdr_type_name(r->cdr.type));
+		vox_copy_text(c, vox_cdr_is_inbound(r->cdr.type) ? "inbound"
+		                                                 : "outbound");
+		vox_copy_text(c, r->carrier);
+		vox_copy_text(c, r->cdr.id);
+		vox_copy_text(c, r->cdr.from);
+		vox_copy_text(c, r->cdr.to);
+		vox_copy_timestamptz(c, r->cdr.started_us);
+		vox_copy_int4(c, r->cdr.duration_s);
+		vox_copy_int4(c, r->charge.billable_s);
+		vox_copy_int4(c, r->charge.units);
+		vox_copy_uuid(c, r->card_id);
+		vox_copy_int8(c, r->rate_id);
+		vox_copy_int8(c, r->charge.rate_micros);
+		vox_copy_int8(c, r->charge.cost_micros);
+		vox_copy_text(c, r->currency);
 		if (r->rerate_of > 0)
-			snprintf(rerate, sizeof(rerate), "%lld", r->rerate_of);
+			vox_copy_int8(c, r->rerate_of);
 		else
-			snprintf(rerate, sizeof(rerate), "\\N");
-		/* Every text field is from a restricted character set: no tab,
-		 * newline or backslash to escape. */
-		off += (size_t)snprintf(
-		        b->copy + off, cap - off,
-		        "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d"
-		        "\t%s\t%lld\t%lld\t%lld\t%s\t%s\t%zu\n",
-		        r->usage_id, r->num->account_id, r->num->id,
-		        r->cdr.number, vox_cdr_type_name(r->cdr.type),
-		        vox_cdr_is_inbound(r->cdr.type) ? "inbound"
-		                                        : "outbound",
-		        r->carrier, r->cdr.id, r->cdr.from, r->cdr.to, started,
-		        r->cdr.duration_s, r->charge.billable_s,
-		        r->charge.units, r->card_id, r->rate_id,
-		        (long long)r->charge.rate_micros,
-		        (long long)r->charge.cost_micros, r->currency, rerate,
-		        i);
+			vox_copy_null(c);
+		vox_copy_int4(c, (int32_t)i);
 	}
-	b->copy_len = off;
-	return 0;
+	return vox_copy_end(c) == 0 ? 0 : VOX_ERR_NOMEM;
 }
 
 static int copy_send(struct batch *b, vox_pg_t *pg, vox_error_t *err)
@@ -339,11 +340,11 @@ static int copy_send(struct batch *b, vox_pg_t *pg, vox_error_t *err)
 	if (conn == NULL)
 		return vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
 		                     "postgres: not connected");
-	res = PQexec(conn, "COPY meter_batch FROM STDIN");
+	res = PQexec(conn, "COPY meter_batch FROM STDIN (FORMAT binary)");
 	ok = PQresultStatus(res) == PGRES_COPY_IN;
 	PQclear(res);
 	if (ok)
-		ok = PQputCopyData(conn, b->copy, (int)b->copy_len) == 1 &&
+		ok = PQputCopyData(conn, b->copy.data, (int)b->copy.len) == 1 &&
 		     PQputCopyEnd(conn, NULL) == 1;
 	res = PQgetResult(conn);
 	if (!ok || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -704,7 +705,7 @@ static void batch_free(struct batch *b)
 		json_decref(b->recs[i].data);
 	free(b->recs);
 	free(b->nums);
-	free(b->copy);
+	vox_copy_free(&b->copy);
 	free(b);
 }
 
