@@ -18,7 +18,10 @@
 
 #include "helpers.h"
 #include "vox_cdr.h"
+#include "vox_event.h"
+#include "vox_json.h"
 #include "vox_kafka.h"
+#include "vox_usage_event.h"
 #include "vox_uuid.h"
 
 struct run {
@@ -493,6 +496,38 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 	run_teardown(&r);
 }
 
+/* Every outbox payload of topic keyed by key is a valid event of type
+ * (envelope and the C validator of its data); returns how many. */
+static int valid_outbox_events(vox_pg_t *pg, const char *topic, const char *key,
+                               const char *type,
+                               int (*validate)(const json_t *, vox_error_t *))
+{
+	const char *params[] = {topic, key};
+	PGresult *res = NULL;
+	vox_error_t err;
+	int n;
+
+	cr_assert_eq(vox_pg_exec(pg,
+	                         "SELECT payload FROM outbox WHERE topic = $1 "
+	                         "AND message_key = $2",
+	                         2, params, &res, &err),
+	             0, "%s", err.message);
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		const char *text = PQgetvalue(res, i, 0);
+		json_t *ev = NULL;
+
+		cr_assert_eq(vox_event_parse(text, strlen(text), &ev, &err), 0,
+		             "%s: %s", err.message, text);
+		cr_assert_str_eq(vox_json_str(ev, "type"), type);
+		cr_assert_eq(validate(json_object_get(ev, "data"), &err), 0,
+		             "%s: %s", err.message, text);
+		json_decref(ev);
+	}
+	PQclear(res);
+	return n;
+}
+
 Test(metering, trigger_fires_once_per_period, .timeout = 240)
 {
 	struct run r;
@@ -563,6 +598,15 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 	                        "'data' ->> 'trigger_id' = $1",
 	                        trig),
 	             2);
+	/* what the worker published matches schemas/ (C validators) */
+	cr_assert_eq(valid_outbox_events(r.pg, "vox.cmd.notifications",
+	                                 r.account, VOX_NOTIFICATION_TYPE,
+	                                 vox_notification_validate),
+	             2);
+	cr_assert_geq(valid_outbox_events(r.pg, "vox.events", r.account,
+	                                  VOX_USAGE_RATED_TYPE,
+	                                  vox_usage_rated_validate),
+	              1);
 	run_teardown(&r);
 }
 

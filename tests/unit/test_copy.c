@@ -12,14 +12,16 @@
 Test(copy, header_fields_and_trailer)
 {
 	static const unsigned char want[] = {
-	        'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0, /* sig */
-	        0, 0, 0, 0, 0, 0, 0, 0,                     /* flags, ext */
-	        0, 4,                                       /* 4 columns */
-	        0, 0, 0, 2, 'o', 'k',                       /* text */
-	        0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe,         /* int4 -2 */
-	        0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1,         /* timestamptz */
-	        0xff, 0xff, 0xff, 0xff,                     /* NULL */
-	        0xff, 0xff};                                /* trailer */
+	        'P',  'G',  'C',  'O',  'P',  'Y',  '\n', 0xff,
+	        '\r', '\n', 0,                                  /* sig */
+	        0,    0,    0,    0,    0,    0,    0,    0,    /* flags, ext */
+	        0,    4,                                        /* 4 columns */
+	        0,    0,    0,    2,    'o',  'k',              /* text */
+	        0,    0,    0,    4,    0xff, 0xff, 0xff, 0xfe, /* int4 -2 */
+	        0,    0,    0,    8,    0,    0,    0,    0,
+	        0,    0,    0,    1,    /* timestamptz */
+	        0xff, 0xff, 0xff, 0xff, /* NULL */
+	        0xff, 0xff};            /* trailer */
 	vox_copybuf_t b;
 
 	vox_copy_begin(&b, 0);
@@ -36,10 +38,9 @@ Test(copy, header_fields_and_trailer)
 
 Test(copy, uuid_bytes_and_bad_uuids)
 {
-	static const unsigned char want[] = {0,    0,    0,    16,   0x01, 0x93,
-	                                     0xa6, 0x01, 0x2b, 0x3c, 0x7d, 0x4e,
-	                                     0x8f, 0x50, 0x61, 0x72, 0x83, 0x94,
-	                                     0x0a, 0x1b};
+	static const unsigned char want[] = {
+	        0,    0,    0,    16,   0x01, 0x93, 0xa6, 0x01, 0x2b, 0x3c,
+	        0x7d, 0x4e, 0x8f, 0x50, 0x61, 0x72, 0x83, 0x94, 0x0a, 0x1b};
 	vox_copybuf_t b;
 
 	vox_copy_begin(&b, 0);

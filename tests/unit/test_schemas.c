@@ -14,6 +14,7 @@
 #include "vox_cdr.h"
 #include "vox_event.h"
 #include "vox_json.h"
+#include "vox_usage_event.h"
 
 static const struct {
 	const char *type;
@@ -21,6 +22,8 @@ static const struct {
 } validators[] = {
         {VOX_CANARY_TYPE, vox_canary_validate},
         {VOX_CDR_EVENT_TYPE, vox_cdr_validate},
+        {VOX_USAGE_RATED_TYPE, vox_usage_rated_validate},
+        {VOX_NOTIFICATION_TYPE, vox_notification_validate},
 };
 
 static char *slurp(const char *path, size_t *len)
