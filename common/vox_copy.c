@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vox_uuid.h"
+
 /* 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in Unix seconds */
 #define PG_EPOCH_UNIX 946684800LL
 
@@ -87,37 +89,11 @@ void vox_copy_int8(vox_copybuf_t *b, int64_t v)
 	put(b, &x, 8);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void vox_copy_uuid(vox_copybuf_t *b, const char *uuid)
 {
 	unsigned char raw[16];
-	int k = 0;
 
-	for (const char *c = uuid; *c != '\0'; c++) {
-		int hi, lo;
-
-		if (*c == '-')
-			continue;
-		hi = hexval(c[0]);
-		lo = c[1] ? hexval(c[1]) : -1;
-		if (hi < 0 || lo < 0 || k == 16) {
-			b->failed = 1;
-			return;
-		}
-		raw[k++] = (unsigned char)(hi << 4 | lo);
-		c++;
-	}
-	if (k != 16) {
+	if (!vox_uuid_bytes(uuid, raw)) {
 		b->failed = 1;
 		return;
 	}

@@ -128,6 +128,22 @@ bool vox_uuid_valid(const char *text)
 	return text[VOX_UUID_STRLEN - 1] == '\0';
 }
 
+bool vox_uuid_bytes(const char *text, unsigned char out[16])
+{
+	int k = 0;
+
+	if (!vox_uuid_valid(text))
+		return false;
+	for (int i = 0; i < VOX_UUID_STRLEN - 1; i++) {
+		if (text[i] == '-')
+			continue;
+		out[k++] = (unsigned char)(hex_value(text[i]) << 4 |
+		                           hex_value(text[i + 1]));
+		i++;
+	}
+	return true;
+}
+
 uint64_t vox_uuid7_time_ms(const char *text)
 {
 	uint64_t ms = 0;

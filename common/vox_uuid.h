@@ -25,4 +25,8 @@ bool vox_uuid_valid(const char *text);
 /* The ms timestamp inside a v7 id (0 when not a v7 id). */
 uint64_t vox_uuid7_time_ms(const char *text);
 
+/* The 16 bytes of a canonical textual uuid; false (out untouched) when
+ * text is not one. */
+bool vox_uuid_bytes(const char *text, unsigned char out[16]);
+
 #endif

@@ -214,42 +214,23 @@ static const char carrier_revoked_at_sql[] =
 	"WHERE id = $1::uuid";
 /* clang-format on */
 
+static void carrier_print_revoked(const char *id, const PGresult *res)
+{
+	printf("revoked carrier credential %s (%s, %s...)\n", id,
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+}
+
 /* Revokes once; a second revoke reports when the first happened. */
 static int carrier_revoke_run(vox_pg_t *pg, const char *id)
 {
-	const char *params[] = {id};
-	vox_error_t err = {0};
-	PGresult *res;
-	int rc = VOXCTL_OK, revoked;
+	static const struct voxctl_revocation r = {
+	        "carrier credential",
+	        "UPDATE carrier_credentials SET status = 'revoked', revoked_at "
+	        "= now() WHERE id = $1::uuid AND status = 'active' RETURNING "
+	        "carrier, key_prefix",
+	        carrier_revoked_at_sql, carrier_print_revoked};
 
-	if (vox_pg_exec(pg,
-	                "UPDATE carrier_credentials SET status = 'revoked', "
-	                "revoked_at = now() WHERE id = $1::uuid AND status = "
-	                "'active' RETURNING carrier, key_prefix",
-	                1, params, &res, &err) != 0)
-		goto out_db_error;
-	revoked = PQntuples(res);
-	if (revoked == 1)
-		printf("revoked carrier credential %s (%s, %s...)\n", id,
-		       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-	PQclear(res);
-	if (revoked == 1)
-		return VOXCTL_OK;
-	if (vox_pg_exec(pg, carrier_revoked_at_sql, 1, params, &res, &err) != 0)
-		goto out_db_error;
-	if (PQntuples(res) == 1) {
-		printf("carrier credential %s already revoked at %s\n", id,
-		       PQgetvalue(res, 0, 0));
-	} else {
-		fprintf(stderr, "voxctl: no carrier credential %s\n", id);
-		rc = VOXCTL_FAILED;
-	}
-	PQclear(res);
-	return rc;
-
-out_db_error:
-	fprintf(stderr, "voxctl: %s\n", err.message);
-	return VOXCTL_FAILED;
+	return voxctl_revoke(pg, &r, id);
 }
 
 static int carrier_revoke(const struct voxctl_cfg *cfg, int argc, char **argv)

@@ -312,3 +312,36 @@ int voxctl_print_record(const PGresult *res, bool json)
 	}
 	return stdout_flushed();
 }
+
+int voxctl_revoke(vox_pg_t *pg, const struct voxctl_revocation *r,
+                  const char *id)
+{
+	const char *params[] = {id};
+	vox_error_t err = {0};
+	PGresult *res;
+	int rc = VOXCTL_OK, revoked;
+
+	if (vox_pg_exec(pg, r->update_sql, 1, params, &res, &err) != 0)
+		goto out_db_error;
+	revoked = PQntuples(res);
+	if (revoked == 1)
+		r->print_revoked(id, res);
+	PQclear(res);
+	if (revoked == 1)
+		return VOXCTL_OK;
+	if (vox_pg_exec(pg, r->revoked_at_sql, 1, params, &res, &err) != 0)
+		goto out_db_error;
+	if (PQntuples(res) == 1) {
+		printf("%s %s already revoked at %s\n", r->what, id,
+		       PQgetvalue(res, 0, 0));
+	} else {
+		fprintf(stderr, "voxctl: no %s %s\n", r->what, id);
+		rc = VOXCTL_FAILED;
+	}
+	PQclear(res);
+	return rc;
+
+out_db_error:
+	fprintf(stderr, "voxctl: %s\n", err.message);
+	return VOXCTL_FAILED;
+}

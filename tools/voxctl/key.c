@@ -292,42 +292,22 @@ static const char key_revoked_at_sql[] =
 	"SELECT " VOXCTL_TS("revoked_at") " FROM api_keys WHERE id = $1::uuid";
 /* clang-format on */
 
+static void key_print_revoked(const char *id, const PGresult *res)
+{
+	printf("revoked key %s (%s..., account %s)\n", id,
+	       PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
+}
+
 /* Revokes once; a second revoke reports when the first happened. */
 static int key_revoke_run(vox_pg_t *pg, const char *key_id)
 {
-	const char *params[] = {key_id};
-	vox_error_t err = {0};
-	PGresult *res;
-	int rc = VOXCTL_OK, revoked;
+	static const struct voxctl_revocation r = {
+	        "key",
+	        "UPDATE api_keys SET revoked_at = now() WHERE id = $1::uuid "
+	        "AND revoked_at IS NULL RETURNING account_id, prefix",
+	        key_revoked_at_sql, key_print_revoked};
 
-	if (vox_pg_exec(pg,
-	                "UPDATE api_keys SET revoked_at = now() WHERE id = "
-	                "$1::uuid AND revoked_at IS NULL RETURNING "
-	                "account_id, prefix",
-	                1, params, &res, &err) != 0)
-		goto out_db_error;
-	revoked = PQntuples(res);
-	if (revoked == 1)
-		printf("revoked key %s (%s..., account %s)\n", key_id,
-		       PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (revoked == 1)
-		return VOXCTL_OK;
-	if (vox_pg_exec(pg, key_revoked_at_sql, 1, params, &res, &err) != 0)
-		goto out_db_error;
-	if (PQntuples(res) == 1) {
-		printf("key %s already revoked at %s\n", key_id,
-		       PQgetvalue(res, 0, 0));
-	} else {
-		fprintf(stderr, "voxctl: no key %s\n", key_id);
-		rc = VOXCTL_FAILED;
-	}
-	PQclear(res);
-	return rc;
-
-out_db_error:
-	fprintf(stderr, "voxctl: %s\n", err.message);
-	return VOXCTL_FAILED;
+	return voxctl_revoke(pg, &r, key_id);
 }
 
 static int key_revoke(const struct voxctl_cfg *cfg, int argc, char **argv)
