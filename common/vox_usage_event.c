@@ -65,14 +65,15 @@ int vox_usage_rated_validate(const json_t *data, vox_error_t *err)
 	json_array_foreach(records, i, r)
 	{
 		if (!uuid_field(r, "id") ||
-		    !vox_carrier_name_valid(json_string_value(
-		            json_object_get(r, "carrier"))) ||
+		    !vox_carrier_name_valid(
+		            json_string_value(json_object_get(r, "carrier"))) ||
 		    !json_is_string(json_object_get(r, "carrier_cdr_id")) ||
 		    !json_is_string(json_object_get(r, "number")) ||
 		    !str_in(r, "event_type", types) ||
 		    !time_field(r, "started_at") || !nonneg(r, "billable_s") ||
 		    !nonneg(r, "units") || !nonneg(r, "cost_micros"))
-			return bad(err, "a record lacks a field or has a bad one");
+			return bad(err,
+			           "a record lacks a field or has a bad one");
 		sum += json_integer_value(json_object_get(r, "cost_micros"));
 	}
 	if (!nonneg(data, "cost_micros") ||
@@ -85,8 +86,8 @@ int vox_notification_validate(const json_t *data, vox_error_t *err)
 {
 	static const char *const kinds[] = {"usage_trigger", NULL};
 	static const char *const categories[] = {
-	        "all", "calls", "calls_inbound", "calls_outbound",
-	        "sms", "sms_inbound", "sms_outbound", NULL};
+	        "all", "calls",       "calls_inbound", "calls_outbound",
+	        "sms", "sms_inbound", "sms_outbound",  NULL};
 	static const char *const by[] = {"count", "usage", "price", NULL};
 	static const char *const recurring[] = {"daily", "monthly", "none",
 	                                        NULL};
@@ -112,8 +113,8 @@ int vox_notification_validate(const json_t *data, vox_error_t *err)
 	if (day == NULL || strlen(day) != 10 || day[4] != '-' || day[7] != '-')
 		return bad(err, "period_start must be a date (YYYY-MM-DD)");
 	url = json_string_value(json_object_get(data, "callback_url"));
-	if (url == NULL ||
-	    (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
+	if (url == NULL || (strncmp(url, "https://", 8) != 0 &&
+	                    strncmp(url, "http://", 7) != 0))
 		return bad(err, "callback_url must be an http(s) URL");
 	if (!json_is_null(json_object_get(data, "friendly_name")) &&
 	    !json_is_string(json_object_get(data, "friendly_name")))

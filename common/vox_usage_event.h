@@ -11,7 +11,7 @@
 
 #include "vox_error.h"
 
-#define VOX_USAGE_RATED_TYPE "vox.usage.rated"
+#define VOX_USAGE_RATED_TYPE  "vox.usage.rated"
 #define VOX_NOTIFICATION_TYPE "vox.notification.requested"
 
 /* data of vox.usage.rated: {account_id, currency, count, cost_micros,
