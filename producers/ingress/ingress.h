@@ -92,6 +92,12 @@ ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in);
  * vox_pg_pool_release(in->pg_pool, pg). */
 vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req);
 
+/* One prepared statement on a pooled connection: the result (PQclear it),
+ * or NULL after answering 503 database_unavailable. */
+PGresult *ingress_query(ingress_t *in, vox_http_req_t *req, const char *name,
+                        const char *sql, int nparams,
+                        const char *const *params);
+
 /* The request body as a JSON object with only the allowed keys (NULL
  * terminated). An empty body gives {} when optional. NULL after answering
  * 400/415. */

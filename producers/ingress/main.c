@@ -86,6 +86,26 @@ vox_pg_t *ingress_pg(ingress_t *in, vox_http_req_t *req)
 	return pg;
 }
 
+PGresult *ingress_query(ingress_t *in, vox_http_req_t *req, const char *name,
+                        const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = NULL;
+	vox_error_t err;
+	vox_pg_t *pg = ingress_pg(in, req);
+	int rc;
+
+	if (pg == NULL)
+		return NULL;
+	rc = vox_pg_execp(pg, name, sql, nparams, params, &res, &err);
+	vox_pg_pool_release(in->pg_pool, pg);
+	if (rc != 0) {
+		vox_http_reply_error(req, 503, "database_unavailable",
+		                     err.message, NULL);
+		return NULL;
+	}
+	return res;
+}
+
 void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r)
 {
 	char v[32];

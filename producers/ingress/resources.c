@@ -163,28 +163,6 @@ static json_t *key_row(const PGresult *res, int i)
 	        text_or_null(res, i, 6));
 }
 
-/* Runs a statement returning key rows; answers 404/503 itself. */
-static PGresult *key_query(vox_http_req_t *req, ingress_req_t *ir,
-                           const char *name, const char *sql, int nparams,
-                           const char *const *params)
-{
-	PGresult *res = NULL;
-	vox_error_t err;
-	vox_pg_t *pg = ingress_pg(ir->in, req);
-	int rc;
-
-	if (pg == NULL)
-		return NULL;
-	rc = vox_pg_execp(pg, name, sql, nparams, params, &res, &err);
-	vox_pg_pool_release(ir->in->pg_pool, pg);
-	if (rc != 0) {
-		vox_http_reply_error(req, 503, "database_unavailable",
-		                     err.message, NULL);
-		return NULL;
-	}
-	return res;
-}
-
 void ingress_key_create(vox_http_req_t *req, void *ctx)
 {
 	static const char *const allowed[] = {"role", "description", NULL};
@@ -240,11 +218,12 @@ void ingress_key_create(vox_http_req_t *req, void *ctx)
 	vox_uuid7(id);
 	const char *params[] = {id,   ir->who.account_id,  prefix,
 	                        hash, vox_role_name(role), description};
-	res = key_query(req, ir, "ingress_key_create",
-	                "INSERT INTO api_keys (id, account_id, prefix, "
-	                "secret_hash, role, description) VALUES ($1, $2, $3, "
-	                "decode($4, 'hex'), $5, $6) RETURNING " KEY_COLUMNS,
-	                6, params);
+	res = ingress_query(
+	        ir->in, req, "ingress_key_create",
+	        "INSERT INTO api_keys (id, account_id, prefix, "
+	        "secret_hash, role, description) VALUES ($1, $2, $3, "
+	        "decode($4, 'hex'), $5, $6) RETURNING " KEY_COLUMNS,
+	        6, params);
 	if (res == NULL) {
 		idem_finish(ir, 503, "");
 		goto out;
@@ -267,11 +246,12 @@ void ingress_key_list(vox_http_req_t *req, void *ctx)
 	if (ir == NULL || !page_args(req, limit, sizeof(limit), &cursor))
 		return;
 	const char *params[] = {ir->who.account_id, cursor, limit};
-	res = key_query(req, ir, "ingress_key_list",
-	                "SELECT " KEY_COLUMNS " FROM api_keys WHERE account_id "
-	                "= $1 AND ($2::uuid IS NULL OR id < $2::uuid) ORDER "
-	                "BY id DESC LIMIT $3::int",
-	                3, params);
+	res = ingress_query(
+	        ir->in, req, "ingress_key_list",
+	        "SELECT " KEY_COLUMNS " FROM api_keys WHERE account_id "
+	        "= $1 AND ($2::uuid IS NULL OR id < $2::uuid) ORDER "
+	        "BY id DESC LIMIT $3::int",
+	        3, params);
 	if (res == NULL)
 		return;
 	vox_http_reply_json(req, 200,
@@ -292,15 +272,17 @@ static void key_one(vox_http_req_t *req, void *ctx, bool revoke)
 		return;
 	}
 	const char *params[] = {ir->who.account_id, id};
-	res = revoke ? key_query(req, ir, "ingress_key_revoke",
-	                         "UPDATE api_keys SET revoked_at = "
-	                         "coalesce(revoked_at, now()) WHERE account_id "
-	                         "= $1 AND id = $2 RETURNING " KEY_COLUMNS,
-	                         2, params)
-	             : key_query(req, ir, "ingress_key_get",
-	                         "SELECT " KEY_COLUMNS " FROM api_keys WHERE "
-	                         "account_id = $1 AND id = $2",
-	                         2, params);
+	res = revoke ? ingress_query(
+	                       ir->in, req, "ingress_key_revoke",
+	                       "UPDATE api_keys SET revoked_at = "
+	                       "coalesce(revoked_at, now()) WHERE account_id "
+	                       "= $1 AND id = $2 RETURNING " KEY_COLUMNS,
+	                       2, params)
+	             : ingress_query(ir->in, req, "ingress_key_get",
+	                             "SELECT " KEY_COLUMNS
+	                             " FROM api_keys WHERE "
+	                             "account_id = $1 AND id = $2",
+	                             2, params);
 	if (res == NULL)
 		return;
 	if (PQntuples(res) == 0)
@@ -328,10 +310,10 @@ void ingress_account_get(vox_http_req_t *req, void *ctx)
 	if (ir == NULL)
 		return;
 	const char *params[] = {ir->who.account_id};
-	res = key_query(req, ir, "ingress_account_get",
-	                "SELECT id, name, status, currency, timezone, "
-	                "vox_iso(created_at) FROM accounts WHERE id = $1",
-	                1, params);
+	res = ingress_query(ir->in, req, "ingress_account_get",
+	                    "SELECT id, name, status, currency, timezone, "
+	                    "vox_iso(created_at) FROM accounts WHERE id = $1",
+	                    1, params);
 	if (res == NULL)
 		return;
 	if (PQntuples(res) == 0)

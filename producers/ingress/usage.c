@@ -348,28 +348,6 @@ static bool trigger_fields_ok(vox_http_req_t *req, json_t *body)
 	return true;
 }
 
-/* Runs a statement of trigger rows; NULL after answering 503. */
-static PGresult *trigger_query(vox_http_req_t *req, ingress_req_t *ir,
-                               const char *name, const char *sql, int nparams,
-                               const char *const *params)
-{
-	PGresult *res = NULL;
-	vox_error_t err;
-	vox_pg_t *pg = ingress_pg(ir->in, req);
-	int rc;
-
-	if (pg == NULL)
-		return NULL;
-	rc = vox_pg_execp(pg, name, sql, nparams, params, &res, &err);
-	vox_pg_pool_release(ir->in->pg_pool, pg);
-	if (rc != 0) {
-		vox_http_reply_error(req, 503, "database_unavailable",
-		                     err.message, NULL);
-		return NULL;
-	}
-	return res;
-}
-
 void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 {
 	static const char *const allowed[] = {
@@ -396,8 +374,8 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	                        vox_json_str(body, "recurring"),
 	                        vox_json_str(body, "callback_url"),
 	                        vox_json_str(body, "friendly_name")};
-	res = trigger_query(
-	        req, ir, "ingress_trigger_create",
+	res = ingress_query(
+	        ir->in, req, "ingress_trigger_create",
 	        "INSERT INTO usage_triggers (id, account_id, "
 	        "category, trigger_by, threshold, recurring, "
 	        "callback_url, friendly_name) VALUES ($1, $2, $3, "
@@ -424,7 +402,7 @@ void ingress_trigger_list(vox_http_req_t *req, void *ctx)
 	    !ingress_page_args(req, limit, sizeof(limit), &cursor))
 		return;
 	const char *params[] = {ir->who.account_id, cursor, limit};
-	res = trigger_query(req, ir, "ingress_trigger_list",
+	res = ingress_query(ir->in, req, "ingress_trigger_list",
 	                    "SELECT " TRIGGER_COLUMNS " FROM usage_triggers "
 	                    "WHERE account_id = $1 AND deleted_at IS NULL AND "
 	                    "($2::uuid IS NULL OR id < $2::uuid) ORDER BY id "
@@ -452,13 +430,13 @@ static void trigger_one(vox_http_req_t *req, void *ctx, bool delete)
 		return;
 	}
 	const char *params[] = {ir->who.account_id, id};
-	res = delete ? trigger_query(req, ir, "ingress_trigger_delete",
+	res = delete ? ingress_query(ir->in, req, "ingress_trigger_delete",
 	                             "UPDATE usage_triggers SET deleted_at = "
 	                             "now() WHERE account_id = $1 AND id = $2 "
 	                             "AND deleted_at IS NULL "
 	                             "RETURNING " TRIGGER_COLUMNS,
 	                             2, params)
-	             : trigger_query(req, ir, "ingress_trigger_get",
+	             : ingress_query(ir->in, req, "ingress_trigger_get",
 	                             "SELECT " TRIGGER_COLUMNS " FROM "
 	                             "usage_triggers WHERE account_id = $1 "
 	                             "AND id = $2 AND deleted_at IS NULL",

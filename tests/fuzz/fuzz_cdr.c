@@ -25,7 +25,8 @@ static const vox_rate_card_t card = {"fuzz", "USD", 0, 0, true, rates, 4};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	json_t *rec = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
+	json_t *rec =
+	        json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
 	vox_cdr_t cdr, back, trusted;
 	const char *reason = NULL;
 	char ev[1024];

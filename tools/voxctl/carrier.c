@@ -220,51 +220,19 @@ static void carrier_print_revoked(const char *id, const PGresult *res)
 	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 }
 
-/* Revokes once; a second revoke reports when the first happened. */
-static int carrier_revoke_run(vox_pg_t *pg, const char *id)
+static int carrier_revoke(const struct voxctl_cfg *cfg, int argc, char **argv)
 {
 	static const struct voxctl_revocation r = {
+	        CARRIER_REVOKE_USAGE,
+	        "ID",
 	        "carrier credential",
 	        "UPDATE carrier_credentials SET status = 'revoked', revoked_at "
 	        "= now() WHERE id = $1::uuid AND status = 'active' RETURNING "
 	        "carrier, key_prefix",
-	        carrier_revoked_at_sql, carrier_print_revoked};
+	        carrier_revoked_at_sql,
+	        carrier_print_revoked};
 
-	return voxctl_revoke(pg, &r, id);
-}
-
-static int carrier_revoke(const struct voxctl_cfg *cfg, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
-	};
-	vox_pg_t *pg;
-	int opt, rc;
-
-	voxctl_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt != 'h')
-			return voxctl_bad_option(CARRIER_REVOKE_USAGE, opt,
-			                         argv);
-		printf("usage: %s\n", CARRIER_REVOKE_USAGE);
-		return VOXCTL_OK;
-	}
-	if (argc - optind != 1)
-		return voxctl_usage_error(CARRIER_REVOKE_USAGE,
-		                          "one ID is needed");
-	if (!vox_uuid_valid(argv[optind]))
-		return voxctl_usage_error(CARRIER_REVOKE_USAGE,
-		                          "ID \"%s\" is not a UUID",
-		                          argv[optind]);
-	pg = voxctl_pg_open(cfg);
-	if (pg == NULL)
-		return VOXCTL_FAILED;
-	rc = carrier_revoke_run(pg, argv[optind]);
-	vox_pg_destroy(pg);
-	if (rc == VOXCTL_OK && (fflush(stdout) != 0 || ferror(stdout)))
-		rc = VOXCTL_FAILED;
-	return rc;
+	return voxctl_revoke(cfg, &r, argc, argv);
 }
 
 static const struct voxctl_sub carrier_subs[] = {

@@ -313,8 +313,8 @@ int voxctl_print_record(const PGresult *res, bool json)
 	return stdout_flushed();
 }
 
-int voxctl_revoke(vox_pg_t *pg, const struct voxctl_revocation *r,
-                  const char *id)
+static int revoke_run(vox_pg_t *pg, const struct voxctl_revocation *r,
+                      const char *id)
 {
 	const char *params[] = {id};
 	vox_error_t err = {0};
@@ -344,4 +344,37 @@ int voxctl_revoke(vox_pg_t *pg, const struct voxctl_revocation *r,
 out_db_error:
 	fprintf(stderr, "voxctl: %s\n", err.message);
 	return VOXCTL_FAILED;
+}
+
+int voxctl_revoke(const struct voxctl_cfg *cfg,
+                  const struct voxctl_revocation *r, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	vox_pg_t *pg;
+	int opt, rc;
+
+	voxctl_getopt_reset();
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (opt != 'h')
+			return voxctl_bad_option(r->usage, opt, argv);
+		printf("usage: %s\n", r->usage);
+		return VOXCTL_OK;
+	}
+	if (argc - optind != 1)
+		return voxctl_usage_error(r->usage, "one %s is needed",
+		                          r->id_name);
+	if (!vox_uuid_valid(argv[optind]))
+		return voxctl_usage_error(r->usage, "%s \"%s\" is not a UUID",
+		                          r->id_name, argv[optind]);
+	pg = voxctl_pg_open(cfg);
+	if (pg == NULL)
+		return VOXCTL_FAILED;
+	rc = revoke_run(pg, r, argv[optind]);
+	vox_pg_destroy(pg);
+	if (rc == VOXCTL_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = VOXCTL_FAILED;
+	return rc;
 }

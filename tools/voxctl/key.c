@@ -298,49 +298,18 @@ static void key_print_revoked(const char *id, const PGresult *res)
 	       PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
 }
 
-/* Revokes once; a second revoke reports when the first happened. */
-static int key_revoke_run(vox_pg_t *pg, const char *key_id)
+static int key_revoke(const struct voxctl_cfg *cfg, int argc, char **argv)
 {
 	static const struct voxctl_revocation r = {
+	        KEY_REVOKE_USAGE,
+	        "KEY_ID",
 	        "key",
 	        "UPDATE api_keys SET revoked_at = now() WHERE id = $1::uuid "
 	        "AND revoked_at IS NULL RETURNING account_id, prefix",
-	        key_revoked_at_sql, key_print_revoked};
+	        key_revoked_at_sql,
+	        key_print_revoked};
 
-	return voxctl_revoke(pg, &r, key_id);
-}
-
-static int key_revoke(const struct voxctl_cfg *cfg, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
-	};
-	vox_pg_t *pg;
-	int opt, rc;
-
-	voxctl_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt != 'h')
-			return voxctl_bad_option(KEY_REVOKE_USAGE, opt, argv);
-		printf("usage: %s\n", KEY_REVOKE_USAGE);
-		return VOXCTL_OK;
-	}
-	if (argc - optind != 1)
-		return voxctl_usage_error(KEY_REVOKE_USAGE,
-		                          "one KEY_ID is needed");
-	if (!vox_uuid_valid(argv[optind]))
-		return voxctl_usage_error(KEY_REVOKE_USAGE,
-		                          "KEY_ID \"%s\" is not a UUID",
-		                          argv[optind]);
-	pg = voxctl_pg_open(cfg);
-	if (pg == NULL)
-		return VOXCTL_FAILED;
-	rc = key_revoke_run(pg, argv[optind]);
-	vox_pg_destroy(pg);
-	if (rc == VOXCTL_OK && (fflush(stdout) != 0 || ferror(stdout)))
-		rc = VOXCTL_FAILED;
-	return rc;
+	return voxctl_revoke(cfg, &r, argc, argv);
 }
 
 static const struct voxctl_sub key_subs[] = {

@@ -58,18 +58,20 @@ int voxctl_bad_option(const char *usage, int opt, char **argv);
 bool voxctl_text_valid(const char *text, size_t min, size_t max, char *why,
                        size_t whylen);
 
-/* Revoking one row once (keys, carrier credentials): update_sql ($1 the
- * id) revokes it only if active, RETURNING what print_revoked shows;
- * otherwise revoked_at_sql ($1 the id) tells "already revoked at" (exit
- * 0) from "no such <what>" (exit 1). */
+/* "voxctl <thing> revoke ID": revokes one row once (keys, carrier
+ * credentials). update_sql ($1 the id) revokes it only if active,
+ * RETURNING what print_revoked shows; otherwise revoked_at_sql ($1 the id)
+ * tells "already revoked at" (exit 0) from "no such <what>" (exit 1). */
 struct voxctl_revocation {
-	const char *what; /* "key", "carrier credential" */
+	const char *usage;   /* the subcommand's usage line */
+	const char *id_name; /* "ID", "KEY_ID": in usage errors */
+	const char *what;    /* "key", "carrier credential" */
 	const char *update_sql;
 	const char *revoked_at_sql;
 	void (*print_revoked)(const char *id, const PGresult *res);
 };
-int voxctl_revoke(vox_pg_t *pg, const struct voxctl_revocation *r,
-                  const char *id);
+int voxctl_revoke(const struct voxctl_cfg *cfg,
+                  const struct voxctl_revocation *r, int argc, char **argv);
 
 /* Connected, or NULL after saying why on stderr. Destroy with
  * vox_pg_destroy(). */
