@@ -276,7 +276,8 @@ static void key_one(vox_http_req_t *req, void *ctx, bool revoke)
 	                       ir->in, req, "ingress_key_revoke",
 	                       "UPDATE api_keys SET revoked_at = "
 	                       "coalesce(revoked_at, now()) WHERE account_id "
-	                       "= $1 AND id = $2 RETURNING " KEY_COLUMNS,
+	                       "= $1 AND id = $2 RETURNING " KEY_COLUMNS
+	                       ", encode(secret_hash, 'hex')",
 	                       2, params)
 	             : ingress_query(ir->in, req, "ingress_key_get",
 	                             "SELECT " KEY_COLUMNS
@@ -285,10 +286,16 @@ static void key_one(vox_http_req_t *req, void *ctx, bool revoke)
 	                             2, params);
 	if (res == NULL)
 		return;
-	if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0) {
 		not_found(req, "api_key_not_found", "API key");
-	else
+	} else {
+		/* Forget it here at once: the NOTIFY that tells every ingress
+		 * comes a moment later, and the caller may use the key in
+		 * between (it was accepted once in a test run). */
+		if (revoke)
+			key_cache_forget(ir->in->keys, PQgetvalue(res, 0, 7));
 		vox_http_reply_json(req, 200, key_row(res, 0));
+	}
 	PQclear(res);
 }
 
