@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "vox_error.h"
+#include "vox_time.h"
 
 #define VOX_CDR_TOPIC          "vox.cdr.raw"
 #define VOX_CDR_EVENT_TYPE     "vox.cdr.received"
@@ -93,12 +94,6 @@ int vox_cdr_validate(const json_t *data, vox_error_t *err);
 
 /* True for a carrier name as stored in carrier_credentials. */
 int vox_carrier_name_valid(const char *name);
-
-/* RFC 3339 parse ("2026-11-24T16:02:17.5+01:00") to epoch microseconds;
- * 0 or VOX_ERR_INVALID. */
-int vox_rfc3339_parse(const char *text, int64_t *out_us);
-/* Formats epoch microseconds as "2026-11-24T15:02:17.500000Z" (out >= 28). */
-void vox_rfc3339_format(int64_t us, char *out, size_t outlen);
 
 /* The vox.cdr.received CloudEvent for a parsed record, as a NUL-terminated
  * JSON string in out (at most outlen bytes, 1024 is always enough).

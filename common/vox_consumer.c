@@ -15,6 +15,7 @@
 #include "vox_event.h"
 #include "vox_json.h"
 #include "vox_log.h"
+#include "vox_time.h"
 
 struct vox_consumer {
 	rd_kafka_t *rk;
@@ -34,14 +35,6 @@ struct vox_consumer {
 	vox_pg_t *prepare_pg;
 };
 
-static double mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Sleeps ms in short slices so a stop request is noticed; false if stopped. */
 static bool nap(long ms, volatile sig_atomic_t *running)
 {
@@ -55,16 +48,10 @@ static bool nap(long ms, volatile sig_atomic_t *running)
 	return *running;
 }
 
-/* Exponential backoff with full jitter in [base/2, base]. */
+/* The consumer's backoff: equal jitter in [d/2, d] (vox_time). */
 static long backoff_delay(const vox_consumer_t *c, int attempt)
 {
-	long delay = c->backoff_ms;
-
-	for (int i = 1; i < attempt && delay < c->backoff_max_ms; i++)
-		delay *= 2;
-	if (delay > c->backoff_max_ms)
-		delay = c->backoff_max_ms;
-	return delay / 2 + rand() % (delay / 2 + 1);
+	return vox_backoff_ms(c->backoff_ms, c->backoff_max_ms, attempt, 0);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
@@ -651,12 +638,12 @@ struct batch_writer {
 static void batch_done(vox_consumer_t *c, struct batch_buf *b,
                        volatile sig_atomic_t *running)
 {
-	double started = mono_seconds();
+	double started = vox_mono_seconds();
 
 	batch_finish(c, b->rkms, b->msgs, b->n, b->prepared, running);
 	if (c->handle_seconds)
 		vox_histogram_observe(c->handle_seconds,
-		                      mono_seconds() - started);
+		                      vox_mono_seconds() - started);
 	if (b->prepared != NULL && c->batch_release != NULL)
 		c->batch_release(b->prepared, c->ctx);
 	b->prepared = NULL;
@@ -707,7 +694,7 @@ static void writer_hand(struct batch_writer *w, struct batch_buf *b)
 static void batch_poll(vox_consumer_t *c, struct batch_buf *b)
 {
 	rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
-	double deadline = mono_seconds() + c->batch_wait_ms / 1000.0;
+	double deadline = vox_mono_seconds() + c->batch_wait_ms / 1000.0;
 
 	b->n = 0;
 	while (rkm != NULL) {
@@ -722,7 +709,7 @@ static void batch_poll(vox_consumer_t *c, struct batch_buf *b)
 		}
 		if (b->n == (size_t)c->batch_max)
 			break;
-		double left = deadline - mono_seconds();
+		double left = deadline - vox_mono_seconds();
 		rkm = rd_kafka_consumer_poll(c->rk,
 		                             left > 0 ? (int)(left * 1000) : 0);
 	}
@@ -808,12 +795,13 @@ int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 			rd_kafka_message_destroy(rkm);
 			continue;
 		}
-		started = mono_seconds();
+		started = vox_mono_seconds();
 		if (process_message(c, rkm, running) == 0) {
 			store_offset(c, rkm);
 			if (c->handle_seconds)
 				vox_histogram_observe(c->handle_seconds,
-				                      mono_seconds() - started);
+				                      vox_mono_seconds() -
+				                              started);
 		}
 		rd_kafka_message_destroy(rkm);
 	}

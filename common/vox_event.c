@@ -12,18 +12,6 @@
 #include "vox_json.h"
 #include "vox_uuid.h"
 
-void vox_time_now_rfc3339(char *out, size_t outlen)
-{
-	struct timespec now;
-	struct tm tm;
-	char date[32];
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outlen, "%s.%06ldZ", date, now.tv_nsec / 1000L);
-}
-
 void vox_traceparent_new(char *out, size_t outlen)
 {
 	unsigned char raw[24];

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "vox_error.h"
+#include "vox_time.h"
 
 #define VOX_EVENT_MAX_BYTES (1024 * 1024)
 
@@ -26,9 +27,6 @@ json_t *vox_event_new(const char *type, const char *source, const char *subject,
  * ("missing attribute id", "specversion must be \"1.0\"", ...). */
 int vox_event_parse(const char *payload, size_t len, json_t **event,
                     vox_error_t *err);
-
-/* RFC 3339 UTC time with microseconds: 2026-11-24T16:02:17.123456Z */
-void vox_time_now_rfc3339(char *out, size_t outlen);
 
 /* A W3C traceparent with random trace and span ids. */
 void vox_traceparent_new(char *out, size_t outlen);

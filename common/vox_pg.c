@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "vox_log.h"
+#include "vox_time.h"
 
 struct vox_pg {
 	char *conninfo;
@@ -61,22 +62,6 @@ unsigned vox_pg_connects(const vox_pg_t *pg)
 	return pg->connects;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Server notices ("relation already exists, skipping") are not errors:
  * keep them out of stderr unless debugging. */
 static void pg_notice(void *arg, const char *message)
@@ -117,9 +102,9 @@ static bool pg_healthy(const vox_pg_t *pg)
 
 int vox_pg_connect(vox_pg_t *pg, int wait_ms, vox_error_t *err)
 {
-	long deadline = now_ms() + wait_ms;
-	long backoff = 50;
-	int rc;
+	int64_t deadline = vox_mono_ms() + wait_ms;
+	long delay;
+	int rc, attempt = 0;
 
 	if (pg_healthy(pg))
 		return 0;
@@ -127,11 +112,10 @@ int vox_pg_connect(vox_pg_t *pg, int wait_ms, vox_error_t *err)
 		rc = pg_try_connect(pg, err);
 		if (rc == 0)
 			return 0;
-		if (now_ms() + backoff > deadline)
+		delay = vox_backoff_ms(50, 2000, ++attempt, 0);
+		if (vox_mono_ms() + delay > deadline)
 			return rc;
-		sleep_ms(backoff + rand() % (backoff / 2 + 1));
-		if (backoff < 2000)
-			backoff *= 2;
+		vox_sleep_ms(delay);
 	}
 }
 
