@@ -67,14 +67,26 @@ $(LIB): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Each program is its main.c over a library of its own logic
+# ($(BUILD)/lib/lib<name>.a: every other .c of its directory), which the
+# unit tests link too, so a program's code is testable without running it.
+prog_lib = $(BUILD)/lib/lib$(notdir $(1)).a
+prog_objs = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
+PROG_LIBS := $(foreach p,$(PROGRAMS),$(call prog_lib,$(p)))
 define program_rule
-$(BUILD)/bin/$(notdir $(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(LIB)
+$(call prog_lib,$(1)): $(call prog_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(BUILD)/bin/$(notdir $(1)): $(BUILD)/$(1)/main.o $(call prog_lib,$(1)) $(LIB)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
-$(BUILD)/tests/unit_tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(LIB)
+# Unit tests: the common library and every program's library (only the
+# members a test refers to are linked in).
+$(BUILD)/tests/unit_tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_LIBS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRITERION_LIBS)
 
