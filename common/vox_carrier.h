@@ -1,17 +1,18 @@
 /*
  * vox_carrier: the adapter to the number carrier, a Telnyx v2-like HTTP API
- * (docs/CARRIER_SANDBOX.md): search, order, configure and release numbers
- * over libcurl.
+ * (docs/CARRIER_SANDBOX.md): search, order, configure and release numbers.
+ * It is a user of vox_upstream (upstream name "carrier"), which does the
+ * HTTP, the retries, the Retry-After, the circuit breaker and the metrics.
  *
  * Failures that may pass (no connection, timeout, HTTP 408/429/5xx) are
  * retried inside a call with exponential backoff and full jitter, up to
  * max_attempts; a Retry-After (429, 503) is honoured when it is at most
- * VOX_CARRIER_RETRY_AFTER_MAX_MS, else the call stops there. What is still
- * failing after that is returned retriable (VOX_ERR_UNAVAILABLE,
- * VOX_ERR_TIMEOUT or VOX_ERR_LIMIT) for the caller to decide. Other 4xx are
- * never retried: VOX_ERR_INVALID (400, 422 and the rest) with the carrier's
- * detail, VOX_ERR_NOT_FOUND (404), VOX_ERR_CONFLICT (409); 401/403 are
- * fatal (our API key is wrong: nothing will work until it is fixed).
+ * 5 s, else the call stops there. What is still failing after that is
+ * returned retriable (VOX_ERR_UNAVAILABLE, VOX_ERR_TIMEOUT or
+ * VOX_ERR_LIMIT) for the caller to decide. Other 4xx are never retried:
+ * VOX_ERR_INVALID (400, 422 and the rest) with the carrier's detail,
+ * VOX_ERR_NOT_FOUND (404), VOX_ERR_CONFLICT (409); 401/403 are fatal (our
+ * API key is wrong: nothing will work until it is fixed).
  *
  * A circuit breaker stops calling a carrier that keeps failing: after
  * breaker_failures consecutive calls failed retriably it opens, and calls
@@ -20,10 +21,13 @@
  * goes through: success closes it, failure opens it again. Any answer from
  * the carrier, 4xx included, counts as success: the carrier is up.
  *
- * Threads: a vox_carrier_t owns one curl easy handle, reused so the
- * connection stays alive between calls, hence one vox_carrier_t per thread.
- * Only vox_carrier_breaker_state() may be called from any thread (the
- * breaker is kept in atomics).
+ * Files: vox_carrier.c (the handle), vox_carrier_search.c,
+ * vox_carrier_order.c, vox_carrier_number.c (configure, release),
+ * vox_carrier_errors.c (the carrier's error bodies), vox_carrier_money.c.
+ *
+ * Threads: a vox_carrier_t may be shared by threads (vox_upstream keeps
+ * one curl easy handle per running call and the breaker in atomics); one
+ * breaker then watches the carrier for all of them.
  */
 #ifndef VOX_CARRIER_H
 #define VOX_CARRIER_H
@@ -33,9 +37,8 @@
 
 #include "vox_error.h"
 #include "vox_metrics.h"
+#include "vox_upstream.h"
 
-/* Longest Retry-After a call waits for before its next attempt. */
-#define VOX_CARRIER_RETRY_AFTER_MAX_MS 5000
 /* Most numbers one order may carry. */
 #define VOX_CARRIER_ORDER_MAX 100
 
@@ -51,11 +54,9 @@ typedef struct vox_carrier_conf {
 	int backoff_ms; /* first retry delay, doubled each time, full jitter */
 	int breaker_failures;    /* consecutive failed calls that open (5) */
 	int breaker_cooldown_ms; /* open this long, then one trial (5000) */
-	/* optional; borrowed, must outlive the handle:
-	 * vox_carrier_calls_total{endpoint,outcome} (outcome: ok, rejected,
-	 * failed, circuit_open), vox_carrier_retries_total{endpoint},
-	 * vox_carrier_call_seconds{endpoint}, vox_carrier_breaker_state
-	 * (0 closed, 1 open, 2 half-open) */
+	/* optional; borrowed, must outlive the handle: the vox_upstream_*
+	 * series with upstream="carrier" (vox_upstream.h), endpoint one of
+	 * search, order, order_status, configure, release */
 	vox_metrics_t *metrics;
 	int order_wait_ms; /* an order left pending is polled this long (10000)
 	                    */
@@ -99,12 +100,6 @@ typedef struct vox_carrier_order_result {
 	char error[160];     /* otherwise: the carrier's reason */
 } vox_carrier_order_result_t;
 
-typedef enum vox_carrier_breaker {
-	VOX_CARRIER_CLOSED = 0,
-	VOX_CARRIER_OPEN = 1,
-	VOX_CARRIER_HALF_OPEN = 2,
-} vox_carrier_breaker_t;
-
 /* Checks conf (strings are copied; metrics is borrowed) and prepares the
  * handle; nothing is sent. NULL with err filled (VOX_ERR_INVALID, not
  * retriable) on a bad conf. */
@@ -118,7 +113,8 @@ int vox_carrier_search(vox_carrier_t *c, const vox_carrier_query_t *q,
                        vox_error_t *err);
 
 /* Orders the n (1..VOX_CARRIER_ORDER_MAX) numbers e164s in one order.
- * idempotency_key (required; the operation id, not one per attempt) is
+ * idempotency_key (required; the same for every attempt of the same
+ * purchase: the provisioning worker passes the reservation id) is
  * sent as the Idempotency-Key header and the order's customer_reference,
  * so retries never order twice: the carrier answers a repeated key with
  * the first order. An order the carrier leaves pending is polled (GET
@@ -145,7 +141,7 @@ int vox_carrier_release(vox_carrier_t *c, const char *carrier_id,
                         vox_error_t *err);
 
 /* Safe from any thread. */
-vox_carrier_breaker_t vox_carrier_breaker_state(const vox_carrier_t *c);
+vox_upstream_breaker_t vox_carrier_breaker_state(const vox_carrier_t *c);
 
 /* Building blocks, exposed for tests (tests/unit/test_carrier.c). */
 
