@@ -708,7 +708,9 @@ static void exchange_release(struct exchange *ex)
 static int call_failed(const struct exchange *ex, vox_error_t *err,
                        const vox_error_t *last, int attempts)
 {
-	const char *name = ex->up->name, *endpoint = ex->req->endpoint;
+	const char *name = ex->up->name;
+	const char *endpoint = name_safe(ex->req->endpoint) ? ex->req->endpoint
+	                                                    : "(bad endpoint)";
 	long retry_after_s = ex->resp->retry_after_s;
 
 	if (retry_after_s > ex->up->retry_after_max_ms / 1000)
@@ -820,15 +822,16 @@ void vox_upstream_response_free(vox_upstream_response_t *resp)
 /* ---- the handle ---- */
 
 /* 0 picks def; otherwise value must be in [min, max]. */
-static int conf_int(const char *name, int value, int def, int min, int max,
-                    int *out, vox_error_t *err)
+static int conf_int(const vox_upstream_conf_t *conf, const char *name,
+                    int value, int def, int min, int max, int *out,
+                    vox_error_t *err)
 {
 	if (value == 0)
 		value = def;
 	if (value < min || value > max)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "%s %d is outside %d..%d", name, value,
-		                     min, max);
+		                     "%s: %s %d is outside %d..%d", conf->name,
+		                     name, value, min, max);
 	*out = value;
 	return 0;
 }
@@ -869,23 +872,23 @@ static int conf_apply(vox_upstream_t *up, const vox_upstream_conf_t *conf,
 	up->allow_address = conf->allow_address;
 	up->allow_arg = conf->allow_arg;
 	up->metrics = conf->metrics;
-	if (conf_int("timeout_ms", conf->timeout_ms, 3000, 1, 600000,
+	if (conf_int(conf, "timeout_ms", conf->timeout_ms, 3000, 1, 600000,
 	             &up->timeout_ms, err) ||
-	    conf_int("connect_timeout_ms", conf->connect_timeout_ms, 1000, 1,
-	             600000, &up->connect_timeout_ms, err) ||
-	    conf_int("max_attempts", conf->max_attempts, 3, 1,
+	    conf_int(conf, "connect_timeout_ms", conf->connect_timeout_ms, 1000,
+	             1, 600000, &up->connect_timeout_ms, err) ||
+	    conf_int(conf, "max_attempts", conf->max_attempts, 3, 1,
 	             VOX_UPSTREAM_MAX_ATTEMPTS, &up->max_attempts, err) ||
-	    conf_int("backoff_max_ms", conf->backoff_max_ms, 5000, 1, 600000,
-	             &up->backoff_max_ms, err) ||
-	    conf_int("backoff_ms", conf->backoff_ms, 100, 1, up->backoff_max_ms,
-	             &up->backoff_ms, err) ||
-	    conf_int("retry_after_max_ms", conf->retry_after_max_ms, 5000, 1,
-	             3600000, &up->retry_after_max_ms, err) ||
-	    conf_int("breaker_failures", conf->breaker_failures, 5, 1, 1000000,
-	             &up->breaker_failures, err) ||
-	    conf_int("breaker_cooldown_ms", conf->breaker_cooldown_ms, 5000, 1,
-	             3600000, &up->breaker_cooldown_ms, err))
-		return err != NULL ? err->code : VOX_ERR_INVALID;
+	    conf_int(conf, "backoff_max_ms", conf->backoff_max_ms, 5000, 1,
+	             600000, &up->backoff_max_ms, err) ||
+	    conf_int(conf, "backoff_ms", conf->backoff_ms, 100, 1,
+	             up->backoff_max_ms, &up->backoff_ms, err) ||
+	    conf_int(conf, "retry_after_max_ms", conf->retry_after_max_ms, 5000,
+	             1, 3600000, &up->retry_after_max_ms, err) ||
+	    conf_int(conf, "breaker_failures", conf->breaker_failures, 5, 1,
+	             1000000, &up->breaker_failures, err) ||
+	    conf_int(conf, "breaker_cooldown_ms", conf->breaker_cooldown_ms,
+	             5000, 1, 3600000, &up->breaker_cooldown_ms, err))
+		return VOX_ERR_INVALID;
 	return 0;
 }
 
