@@ -86,7 +86,7 @@ out:
 	return rc;
 }
 
-vox_upstream_breaker_t vox_carrier_breaker_state(const vox_carrier_t *c)
+vox_breaker_state_t vox_carrier_breaker_state(const vox_carrier_t *c)
 {
 	return vox_upstream_breaker_state(c->up);
 }

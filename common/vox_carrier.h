@@ -141,7 +141,7 @@ int vox_carrier_release(vox_carrier_t *c, const char *carrier_id,
                         vox_error_t *err);
 
 /* Safe from any thread. */
-vox_upstream_breaker_t vox_carrier_breaker_state(const vox_carrier_t *c);
+vox_breaker_state_t vox_carrier_breaker_state(const vox_carrier_t *c);
 
 /* Building blocks, exposed for tests (tests/unit/test_carrier.c). */
 

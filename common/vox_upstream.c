@@ -11,7 +11,6 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,17 +40,14 @@ struct vox_upstream {
 	int backoff_ms, backoff_max_ms, retry_after_max_ms;
 	int breaker_failures, breaker_cooldown_ms;
 	size_t max_body;
-	vox_metrics_t *metrics;     /* borrowed, may be NULL */
-	vox_gauge_t *breaker_gauge; /* NULL without metrics */
+	vox_metrics_t *metrics; /* borrowed, may be NULL */
+	vox_breaker_t *breaker; /* owned */
 	vox_upstream_describe_fn *describe;
 	vox_upstream_classify_fn *classify;
 	vox_upstream_allow_fn *allow_address;
 	void *allow_arg;
 	pthread_mutex_t pool_lock; /* guards idle */
 	struct easy *idle;
-	_Atomic int state;    /* vox_upstream_breaker_t */
-	_Atomic int failures; /* consecutive calls that failed */
-	_Atomic int64_t opened_ms;
 };
 
 /* One call as the retry loop sees it. */
@@ -285,67 +281,9 @@ static void log_retry(const struct exchange *ex, int attempt, long delay_ms,
 	        "delay_ms", delay_s, NULL);
 }
 
-/* ---- circuit breaker ---- */
-
-static void breaker_set(vox_upstream_t *up, vox_upstream_breaker_t state)
+vox_breaker_state_t vox_upstream_breaker_state(const vox_upstream_t *up)
 {
-	atomic_store(&up->state, (int)state);
-	if (up->breaker_gauge != NULL)
-		vox_gauge_set(up->breaker_gauge, (double)state);
-}
-
-/* 0 when a call may go out; *trial when it is the half-open trial. */
-static int breaker_admit(vox_upstream_t *up, bool *trial, vox_error_t *err)
-{
-	int state = atomic_load(&up->state);
-	int expected = VOX_UPSTREAM_OPEN;
-
-	*trial = false;
-	if (state == VOX_UPSTREAM_CLOSED)
-		return 0;
-	if (state == VOX_UPSTREAM_OPEN &&
-	    vox_mono_ms() - atomic_load(&up->opened_ms) >=
-	            up->breaker_cooldown_ms &&
-	    atomic_compare_exchange_strong(&up->state, &expected,
-	                                   VOX_UPSTREAM_HALF_OPEN)) {
-		breaker_set(up, VOX_UPSTREAM_HALF_OPEN);
-		vox_log(VOX_LOG_INFO, "upstream circuit half-open: trial call",
-		        "upstream", up->name, NULL);
-		*trial = true;
-		return 0;
-	}
-	return vox_error_set(err, VOX_ERR_UNAVAILABLE, true, "%s circuit open",
-	                     up->name);
-}
-
-static void breaker_record(vox_upstream_t *up, bool trial, bool answered)
-{
-	char failures[16];
-	int failed;
-
-	if (answered) {
-		atomic_store(&up->failures, 0);
-		if (atomic_load(&up->state) != VOX_UPSTREAM_CLOSED) {
-			breaker_set(up, VOX_UPSTREAM_CLOSED);
-			vox_log(VOX_LOG_INFO, "upstream circuit closed",
-			        "upstream", up->name, NULL);
-		}
-		return;
-	}
-	failed = atomic_fetch_add(&up->failures, 1) + 1;
-	if (!trial && failed < up->breaker_failures)
-		return;
-	atomic_store(&up->opened_ms, vox_mono_ms());
-	breaker_set(up, VOX_UPSTREAM_OPEN);
-	snprintf(failures, sizeof(failures), "%d", failed);
-	vox_log(VOX_LOG_WARN, "upstream circuit opened", "upstream", up->name,
-	        "failed_calls", failures, "trial", trial ? "true" : "false",
-	        NULL);
-}
-
-vox_upstream_breaker_t vox_upstream_breaker_state(const vox_upstream_t *up)
-{
-	return (vox_upstream_breaker_t)atomic_load(&up->state);
+	return vox_breaker_state(up->breaker);
 }
 
 /* ---- the pool of easy handles ---- */
@@ -730,7 +668,7 @@ static int call_failed(const struct exchange *ex, vox_error_t *err,
 }
 
 /* The retry loop over a prepared exchange. */
-static int exchange_run(struct exchange *ex, bool trial, vox_error_t *err)
+static int exchange_run(struct exchange *ex, bool probe, vox_error_t *err)
 {
 	vox_upstream_verdict_t verdict = VOX_UPSTREAM_FINAL;
 	attempt_outcome_t outcome;
@@ -739,7 +677,7 @@ static int exchange_run(struct exchange *ex, bool trial, vox_error_t *err)
 	int n;
 
 	vox_error_clear(&last);
-	if (trial) /* the trial is one attempt, whatever was asked */
+	if (probe) /* the probe is one attempt, whatever was asked */
 		ex->attempts = 1;
 	for (n = 1;; n++) {
 		outcome = attempt(ex, &last, &verdict);
@@ -756,9 +694,10 @@ static int exchange_run(struct exchange *ex, bool trial, vox_error_t *err)
 	}
 	ex->resp->attempts = n;
 	if (outcome == ATTEMPT_ANSWER || outcome == ATTEMPT_RETRY)
-		breaker_record(ex->up, trial, outcome == ATTEMPT_ANSWER);
-	else if (trial) /* never leave the breaker half-open */
-		breaker_record(ex->up, true, false);
+		vox_breaker_record(ex->up->breaker, probe,
+		                   outcome == ATTEMPT_ANSWER);
+	else if (probe) /* never leave the breaker half-open */
+		vox_breaker_record(ex->up->breaker, true, false);
 	if (outcome == ATTEMPT_ANSWER &&
 	    (verdict == VOX_UPSTREAM_OK ||
 	     (ex->resp->status == 404 && n > 1 &&
@@ -777,7 +716,7 @@ int vox_upstream_call(vox_upstream_t *up, const vox_upstream_request_t *req,
 	struct exchange ex = {.up = up, .req = req, .resp = resp};
 	int64_t started = vox_mono_ms();
 	vox_error_t local;
-	bool trial = false;
+	bool probe = false;
 	int rc;
 
 	if (resp != NULL)
@@ -790,21 +729,21 @@ int vox_upstream_call(vox_upstream_t *up, const vox_upstream_request_t *req,
 		call_failed(&ex, err, &local, 1);
 		goto out;
 	}
-	if (breaker_admit(up, &trial, err) != 0) {
+	if (vox_breaker_admit(up->breaker, &probe, err) != 0) {
 		count_call(up, req->endpoint, "circuit_open");
 		rc = VOX_ERR_UNAVAILABLE;
 		goto out;
 	}
 	ex.easy = easy_take(up);
 	if (ex.easy == NULL) {
-		if (trial)
-			breaker_record(up, true, false);
+		if (probe)
+			vox_breaker_record(up->breaker, true, false);
 		rc = vox_error_set(err, VOX_ERR_NOMEM, true,
 		                   "%s %s: no memory for a curl handle",
 		                   up->name, req->endpoint);
 		goto out;
 	}
-	rc = exchange_run(&ex, trial, err);
+	rc = exchange_run(&ex, probe, err);
 	observe_call(up, req->endpoint, started);
 out:
 	exchange_release(&ex);
@@ -918,7 +857,9 @@ static int strings_copy(vox_upstream_t *up, const vox_upstream_conf_t *conf)
 vox_upstream_t *vox_upstream_new(const vox_upstream_conf_t *conf,
                                  vox_error_t *err)
 {
+	vox_gauge_t *gauge = NULL;
 	vox_upstream_t *up;
+	char labels[64];
 
 	if (conf == NULL) {
 		vox_error_set(err, VOX_ERR_INVALID, false, "upstream: no conf");
@@ -940,15 +881,16 @@ vox_upstream_t *vox_upstream_new(const vox_upstream_conf_t *conf,
 	if (strings_copy(up, conf) != 0)
 		goto failed_nomem;
 	if (up->metrics != NULL) {
-		char labels[64];
-
 		snprintf(labels, sizeof(labels), "upstream=\"%s\"", up->name);
-		up->breaker_gauge = vox_metrics_gauge(
+		gauge = vox_metrics_gauge(
 		        up->metrics, "vox_upstream_breaker_state",
 		        "Upstream circuit: 0 closed, 1 open, 2 half-open",
 		        labels);
 	}
-	breaker_set(up, VOX_UPSTREAM_CLOSED);
+	up->breaker = vox_breaker_new(up->name, up->breaker_failures,
+	                              up->breaker_cooldown_ms, gauge);
+	if (up->breaker == NULL)
+		goto failed_nomem;
 	return up;
 
 failed_nomem:
@@ -970,6 +912,7 @@ void vox_upstream_destroy(vox_upstream_t *up)
 		free(easy);
 	}
 	pthread_mutex_destroy(&up->pool_lock);
+	vox_breaker_destroy(up->breaker);
 	free(up->name);
 	free(up->base_url);
 	free(up->auth_header);

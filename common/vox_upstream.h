@@ -27,12 +27,12 @@
  * Idempotency-Key makes a retried POST safe; a POST that is not idempotent
  * must be called with max_attempts 1.
  *
- * Circuit breaker (closed, open, half-open): after breaker_failures
- * consecutive calls failed retriably it opens and calls fail at once with
- * VOX_ERR_UNAVAILABLE "<name> circuit open" (retriable), nothing sent.
- * After breaker_cooldown_ms one trial call of one attempt goes through:
- * success closes it, failure opens it again. Any answer, 4xx included,
- * counts as success: the provider is up.
+ * Circuit breaker (vox_breaker: closed, open, half-open): after
+ * breaker_failures consecutive calls failed retriably it opens and calls
+ * fail at once with VOX_ERR_UNAVAILABLE "<name> circuit open" (retriable),
+ * nothing sent. After breaker_cooldown_ms one probe call of one attempt
+ * goes through: success closes it, failure opens it again. Any answer,
+ * 4xx included, counts as success: the provider is up.
  *
  * Threads: a vox_upstream_t may be shared by any number of threads (the
  * breaker is kept in atomics; curl easy handles are per call, taken from
@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "vox_breaker.h"
 #include "vox_error.h"
 #include "vox_metrics.h"
 
@@ -56,12 +57,6 @@
 #define VOX_UPSTREAM_MAX_KEY 255
 
 typedef struct vox_upstream vox_upstream_t;
-
-typedef enum vox_upstream_breaker {
-	VOX_UPSTREAM_CLOSED = 0,
-	VOX_UPSTREAM_OPEN = 1,
-	VOX_UPSTREAM_HALF_OPEN = 2,
-} vox_upstream_breaker_t;
 
 /* How an HTTP status ends an attempt. */
 typedef enum vox_upstream_verdict {
@@ -101,7 +96,7 @@ typedef struct vox_upstream_conf {
 	int backoff_max_ms;      /* (5000) */
 	int retry_after_max_ms;  /* a longer Retry-After stops (5000) */
 	int breaker_failures;    /* consecutive failed calls that open (5) */
-	int breaker_cooldown_ms; /* open this long, then one trial (5000) */
+	int breaker_cooldown_ms; /* open this long, then one probe (5000) */
 	size_t max_body;         /* bytes of an answer we read (4 MiB) */
 	/* optional; borrowed, must outlive the handle. Series, each with
 	 * upstream="<name>": vox_upstream_requests_total{endpoint,class}
@@ -171,7 +166,7 @@ int vox_upstream_call(vox_upstream_t *up, const vox_upstream_request_t *req,
 void vox_upstream_response_free(vox_upstream_response_t *resp);
 
 /* Safe from any thread. */
-vox_upstream_breaker_t vox_upstream_breaker_state(const vox_upstream_t *up);
+vox_breaker_state_t vox_upstream_breaker_state(const vox_upstream_t *up);
 const char *vox_upstream_name(const vox_upstream_t *up);
 /* The base URL without a trailing '/'. */
 const char *vox_upstream_base_url(const vox_upstream_t *up);

@@ -338,7 +338,7 @@ Test(carrier, succeeds_on_the_third_attempt)
 		                 "415&filter[limit]=5");
 		cr_expect_str_eq(seen.auth, "Bearer test-key");
 	}
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_CLOSED);
 	vox_carrier_destroy(c);
 	fake_stop(fake);
 }
@@ -386,7 +386,7 @@ Test(carrier, unprocessable_is_not_retried)
 	                 "\"call_forwarding_enabled\":true,\"forwards_to\":"
 	                 "\"+1555\",\"forwarding_type\":\"always\"}}");
 	/* an answer, even a refusal, says the carrier is up */
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_CLOSED);
 	vox_carrier_destroy(c);
 	fake_stop(fake);
 }
@@ -419,7 +419,7 @@ Test(carrier, configure_and_release)
 	cr_assert_not(err.retriable);
 	cr_assert_not_null(strstr(err.message, "no such number"));
 	cr_assert_eq(fake_requests(fake), 3);
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_CLOSED);
 	vox_carrier_destroy(c);
 	fake_stop(fake);
 }
@@ -550,7 +550,7 @@ Test(carrier, breaker_opens_then_a_trial_closes_it)
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(search(c, &count, &err), VOX_ERR_UNAVAILABLE);
 		cr_assert_eq(vox_carrier_breaker_state(c),
-		             i < 2 ? VOX_UPSTREAM_CLOSED : VOX_UPSTREAM_OPEN);
+		             i < 2 ? VOX_BREAKER_CLOSED : VOX_BREAKER_OPEN);
 	}
 	cr_assert_eq(fake_requests(fake), 6);
 
@@ -568,7 +568,7 @@ Test(carrier, breaker_opens_then_a_trial_closes_it)
 	cr_assert_eq(search(c, &count, &err), 0, "%s", err.message);
 	cr_assert_eq(count, 1);
 	cr_assert_eq(fake_requests(fake), 1);
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_CLOSED);
 	cr_assert_eq(search(c, &count, &err), 0, "%s", err.message);
 	vox_carrier_destroy(c);
 	fake_stop(fake);
@@ -585,14 +585,14 @@ Test(carrier, failed_trial_reopens_at_once)
 	int count;
 
 	cr_assert_eq(search(c, &count, &err), VOX_ERR_UNAVAILABLE);
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_OPEN);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_OPEN);
 	cr_assert_eq(fake_requests(fake), 3);
 	usleep(250 * 1000);
 	/* the trial is one attempt, whatever max_attempts says */
 	cr_assert_eq(search(c, &count, &err), VOX_ERR_UNAVAILABLE);
 	cr_assert_not_null(strstr(err.message, "HTTP 503"), "%s", err.message);
 	cr_assert_eq(fake_requests(fake), 4);
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_OPEN);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_OPEN);
 	cr_assert_eq(search(c, &count, &err), VOX_ERR_UNAVAILABLE);
 	cr_assert_str_eq(err.message, "carrier circuit open");
 	cr_assert_eq(fake_requests(fake), 4);

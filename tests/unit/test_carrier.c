@@ -537,6 +537,6 @@ Test(carrier_args, refused_before_any_request)
 	cr_assert_eq(vox_carrier_search(c, &q, numbers, 0, &count, &err),
 	             VOX_ERR_INVALID);
 	/* none of these reached the breaker */
-	cr_assert_eq(vox_carrier_breaker_state(c), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_carrier_breaker_state(c), VOX_BREAKER_CLOSED);
 	vox_carrier_destroy(c);
 }

@@ -401,7 +401,7 @@ Test(upstream, no_retry_on_400)
 	cr_assert_eq(resp.attempts, 1);
 	cr_assert_eq(requests(), 1);
 	/* a refusal is an answer: the provider is up */
-	cr_assert_eq(vox_upstream_breaker_state(up), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_upstream_breaker_state(up), VOX_BREAKER_CLOSED);
 	vox_upstream_response_free(&resp);
 	vox_upstream_destroy(up);
 }
@@ -483,7 +483,7 @@ Test(upstream, breaker_opens_and_a_half_open_probe_closes_it)
 		cr_assert_eq(get(up, &resp, &err), VOX_ERR_UNAVAILABLE);
 		vox_upstream_response_free(&resp);
 		cr_assert_eq(vox_upstream_breaker_state(up),
-		             i < 2 ? VOX_UPSTREAM_CLOSED : VOX_UPSTREAM_OPEN);
+		             i < 2 ? VOX_BREAKER_CLOSED : VOX_BREAKER_OPEN);
 	}
 	cr_assert_eq(requests(), 6);
 	cr_assert_eq(series(metrics, gauge), 1);
@@ -506,7 +506,7 @@ Test(upstream, breaker_opens_and_a_half_open_probe_closes_it)
 	cr_assert_eq(get(up, &resp, &err), 0, "%s", err.message);
 	vox_upstream_response_free(&resp);
 	cr_assert_eq(requests(), 1);
-	cr_assert_eq(vox_upstream_breaker_state(up), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_upstream_breaker_state(up), VOX_BREAKER_CLOSED);
 	cr_assert_eq(series(metrics, gauge), 0);
 	vox_upstream_destroy(up);
 	vox_metrics_destroy(metrics);
@@ -543,13 +543,13 @@ Test(upstream, one_probe_at_a_time_and_a_failed_probe_reopens)
 	script(1, &unavailable);
 	cr_assert_eq(get(up, &resp, &err), VOX_ERR_UNAVAILABLE);
 	vox_upstream_response_free(&resp);
-	cr_assert_eq(vox_upstream_breaker_state(up), VOX_UPSTREAM_OPEN);
+	cr_assert_eq(vox_upstream_breaker_state(up), VOX_BREAKER_OPEN);
 	cr_assert_eq(requests(), 3);
 	script(1, &slow_fail);
 	vox_sleep_ms(150);
 	cr_assert_eq(pthread_create(&thread, NULL, race, &probe), 0);
 	vox_sleep_ms(60); /* the probe is waiting on the server */
-	cr_assert_eq(vox_upstream_breaker_state(up), VOX_UPSTREAM_HALF_OPEN);
+	cr_assert_eq(vox_upstream_breaker_state(up), VOX_BREAKER_HALF_OPEN);
 	cr_assert_eq(get(up, &resp, &err), VOX_ERR_UNAVAILABLE);
 	cr_assert_str_eq(err.message, "test circuit open");
 	vox_upstream_response_free(&resp);
@@ -559,7 +559,7 @@ Test(upstream, one_probe_at_a_time_and_a_failed_probe_reopens)
 	cr_assert_not_null(strstr(probe.err.message, "HTTP 503"), "%s",
 	                   probe.err.message);
 	cr_assert_eq(requests(), 1);
-	cr_assert_eq(vox_upstream_breaker_state(up), VOX_UPSTREAM_OPEN);
+	cr_assert_eq(vox_upstream_breaker_state(up), VOX_BREAKER_OPEN);
 	vox_upstream_destroy(up);
 }
 
@@ -675,7 +675,7 @@ Test(upstream, destination_hook_refuses_before_sending)
 	cr_assert_str_eq(err.message, "test read: destination address refused");
 	cr_assert_eq(asked, 1); /* not retried */
 	cr_assert_eq(requests(), 0);
-	cr_assert_eq(vox_upstream_breaker_state(up), VOX_UPSTREAM_CLOSED);
+	cr_assert_eq(vox_upstream_breaker_state(up), VOX_BREAKER_CLOSED);
 	vox_upstream_response_free(&resp);
 	vox_upstream_destroy(up);
 }
