@@ -6,8 +6,12 @@
 #include "vox_carrier_internal.h"
 #include "vox_json.h"
 
-static int id_check(const char *what, const char *carrier_id, vox_error_t *err)
+static int id_check(const vox_carrier_t *c, const char *what,
+                    const char *carrier_id, vox_error_t *err)
 {
+	if (c == NULL)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "carrier %s: no carrier", what);
 	/* it came from vox_carrier_order_result_t.carrier_id[64] */
 	if (carrier_id == NULL || !vox_upstream_header_safe(carrier_id, 63))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
@@ -26,10 +30,7 @@ int vox_carrier_configure(vox_carrier_t *c, const char *carrier_id, bool active,
 	json_t *forwarding, *body;
 	int rc;
 
-	if (c == NULL)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "carrier configure: no carrier");
-	rc = id_check("configure", carrier_id, err);
+	rc = id_check(c, "configure", carrier_id, err);
 	if (rc != 0)
 		return rc;
 	if (forward_to != NULL && !vox_upstream_header_safe(forward_to, 32))
@@ -61,10 +62,7 @@ int vox_carrier_release(vox_carrier_t *c, const char *carrier_id,
 	vox_upstream_response_t resp;
 	int rc;
 
-	if (c == NULL)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "carrier release: no carrier");
-	rc = id_check("release", carrier_id, err);
+	rc = id_check(c, "release", carrier_id, err);
 	if (rc != 0)
 		return rc;
 	rc = vox_carrier_send(

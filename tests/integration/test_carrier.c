@@ -2,9 +2,10 @@
  * Integration tests of vox_carrier against a fake carrier: a thread
  * listening on 127.0.0.1:0 that answers each request from a script of
  * canned answers (the last one repeats) and records what it was sent.
- * Retries, timeouts, Retry-After, the circuit breaker, keep-alive and the
- * wire format are checked here; the real sandbox (ops/carrier-sandbox) is
- * not needed.
+ * The carrier's use of vox_upstream (retries, timeouts, Retry-After, the
+ * circuit breaker, keep-alive, metrics) and its wire format are checked
+ * here; vox_upstream alone is tested in tests/unit/test_upstream.c. The
+ * real sandbox (ops/carrier-sandbox) is not needed.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -22,6 +23,7 @@
 
 #include "helpers.h"
 #include "vox_carrier.h"
+#include "vox_time.h"
 
 #define MAX_SCRIPT 8
 #define MAX_SEEN   32
@@ -300,14 +302,6 @@ static vox_carrier_t *carrier_at(int port, vox_carrier_conf_t conf)
 	return c;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int search(vox_carrier_t *c, int *count, vox_error_t *err)
 {
 	vox_carrier_query_t q = {.country = "US", .area_code = "415"};
@@ -464,18 +458,18 @@ Test(carrier, never_answering_times_out)
 	vox_carrier_t *c =
 	        carrier_at(fake->port, (vox_carrier_conf_t){.timeout_ms = 200,
 	                                                    .max_attempts = 2});
-	long long started = now_ms(), elapsed;
+	int64_t started = vox_mono_ms(), elapsed;
 	vox_error_t err;
 	int count;
 
 	cr_assert_eq(search(c, &count, &err), VOX_ERR_TIMEOUT);
-	elapsed = now_ms() - started;
+	elapsed = vox_mono_ms() - started;
 	cr_assert(err.retriable);
 	cr_assert_not_null(strstr(err.message, "within 200 ms (2 attempts)"),
 	                   "%s", err.message);
 	/* 2 x 200 ms plus a backoff of at most 10 ms */
 	cr_assert_geq(elapsed, 390);
-	cr_assert_lt(elapsed, 800, "took %lld ms", elapsed);
+	cr_assert_lt(elapsed, 800, "took %lld ms", (long long)elapsed);
 	cr_assert_eq(fake_requests(fake), 2);
 	vox_carrier_destroy(c);
 	fake_stop(fake);
@@ -485,7 +479,7 @@ Test(carrier, connection_refused_is_retriable)
 {
 	int port = t_free_port(); /* nothing listens there */
 	vox_carrier_t *c = carrier_at(port, (vox_carrier_conf_t){0});
-	long long started = now_ms();
+	int64_t started = vox_mono_ms();
 	vox_error_t err;
 	int count;
 
@@ -495,7 +489,7 @@ Test(carrier, connection_refused_is_retriable)
 	                   err.message);
 	cr_assert_not_null(strstr(err.message, "(3 attempts)"), "%s",
 	                   err.message);
-	cr_assert_lt(now_ms() - started, 1000);
+	cr_assert_lt(vox_mono_ms() - started, 1000);
 	vox_carrier_destroy(c);
 }
 
@@ -505,13 +499,14 @@ Test(carrier, retry_after_is_honoured)
 	                           ok_search};
 	fake_t *fake = fake_start(false, 2, script);
 	vox_carrier_t *c = carrier_at(fake->port, (vox_carrier_conf_t){0});
-	long long started = now_ms(), elapsed;
+	int64_t started = vox_mono_ms(), elapsed;
 	vox_error_t err;
 	int count;
 
 	cr_assert_eq(search(c, &count, &err), 0, "%s", err.message);
-	elapsed = now_ms() - started;
-	cr_assert_geq(elapsed, 1000, "retried after %lld ms", elapsed);
+	elapsed = vox_mono_ms() - started;
+	cr_assert_geq(elapsed, 1000, "retried after %lld ms",
+	              (long long)elapsed);
 	cr_assert_lt(elapsed, 2000);
 	cr_assert_eq(fake_requests(fake), 2);
 	vox_carrier_destroy(c);
@@ -523,7 +518,7 @@ Test(carrier, retry_after_beyond_the_cap_stops)
 	const canned_t script[] = {{429, "Retry-After: 60\r\n", "{}"}};
 	fake_t *fake = fake_start(false, 1, script);
 	vox_carrier_t *c = carrier_at(fake->port, (vox_carrier_conf_t){0});
-	long long started = now_ms();
+	int64_t started = vox_mono_ms();
 	vox_error_t err;
 	int count;
 
@@ -531,7 +526,7 @@ Test(carrier, retry_after_beyond_the_cap_stops)
 	cr_assert(err.retriable);
 	cr_assert_not_null(strstr(err.message, "wait 60 s"), "%s", err.message);
 	cr_assert_eq(fake_requests(fake), 1);
-	cr_assert_lt(now_ms() - started, 500);
+	cr_assert_lt(vox_mono_ms() - started, 500);
 	vox_carrier_destroy(c);
 	fake_stop(fake);
 }
@@ -543,7 +538,7 @@ Test(carrier, breaker_opens_then_a_trial_closes_it)
 	        fake->port, (vox_carrier_conf_t){.max_attempts = 2,
 	                                         .breaker_failures = 3,
 	                                         .breaker_cooldown_ms = 300});
-	long long started;
+	int64_t started;
 	vox_error_t err;
 	int count;
 
@@ -555,11 +550,11 @@ Test(carrier, breaker_opens_then_a_trial_closes_it)
 	cr_assert_eq(fake_requests(fake), 6);
 
 	/* open: fails at once, nothing sent */
-	started = now_ms();
+	started = vox_mono_ms();
 	cr_assert_eq(search(c, &count, &err), VOX_ERR_UNAVAILABLE);
 	cr_assert(err.retriable);
 	cr_assert_str_eq(err.message, "carrier circuit open");
-	cr_assert_lt(now_ms() - started, 50);
+	cr_assert_lt(vox_mono_ms() - started, 50);
 	cr_assert_eq(fake_requests(fake), 6);
 
 	/* after the cooldown one trial goes through and closes it */
@@ -717,7 +712,7 @@ Test(carrier, order_pending_too_long_is_retriable)
 	fake_t *fake = fake_start(true, 2, script);
 	vox_carrier_t *c = carrier_at(
 	        fake->port, (vox_carrier_conf_t){.order_wait_ms = 300});
-	long long started = now_ms();
+	int64_t started = vox_mono_ms();
 	vox_error_t err;
 
 	cr_assert_eq(vox_carrier_order(c, numbers, 1, "op-9", results, &err),
@@ -725,8 +720,8 @@ Test(carrier, order_pending_too_long_is_retriable)
 	cr_assert(err.retriable);
 	cr_assert_str_eq(err.message,
 	                 "carrier order ord-9 still pending after 300 ms");
-	cr_assert_geq(now_ms() - started, 300);
-	cr_assert_lt(now_ms() - started, 800);
+	cr_assert_geq(vox_mono_ms() - started, 300);
+	cr_assert_lt(vox_mono_ms() - started, 800);
 	cr_assert_geq(fake_requests(fake), 3);
 	vox_carrier_destroy(c);
 	fake_stop(fake);

@@ -2,8 +2,9 @@
  * Tests of vox_carrier without a server: money parsing, the search URL,
  * answers parsed from the samples in tests/data/carrier/ (run from the
  * repository root), HTTP error mapping, and argument checks that must fail
- * before any request. The retry loop and the breaker are tested against a
- * fake server in tests/integration/test_carrier.c.
+ * before any request. The retry loop and the breaker are tested in
+ * tests/unit/test_upstream.c and, through the adapter, against a fake
+ * carrier in tests/integration/test_carrier.c.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
