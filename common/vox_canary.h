@@ -1,5 +1,7 @@
 /*
- * vox_canary: the pipeline probe every worker answers.
+ * vox_canary: the pipeline probe. The provisioning worker answers it (it
+ * is published to vox.cmd.provisioning); a worker answers it only if its
+ * handler table has vox_canary_handle.
  *
  * `POST /v1/canary` publishes a "vox.canary.requested" command whose data is
  * {"operation_id": "<uuid>"}; a worker handling it completes the operation
