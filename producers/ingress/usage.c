@@ -381,10 +381,8 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	        "callback_url, friendly_name) VALUES ($1, $2, $3, "
 	        "$4, $5::bigint, $6, $7, $8) RETURNING " TRIGGER_COLUMNS,
 	        8, params);
-	if (res == NULL) {
-		idem_finish(ir, 503, "");
+	if (res == NULL)
 		goto out;
-	}
 	ingress_reply(req, 201, trigger_row(res, 0));
 	PQclear(res);
 out:
