@@ -15,6 +15,7 @@
 #include "vox_cdr.h"
 #include "vox_json.h"
 #include "vox_phone.h"
+#include "vox_time.h"
 
 #define USAGE_MAX_DAYS        366
 #define TRIGGER_URL_MAX       2048
@@ -78,7 +79,7 @@ static bool usage_args(vox_http_req_t *req, struct usage_query *q)
 {
 	const char *start = vox_http_query(req, "start_date");
 	const char *end = vox_http_query(req, "end_date");
-	time_t now = time(NULL);
+	time_t now = (time_t)(vox_now_us() / 1000000);
 	struct tm today;
 	long start_days, end_days;
 
