@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "search.h"
+#include "vox_time.h"
 
 struct search_flight {
 	char key[96];
@@ -57,16 +58,12 @@ static struct search_flight *flight_new(const char *key)
 static char *flight_wait(struct search_flight *f, int wait_ms, char *label,
                          size_t label_len)
 {
-	struct timespec until;
+	/* done_cond waits on CLOCK_MONOTONIC, vox_mono_us's clock. */
+	int64_t deadline_us = vox_mono_us() + (int64_t)wait_ms * 1000;
+	struct timespec until = {(time_t)(deadline_us / 1000000),
+	                         (long)(deadline_us % 1000000) * 1000};
 	char *body = NULL;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	f->waiters++;
 	while (!f->done && pthread_cond_timedwait(&f->done_cond, &flights_lock,
 	                                          &until) == 0)
