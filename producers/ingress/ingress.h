@@ -5,9 +5,11 @@
  * answers 404 for an accepted command.
  *
  * Modules: auth.c (API keys, JWTs, the credential cache), limits.c (rate
- * limits in Redis with a local fallback), idem.c (Idempotency-Key),
- * writer.c (accepted rows, batched), listener.c (LISTEN: cache
- * invalidation and Prefer: wait), commands.c, resources.c, health.c.
+ * limits in Redis with a local fallback), idem.c and idem_hash.c
+ * (Idempotency-Key), writer.c (accepted rows, batched), listener.c
+ * (LISTEN: cache invalidation and Prefer: wait), commands.c, resources.c,
+ * lifecycle.c, usage.c, cdrs.c, health.c, and the number search (search.h:
+ * search.c, search_cache.c, search_flight.c, pool_refill.c).
  */
 #ifndef INGRESS_H
 #define INGRESS_H
