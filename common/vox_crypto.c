@@ -27,24 +27,13 @@ struct vox_crypto_keyring {
 	int nkeys;
 };
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool key_from_hex(const char *text, size_t len, unsigned char *out)
 {
 	if (len != 2 * VOX_CRYPTO_KEY_BYTES)
 		return false;
 	for (size_t i = 0; i < VOX_CRYPTO_KEY_BYTES; i++) {
-		int hi = hex_value(text[2 * i]),
-		    lo = hex_value(text[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)text[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)text[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

@@ -123,6 +123,15 @@ json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
 void ingress_error(vox_http_req_t *req, int status, const char *code,
                    const char *message, json_t *details);
 
+/* 400 invalid_parameter for query parameter name ("name: why");
+ * returns false, for `return ingress_bad_param(...)`. */
+bool ingress_bad_param(vox_http_req_t *req, const char *name, const char *why);
+
+/* search.c: one number as JSON from columns id, e164, country, area_code,
+ * city, region, number_type, features (JSON text), setup_fee_micros,
+ * monthly_rate_micros, currency (0..10). */
+json_t *ingress_number_json(const PGresult *res, int i);
+
 /* resources.c: lists. limit (1..100, default 20; written as limit + 1 to
  * learn whether there is a next page) and cursor (an id) from the query
  * string; false after answering 400. */

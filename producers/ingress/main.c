@@ -269,6 +269,16 @@ json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
 	return NULL;
 }
 
+bool ingress_bad_param(vox_http_req_t *req, const char *name, const char *why)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "%s: %s", name, why);
+	vox_http_reply_error(req, 400, "invalid_parameter", msg,
+	                     json_pack("{s:s}", "parameter", name));
+	return false;
+}
+
 void ingress_reply(vox_http_req_t *req, int status, json_t *json)
 {
 	char *text;

@@ -43,7 +43,7 @@ void search_features_text(unsigned bits, char out[SEARCH_FEATURES_LEN])
 	out[n] = '\0';
 }
 
-static json_t *number_row(const PGresult *res, int i)
+json_t *ingress_number_json(const PGresult *res, int i)
 {
 	json_t *n = json_pack(
 	        "{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:o, s:{s:I, s:I, "
@@ -90,16 +90,6 @@ static bool pattern_digits(const char *in, char *out, size_t outlen)
 	return n > 0;
 }
 
-static bool bad_param(vox_http_req_t *req, const char *name, const char *why)
-{
-	char msg[160];
-
-	snprintf(msg, sizeof(msg), "%s: %s", name, why);
-	vox_http_reply_error(req, 400, "invalid_parameter", msg,
-	                     json_pack("{s:s}", "parameter", name));
-	return false;
-}
-
 static bool digits_only(const char *s, size_t max)
 {
 	size_t n = strlen(s);
@@ -115,19 +105,19 @@ static bool search_args(vox_http_req_t *req, struct search *q)
 
 	memset(q, 0, sizeof(*q));
 	if (country == NULL)
-		return bad_param(req, "country",
-		                 "required (ISO code, e.g. US)");
+		return ingress_bad_param(req, "country",
+		                         "required (ISO code, e.g. US)");
 	if (strlen(country) != 2 || !vox_phone_region_supported(country))
-		return bad_param(req, "country",
-		                 "not a supported country code");
+		return ingress_bad_param(req, "country",
+		                         "not a supported country code");
 	q->country[0] = (char)toupper((unsigned char)country[0]);
 	q->country[1] = (char)toupper((unsigned char)country[1]);
 	q->area_code = vox_http_query(req, "area_code");
 	if (q->area_code && !digits_only(q->area_code, 6))
-		return bad_param(req, "area_code", "1 to 6 digits");
+		return ingress_bad_param(req, "area_code", "1 to 6 digits");
 	if ((v = vox_http_query(req, "contains")) != NULL) {
 		if (!pattern_digits(v, digits, 20))
-			return bad_param(
+			return ingress_bad_param(
 			        req, "contains",
 			        "digits, letters or * (one character)");
 		snprintf(q->contains, sizeof(q->contains), "%%%s%%", digits);
@@ -135,14 +125,14 @@ static bool search_args(vox_http_req_t *req, struct search *q)
 	}
 	if ((v = vox_http_query(req, "starts_with")) != NULL) {
 		if (!digits_only(v, 15))
-			return bad_param(req, "starts_with", "digits");
+			return ingress_bad_param(req, "starts_with", "digits");
 		snprintf(q->starts, sizeof(q->starts), "+%d%s%%",
 		         vox_phone_country_code(q->country), v);
 		snprintf(q->raw_starts, sizeof(q->raw_starts), "%s", v);
 	}
 	if ((v = vox_http_query(req, "ends_with")) != NULL) {
 		if (!digits_only(v, 15))
-			return bad_param(req, "ends_with", "digits");
+			return ingress_bad_param(req, "ends_with", "digits");
 		snprintf(q->ends, sizeof(q->ends), "%%%s", v);
 		snprintf(q->raw_ends, sizeof(q->raw_ends), "%s", v);
 	}
@@ -151,7 +141,8 @@ static bool search_args(vox_http_req_t *req, struct search *q)
 	q->type = vox_http_query(req, "type");
 	if (q->type && strcmp(q->type, "local") != 0 &&
 	    strcmp(q->type, "mobile") != 0 && strcmp(q->type, "toll_free") != 0)
-		return bad_param(req, "type", "local, mobile or toll_free");
+		return ingress_bad_param(req, "type",
+		                         "local, mobile or toll_free");
 	snprintf(q->features, sizeof(q->features), "{}");
 	if ((v = vox_http_query(req, "features")) != NULL && *v != '\0') {
 		for (const char *f = v; *f;) {
@@ -164,7 +155,7 @@ static bool search_args(vox_http_req_t *req, struct search *q)
 			else if (len == 3 && strncmp(f, "mms", 3) == 0)
 				q->feature_bits |= 4;
 			else
-				return bad_param(
+				return ingress_bad_param(
 				        req, "features",
 				        "comma-separated voice, sms, mms");
 			f += len + (f[len] == ',');
@@ -178,12 +169,14 @@ static bool search_args(vox_http_req_t *req, struct search *q)
 		q->limit = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || q->limit < 1 ||
 		    q->limit > 100)
-			return bad_param(req, "limit", "an integer 1..100");
+			return ingress_bad_param(req, "limit",
+			                         "an integer 1..100");
 	}
 	q->cursor = vox_http_query(req, "cursor");
 	if (q->cursor && !vox_phone_is_e164(q->cursor))
-		return bad_param(req, "cursor",
-		                 "a next_cursor value from a previous page");
+		return ingress_bad_param(
+		        req, "cursor",
+		        "a next_cursor value from a previous page");
 	return true;
 }
 
@@ -273,7 +266,7 @@ static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
 	}
 	data = json_array();
 	for (int i = 0; i < n && i < q->limit; i++)
-		json_array_append_new(data, number_row(res, i));
+		json_array_append_new(data, ingress_number_json(res, i));
 	json_t *body = json_pack(
 	        "{s:o, s:o}", "data", data, "next_cursor",
 	        n > q->limit

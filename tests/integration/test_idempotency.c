@@ -337,13 +337,21 @@ Test(idempotency, same_json_replays_other_json_is_422)
 	stop_ingress(&in);
 }
 
+/* VOX_KAFKA_BROKERS of a broker that is not there. */
+static const char *no_broker(void)
+{
+	static char setting[64];
+
+	snprintf(setting, sizeof(setting), "VOX_KAFKA_BROKERS=127.0.0.1:%d",
+	         t_free_port());
+	return setting;
+}
+
 Test(idempotency, a_5xx_releases_the_key_for_the_retry)
 {
-	static char brokers[64];
-	/* A broker that is not there: the command cannot be made durable. */
-	snprintf(brokers, sizeof(brokers), "VOX_KAFKA_BROKERS=127.0.0.1:%d",
-	         t_free_port());
-	const char *const extra[] = {brokers, "VOX_KAFKA_TIMEOUT_MS=300", NULL};
+	/* The command cannot be made durable: 503 bus_unavailable. */
+	const char *const extra[] = {no_broker(), "VOX_KAFKA_TIMEOUT_MS=300",
+	                             NULL};
 	struct ingress down = start_ingress("idem-5xx.log", extra);
 	struct ingress up = start_ingress("idem-5xx-up.log", NULL);
 	char account[40], owner[64], *first = NULL, *retry = NULL,
@@ -414,13 +422,10 @@ static bool claim_held(void *arg)
 
 Test(idempotency, a_claim_left_by_a_crash_is_taken_over_after_60s)
 {
-	static char brokers[64];
-	snprintf(brokers, sizeof(brokers), "VOX_KAFKA_BROKERS=127.0.0.1:%d",
-	         t_free_port());
 	/* This one waits for a broker that never comes, then is killed: its
 	 * request holds the key and never answers. */
-	const char *const hang_env[] = {brokers, "VOX_KAFKA_TIMEOUT_MS=120000",
-	                                NULL};
+	const char *const hang_env[] = {no_broker(),
+	                                "VOX_KAFKA_TIMEOUT_MS=120000", NULL};
 	/* One minute and a half later, as far as idempotency can tell. */
 	const char *const later_env[] = {"VOX_TEST_CLOCK_SKEW_S=90", NULL};
 	struct ingress hang = start_ingress("idem-crash.log", hang_env);
