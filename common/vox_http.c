@@ -43,6 +43,8 @@ struct vox_http_req {
 	int status;
 	void *state;
 	void (*free_state)(void *);
+	vox_http_reply_hook_fn on_reply;
+	void *on_reply_arg;
 	struct timespec started;
 };
 
@@ -113,11 +115,30 @@ void vox_http_add_header(vox_http_req_t *req, const char *name,
 	req->nheaders++;
 }
 
+void vox_http_on_reply(vox_http_req_t *req, vox_http_reply_hook_fn fn,
+                       void *arg)
+{
+	req->on_reply = fn;
+	req->on_reply_arg = arg;
+}
+
+static void http_reply_hook(vox_http_req_t *req, int status, const char *body,
+                            size_t len)
+{
+	vox_http_reply_hook_fn fn = req->on_reply;
+
+	if (fn == NULL)
+		return;
+	req->on_reply = NULL;
+	fn(req, status, body, len, req->on_reply_arg);
+}
+
 void vox_http_reply(vox_http_req_t *req, int status, const char *content_type,
                     const char *body, size_t len)
 {
 	struct MHD_Response *resp;
 
+	http_reply_hook(req, status, body, len);
 	resp = MHD_create_response_from_buffer(len, (void *)body,
 	                                       MHD_RESPMEM_MUST_COPY);
 	if (resp == NULL)
@@ -419,6 +440,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 		return;
 	if (req->status != 0)
 		http_count(req);
+	http_reply_hook(req, 0, NULL, 0); /* ended unanswered */
 	if (req->response != NULL)
 		MHD_destroy_response(req->response);
 	if (req->free_state != NULL)

@@ -79,6 +79,17 @@ void vox_http_reply_error(vox_http_req_t *req, int status, const char *code,
 void vox_http_add_header(vox_http_req_t *req, const char *name,
                          const char *value);
 
+/* A rule every answer of one request must follow, whichever code path
+ * answers (the ingress stores or releases an Idempotency-Key claim with
+ * it): fn sees the answer as it is set, before it is sent. A request that
+ * ends with no answer (client gone while suspended, shutdown) calls it
+ * with status 0 and no body. It runs once: it is cleared before the call,
+ * so answers it makes itself do not call it again. */
+typedef void (*vox_http_reply_hook_fn)(vox_http_req_t *req, int status,
+                                       const char *body, size_t len, void *arg);
+void vox_http_on_reply(vox_http_req_t *req, vox_http_reply_hook_fn fn,
+                       void *arg);
+
 /* Parks the connection; the handler returns without replying. */
 void vox_http_suspend(vox_http_req_t *req);
 /* From any thread: then(req, ctx) runs on a server thread and replies. */

@@ -15,6 +15,7 @@
 
 #include "ingress.h"
 #include "vox_log.h"
+#include "vox_time.h"
 
 #define CACHE_SLOTS           8192
 #define CACHE_TTL_MS          60000
@@ -36,12 +37,10 @@ struct key_cache {
 	struct key_entry slots[CACHE_SLOTS];
 };
 
+/* Wall clock: a key's expires_ms comes from the database. */
 static long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+	return (long)(vox_now_us() / 1000);
 }
 
 struct key_cache *key_cache_new(void)
@@ -281,7 +280,8 @@ static int auth_jwt(ingress_t *in, const char *token, vox_principal_t *who,
 		         "not an API key, and JWTs are not configured");
 		return 401;
 	}
-	if (vox_jwt_verify(&in->jwt, token, time(NULL), who, &err) != 0) {
+	if (vox_jwt_verify(&in->jwt, token, (time_t)(vox_now_us() / 1000000),
+	                   who, &err) != 0) {
 		snprintf(message, msglen, "%s", err.message);
 		return 401;
 	}

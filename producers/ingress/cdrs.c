@@ -25,6 +25,7 @@
 #include "vox_cdr.h"
 #include "vox_json.h"
 #include "vox_log.h"
+#include "vox_time.h"
 
 #define CDR_TOLERANCE_S    300
 #define CDR_PRUNE_EVERY_S  60
@@ -252,7 +253,7 @@ static int cdr_signature(vox_http_req_t *req, struct cdr_push *push,
 		       "body>\" with the credential's signing secret");
 		return -1;
 	}
-	skew = (long long)time(NULL) - strtoll(t_text, NULL, 10);
+	skew = (long long)(vox_now_us() / 1000000) - strtoll(t_text, NULL, 10);
 	if (skew > CDR_TOLERANCE_S || skew < -CDR_TOLERANCE_S) {
 		refuse(req, push->in, "stale_timestamp",
 		       "the signature's timestamp is more than 300 s from our "
@@ -390,7 +391,8 @@ out_count:
 static void signatures_prune(vox_pg_t *pg)
 {
 	static atomic_llong last_prune;
-	long long now = (long long)time(NULL), last = atomic_load(&last_prune);
+	long long now = (long long)(vox_now_us() / 1000000),
+	          last = atomic_load(&last_prune);
 	vox_error_t err;
 
 	if (now - last < CDR_PRUNE_EVERY_S ||
@@ -516,14 +518,11 @@ static void cdr_delivered(void *opaque, const vox_error_t *err,
 static void cdr_publish(vox_http_req_t *req, struct cdr_push *push,
                         json_t *records)
 {
-	struct timespec ts;
-	int64_t now_us;
+	int64_t now_us = vox_now_us();
 	vox_cdr_t *good;
 	size_t i, ngood = 0;
 	json_t *rec;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	good = calloc(json_array_size(records) + 1, sizeof(*good));
 	if (good == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",

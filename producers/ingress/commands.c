@@ -77,7 +77,8 @@ static void command_after_wait(vox_http_req_t *req, void *ctx)
 		body = accepted_body(ir, href);
 		accepted = vox_json_dump(body);
 		json_decref(body);
-		idem_finish(ir, 202, accepted ? accepted : "{}");
+		idem_finish(ir, 202, accepted ? accepted : "{}",
+		            accepted ? strlen(accepted) : 2);
 		free(accepted);
 		vox_http_reply_json(req, 200, op);
 		return;

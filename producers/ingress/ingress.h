@@ -5,9 +5,11 @@
  * answers 404 for an accepted command.
  *
  * Modules: auth.c (API keys, JWTs, the credential cache), limits.c (rate
- * limits in Redis with a local fallback), idem.c (Idempotency-Key),
- * writer.c (accepted rows, batched), listener.c (LISTEN: cache
- * invalidation and Prefer: wait), commands.c, resources.c, health.c.
+ * limits in Redis with a local fallback), idem.c and idem_hash.c
+ * (Idempotency-Key), writer.c (accepted rows, batched), listener.c
+ * (LISTEN: cache invalidation and Prefer: wait), commands.c, resources.c,
+ * lifecycle.c, usage.c, cdrs.c, health.c, and the number search (search.h:
+ * search.c, search_cache.c, search_flight.c, pool_refill.c).
  */
 #ifndef INGRESS_H
 #define INGRESS_H
@@ -31,6 +33,8 @@ struct ingress_cfg {
 	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
 	long jwt_leeway_s, rate_read, rate_command, rate_search;
 	long max_wait_s;
+	long test_clock_skew_s; /* tests only: moves idempotency's "now" */
+	const char *encryption_key, *encryption_old_keys;
 	bool bench_routes;
 };
 
@@ -38,6 +42,7 @@ struct key_cache;
 struct limiter;
 struct accept_writer;
 struct listener;
+struct vox_crypto_keyring;
 
 typedef struct ingress {
 	const struct ingress_cfg *cfg;
@@ -54,6 +59,9 @@ typedef struct ingress {
 	vox_counter_t *accepted, *refused, *auth_failed, *limited;
 	vox_counter_t *idem_hits;
 	vox_counter_t *cdrs_accepted, *cdrs_rejected, *cdrs_refused;
+	/* Seals stored answers that carry secrets; NULL: none configured
+	 * (such answers are stored without the secret, idem.c). */
+	struct vox_crypto_keyring *keyring;
 	char *openapi; /* schemas/openapi.yaml as served */
 	size_t openapi_len;
 } ingress_t;
@@ -63,6 +71,10 @@ typedef struct route_rule {
 	unsigned perms;          /* VOX_PERM_*; 0: no authentication at all */
 	const char *limit_class; /* "read", "command", "search" */
 	size_t max_body;         /* 0: VOX_MAX_BODY_BYTES */
+	/* Fields of a 2xx answer that are secrets shown once (NULL
+	 * terminated; NULL: none): such an answer is stored for its
+	 * Idempotency-Key only sealed, never in plaintext (idem.c). */
+	const char *const *secret_fields;
 } route_rule_t;
 
 /* POST /v1/carrier/cdrs takes up to 10,000 records: its body cap is
@@ -82,6 +94,9 @@ typedef struct ingress_req {
 	int wait_s;      /* Prefer: wait=N, 0 if none */
 	bool holds_idem; /* an Idempotency-Key row awaits this answer */
 	char idem_key[256];
+	char idem_claimed_at[48]; /* our claim's created_at, as PostgreSQL
+	                           * wrote it */
+	const char *const *secret_fields; /* the route's (route_rule_t) */
 } ingress_req_t;
 
 /* Authenticates, checks the route's permission and rate limit. Returns the
@@ -104,10 +119,18 @@ PGresult *ingress_query(ingress_t *in, vox_http_req_t *req, const char *name,
 json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
                      bool optional);
 
-/* An error answer in the DESIGN.md format that, like ingress_reply, is
- * stored for the request's Idempotency-Key. details is stolen. */
+/* An error answer in the DESIGN.md format. details is stolen. */
 void ingress_error(vox_http_req_t *req, int status, const char *code,
                    const char *message, json_t *details);
+
+/* 400 invalid_parameter for query parameter name ("name: why");
+ * returns false, for `return ingress_bad_param(...)`. */
+bool ingress_bad_param(vox_http_req_t *req, const char *name, const char *why);
+
+/* search.c: one number as JSON from columns id, e164, country, area_code,
+ * city, region, number_type, features (JSON text), setup_fee_micros,
+ * monthly_rate_micros, currency (0..10). */
+json_t *ingress_number_json(const PGresult *res, int i);
 
 /* resources.c: lists. limit (1..100, default 20; written as limit + 1 to
  * learn whether there is a next page) and cursor (an id) from the query
@@ -122,8 +145,9 @@ json_t *ingress_page(const PGresult *res, long limit,
 struct limit_result;
 void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r);
 
-/* Answers json (stolen) and, when the request holds an Idempotency-Key,
- * stores the answer for replays. */
+/* Answers json (stolen); an error object gets its timestamp and
+ * requestId. Like every answer, it settles the request's Idempotency-Key
+ * claim (idem.c). */
 void ingress_reply(vox_http_req_t *req, int status, json_t *json);
 
 /* auth.c */
@@ -152,10 +176,17 @@ void limiter_check(struct limiter *lim, const char *credential,
 
 /* idem.c: Idempotency-Key. Returns true when the request may go on (no
  * key, or a fresh one now held); false when it already answered (replay,
- * 409, 422, 400, 503). */
+ * 409, 422, 400, 503). A held key is settled by the request's answer,
+ * whichever code path gives it (a vox_http reply hook). */
 bool idem_begin(vox_http_req_t *req, ingress_req_t *ir);
-/* Stores (2xx/4xx) or releases (5xx) the held key. */
-void idem_finish(ingress_req_t *ir, int status, const char *body);
+/* Settles the held key now with this answer instead of the one the request
+ * will send: stores 2xx/4xx (sealed when it carries a secret), releases
+ * 5xx, 429 and status 0 (no answer). Does nothing without a held key. */
+void idem_finish(ingress_req_t *ir, int status, const char *body, size_t len);
+/* SHA-256 (hex) over method, path and the body as canonical JSON (sorted
+ * keys, no whitespace), or the raw body when it is not JSON. */
+void idem_request_hash(const char *method, const char *path, const char *body,
+                       size_t body_len, char out[65]);
 
 /* writer.c: records "accepted" for commands in batches. */
 struct accept_writer *accept_writer_new(const char *pg_url,

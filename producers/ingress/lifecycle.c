@@ -299,24 +299,17 @@ static const char owned_sql[] =
         "number_configurations c ON c.number_id = n.id WHERE n.id = $1 AND "
         "n.account_id = $2";
 
+/* A number the caller owns: the search's fields (ingress_number_json),
+ * its status and dates, and its call forwarding (column 14, when
+ * selected). */
 static json_t *owned_row(const PGresult *res, int i)
 {
-	json_t *n = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I, s:s}}", "id",
-	        PQgetvalue(res, i, 0), "phone_number", PQgetvalue(res, i, 1),
-	        "country", PQgetvalue(res, i, 2), "type", PQgetvalue(res, i, 6),
-	        "status", PQgetvalue(res, i, 11), "features",
-	        json_loads(PQgetvalue(res, i, 7), 0, NULL), "price",
-	        "setup_micros",
-	        (json_int_t)strtoll(PQgetvalue(res, i, 8), NULL, 10),
-	        "monthly_micros",
-	        (json_int_t)strtoll(PQgetvalue(res, i, 9), NULL, 10),
-	        "currency", PQgetvalue(res, i, 10));
-	static const int text_cols[] = {3, 4, 5, 12, 13};
-	static const char *const text_names[] = {
-	        "area_code", "city", "region", "purchased_at", "activated_at"};
+	json_t *n = ingress_number_json(res, i);
+	static const int text_cols[] = {11, 12, 13};
+	static const char *const text_names[] = {"status", "purchased_at",
+	                                         "activated_at"};
 
-	for (size_t k = 0; k < 5; k++)
+	for (size_t k = 0; k < 3; k++)
 		json_object_set_new(n, text_names[k],
 		                    PQgetisnull(res, i, text_cols[k])
 		                            ? json_null()

@@ -18,6 +18,7 @@
 #include "ingress.h"
 #include "vox_log.h"
 #include "vox_redis.h"
+#include "vox_time.h"
 
 #define LOCAL_SLOTS      4096
 #define REDIS_TIMEOUT_MS 100
@@ -59,14 +60,6 @@ struct limiter {
 	vox_counter_t *via_redis, *via_local;
 	vox_gauge_t *redis_up;
 };
-
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void conn_free(void *conn)
 {
@@ -180,13 +173,11 @@ static void check_local(struct limiter *lim, const char *bucket, long interval,
 {
 	unsigned long h = 5381;
 	struct local_bucket *b;
-	struct timespec ts;
 	double now, tat, tolerance = (double)interval * (double)(burst - 1);
 
 	for (const char *c = bucket; *c; c++)
 		h = h * 33 + (unsigned char)*c;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	now = (double)vox_mono_us();
 	pthread_mutex_lock(&lim->local_lock);
 	b = &lim->local[h % LOCAL_SLOTS];
 	if (strcmp(b->key, bucket) != 0) {
@@ -209,7 +200,7 @@ static void check_local(struct limiter *lim, const char *bucket, long interval,
 
 static void redis_failed(struct limiter *lim)
 {
-	long now = mono_ms();
+	long now = vox_mono_ms();
 	long last = atomic_load(&lim->last_warning_ms);
 
 	atomic_store(&lim->redis_down_until_ms, now + REDIS_BACKOFF_MS);
@@ -232,7 +223,7 @@ void limiter_check(struct limiter *lim, const char *credential,
 
 	snprintf(bucket, sizeof(bucket), "vox:rl:%s:%s", limit_class,
 	         credential);
-	if (mono_ms() >= atomic_load(&lim->redis_down_until_ms)) {
+	if (vox_mono_ms() >= atomic_load(&lim->redis_down_until_ms)) {
 		if (check_redis(lim, bucket, interval, burst, out) == 0) {
 			vox_counter_inc(lim->via_redis);
 			vox_gauge_set(lim->redis_up, 1);
@@ -253,7 +244,7 @@ struct vox_redis *limiter_redis(struct limiter *lim)
 
 bool limiter_redis_usable(struct limiter *lim)
 {
-	return mono_ms() >= atomic_load(&lim->redis_down_until_ms);
+	return vox_mono_ms() >= atomic_load(&lim->redis_down_until_ms);
 }
 
 void limiter_redis_failed(struct limiter *lim)

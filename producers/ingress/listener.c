@@ -12,10 +12,10 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ingress.h"
 #include "vox_log.h"
+#include "vox_time.h"
 
 #define MAX_WAITERS 4096
 
@@ -23,7 +23,7 @@ struct waiter {
 	vox_http_req_t *req;
 	ingress_req_t *ir;
 	vox_http_handler_fn then;
-	long deadline_ms;
+	int64_t deadline_ms;
 	bool checked; /* status looked up once after registration */
 };
 
@@ -37,19 +37,11 @@ struct listener {
 	volatile bool stop;
 };
 
-static long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Resumes and removes waiters for op_id (NULL: those past their
  * deadline, or all when stopping). Called with the lock held. */
 static void release_waiters(struct listener *l, const char *op_id, bool all)
 {
-	long now = mono_ms();
+	int64_t now = vox_mono_ms();
 
 	for (int i = 0; i < l->nwaiters;) {
 		struct waiter *w = &l->waiters[i];
@@ -208,6 +200,6 @@ void listener_wait_for(struct listener *l, vox_http_req_t *req,
 		return;
 	}
 	l->waiters[l->nwaiters++] = (struct waiter){
-	        req, ir, then, mono_ms() + ir->wait_s * 1000L, false};
+	        req, ir, then, vox_mono_ms() + ir->wait_s * 1000L, false};
 	pthread_mutex_unlock(&l->lock);
 }

@@ -11,20 +11,32 @@
 
 #include "ingress.h"
 #include "vox_config.h"
+#include "vox_crypto.h"
 #include "vox_event.h"
 #include "vox_json.h"
 #include "vox_log.h"
 #include "vox_signal.h"
 
-static const route_rule_t open_route = {0, NULL, 0};
-static const route_rule_t read_route = {VOX_PERM_READ, "read", 0};
-static const route_rule_t operate_route = {VOX_PERM_OPERATE, "command", 0};
-static const route_rule_t search_route = {VOX_PERM_READ, "search", 0};
-static const route_rule_t keys_read_route = {VOX_PERM_KEYS, "read", 0};
-static const route_rule_t keys_write_route = {VOX_PERM_KEYS, "command", 0};
+static const route_rule_t open_route = {.perms = 0};
+static const route_rule_t read_route = {.perms = VOX_PERM_READ,
+                                        .limit_class = "read"};
+static const route_rule_t operate_route = {.perms = VOX_PERM_OPERATE,
+                                           .limit_class = "command"};
+static const route_rule_t search_route = {.perms = VOX_PERM_READ,
+                                          .limit_class = "search"};
+static const route_rule_t keys_read_route = {.perms = VOX_PERM_KEYS,
+                                             .limit_class = "read"};
+static const route_rule_t keys_write_route = {.perms = VOX_PERM_KEYS,
+                                              .limit_class = "command"};
+/* POST /v1/api-keys answers the new key's secret, once. */
+static const char *const key_secret[] = {"key", NULL};
+static const route_rule_t key_create_route = {.perms = VOX_PERM_KEYS,
+                                              .limit_class = "command",
+                                              .secret_fields = key_secret};
 /* Carriers authenticate with their own keys and signatures (cdrs.c), not
  * through ingress_begin: no account, no role. */
-static const route_rule_t carrier_route = {0, "command", INGRESS_CDR_MAX_BODY};
+static const route_rule_t carrier_route = {
+        .perms = 0, .limit_class = "command", .max_body = INGRESS_CDR_MAX_BODY};
 
 /* docs/PERMISSIONS.md and schemas/openapi.yaml describe this table; a
  * test compares the OpenAPI paths with `ingress --routes`. */
@@ -33,7 +45,7 @@ static const vox_http_route_t routes[] = {
         {"GET", "/v1/operations", ingress_operation_list, NULL, &read_route},
         {"GET", "/v1/operations/{id}", ingress_operation_get, NULL,
          &read_route},
-        {"POST", "/v1/api-keys", ingress_key_create, NULL, &keys_write_route},
+        {"POST", "/v1/api-keys", ingress_key_create, NULL, &key_create_route},
         {"GET", "/v1/api-keys", ingress_key_list, NULL, &keys_read_route},
         {"GET", "/v1/api-keys/{id}", ingress_key_get, NULL, &keys_read_route},
         {"DELETE", "/v1/api-keys/{id}", ingress_key_revoke, NULL,
@@ -147,6 +159,7 @@ ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
 		return NULL;
 	}
 	ir->in = in;
+	ir->secret_fields = rule->secret_fields;
 	vox_http_set_state(req, ir, free);
 	status = auth_authenticate(in, vox_http_header(req, "Authorization"),
 	                           &ir->who, &code, message, sizeof(message));
@@ -256,9 +269,18 @@ json_t *ingress_body(vox_http_req_t *req, const char *const *allowed,
 	return NULL;
 }
 
+bool ingress_bad_param(vox_http_req_t *req, const char *name, const char *why)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "%s: %s", name, why);
+	vox_http_reply_error(req, 400, "invalid_parameter", msg,
+	                     json_pack("{s:s}", "parameter", name));
+	return false;
+}
+
 void ingress_reply(vox_http_req_t *req, int status, json_t *json)
 {
-	ingress_req_t *ir = vox_http_state(req);
 	char *text;
 
 	if (json_is_object(json) && json_object_get(json, "error") != NULL) {
@@ -274,8 +296,6 @@ void ingress_reply(vox_http_req_t *req, int status, json_t *json)
 	}
 	text = vox_json_dump(json);
 	json_decref(json);
-	if (ir != NULL)
-		idem_finish(ir, status, text ? text : "{}");
 	vox_http_reply(req, status, "application/json", text ? text : "{}",
 	               text ? strlen(text) : 2);
 	free(text);
@@ -417,6 +437,39 @@ static void ingress_counters(ingress_t *in)
 	        NULL);
 }
 
+/* The keyring that seals stored answers carrying secrets; none is fine
+ * (they are then stored without the secret), a malformed key is not. */
+static int ingress_keyring(const struct ingress_cfg *cfg, ingress_t *in)
+{
+	vox_error_t err;
+
+	if (cfg->test_clock_skew_s != 0)
+		vox_log(VOX_LOG_WARN,
+		        "VOX_TEST_CLOCK_SKEW_S is set: idempotency keys expire "
+		        "early (tests only)",
+		        NULL);
+	if (*cfg->encryption_key == '\0') {
+		if (*cfg->encryption_old_keys != '\0') {
+			fprintf(stderr, "VOX_ENCRYPTION_OLD_KEYS needs "
+			                "VOX_ENCRYPTION_KEY\n");
+			return 2;
+		}
+		vox_log(VOX_LOG_WARN,
+		        "no VOX_ENCRYPTION_KEY: answers that carry a secret "
+		        "are "
+		        "not kept for Idempotency-Key replays",
+		        NULL);
+		return 0;
+	}
+	in->keyring = vox_crypto_keyring_new(cfg->encryption_key,
+	                                     cfg->encryption_old_keys, &err);
+	if (in->keyring == NULL) {
+		fprintf(stderr, "VOX_ENCRYPTION_KEY: %s\n", err.message);
+		return 2;
+	}
+	return 0;
+}
+
 static int ingress_run(const struct ingress_cfg *cfg)
 {
 	vox_producer_conf_t pconf = {0};
@@ -425,8 +478,11 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	int rc = 1;
 
 	in.cfg = cfg;
-	if ((rc = ingress_jwt(cfg, &in)) != 0)
+	if ((rc = ingress_jwt(cfg, &in)) != 0 ||
+	    (rc = ingress_keyring(cfg, &in)) != 0) {
+		free(in.jwt_key);
 		return rc;
+	}
 	rc = 1;
 	in.metrics = vox_metrics_new();
 	ingress_counters(&in);
@@ -461,6 +517,7 @@ out:
 	vox_metrics_destroy(in.metrics);
 	free(in.jwt_key);
 	free(in.openapi);
+	vox_crypto_keyring_destroy(in.keyring);
 	vox_log(VOX_LOG_INFO, "ingress stopped", NULL);
 	return rc;
 }
@@ -525,6 +582,18 @@ int main(int argc, char **argv)
 	         &cfg.carrier_url},
 	        {"VOX_CARRIER_API_KEY", VOX_CFG_STRING, "sandbox-key", 1, 512,
 	         "the carrier API key", &cfg.carrier_key},
+	        {"VOX_ENCRYPTION_KEY", VOX_CFG_STRING, "", 0, 200,
+	         "AES-256-GCM key, [ID:]KEY with 32 bytes as hex or base64, "
+	         "sealing stored answers that carry secrets (empty: they are "
+	         "kept without the secret, docs/API.md)",
+	         &cfg.encryption_key},
+	        {"VOX_ENCRYPTION_OLD_KEYS", VOX_CFG_STRING, "", 0, 2000,
+	         "retired keys that still open what they sealed: ID:KEY,...",
+	         &cfg.encryption_old_keys},
+	        {"VOX_TEST_CLOCK_SKEW_S", VOX_CFG_INT, "0", 0, 864000,
+	         "TESTS ONLY: seconds added to the idempotency clock (key "
+	         "expiry, claim takeover); never set in production",
+	         &cfg.test_clock_skew_s},
 	        {"VOX_INGRESS_BENCH", VOX_CFG_BOOL, "false", 0, 0,
 	         "also serve POST /bench/static (a static 202, for bench/)",
 	         &cfg.bench_routes},

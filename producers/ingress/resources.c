@@ -224,10 +224,8 @@ void ingress_key_create(vox_http_req_t *req, void *ctx)
 	        "secret_hash, role, description) VALUES ($1, $2, $3, "
 	        "decode($4, 'hex'), $5, $6) RETURNING " KEY_COLUMNS,
 	        6, params);
-	if (res == NULL) {
-		idem_finish(ir, 503, "");
+	if (res == NULL)
 		goto out;
-	}
 	created = key_row(res, 0);
 	json_object_set_new(created, "key", json_string(key));
 	PQclear(res);

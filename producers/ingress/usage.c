@@ -15,21 +15,12 @@
 #include "vox_cdr.h"
 #include "vox_json.h"
 #include "vox_phone.h"
+#include "vox_time.h"
 
 #define USAGE_MAX_DAYS        366
 #define TRIGGER_URL_MAX       2048
 #define TRIGGER_NAME_MAX      200
 #define TRIGGER_THRESHOLD_MAX (1LL << 53)
-
-static bool bad_param(vox_http_req_t *req, const char *name, const char *why)
-{
-	char msg[200];
-
-	snprintf(msg, sizeof(msg), "%s: %s", name, why);
-	vox_http_reply_error(req, 400, "invalid_parameter", msg,
-	                     json_pack("{s:s}", "parameter", name));
-	return false;
-}
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
 static long days_from_civil(long y, long m, long d)
@@ -78,7 +69,7 @@ static bool usage_args(vox_http_req_t *req, struct usage_query *q)
 {
 	const char *start = vox_http_query(req, "start_date");
 	const char *end = vox_http_query(req, "end_date");
-	time_t now = time(NULL);
+	time_t now = (time_t)(vox_now_us() / 1000000);
 	struct tm today;
 	long start_days, end_days;
 
@@ -93,35 +84,35 @@ static bool usage_args(vox_http_req_t *req, struct usage_query *q)
 		strftime(q->start, sizeof(q->start), "%Y-%m-01", &today);
 	if ((start != NULL && strlen(start) != 10) ||
 	    !date_parse(q->start, &start_days))
-		return bad_param(req, "start_date",
-		                 "a date YYYY-MM-DD (UTC) is needed");
+		return ingress_bad_param(req, "start_date",
+		                         "a date YYYY-MM-DD (UTC) is needed");
 	if ((end != NULL && strlen(end) != 10) ||
 	    !date_parse(q->end, &end_days))
-		return bad_param(req, "end_date",
-		                 "a date YYYY-MM-DD (UTC) is needed");
+		return ingress_bad_param(req, "end_date",
+		                         "a date YYYY-MM-DD (UTC) is needed");
 	if (start_days > end_days)
-		return bad_param(req, "start_date", "after end_date");
+		return ingress_bad_param(req, "start_date", "after end_date");
 	if (end_days - start_days + 1 > USAGE_MAX_DAYS)
-		return bad_param(req, "end_date",
-		                 "the range covers more than 366 days");
+		return ingress_bad_param(req, "end_date",
+		                         "the range covers more than 366 days");
 	q->group_by = vox_http_query(req, "group_by");
 	if (q->group_by == NULL)
 		q->group_by = "day";
 	if (strcmp(q->group_by, "day") != 0 &&
 	    strcmp(q->group_by, "number") != 0 &&
 	    strcmp(q->group_by, "event_type") != 0)
-		return bad_param(req, "group_by",
-		                 "one of day, number, event_type");
+		return ingress_bad_param(req, "group_by",
+		                         "one of day, number, event_type");
 	q->event_type = vox_http_query(req, "event_type");
 	if (q->event_type != NULL && vox_cdr_type_parse(q->event_type) < 0)
-		return bad_param(req, "event_type",
-		                 "one of inbound_call, outbound_call, "
-		                 "sms_received, sms_sent");
+		return ingress_bad_param(req, "event_type",
+		                         "one of inbound_call, outbound_call, "
+		                         "sms_received, sms_sent");
 	q->number = vox_http_query(req, "number");
 	if (q->number != NULL && !vox_phone_is_e164(q->number))
-		return bad_param(req, "number",
-		                 "an E.164 number, e.g. +14155550123 "
-		                 "(encode + as %2B)");
+		return ingress_bad_param(req, "number",
+		                         "an E.164 number, e.g. +14155550123 "
+		                         "(encode + as %2B)");
 	return true;
 }
 
@@ -381,10 +372,8 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	        "callback_url, friendly_name) VALUES ($1, $2, $3, "
 	        "$4, $5::bigint, $6, $7, $8) RETURNING " TRIGGER_COLUMNS,
 	        8, params);
-	if (res == NULL) {
-		idem_finish(ir, 503, "");
+	if (res == NULL)
 		goto out;
-	}
 	ingress_reply(req, 201, trigger_row(res, 0));
 	PQclear(res);
 out:

@@ -1,0 +1,342 @@
+/*
+ * GET /v1/available-numbers (docs/NUMBERS.md): the search arguments, the
+ * query on the local pool of available numbers and the answer. A search is
+ * served from the cache (search_cache.c) when it can; a miss is asked by
+ * one thread at a time (search_flight.c); a short answer refills the pool
+ * from the carrier first (pool_refill.c).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "search.h"
+#include "vox_json.h"
+#include "vox_phone.h"
+
+/* How long a search that missed waits for the one already asking
+ * PostgreSQL and the carrier (1.5 s timeout) before asking itself. */
+#define SEARCH_FLIGHT_WAIT_MS 2000
+
+static const char *const number_columns =
+        "id, e164, country, area_code, city, region, number_type, "
+        "array_to_json(features)::text, setup_fee_micros, "
+        "monthly_rate_micros, currency";
+
+void search_features_text(unsigned bits, char out[SEARCH_FEATURES_LEN])
+{
+	static const char *const names[] = {"voice", "sms", "mms"};
+	size_t n = 0;
+
+	out[n++] = '{';
+	for (unsigned i = 0; i < 3; i++) {
+		size_t len = strlen(names[i]);
+
+		if ((bits & (1u << i)) == 0)
+			continue;
+		if (n > 1)
+			out[n++] = ',';
+		memcpy(out + n, names[i], len);
+		n += len;
+	}
+	out[n++] = '}';
+	out[n] = '\0';
+}
+
+json_t *ingress_number_json(const PGresult *res, int i)
+{
+	json_t *n = json_pack(
+	        "{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s, s:o, s:{s:I, s:I, "
+	        "s:s}}",
+	        "id", PQgetvalue(res, i, 0), "phone_number",
+	        PQgetvalue(res, i, 1), "country", PQgetvalue(res, i, 2),
+	        "area_code",
+	        PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3), "city",
+	        PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4), "region",
+	        PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5), "type",
+	        PQgetvalue(res, i, 6), "features",
+	        json_loads(PQgetvalue(res, i, 7), 0, NULL), "price",
+	        "setup_micros",
+	        (json_int_t)strtoll(PQgetvalue(res, i, 8), NULL, 10),
+	        "monthly_micros",
+	        (json_int_t)strtoll(PQgetvalue(res, i, 9), NULL, 10),
+	        "currency", PQgetvalue(res, i, 10));
+
+	return n;
+}
+
+/* Vanity letters to keypad digits, '*' to one-character wildcard. */
+static bool pattern_digits(const char *in, char *out, size_t outlen)
+{
+	static const char keypad[] = "22233344455566677778889999";
+	size_t n = 0;
+
+	for (const char *c = in; *c; c++) {
+		char d;
+
+		if (n + 2 >= outlen)
+			return false;
+		if (isdigit((unsigned char)*c))
+			d = *c;
+		else if (isalpha((unsigned char)*c))
+			d = keypad[toupper((unsigned char)*c) - 'A'];
+		else if (*c == '*')
+			d = '_';
+		else
+			return false;
+		out[n++] = d;
+	}
+	out[n] = '\0';
+	return n > 0;
+}
+
+static bool digits_only(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= max && strspn(s, "0123456789") == n;
+}
+
+static bool search_args(vox_http_req_t *req, struct search *q)
+{
+	const char *country = vox_http_query(req, "country");
+	const char *v;
+	char digits[32];
+
+	memset(q, 0, sizeof(*q));
+	if (country == NULL)
+		return ingress_bad_param(req, "country",
+		                         "required (ISO code, e.g. US)");
+	if (strlen(country) != 2 || !vox_phone_region_supported(country))
+		return ingress_bad_param(req, "country",
+		                         "not a supported country code");
+	q->country[0] = (char)toupper((unsigned char)country[0]);
+	q->country[1] = (char)toupper((unsigned char)country[1]);
+	q->area_code = vox_http_query(req, "area_code");
+	if (q->area_code && !digits_only(q->area_code, 6))
+		return ingress_bad_param(req, "area_code", "1 to 6 digits");
+	if ((v = vox_http_query(req, "contains")) != NULL) {
+		if (!pattern_digits(v, digits, 20))
+			return ingress_bad_param(
+			        req, "contains",
+			        "digits, letters or * (one character)");
+		snprintf(q->contains, sizeof(q->contains), "%%%s%%", digits);
+		snprintf(q->raw_contains, sizeof(q->raw_contains), "%s", v);
+	}
+	if ((v = vox_http_query(req, "starts_with")) != NULL) {
+		if (!digits_only(v, 15))
+			return ingress_bad_param(req, "starts_with", "digits");
+		snprintf(q->starts, sizeof(q->starts), "+%d%s%%",
+		         vox_phone_country_code(q->country), v);
+		snprintf(q->raw_starts, sizeof(q->raw_starts), "%s", v);
+	}
+	if ((v = vox_http_query(req, "ends_with")) != NULL) {
+		if (!digits_only(v, 15))
+			return ingress_bad_param(req, "ends_with", "digits");
+		snprintf(q->ends, sizeof(q->ends), "%%%s", v);
+		snprintf(q->raw_ends, sizeof(q->raw_ends), "%s", v);
+	}
+	q->city = vox_http_query(req, "city");
+	q->region = vox_http_query(req, "region");
+	q->type = vox_http_query(req, "type");
+	if (q->type && strcmp(q->type, "local") != 0 &&
+	    strcmp(q->type, "mobile") != 0 && strcmp(q->type, "toll_free") != 0)
+		return ingress_bad_param(req, "type",
+		                         "local, mobile or toll_free");
+	snprintf(q->features, sizeof(q->features), "{}");
+	if ((v = vox_http_query(req, "features")) != NULL && *v != '\0') {
+		for (const char *f = v; *f;) {
+			size_t len = strcspn(f, ",");
+
+			if (len == 5 && strncmp(f, "voice", 5) == 0)
+				q->feature_bits |= 1;
+			else if (len == 3 && strncmp(f, "sms", 3) == 0)
+				q->feature_bits |= 2;
+			else if (len == 3 && strncmp(f, "mms", 3) == 0)
+				q->feature_bits |= 4;
+			else
+				return ingress_bad_param(
+				        req, "features",
+				        "comma-separated voice, sms, mms");
+			f += len + (f[len] == ',');
+		}
+		search_features_text(q->feature_bits, q->features);
+	}
+	q->limit = 20;
+	if ((v = vox_http_query(req, "limit")) != NULL) {
+		char *end;
+
+		q->limit = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || q->limit < 1 ||
+		    q->limit > 100)
+			return ingress_bad_param(req, "limit",
+			                         "an integer 1..100");
+	}
+	q->cursor = vox_http_query(req, "cursor");
+	if (q->cursor && !vox_phone_is_e164(q->cursor))
+		return ingress_bad_param(
+		        req, "cursor",
+		        "a next_cursor value from a previous page");
+	return true;
+}
+
+static int search_local(vox_pg_t *pg, const struct search *q, PGresult **res,
+                        vox_error_t *err)
+{
+	char limit[24], sql[1024];
+
+	snprintf(limit, sizeof(limit), "%ld", q->limit + 1);
+	const char *params[] = {q->country,
+	                        q->area_code,
+	                        q->contains[0] ? q->contains : NULL,
+	                        q->starts[0] ? q->starts : NULL,
+	                        q->ends[0] ? q->ends : NULL,
+	                        q->city,
+	                        q->region,
+	                        q->type,
+	                        q->features,
+	                        q->cursor,
+	                        limit};
+	snprintf(sql, sizeof(sql),
+	         "SELECT %s FROM numbers WHERE country = $1 AND status = "
+	         "'available' AND ($2::text IS NULL OR area_code = $2) AND "
+	         "($3::text IS NULL OR e164 LIKE $3) AND ($4::text IS NULL OR "
+	         "e164 LIKE $4) AND ($5::text IS NULL OR e164 LIKE $5) AND "
+	         "($6::text IS NULL OR lower(city) = lower($6)) AND ($7::text "
+	         "IS NULL OR lower(region) = lower($7)) AND ($8::text IS NULL "
+	         "OR number_type = $8) AND features @> $9::text[] AND "
+	         "($10::text IS NULL OR e164 > $10) ORDER BY e164 LIMIT "
+	         "$11::int",
+	         number_columns);
+	/* Unnamed statement: planned with the actual filters every time. A
+	 * prepared one drifts to a generic plan (bench/numbers: ~460 ms). */
+	return vox_pg_exec(pg, sql, 11, params, res, err);
+}
+
+static void search_answer(vox_http_req_t *req, const char *text,
+                          const char *cache)
+{
+	vox_http_add_header(req, "X-Cache",
+	                    pool_refill_failed_lately() ? "stale" : cache);
+	vox_http_reply(req, 200, "application/json", text, strlen(text));
+}
+
+/* Searches PostgreSQL (refilled from the carrier when short), caches and
+ * answers. Returns the body answered (malloc'd) and its X-Cache in *label,
+ * or NULL after an error answer. */
+static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
+                          const struct search *q, const char *key,
+                          const char *stale_key, const char **label)
+{
+	char *text;
+	bool carrier_ok = true;
+	PGresult *res = NULL;
+	vox_error_t err;
+	json_t *data;
+	vox_pg_t *pg;
+	int n;
+
+	pg = ingress_pg(ir->in, req);
+	if (pg == NULL)
+		return NULL;
+	if (search_local(pg, q, &res, &err) == 0 &&
+	    PQntuples(res) <= q->limit && q->cursor == NULL) {
+		/* Short: ask the carrier for more, then look again. */
+		carrier_ok = pool_refill(ir->in, pg, q);
+		PQclear(res);
+		res = NULL;
+		if (search_local(pg, q, &res, &err) != 0)
+			res = NULL;
+	}
+	vox_pg_pool_release(ir->in->pg_pool, pg);
+	if (res == NULL) {
+		vox_http_reply_error(req, 503, "database_unavailable",
+		                     err.message, NULL);
+		return NULL;
+	}
+	n = PQntuples(res);
+	if (!carrier_ok && n == 0 &&
+	    (text = search_cache_stale(ir->in, stale_key)) != NULL) {
+		/* The carrier is down and we have nothing fresh: the last
+		 * answer, marked stale (the original design's fallback). */
+		PQclear(res);
+		*label = "stale";
+		search_answer(req, text, *label);
+		return text;
+	}
+	data = json_array();
+	for (int i = 0; i < n && i < q->limit; i++)
+		json_array_append_new(data, ingress_number_json(res, i));
+	json_t *body = json_pack(
+	        "{s:o, s:o}", "data", data, "next_cursor",
+	        n > q->limit
+	                ? json_string(PQgetvalue(res, (int)q->limit - 1, 1))
+	                : json_null());
+	text = vox_json_dump(body);
+	json_decref(body);
+	if (n > 0 && text != NULL)
+		search_cache_store(ir->in, key, stale_key, res,
+		                   n < q->limit ? n : (int)q->limit, text);
+	PQclear(res);
+	if (text == NULL) {
+		vox_http_reply_error(req, 500, "internal", "out of memory",
+		                     NULL);
+		return NULL;
+	}
+	/* Without the carrier the local pool may be out of date: say so. */
+	*label = carrier_ok ? "miss" : "stale";
+	search_answer(req, text, *label);
+	return text;
+}
+
+void ingress_numbers_search(vox_http_req_t *req, void *ctx)
+{
+	ingress_req_t *ir = ingress_begin(req, ctx);
+	char key[96], stale_key[96], label[24], *text, *shared;
+	struct search_flight *flight = NULL;
+	const char *fresh_label = "miss";
+	bool old = false;
+	struct search q;
+
+	if (ir == NULL || !search_args(req, &q))
+		return;
+	search_cache_key(&q, false, key, sizeof(key));
+	search_cache_key(&q, true, stale_key, sizeof(stale_key));
+	if ((text = search_cache_lookup(ir->in, key, &old)) != NULL) {
+		/* Due for a refresh: one thread refreshes it, the others go
+		 * on serving it until then (it is at most SEARCH_CACHE_S old:
+		 * Redis drops it then), so a popular search never misses. */
+		if (!old ||
+		    (flight = search_flight_begin(key, 0, &shared, label,
+		                                  sizeof(label))) == NULL) {
+			search_answer(req, text, "hit");
+			free(text);
+			return;
+		}
+		free(text);
+	}
+	if (flight == NULL) {
+		flight = search_flight_begin(key, SEARCH_FLIGHT_WAIT_MS,
+		                             &shared, label, sizeof(label));
+		if (shared != NULL) {
+			/* Another thread's answer of just now: as good as a
+			 * hit (a miss of its own would say so). */
+			if (strcmp(label, "miss") == 0)
+				snprintf(label, sizeof(label), "hit");
+			search_answer(req, shared, label);
+			free(shared);
+			return;
+		}
+		/* The previous leader may have cached it since we looked. */
+		if (flight != NULL &&
+		    (text = search_cache_lookup(ir->in, key, &old)) != NULL) {
+			search_answer(req, text, "hit");
+			search_flight_end(flight, text, "hit");
+			free(text);
+			return;
+		}
+	}
+	text = search_fresh(ir, req, &q, key, stale_key, &fresh_label);
+	search_flight_end(flight, text, fresh_label);
+	free(text);
+}
