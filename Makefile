@@ -51,6 +51,7 @@ BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
+TEST_ONLY_BINS := $(BUILD)/test-bin/metering
 
 .PHONY: all test run lint format clean deps stack-up stack-down unit integration
 all: $(BINS)
@@ -90,9 +91,23 @@ $(BUILD)/tests/unit_tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_LIBS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRITERION_LIBS)
 
-$(BUILD)/tests/integration_tests: $(INTEG_SRC:%.c=$(BUILD)/%.o) $(LIB)
+# The integration tests run the test-only binaries too (order-only: not
+# linked into the test binary).
+$(BUILD)/tests/integration_tests: $(INTEG_SRC:%.c=$(BUILD)/%.o) $(LIB) | $(TEST_ONLY_BINS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRITERION_LIBS)
+
+# Test-only binaries: the metering program with vox_fault's hooks compiled
+# in (-DVOX_FAULT_HOOKS: abort on a chosen record, tests/integration/
+# test_crash.c). That vox_fault.o comes before $(LIB), so the archive's
+# no-op member is never pulled in; release binaries have no hook.
+$(BUILD)/test-obj/vox_fault.o: common/vox_fault.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DVOX_FAULT_HOOKS -c -o $@ $<
+$(BUILD)/test-bin/metering: $(BUILD)/workers/metering/main.o \
+		$(call prog_lib,workers/metering) $(BUILD)/test-obj/vox_fault.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
