@@ -185,13 +185,13 @@ int vox_crashguard_batch(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	        "records", total, "suspect", covered, NULL);
 	if (c->recoveries)
 		vox_counter_inc(c->recoveries);
+	/* runs of one crash count: the piece that crashed last time is a
+	 * run of its own, cut smaller this time */
 	for (size_t lo = 0, hi; lo < n && rc == 0; lo = hi) {
-		bool suspect = seen[lo].crashes > 0;
-
-		for (hi = lo + 1; hi < n && (seen[hi].crashes > 0) == suspect;
-		     hi++)
+		for (hi = lo + 1;
+		     hi < n && seen[hi].crashes == seen[lo].crashes; hi++)
 			;
-		if (suspect)
+		if (seen[lo].crashes > 0)
 			rc = guard_suspects(c, rkms + lo, msgs + lo, seen + lo,
 			                    hi - lo, running);
 		else
