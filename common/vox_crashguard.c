@@ -117,51 +117,68 @@ static int guard_dead_letter(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	               : VOX_CONSUMER_STOPPED;
 }
 
-/* One piece under its own mark. */
-static int guard_piece(vox_consumer_t *c, rd_kafka_message_t **rkms,
-                       vox_batch_msg_t *msgs, size_t n, int attempts,
-                       volatile sig_atomic_t *running)
+/* A batch being run in pieces. */
+struct guard_pass {
+	vox_consumer_t *c;
+	rd_kafka_message_t **rkms;
+	vox_batch_msg_t *msgs;
+	vox_inflight_seen_t *seen;
+	size_t n;
+	json_t *left; /* dead marks not yet forgotten */
+	volatile sig_atomic_t *running;
+};
+
+/* Pieces msgs[lo..hi) under its own mark; then forgets the dead marks
+ * whose offsets are now all done (a later crash, before the whole batch
+ * is, must not leave them behind: the consumer may never see those
+ * offsets again). */
+static int guard_piece(struct guard_pass *g, size_t lo, size_t hi, int attempts)
 {
+	json_t *done;
 	int64_t mark;
 	int rc;
 
-	rc = vox_crashguard_begin(c, c->pg, msgs, n, attempts, &mark, NULL,
-	                          running);
+	rc = vox_crashguard_begin(g->c, g->c->pg, g->msgs + lo, hi - lo,
+	                          attempts, &mark, NULL, g->running);
 	if (rc != 0)
 		return rc;
-	rc = vox_consumer_batch_finish(c, rkms, msgs, n, NULL, running);
-	vox_crashguard_end(c, c->pg, mark, running);
+	rc = vox_consumer_batch_finish(g->c, g->rkms + lo, g->msgs + lo,
+	                               hi - lo, NULL, g->running);
+	vox_crashguard_end(g->c, g->c->pg, mark, g->running);
+	done = rc == 0 ? vox_inflight_finished(g->left, g->msgs, g->n, hi)
+	               : NULL;
+	if (done != NULL)
+		guard_forget(g->c, done, g->running);
+	json_decref(done);
 	return rc;
 }
 
 /* A run of records that dead marks cover, in CRASH_SPLIT pieces; a piece
  * of one record is marked with the times it ran alone, so its next crash
  * counts. */
-static int guard_suspects(vox_consumer_t *c, rd_kafka_message_t **rkms,
-                          vox_batch_msg_t *msgs,
-                          const vox_inflight_seen_t *seen, size_t n,
-                          volatile sig_atomic_t *running)
+static int guard_suspects(struct guard_pass *g, size_t from, size_t to)
 {
-	size_t step = (n + CRASH_SPLIT - 1) / CRASH_SPLIT;
+	size_t step = (to - from + CRASH_SPLIT - 1) / CRASH_SPLIT;
+	const vox_inflight_seen_t *seen = g->seen;
 	int rc = 0;
 
-	for (size_t lo = 0; lo < n && rc == 0; lo += step) {
-		size_t k = n - lo < step ? n - lo : step;
+	for (size_t lo = from, hi; lo < to && rc == 0; lo = hi) {
 		int crashes = 0;
 
-		if (k == 1 && seen[lo].alone >= CRASH_LIMIT) {
-			rc = guard_dead_letter(c, rkms[lo], seen[lo].alone,
-			                       running);
+		hi = to - lo < step ? to : lo + step;
+		if (hi - lo == 1 && seen[lo].alone >= CRASH_LIMIT) {
+			rc = guard_dead_letter(g->c, g->rkms[lo],
+			                       seen[lo].alone, g->running);
 			if (rc == 0)
-				vox_consumer_store_offset(c, rkms[lo]);
+				vox_consumer_store_offset(g->c, g->rkms[lo]);
 			continue;
 		}
-		for (size_t i = lo; i < lo + k; i++)
+		for (size_t i = lo; i < hi; i++)
 			if (seen[i].crashes > crashes)
 				crashes = seen[i].crashes;
-		rc = guard_piece(c, rkms + lo, msgs + lo, k,
-		                 k == 1 ? seen[lo].alone + 1 : crashes + 1,
-		                 running);
+		rc = guard_piece(g, lo, hi,
+		                 hi - lo == 1 ? seen[lo].alone + 1
+		                              : crashes + 1);
 	}
 	return rc;
 }
@@ -170,15 +187,19 @@ int vox_crashguard_batch(vox_consumer_t *c, rd_kafka_message_t **rkms,
                          vox_batch_msg_t *msgs, size_t n, const json_t *dead,
                          volatile sig_atomic_t *running)
 {
-	vox_inflight_seen_t *seen = calloc(n, sizeof(*seen));
+	struct guard_pass g = {c,      rkms,
+	                       msgs,   calloc(n, sizeof(*g.seen)),
+	                       n,      json_deep_copy(dead),
+	                       running};
 	char total[24], covered[24];
 	int rc = 0;
 
-	if (seen == NULL) /* no memory to be careful with: as usual */
-		return vox_consumer_batch_finish(c, rkms, msgs, n, NULL,
-		                                 running);
+	if (g.seen == NULL || g.left == NULL) { /* no memory to be careful */
+		rc = vox_consumer_batch_finish(c, rkms, msgs, n, NULL, running);
+		goto out;
+	}
 	snprintf(covered, sizeof(covered), "%zu",
-	         vox_inflight_seen(dead, msgs, n, seen));
+	         vox_inflight_seen(dead, msgs, n, g.seen));
 	snprintf(total, sizeof(total), "%zu", n);
 	vox_log(VOX_LOG_WARN,
 	        "a worker died on these offsets: running them in pieces",
@@ -189,18 +210,20 @@ int vox_crashguard_batch(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	 * run of its own, cut smaller this time */
 	for (size_t lo = 0, hi; lo < n && rc == 0; lo = hi) {
 		for (hi = lo + 1;
-		     hi < n && seen[hi].crashes == seen[lo].crashes; hi++)
+		     hi < n && g.seen[hi].crashes == g.seen[lo].crashes; hi++)
 			;
-		if (seen[lo].crashes > 0)
-			rc = guard_suspects(c, rkms + lo, msgs + lo, seen + lo,
-			                    hi - lo, running);
+		if (g.seen[lo].crashes > 0)
+			rc = guard_suspects(&g, lo, hi);
 		else
-			rc = guard_piece(c, rkms + lo, msgs + lo, hi - lo, 1,
-			                 running);
+			rc = guard_piece(&g, lo, hi, 1);
 	}
-	if (rc == 0)
-		guard_forget(c, dead, running);
-	free(seen);
+	/* the rest reaches past this batch: forgotten too (a crash further
+	 * on leaves a fresh mark) */
+	if (rc == 0 && json_array_size(g.left) > 0)
+		guard_forget(c, g.left, running);
+out:
+	json_decref(g.left);
+	free(g.seen);
 	return rc;
 }
 

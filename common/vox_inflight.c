@@ -199,3 +199,39 @@ size_t vox_inflight_seen(const json_t *dead, const vox_batch_msg_t *msgs,
 	}
 	return covered;
 }
+
+static bool mark_finished(const json_t *d, const vox_batch_msg_t *msgs,
+                          size_t n, size_t done)
+{
+	const char *t = json_string_value(json_object_get(d, "t"));
+	json_int_t p = json_integer_value(json_object_get(d, "p"));
+	json_int_t l = json_integer_value(json_object_get(d, "l"));
+	bool reached = false;
+
+	for (size_t i = 0; t != NULL && i < n; i++) {
+		if (msgs[i].partition != p || strcmp(msgs[i].topic, t) != 0)
+			continue;
+		if (i >= done)
+			return reached && msgs[i].offset > l;
+		reached = reached || msgs[i].offset >= l;
+	}
+	return reached;
+}
+
+json_t *vox_inflight_finished(json_t *dead, const vox_batch_msg_t *msgs,
+                              size_t n, size_t done)
+{
+	json_t *finished = NULL;
+
+	for (size_t j = json_array_size(dead); j-- > 0;) {
+		json_t *d = json_array_get(dead, j);
+
+		if (!mark_finished(d, msgs, n, done))
+			continue;
+		if (finished == NULL && (finished = json_array()) == NULL)
+			break;
+		json_array_append(finished, d);
+		json_array_remove(dead, j);
+	}
+	return finished;
+}

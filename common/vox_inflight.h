@@ -53,4 +53,11 @@ int vox_inflight_forget(vox_pg_t *pg, const json_t *dead, vox_error_t *err);
 size_t vox_inflight_seen(const json_t *dead, const vox_batch_msg_t *msgs,
                          size_t n, vox_inflight_seen_t *seen);
 
+/* Takes out of dead (and returns, NULL when none) the marks whose offsets
+ * are all finished once msgs[0..done) are: one of their partition's
+ * messages at or past their last offset is done, and none up to it is
+ * left in msgs[done..n). The batch holds each partition in offset order. */
+json_t *vox_inflight_finished(json_t *dead, const vox_batch_msg_t *msgs,
+                              size_t n, size_t done);
+
 #endif

@@ -46,3 +46,32 @@ Test(inflight, seen_counts_crashes_and_lone_crashes)
 	cr_assert_eq(seen[5].crashes, 5);
 	json_decref(dead);
 }
+
+/* The piece that finished a mark's offsets lets it go, even when the
+ * batch goes on (and may crash) after. */
+Test(inflight, finished_marks_are_taken_out)
+{
+	json_t *dead = json_loads(
+	        "[{\"m\":1,\"t\":\"a\",\"p\":0,\"f\":0,\"l\":2,\"a\":1},"
+	        "{\"m\":1,\"t\":\"a\",\"p\":1,\"f\":0,\"l\":1,\"a\":1},"
+	        "{\"m\":2,\"t\":\"a\",\"p\":0,\"f\":3,\"l\":9,\"a\":1}]",
+	        0, NULL);
+	vox_batch_msg_t m[6];
+	json_t *done;
+
+	msg(&m[0], "a", 0, 0);
+	msg(&m[1], "a", 0, 1);
+	msg(&m[2], "a", 0, 2);
+	msg(&m[3], "a", 1, 0);
+	msg(&m[4], "a", 1, 1);
+	msg(&m[5], "a", 0, 3);
+	cr_assert_null(vox_inflight_finished(dead, m, 6, 2));
+	done = vox_inflight_finished(dead, m, 6, 3);
+	cr_assert_eq(json_array_size(done), 1); /* partition 0, up to 2 */
+	json_decref(done);
+	done = vox_inflight_finished(dead, m, 6, 6);
+	cr_assert_eq(json_array_size(done), 1); /* partition 1; not mark 2 */
+	cr_assert_eq(json_array_size(dead), 1); /* reaches past the batch */
+	json_decref(done);
+	json_decref(dead);
+}
