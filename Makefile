@@ -51,6 +51,8 @@ BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
+TEST_ONLY_PROGRAMS := workers/metering workers/provisioning
+TEST_ONLY_BINS := $(foreach p,$(TEST_ONLY_PROGRAMS),$(BUILD)/test-bin/$(notdir $(p)))
 
 .PHONY: all test run lint format clean deps stack-up stack-down unit integration
 all: $(BINS)
@@ -90,9 +92,26 @@ $(BUILD)/tests/unit_tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_LIBS) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRITERION_LIBS)
 
-$(BUILD)/tests/integration_tests: $(INTEG_SRC:%.c=$(BUILD)/%.o) $(LIB)
+# The integration tests run the test-only binaries too (order-only: not
+# linked into the test binary).
+$(BUILD)/tests/integration_tests: $(INTEG_SRC:%.c=$(BUILD)/%.o) $(LIB) | $(TEST_ONLY_BINS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRITERION_LIBS)
+
+# Test-only binaries: the workers with vox_fault's hooks compiled in
+# (-DVOX_FAULT_HOOKS: abort on a chosen record, tests/integration/
+# test_crash.c). That vox_fault.o comes before $(LIB), so the archive's
+# no-op member is never pulled in; release binaries have no hook.
+$(BUILD)/test-obj/vox_fault.o: common/vox_fault.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DVOX_FAULT_HOOKS -c -o $@ $<
+define test_bin_rule
+$(BUILD)/test-bin/$(notdir $(1)): $(BUILD)/$(1)/main.o $(call prog_lib,$(1)) \
+		$(BUILD)/test-obj/vox_fault.o $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(TEST_ONLY_PROGRAMS),$(eval $(call test_bin_rule,$(p))))
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

@@ -15,6 +15,14 @@
  * non-retriable error -> dead-letter at once. Dead letters go to
  * "<topic>.dlq" with the original key and bytes and the reason in headers
  * (vox-dlq-reason, vox-dlq-consumer, vox-dlq-source-topic, ...).
+ *
+ * A crash inside a handler (segfault, abort, OOM kill) is survived across
+ * restarts: every batch, and every message in handler mode, runs under an
+ * in-flight mark in PostgreSQL (table consumer_inflight, vox_inflight.h);
+ * a worker that finds offsets a dead process left marked runs them in
+ * pieces, narrows the crash down to one message and dead-letters it
+ * (vox-dlq-reason: crashed_worker) once it has killed the worker twice on
+ * its own (docs/ARCHITECTURE.md).
  */
 #ifndef VOX_CONSUMER_H
 #define VOX_CONSUMER_H
