@@ -219,7 +219,8 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	        {"VOX_WORKER_TOPICS", VOX_CFG_STRING, def->topics, 1, 2000,
 	         "comma-separated topics to consume", &cfg.topics},
 	        {"VOX_WORKER_INSTANCE_ID", VOX_CFG_STRING, "", 0, 200,
-	         "static group membership id (empty: dynamic)",
+	         "static group membership id: one per instance, so a restart "
+	         "gets its partitions back at once (empty: dynamic)",
 	         &cfg.instance_id},
 	        {"VOX_WORKER_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
 	         "address of /metrics and /healthz", &cfg.bind},
