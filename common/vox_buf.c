@@ -188,8 +188,8 @@ int vox_buf_add_json_str(vox_buf_t *b, const char *s)
 		size_t seq;
 
 		/* the longest run that goes out as is */
-		for (run = p; *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\';
-		     p++)
+		for (run = p;
+		     *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\'; p++)
 			;
 		if (p > run && vox_buf_add(b, run, (size_t)(p - run)) != 0)
 			return b->err;

@@ -23,7 +23,7 @@ typedef struct vox_buf {
 	size_t len;   /* bytes used, without the NUL */
 	size_t alloc; /* bytes allocated */
 	size_t max;   /* the cap: len never exceeds it */
-	int err;      /* 0, or the first failure (VOX_ERR_LIMIT/NOMEM/INVALID) */
+	int err; /* 0, or the first failure (VOX_ERR_LIMIT/NOMEM/INVALID) */
 } vox_buf_t;
 
 /* An empty buffer that will hold at most max bytes (plus the NUL). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vox_buf.h"
 #include "vox_event.h"
 #include "vox_phone.h"
 #include "vox_uuid.h"
@@ -207,28 +208,41 @@ int vox_cdr_parse_trusted(const json_t *rec, vox_cdr_t *out,
 int vox_cdr_event(const vox_cdr_t *cdr, const char *carrier, const char *via,
                   char *out, size_t outlen)
 {
-	char id[VOX_UUID_STRLEN], now[40], started[40];
-	int n;
+	char started[40];
+	vox_buf_t b;
+	int n = -1;
 
-	vox_uuid7(id);
-	vox_time_now_rfc3339(now, sizeof(now));
+	if (outlen == 0)
+		return -1;
 	vox_rfc3339_format(cdr->started_us, started, sizeof(started));
-	/* Every string here is from a restricted character set (vox_cdr_parse
-	 * and vox_carrier_name_valid): nothing needs JSON escaping. */
-	n = snprintf(
-	        out, outlen,
-	        "{\"specversion\":\"1.0\",\"id\":\"%s\","
-	        "\"source\":\"/carriers/%s\",\"type\":\"" VOX_CDR_EVENT_TYPE
-	        "\",\"time\":\"%s\",\"subject\":\"%s\","
-	        "\"datacontenttype\":\"application/json\","
-	        "\"accountid\":null,\"data\":{\"carrier\":\"%s\","
-	        "\"id\":\"%s\",\"type\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-	        "\"started_at\":\"%s\",\"duration_s\":%d,%s%d,"
-	        "\"received_via\":\"%s\"}}",
-	        id, carrier, now, cdr->number, carrier, cdr->id,
-	        vox_cdr_type_name(cdr->type), cdr->from, cdr->to, started,
-	        cdr->duration_s, "\"segments\":", cdr->segments, via);
-	return n < 0 || (size_t)n >= outlen ? -1 : n;
+	vox_buf_init(&b, outlen - 1);
+	vox_buf_reserve(&b, 1024);
+	/* no account yet: the metering worker finds it from the number */
+	vox_event_head(&b, VOX_CDR_EVENT_TYPE, cdr->number, NULL, NULL);
+	vox_buf_adds(&b, "{\"carrier\":");
+	vox_buf_add_json_str(&b, carrier);
+	vox_buf_adds(&b, ",\"id\":");
+	vox_buf_add_json_str(&b, cdr->id);
+	vox_buf_adds(&b, ",\"type\":");
+	vox_buf_add_json_str(&b, vox_cdr_type_name(cdr->type));
+	vox_buf_adds(&b, ",\"from\":");
+	vox_buf_add_json_str(&b, cdr->from);
+	vox_buf_adds(&b, ",\"to\":");
+	vox_buf_add_json_str(&b, cdr->to);
+	vox_buf_adds(&b, ",\"started_at\":");
+	vox_buf_add_json_str(&b, started);
+	vox_buf_adds(&b, ",\"duration_s\":");
+	vox_buf_add_int(&b, cdr->duration_s);
+	vox_buf_adds(&b, ",\"segments\":");
+	vox_buf_add_int(&b, cdr->segments);
+	vox_buf_adds(&b, ",\"received_via\":");
+	vox_buf_add_json_str(&b, via);
+	if (vox_buf_adds(&b, "}}") == 0) {
+		n = (int)vox_buf_len(&b);
+		memcpy(out, vox_buf_str(&b), (size_t)n + 1);
+	}
+	vox_buf_free(&b);
+	return n;
 }
 
 int vox_cdr_validate(const json_t *data, vox_error_t *err)
