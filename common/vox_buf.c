@@ -107,7 +107,7 @@ int vox_buf_printf(vox_buf_t *b, const char *fmt, ...)
 	if (grow(b, (size_t)n) != 0)
 		return b->err;
 	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	vsnprintf(&b->data[b->len], (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
 	return 0;

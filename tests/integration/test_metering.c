@@ -294,7 +294,12 @@ Test(metering, same_record_counted_once, .timeout = 240)
 	sleep(2);
 	stop_clean(w);
 	/* a restart under a new group reads the whole topic again */
-	snprintf(r.group + strlen(r.group), 8, ".again");
+	{
+		char again[sizeof(r.group)];
+
+		snprintf(again, sizeof(again), "%.150s.again", r.group);
+		memcpy(r.group, again, sizeof(again));
+	}
 	w = start_worker(&r, "metering-dup-2.log");
 	sleep(8);
 	stop_clean(w);
