@@ -219,24 +219,26 @@ int vox_cdr_event(const vox_cdr_t *cdr, const char *carrier, const char *via,
 	vox_buf_reserve(&b, 1024);
 	/* no account yet: the metering worker finds it from the number */
 	vox_event_head(&b, VOX_CDR_EVENT_TYPE, cdr->number, NULL, NULL);
-	vox_buf_adds(&b, "{\"carrier\":");
-	vox_buf_add_json_str(&b, carrier);
-	vox_buf_adds(&b, ",\"id\":");
-	vox_buf_add_json_str(&b, cdr->id);
-	vox_buf_adds(&b, ",\"type\":");
-	vox_buf_add_json_str(&b, vox_cdr_type_name(cdr->type));
-	vox_buf_adds(&b, ",\"from\":");
-	vox_buf_add_json_str(&b, cdr->from);
-	vox_buf_adds(&b, ",\"to\":");
-	vox_buf_add_json_str(&b, cdr->to);
-	vox_buf_adds(&b, ",\"started_at\":");
-	vox_buf_add_json_str(&b, started);
+	const struct {
+		const char *key; /* with its separator */
+		const char *value;
+	} strs[] = {
+	        {"{\"carrier\":", carrier},
+	        {",\"id\":", cdr->id},
+	        {",\"type\":", vox_cdr_type_name(cdr->type)},
+	        {",\"from\":", cdr->from},
+	        {",\"to\":", cdr->to},
+	        {",\"started_at\":", started},
+	        {",\"received_via\":", via},
+	};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		vox_buf_adds(&b, strs[i].key);
+		vox_buf_add_json_str(&b, strs[i].value);
+	}
 	vox_buf_adds(&b, ",\"duration_s\":");
 	vox_buf_add_int(&b, cdr->duration_s);
 	vox_buf_adds(&b, ",\"segments\":");
 	vox_buf_add_int(&b, cdr->segments);
-	vox_buf_adds(&b, ",\"received_via\":");
-	vox_buf_add_json_str(&b, via);
 	if (vox_buf_adds(&b, "}}") == 0) {
 		n = (int)vox_buf_len(&b);
 		memcpy(out, vox_buf_str(&b), (size_t)n + 1);

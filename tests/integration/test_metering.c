@@ -512,32 +512,33 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 	run_teardown(&r);
 }
 
-/* Every outbox payload of topic keyed by key is a valid event of type
- * (envelope and the C validator of its data); returns how many. */
-static int valid_outbox_events(vox_pg_t *pg, const char *topic, const char *key,
-                               const char *type,
-                               int (*validate)(const json_t *, vox_error_t *))
+/* Every payload sql returns (one column, one text parameter) is a valid
+ * event of type: envelope, C validator of its data; fn (may be NULL) sees
+ * each parsed event. Returns how many. */
+static int valid_events(vox_pg_t *pg, const char *query, const char *param,
+                        const char *type,
+                        int (*validate)(const json_t *, vox_error_t *),
+                        void (*fn)(void *, const json_t *), void *arg)
 {
-	const char *params[] = {topic, key};
+	const char *params[] = {param};
 	PGresult *res = NULL;
 	vox_error_t err;
 	int n;
 
-	cr_assert_eq(vox_pg_exec(pg,
-	                         "SELECT payload FROM outbox WHERE topic = $1 "
-	                         "AND message_key = $2",
-	                         2, params, &res, &err),
-	             0, "%s", err.message);
+	cr_assert_eq(vox_pg_exec(pg, query, 1, params, &res, &err), 0, "%s",
+	             err.message);
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {
 		const char *text = PQgetvalue(res, i, 0);
 		json_t *ev = NULL;
 
 		cr_assert_eq(vox_event_parse(text, strlen(text), &ev, &err), 0,
-		             "%s: %s", err.message, text);
+		             "%s: %.300s", err.message, text);
 		cr_assert_str_eq(vox_json_str(ev, "type"), type);
 		cr_assert_eq(validate(json_object_get(ev, "data"), &err), 0,
-		             "%s: %s", err.message, text);
+		             "%s: %.300s", err.message, text);
+		if (fn != NULL)
+			fn(arg, ev);
 		json_decref(ev);
 	}
 	PQclear(res);
@@ -615,13 +616,18 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 	                        trig),
 	             2);
 	/* what the worker published matches schemas/ (C validators) */
-	cr_assert_eq(valid_outbox_events(r.pg, "vox.cmd.notifications",
-	                                 r.account, VOX_NOTIFICATION_TYPE,
-	                                 vox_notification_validate),
-	             2);
-	cr_assert_geq(valid_outbox_events(r.pg, "vox.events", r.account,
-	                                  VOX_USAGE_RATED_TYPE,
-	                                  vox_usage_rated_validate),
+	cr_assert_eq(
+	        valid_events(r.pg,
+	                     "SELECT payload FROM outbox WHERE topic = "
+	                     "'vox.cmd.notifications' AND message_key = $1",
+	                     r.account, VOX_NOTIFICATION_TYPE,
+	                     vox_notification_validate, NULL, NULL),
+	        2);
+	cr_assert_geq(valid_events(r.pg,
+	                           "SELECT payload FROM outbox WHERE topic = "
+	                           "'vox.events' AND message_key = $1",
+	                           r.account, VOX_USAGE_RATED_TYPE,
+	                           vox_usage_rated_validate, NULL, NULL),
 	              1);
 	run_teardown(&r);
 }
@@ -669,39 +675,6 @@ Test(metering, voxctl_usage_refuses_bad_options)
 	                         out, sizeof(out)),
 	             0, "%s", out);
 	cr_assert(strncmp(out, "[]", 2) == 0, "%s", out);
-}
-
-/* Every payload sql returns (one column, one text parameter) is a valid
- * event of type: envelope, C validator of its data; fn (may be NULL) sees
- * each parsed event. Returns how many. */
-static int valid_events(vox_pg_t *pg, const char *query, const char *param,
-                        const char *type,
-                        int (*validate)(const json_t *, vox_error_t *),
-                        void (*fn)(void *, const json_t *), void *arg)
-{
-	const char *params[] = {param};
-	PGresult *res = NULL;
-	vox_error_t err;
-	int n;
-
-	cr_assert_eq(vox_pg_exec(pg, query, 1, params, &res, &err), 0, "%s",
-	             err.message);
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		const char *text = PQgetvalue(res, i, 0);
-		json_t *ev = NULL;
-
-		cr_assert_eq(vox_event_parse(text, strlen(text), &ev, &err), 0,
-		             "%s: %.300s", err.message, text);
-		cr_assert_str_eq(vox_json_str(ev, "type"), type);
-		cr_assert_eq(validate(json_object_get(ev, "data"), &err), 0,
-		             "%s: %.300s", err.message, text);
-		if (fn != NULL)
-			fn(arg, ev);
-		json_decref(ev);
-	}
-	PQclear(res);
-	return n;
 }
 
 static bool file_has(const char *path, const char *text)
