@@ -29,8 +29,8 @@ int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                       vox_error_t *err)
 {
 	const char *op_id = vox_json_str(msg->data, "operation_id");
-	char *result = NULL, *event_text = NULL;
-	json_t *res, *event;
+	char *result = NULL;
+	json_t *res;
 	vox_op_t op = {0};
 	int rc;
 
@@ -50,19 +50,16 @@ int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	rc = vox_op_finish(pg, &op, "completed", result, NULL, NULL, err);
 	if (rc != 0)
 		goto out;
-	event = vox_event_new(VOX_CANARY_DONE_TYPE, "/voxlink/workers",
-	                      msg->subject, msg->account_id, msg->traceparent,
-	                      json_pack("{s:s, s:s}", "operation_id", op_id,
-	                                "worker", msg->consumer));
-	event_text = vox_json_dump(event);
-	json_decref(event);
-	if (result == NULL || event_text == NULL) {
+	if (result == NULL) {
 		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
 		goto out;
 	}
-	rc = vox_outbox_add(pg, VOX_EVENTS_TOPIC, op_id, event_text, NULL, err);
+	rc = vox_event_emit(pg, VOX_CANARY_DONE_TYPE, op_id, msg->subject,
+	                    msg->account_id, msg->traceparent,
+	                    json_pack("{s:s, s:s}", "operation_id", op_id,
+	                              "worker", msg->consumer),
+	                    err);
 out:
 	free(result);
-	free(event_text);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "vox_buf.h"
 #include "vox_event.h"
 #include "vox_phone.h"
 #include "vox_uuid.h"
@@ -207,28 +208,43 @@ int vox_cdr_parse_trusted(const json_t *rec, vox_cdr_t *out,
 int vox_cdr_event(const vox_cdr_t *cdr, const char *carrier, const char *via,
                   char *out, size_t outlen)
 {
-	char id[VOX_UUID_STRLEN], now[40], started[40];
-	int n;
+	char started[40];
+	vox_buf_t b;
+	int n = -1;
 
-	vox_uuid7(id);
-	vox_time_now_rfc3339(now, sizeof(now));
+	if (outlen == 0)
+		return -1;
 	vox_rfc3339_format(cdr->started_us, started, sizeof(started));
-	/* Every string here is from a restricted character set (vox_cdr_parse
-	 * and vox_carrier_name_valid): nothing needs JSON escaping. */
-	n = snprintf(
-	        out, outlen,
-	        "{\"specversion\":\"1.0\",\"id\":\"%s\","
-	        "\"source\":\"/carriers/%s\",\"type\":\"" VOX_CDR_EVENT_TYPE
-	        "\",\"time\":\"%s\",\"subject\":\"%s\","
-	        "\"datacontenttype\":\"application/json\","
-	        "\"accountid\":null,\"data\":{\"carrier\":\"%s\","
-	        "\"id\":\"%s\",\"type\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
-	        "\"started_at\":\"%s\",\"duration_s\":%d,%s%d,"
-	        "\"received_via\":\"%s\"}}",
-	        id, carrier, now, cdr->number, carrier, cdr->id,
-	        vox_cdr_type_name(cdr->type), cdr->from, cdr->to, started,
-	        cdr->duration_s, "\"segments\":", cdr->segments, via);
-	return n < 0 || (size_t)n >= outlen ? -1 : n;
+	vox_buf_init(&b, outlen - 1);
+	vox_buf_reserve(&b, 1024);
+	/* no account yet: the metering worker finds it from the number */
+	vox_event_head(&b, VOX_CDR_EVENT_TYPE, cdr->number, NULL, NULL);
+	const struct {
+		const char *key; /* with its separator */
+		const char *value;
+	} strs[] = {
+	        {"{\"carrier\":", carrier},
+	        {",\"id\":", cdr->id},
+	        {",\"type\":", vox_cdr_type_name(cdr->type)},
+	        {",\"from\":", cdr->from},
+	        {",\"to\":", cdr->to},
+	        {",\"started_at\":", started},
+	        {",\"received_via\":", via},
+	};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		vox_buf_adds(&b, strs[i].key);
+		vox_buf_add_json_str(&b, strs[i].value);
+	}
+	vox_buf_adds(&b, ",\"duration_s\":");
+	vox_buf_add_int(&b, cdr->duration_s);
+	vox_buf_adds(&b, ",\"segments\":");
+	vox_buf_add_int(&b, cdr->segments);
+	if (vox_buf_adds(&b, "}}") == 0) {
+		n = (int)vox_buf_len(&b);
+		memcpy(out, vox_buf_str(&b), (size_t)n + 1);
+	}
+	vox_buf_free(&b);
+	return n;
 }
 
 int vox_cdr_validate(const json_t *data, vox_error_t *err)

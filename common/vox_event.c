@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -12,50 +13,231 @@
 #include "vox_json.h"
 #include "vox_uuid.h"
 
+/* Every type we send: its source and its topic (docs/ARCHITECTURE.md). */
+static const vox_event_kind_t kinds[] = {
+        /* commands the ingress publishes */
+        {"vox.canary.requested", "/voxlink/ingress", "vox.cmd.provisioning"},
+        {"vox.reservation.requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.reservation.extend_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.order.requested", "/voxlink/ingress", "vox.cmd.provisioning"},
+        {"vox.number.activate_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.number.deactivate_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.number.release_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        /* carrier records, from the ingress (api) or cdr-import (file) */
+        {"vox.cdr.received", "/voxlink/carriers", "vox.cdr.raw"},
+        /* what the workers report */
+        {"vox.canary.completed", "/voxlink/workers", "vox.events"},
+        {"number.reserved", "/voxlink/provisioning", "vox.events"},
+        {"number.purchased", "/voxlink/provisioning", "vox.events"},
+        {"number.activated", "/voxlink/provisioning", "vox.events"},
+        {"number.deactivated", "/voxlink/provisioning", "vox.events"},
+        {"number.released", "/voxlink/provisioning", "vox.events"},
+        {"reservation.expired", "/voxlink/provisioning", "vox.events"},
+        {"vox.usage.rated", "/voxlink/metering", "vox.events"},
+        {"vox.notification.requested", "/voxlink/metering",
+         "vox.cmd.notifications"},
+};
+
+const vox_event_kind_t *vox_event_kind(const char *type)
+{
+	for (size_t i = 0; type != NULL && i < sizeof(kinds) / sizeof(kinds[0]);
+	     i++)
+		if (strcmp(kinds[i].type, type) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+static void hex_random(char *out, size_t bytes)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char raw[16];
+
+	if (getrandom(raw, bytes, 0) != (ssize_t)bytes)
+		RAND_bytes(raw, (int)bytes);
+	for (size_t i = 0; i < bytes; i++) {
+		out[2 * i] = digits[raw[i] >> 4];
+		out[2 * i + 1] = digits[raw[i] & 15];
+	}
+}
+
+static bool hex_run(const char *s, size_t n)
+{
+	bool nonzero = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f'))
+			return false;
+		nonzero |= s[i] != '0';
+	}
+	return nonzero;
+}
+
 void vox_traceparent_new(char *out, size_t outlen)
 {
-	unsigned char raw[24];
-	char hex[49];
+	char tp[VOX_TRACEPARENT_LEN];
 
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-		RAND_bytes(raw, sizeof(raw));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-	/* 00-<32 hex trace id>-<16 hex span id>-01 */
-	snprintf(out, outlen, "00-%.32s-%.16s-01", hex, hex + 32);
+	vox_traceparent_child(NULL, tp);
+	snprintf(out, outlen, "%s", tp);
+}
+
+void vox_traceparent_child(const char *parent, char out[VOX_TRACEPARENT_LEN])
+{
+	/* 00-<32 hex trace id>-<16 hex span id>-<2 hex flags> */
+	bool valid =
+	        parent != NULL && strlen(parent) == VOX_TRACEPARENT_LEN - 1 &&
+	        strncmp(parent, "00-", 3) == 0 && parent[35] == '-' &&
+	        parent[52] == '-' && hex_run(parent + 3, 32) &&
+	        hex_run(parent + 36, 16) &&
+	        (hex_run(parent + 53, 2) || strcmp(parent + 53, "00") == 0);
+
+	memcpy(out, "00-", 3);
+	if (valid)
+		memcpy(out + 3, parent + 3, 32);
+	else
+		hex_random(out + 3, 16);
+	out[35] = '-';
+	hex_random(out + 36, 8);
+	out[52] = '-';
+	memcpy(out + 53, valid ? parent + 53 : "01", 2);
+	out[55] = '\0';
+}
+
+/* The envelope's attributes in their order: both writers below use it. */
+enum { ATTR_MAX = 9 };
+struct attrs {
+	const char *name[ATTR_MAX], *value[ATTR_MAX];
+	size_t n;
+	char id[VOX_UUID_STRLEN], time[40], trace[VOX_TRACEPARENT_LEN];
+};
+
+static void attr(struct attrs *a, const char *name, const char *value)
+{
+	a->name[a->n] = name;
+	a->value[a->n++] = value;
+}
+
+static void attrs_fill(struct attrs *a, const char *type, const char *source,
+                       const char *subject, const char *account_id,
+                       const char *parent)
+{
+	a->n = 0;
+	vox_uuid7(a->id);
+	vox_time_now_rfc3339(a->time, sizeof(a->time));
+	vox_traceparent_child(parent, a->trace);
+	attr(a, "specversion", "1.0");
+	attr(a, "id", a->id);
+	attr(a, "source", source);
+	attr(a, "type", type);
+	attr(a, "time", a->time);
+	if (subject != NULL)
+		attr(a, "subject", subject);
+	attr(a, "datacontenttype", "application/json");
+	attr(a, "accountid", account_id); /* null when not known */
+	attr(a, "traceparent", a->trace);
 }
 
 json_t *vox_event_new(const char *type, const char *source, const char *subject,
-                      const char *account_id, const char *traceparent,
-                      json_t *data)
+                      const char *account_id, const char *parent, json_t *data)
 {
-	char id[VOX_UUID_STRLEN], when[40], trace[64];
 	json_t *ev = json_object();
+	struct attrs a;
 
 	if (ev == NULL) {
 		json_decref(data);
 		return NULL;
 	}
-	vox_uuid7(id);
-	vox_time_now_rfc3339(when, sizeof(when));
-	if (traceparent == NULL) {
-		vox_traceparent_new(trace, sizeof(trace));
-		traceparent = trace;
+	attrs_fill(&a, type, source, subject, account_id, parent);
+	for (size_t i = 0; i < a.n; i++)
+		if (json_object_set_new(ev, a.name[i],
+		                        a.value[i] ? json_string(a.value[i])
+		                                   : json_null()) != 0)
+			goto out_nomem;
+	if (json_object_set_new(ev, "data", data ? data : json_object()) != 0) {
+		data = NULL; /* set_new released it */
+		goto out_nomem;
 	}
-	json_object_set_new(ev, "specversion", json_string("1.0"));
-	json_object_set_new(ev, "id", json_string(id));
-	json_object_set_new(ev, "source", json_string(source));
-	json_object_set_new(ev, "type", json_string(type));
-	json_object_set_new(ev, "time", json_string(when));
-	if (subject != NULL)
-		json_object_set_new(ev, "subject", json_string(subject));
-	json_object_set_new(ev, "datacontenttype",
-	                    json_string("application/json"));
-	json_object_set_new(ev, "accountid",
-	                    account_id ? json_string(account_id) : json_null());
-	json_object_set_new(ev, "traceparent", json_string(traceparent));
-	json_object_set_new(ev, "data", data ? data : json_object());
 	return ev;
+
+out_nomem:
+	json_decref(data);
+	json_decref(ev);
+	return NULL;
+}
+
+json_t *vox_event_build(const char *type, const char *subject,
+                        const char *account_id, const char *parent,
+                        json_t *data)
+{
+	const vox_event_kind_t *kind = vox_event_kind(type);
+
+	if (kind == NULL) {
+		json_decref(data);
+		return NULL;
+	}
+	return vox_event_new(kind->type, kind->source, subject, account_id,
+	                     parent, data);
+}
+
+int vox_event_head(vox_buf_t *b, const char *type, const char *subject,
+                   const char *account_id, const char *parent)
+{
+	const vox_event_kind_t *kind = vox_event_kind(type);
+	struct attrs a;
+
+	if (kind == NULL)
+		return vox_buf_error(b) ? vox_buf_error(b) : VOX_ERR_INTERNAL;
+	attrs_fill(&a, kind->type, kind->source, subject, account_id, parent);
+	vox_buf_add(b, "{", 1);
+	for (size_t i = 0; i < a.n; i++) {
+		vox_buf_add_json_str(b, a.name[i]);
+		vox_buf_add(b, ":", 1);
+		vox_buf_add_json_str(b, a.value[i]);
+		vox_buf_add(b, ",", 1);
+	}
+	return vox_buf_adds(b, "\"data\":");
+}
+
+int vox_event_emit(vox_pg_t *pg, const char *type, const char *key,
+                   const char *subject, const char *account_id,
+                   const char *parent, json_t *data, vox_error_t *err)
+{
+	const vox_event_kind_t *kind = vox_event_kind(type);
+	json_t *ev = vox_event_build(type, subject, account_id, parent, data);
+	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(ev);
+	if (kind == NULL)
+		return vox_error_set(
+		        err, VOX_ERR_INTERNAL, false,
+		        "event type %s is not in vox_event's table", type);
+	if (text == NULL)
+		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+	rc = vox_outbox_add(pg, kind->topic, key, text, NULL, err);
+	free(text);
+	return rc;
+}
+
+int vox_event_emit_buf(vox_pg_t *pg, const char *type, const char *key,
+                       const vox_buf_t *b, vox_error_t *err)
+{
+	const vox_event_kind_t *kind = vox_event_kind(type);
+	int rc;
+
+	if (kind == NULL)
+		return vox_error_set(
+		        err, VOX_ERR_INTERNAL, false,
+		        "event type %s is not in vox_event's table", type);
+	rc = vox_buf_check(b, type, err);
+
+	if (rc != 0)
+		return rc;
+	return vox_outbox_add(pg, kind->topic, key, vox_buf_str(b), NULL, err);
 }
 
 static bool event_type_ok(const char *type)

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "vox_cdr.h"
+#include "vox_event.h"
+#include "vox_time.h"
 #include "vox_uuid.h"
 
 static int bad(vox_error_t *err, const char *what)
@@ -41,6 +43,51 @@ static int time_field(const json_t *o, const char *key)
 
 	return vox_rfc3339_parse(json_string_value(json_object_get(o, key)),
 	                         &us) == 0;
+}
+
+/* A key and its string value, the key a literal: ,"key": */
+#define ADD_STR(b, lit, s)                                                     \
+	(vox_buf_add(b, lit, sizeof(lit) - 1), vox_buf_add_json_str(b, s))
+#define ADD_INT(b, lit, v)                                                     \
+	(vox_buf_add(b, lit, sizeof(lit) - 1), vox_buf_add_int(b, v))
+
+static void rated_record(vox_buf_t *b, const vox_rated_rec_t *r)
+{
+	char started[40];
+
+	vox_rfc3339_format(r->started_us, started, sizeof(started));
+	ADD_STR(b, "{\"id\":", r->usage_id);
+	ADD_STR(b, ",\"carrier\":", r->carrier);
+	ADD_STR(b, ",\"carrier_cdr_id\":", r->carrier_cdr_id);
+	ADD_STR(b, ",\"number\":", r->number);
+	ADD_STR(b, ",\"event_type\":", vox_cdr_type_name(r->type));
+	ADD_STR(b, ",\"started_at\":", started);
+	ADD_INT(b, ",\"billable_s\":", r->billable_s);
+	ADD_INT(b, ",\"units\":", r->units);
+	ADD_INT(b, ",\"cost_micros\":", r->cost_micros);
+	vox_buf_add(b, "}", 1);
+}
+
+int vox_usage_rated_event(vox_buf_t *b, const char *account_id,
+                          const char *currency, const char *parent,
+                          const vox_rated_rec_t *recs, size_t n)
+{
+	int64_t cost = 0;
+
+	for (size_t i = 0; i < n; i++)
+		cost += recs[i].cost_micros;
+	vox_event_head(b, VOX_USAGE_RATED_TYPE, account_id, account_id, parent);
+	ADD_STR(b, "{\"account_id\":", account_id);
+	ADD_STR(b, ",\"currency\":", currency);
+	ADD_INT(b, ",\"count\":", (int64_t)n);
+	ADD_INT(b, ",\"cost_micros\":", cost);
+	vox_buf_adds(b, ",\"records\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			vox_buf_add(b, ",", 1);
+		rated_record(b, &recs[i]);
+	}
+	return vox_buf_adds(b, "]}}");
 }
 
 int vox_usage_rated_validate(const json_t *data, vox_error_t *err)

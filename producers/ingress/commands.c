@@ -153,8 +153,8 @@ void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
 	snprintf(ir->subject, sizeof(ir->subject), "operations/%s", ir->op_id);
 	ir->wait_s = prefer_wait(req, ir->in->cfg->max_wait_s);
 	json_object_set_new(data, "operation_id", json_string(ir->op_id));
-	event = vox_event_new(type, "/voxlink/ingress", ir->subject,
-	                      ir->who.account_id, NULL, data);
+	event = vox_event_build(type, ir->subject, ir->who.account_id, NULL,
+	                        data);
 	json_object_set_new(event, "requestid",
 	                    json_string(vox_http_request_id(req)));
 	text = vox_json_dump(event);

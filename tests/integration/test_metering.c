@@ -25,7 +25,8 @@
 #include "vox_uuid.h"
 
 struct run {
-	char topic[256], group[160], carrier[40], account[40], key[64];
+	char topic[256], group[160], carrier[VOX_CARRIER_NAME_MAX + 1];
+	char account[40], key[64];
 	char card[40];
 	char numbers[20][24];
 	int nnumbers;
@@ -184,7 +185,10 @@ static void flush(int expected)
 	             atomic_load(&delivered), expected);
 }
 
-static pid_t start_worker(struct run *r, const char *log)
+/* The worker on the run's topic and group; extra: one more setting or
+ * NULL. The log starts empty. */
+static pid_t start_worker_with(struct run *r, const char *log,
+                               const char *extra)
 {
 	static char topics[300], group[200];
 
@@ -195,8 +199,15 @@ static pid_t start_worker(struct run *r, const char *log)
 	                           "VOX_WORKER_METRICS_PORT=0",
 	                           "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
 	                           "VOX_WORKER_BACKOFF_MS=10",
+	                           extra,
 	                           NULL};
+	unlink(log);
 	return t_spawn("metering", log, env);
+}
+
+static pid_t start_worker(struct run *r, const char *log)
+{
+	return start_worker_with(r, log, NULL);
 }
 
 static long long count_usage(struct run *r)
@@ -283,7 +294,12 @@ Test(metering, same_record_counted_once, .timeout = 240)
 	sleep(2);
 	stop_clean(w);
 	/* a restart under a new group reads the whole topic again */
-	snprintf(r.group + strlen(r.group), 8, ".again");
+	{
+		char again[sizeof(r.group)];
+
+		snprintf(again, sizeof(again), "%.150s.again", r.group);
+		memcpy(r.group, again, sizeof(again));
+	}
 	w = start_worker(&r, "metering-dup-2.log");
 	sleep(8);
 	stop_clean(w);
@@ -394,7 +410,7 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 {
 	struct run r;
 	char dlq_topic[300], bad[1024], cmd[1024], unknown[24], *out = NULL;
-	char notjson[80];
+	char notjson[100];
 	struct dlq d = {0};
 	int64_t t = now_us() - 600LL * 1000000;
 	pid_t w;
@@ -496,32 +512,33 @@ Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 	run_teardown(&r);
 }
 
-/* Every outbox payload of topic keyed by key is a valid event of type
- * (envelope and the C validator of its data); returns how many. */
-static int valid_outbox_events(vox_pg_t *pg, const char *topic, const char *key,
-                               const char *type,
-                               int (*validate)(const json_t *, vox_error_t *))
+/* Every payload sql returns (one column, one text parameter) is a valid
+ * event of type: envelope, C validator of its data; fn (may be NULL) sees
+ * each parsed event. Returns how many. */
+static int valid_events(vox_pg_t *pg, const char *query, const char *param,
+                        const char *type,
+                        int (*validate)(const json_t *, vox_error_t *),
+                        void (*fn)(void *, const json_t *), void *arg)
 {
-	const char *params[] = {topic, key};
+	const char *params[] = {param};
 	PGresult *res = NULL;
 	vox_error_t err;
 	int n;
 
-	cr_assert_eq(vox_pg_exec(pg,
-	                         "SELECT payload FROM outbox WHERE topic = $1 "
-	                         "AND message_key = $2",
-	                         2, params, &res, &err),
-	             0, "%s", err.message);
+	cr_assert_eq(vox_pg_exec(pg, query, 1, params, &res, &err), 0, "%s",
+	             err.message);
 	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {
 		const char *text = PQgetvalue(res, i, 0);
 		json_t *ev = NULL;
 
 		cr_assert_eq(vox_event_parse(text, strlen(text), &ev, &err), 0,
-		             "%s: %s", err.message, text);
+		             "%s: %.300s", err.message, text);
 		cr_assert_str_eq(vox_json_str(ev, "type"), type);
 		cr_assert_eq(validate(json_object_get(ev, "data"), &err), 0,
-		             "%s: %s", err.message, text);
+		             "%s: %.300s", err.message, text);
+		if (fn != NULL)
+			fn(arg, ev);
 		json_decref(ev);
 	}
 	PQclear(res);
@@ -599,13 +616,18 @@ Test(metering, trigger_fires_once_per_period, .timeout = 240)
 	                        trig),
 	             2);
 	/* what the worker published matches schemas/ (C validators) */
-	cr_assert_eq(valid_outbox_events(r.pg, "vox.cmd.notifications",
-	                                 r.account, VOX_NOTIFICATION_TYPE,
-	                                 vox_notification_validate),
-	             2);
-	cr_assert_geq(valid_outbox_events(r.pg, "vox.events", r.account,
-	                                  VOX_USAGE_RATED_TYPE,
-	                                  vox_usage_rated_validate),
+	cr_assert_eq(
+	        valid_events(r.pg,
+	                     "SELECT payload FROM outbox WHERE topic = "
+	                     "'vox.cmd.notifications' AND message_key = $1",
+	                     r.account, VOX_NOTIFICATION_TYPE,
+	                     vox_notification_validate, NULL, NULL),
+	        2);
+	cr_assert_geq(valid_events(r.pg,
+	                           "SELECT payload FROM outbox WHERE topic = "
+	                           "'vox.events' AND message_key = $1",
+	                           r.account, VOX_USAGE_RATED_TYPE,
+	                           vox_usage_rated_validate, NULL, NULL),
 	              1);
 	run_teardown(&r);
 }
@@ -653,4 +675,238 @@ Test(metering, voxctl_usage_refuses_bad_options)
 	                         out, sizeof(out)),
 	             0, "%s", out);
 	cr_assert(strncmp(out, "[]", 2) == 0, "%s", out);
+}
+
+static bool file_has(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	bool found = false;
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, text) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+#define MANY_ACCOUNTS 1000
+
+/* One batch touching 1,000 (account, day) pairs, each crossing its
+ * trigger: 1,000 fires and 1,000 notification commands (there was a
+ * silent cap of 256 pairs). */
+Test(metering, triggers_fire_for_1000_accounts_in_one_batch, .timeout = 300)
+{
+	struct run r;
+	int64_t t = now_us() - 3600LL * 1000000;
+	char block[8], names[80], id[32], number[24];
+	PGresult *res = NULL;
+	vox_error_t err;
+	pid_t w;
+
+	run_setup(&r, 0);
+	/* one partition: the 1,000 records come in one fetch, one batch */
+	t_topic_create("vox.test.cdr1", 1, r.topic, sizeof(r.topic));
+	/* a block of 1,000 numbers nobody has: +1629 BBBB nnn */
+	cr_assert_eq(vox_pg_exec(r.pg,
+	                         "SELECT lpad(b::text, 4, '0') FROM "
+	                         "generate_series(0, 9999) b WHERE NOT EXISTS "
+	                         "(SELECT 1 FROM numbers WHERE country = 'US' "
+	                         "AND e164 LIKE '+1629' || lpad(b::text, 4, "
+	                         "'0') || '%') ORDER BY random() LIMIT 1",
+	                         0, NULL, &res, &err),
+	             0, "%s", err.message);
+	cr_assert_eq(PQntuples(res), 1, "no free block of numbers");
+	snprintf(block, sizeof(block), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	snprintf(names, sizeof(names), "many %s ", r.carrier);
+	/* accounts "many <carrier> <i>", each with number i, the run's card
+	 * and a trigger at the first call of a day */
+	const char *p1[] = {block, names, r.card};
+	sql(r.pg,
+	    "WITH a AS (INSERT INTO accounts (name) SELECT $2 || g FROM "
+	    "generate_series(0, 999) g RETURNING id, name),"
+	    " n AS (INSERT INTO numbers (e164, country, area_code, "
+	    "number_type, status, account_id, carrier, features, "
+	    "purchased_at, activated_at) SELECT '+1629' || $1 || "
+	    "lpad(substr(a.name, length($2) + 1), 3, '0'), 'US', '629', "
+	    "'local', 'active', a.id, 'sandbox', '{voice,sms}', now(), now() "
+	    "FROM a RETURNING 1),"
+	    " c AS (INSERT INTO account_rate_cards (account_id, rate_card_id, "
+	    "effective_from) SELECT id, $3, '2020-01-01' FROM a RETURNING 1),"
+	    " tr AS (INSERT INTO usage_triggers (account_id, category, "
+	    "trigger_by, threshold, recurring, callback_url) SELECT id, "
+	    "'calls', 'count', 1, 'daily', 'https://example.com/hook' FROM a "
+	    "RETURNING 1)"
+	    " SELECT (SELECT count(*) FROM n), (SELECT count(*) FROM c), "
+	    "(SELECT count(*) FROM tr)",
+	    3, p1);
+	for (int i = 0; i < MANY_ACCOUNTS; i++) {
+		snprintf(id, sizeof(id), "many-%d", i);
+		snprintf(number, sizeof(number), "+1629%s%03d", block, i);
+		send_cdr(&r, id, VOX_CDR_INBOUND_CALL, number, t, 30);
+	}
+	flush(MANY_ACCOUNTS);
+	w = start_worker_with(&r, "metering-many.log", "VOX_LOG_LEVEL=debug");
+	wait_usage(&r, MANY_ACCOUNTS, 120000);
+	sleep(2);
+	stop_clean(w);
+	cr_assert(file_has("metering-many.log", "batch: 1000 messages, 1000 "
+	                                        "rated"),
+	          "the 1,000 records were not one batch (metering-many.log)");
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_trigger_fires f "
+	                        "JOIN usage_triggers t ON t.id = f.trigger_id "
+	                        "JOIN accounts a ON a.id = t.account_id WHERE "
+	                        "a.name LIKE $1 || '%'",
+	                        names),
+	             MANY_ACCOUNTS);
+	cr_assert_eq(
+	        valid_events(r.pg,
+	                     "SELECT o.payload FROM outbox o JOIN accounts "
+	                     "a ON a.id::text = o.message_key WHERE "
+	                     "o.topic = 'vox.cmd.notifications' AND a.name "
+	                     "LIKE $1 || '%'",
+	                     names, VOX_NOTIFICATION_TYPE,
+	                     vox_notification_validate, NULL, NULL),
+	        MANY_ACCOUNTS);
+	/* and one rated event per account */
+	cr_assert_eq(
+	        valid_events(r.pg,
+	                     "SELECT o.payload FROM outbox o JOIN accounts "
+	                     "a ON a.id::text = o.message_key WHERE "
+	                     "o.topic = 'vox.events' AND a.name LIKE $1 || "
+	                     "'%'",
+	                     names, VOX_USAGE_RATED_TYPE,
+	                     vox_usage_rated_validate, NULL, NULL),
+	        MANY_ACCOUNTS);
+	run_teardown(&r);
+}
+
+#define LONGEST_RECORDS 30000
+
+/* s filled to len characters from the record id alphabet after prefix. */
+static void fill(char *s, size_t len, const char *prefix, const char *pad)
+{
+	size_t n = strlen(prefix), k = strlen(pad);
+
+	memcpy(s, prefix, n);
+	for (size_t i = n; i < len; i++)
+		s[i] = pad[i % k];
+	s[len] = '\0';
+}
+
+struct longest {
+	char *seen; /* per record number: how often it was in an event */
+	long long records;
+	const char *carrier, *number;
+};
+
+static void note_rated(void *arg, const json_t *ev)
+{
+	struct longest *l = arg;
+	const json_t *recs =
+	        json_object_get(json_object_get(ev, "data"), "records");
+	const json_t *rec;
+	size_t i;
+
+	json_array_foreach(recs, i, rec)
+	{
+		const char *id = vox_json_str(rec, "carrier_cdr_id");
+		long k = strtol(id + 1, NULL, 10);
+
+		cr_assert_eq(strlen(id), VOX_CDR_ID_MAX, "%s", id);
+		cr_assert_str_eq(vox_json_str(rec, "carrier"), l->carrier);
+		cr_assert_str_eq(vox_json_str(rec, "number"), l->number);
+		cr_assert(k >= 0 && k < LONGEST_RECORDS, "%s", id);
+		l->seen[k]++;
+		l->records++;
+	}
+}
+
+/* 30,000 records for one account (batches of up to 10,000), every
+ * carrier-supplied field at its documented maximum (docs/CARRIER_CDRS.md): each
+ * is rated exactly once and the vox.usage.rated events carry the full values.
+ * The old fixed-size event buffer overran the heap on these. */
+Test(metering, longest_fields_rated_once_in_10000_record_batches,
+     .timeout = 600)
+{
+	struct run r;
+	struct longest l = {0};
+	int64_t t = now_us() - 7200LL * 1000000;
+	char number[24], party[VOX_CDR_PARTY_MAX + 1], ev[1024];
+	vox_cdr_t cdr;
+	pid_t w;
+
+	run_setup(&r, 0);
+	/* the longest carrier name and the longest E.164 number */
+	fill(r.carrier, VOX_CARRIER_NAME_MAX, r.carrier, "-_z9");
+	snprintf(number, sizeof(number), "+1628%05d%06d", rand() % 100000,
+	         rand() % 1000000);
+	cr_assert_eq(strlen(number), 16);
+	snprintf(r.numbers[0], sizeof(r.numbers[0]), "%s", number);
+	const char *p1[] = {number, r.account};
+	sql(r.pg,
+	    "INSERT INTO numbers (e164, country, area_code, number_type, "
+	    "status, account_id, carrier, features, purchased_at, "
+	    "activated_at) VALUES ($1, 'US', '628', 'local', 'active', $2, "
+	    "'sandbox', '{voice,sms}', now(), now())",
+	    2, p1);
+	fill(party, VOX_CDR_PARTY_MAX, "+", "9Zz0");
+	for (int i = 0; i < LONGEST_RECORDS; i++) {
+		char prefix[16];
+
+		memset(&cdr, 0, sizeof(cdr));
+		snprintf(prefix, sizeof(prefix), "L%07d", i);
+		fill(cdr.id, VOX_CDR_ID_MAX, prefix, ".:_-Zz9");
+		cdr.type = (vox_cdr_type_t)(i % 2 ? VOX_CDR_OUTBOUND_CALL
+		                                  : VOX_CDR_SMS_SENT);
+		snprintf(cdr.number, sizeof(cdr.number), "%s", number);
+		snprintf(cdr.from, sizeof(cdr.from), "%s", number);
+		snprintf(cdr.to, sizeof(cdr.to), "%s", party);
+		cdr.started_us = t + i;
+		if (vox_cdr_is_call(cdr.type))
+			cdr.duration_s = VOX_CDR_MAX_DURATION_S;
+		else
+			cdr.segments = VOX_CDR_MAX_SEGMENTS;
+		cr_assert_gt(
+		        vox_cdr_event(&cdr, r.carrier, "file", ev, sizeof(ev)),
+		        0);
+		send_raw(&r, number, ev);
+	}
+	flush(LONGEST_RECORDS);
+	w = start_worker_with(&r, "metering-longest.log",
+	                      "VOX_LOG_LEVEL=debug");
+	wait_usage(&r, LONGEST_RECORDS, 300000);
+	sleep(2);
+	stop_clean(w);
+	cr_assert(file_has("metering-longest.log",
+	                   "batch: 10000 messages, 10000 rated"),
+	          "no full batch (metering-longest.log)");
+	cr_assert_eq(count_usage(&r), LONGEST_RECORDS);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(DISTINCT carrier_cdr_id) FROM "
+	                        "usage_records WHERE carrier = $1 AND "
+	                        "length(carrier_cdr_id) = 128",
+	                        r.carrier),
+	             LONGEST_RECORDS);
+	cr_assert_eq(daily(&r, "records"), LONGEST_RECORDS);
+	cr_assert_eq(sum_cost(&r), LONGEST_RECORDS / 2 * (1440 * 1000LL + 7) +
+	                                   LONGEST_RECORDS / 2 * 300LL * 100);
+	l.seen = calloc(LONGEST_RECORDS, 1);
+	l.carrier = r.carrier;
+	l.number = number;
+	/* at least one event per 500 records of each batch */
+	cr_assert_geq(valid_events(r.pg,
+	                           "SELECT payload FROM outbox WHERE topic = "
+	                           "'vox.events' AND message_key = $1",
+	                           r.account, VOX_USAGE_RATED_TYPE,
+	                           vox_usage_rated_validate, note_rated, &l),
+	              LONGEST_RECORDS / VOX_USAGE_RATED_MAX);
+	cr_assert_eq(l.records, LONGEST_RECORDS);
+	for (int i = 0; i < LONGEST_RECORDS; i++)
+		cr_assert_eq(l.seen[i], 1, "record %d in %d events", i,
+		             l.seen[i]);
+	free(l.seen);
+	run_teardown(&r);
 }

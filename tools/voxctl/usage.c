@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "vox_cdr.h"
+#include "vox_event.h"
 #include "voxctl.h"
 
 #define EXCEPTIONS_USAGE                                                       \
@@ -113,25 +114,13 @@ static const char exceptions_sql[] =
 	"AND ($3::text = 'all' OR status = $3) ORDER BY id LIMIT 1000";
 
 static const char rerate_sql[] =
-	"WITH picked AS ("
-	" SELECT id, e164, record FROM usage_exceptions"
+	"SELECT id, e164, record::text, "
+	"coalesce(e164, record->>'id', carrier_cdr_id) FROM usage_exceptions"
 	" WHERE status = 'open' AND carrier_cdr_id IS NOT NULL"
 	" AND ($1::text IS NULL OR carrier = $1)"
 	" AND ($2::text IS NULL OR reason_code = $2)"
 	" AND ($3::bigint IS NULL OR id = $3)"
-	" ORDER BY id FOR UPDATE),"
-	" sent AS ("
-	" INSERT INTO outbox (topic, message_key, payload)"
-	" SELECT $4, coalesce(e164, record->>'id'), json_build_object("
-	"'specversion', '1.0', 'id', gen_random_uuid()::text,"
-	" 'source', '/voxctl/usage-rerate', 'type', 'vox.cdr.received',"
-	" 'time', " VOXCTL_TS("now()") ", 'subject', e164,"
-	" 'datacontenttype', 'application/json', 'accountid', NULL,"
-	" 'data', record || jsonb_build_object('rerate_of', id))::text"
-	" FROM picked ORDER BY id RETURNING 1)"
-	" UPDATE usage_exceptions e SET status = 'requeued'"
-	" FROM picked p WHERE e.id = p.id AND (SELECT count(*) FROM sent) >= 0"
-	" RETURNING e.id";
+	" ORDER BY id FOR UPDATE";
 /* clang-format on */
 
 static int usage_exceptions(const struct voxctl_cfg *cfg, int argc, char **argv)
@@ -160,11 +149,67 @@ static int usage_exceptions(const struct voxctl_cfg *cfg, int argc, char **argv)
 	return rc;
 }
 
+struct rerate {
+	const struct usage_args *a;
+	const char *topic;
+	int count;
+};
+
+/* Row i's record sent again as a vox.cdr.received event marked
+ * "rerate_of" (the one event builder: source and envelope as the ingress
+ * makes them), and the exception marked requeued. */
+static int rerate_one(vox_pg_t *pg, const char *topic, const PGresult *res,
+                      int i, vox_error_t *err)
+{
+	const char *id = PQgetvalue(res, i, 0);
+	const char *e164 =
+	        PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+	json_t *data = json_loads(PQgetvalue(res, i, 2), 0, NULL), *ev;
+	char *text;
+	int rc;
+
+	if (!json_is_object(data)) {
+		json_decref(data);
+		data = json_object();
+	}
+	json_object_set_new(data, "rerate_of",
+	                    json_integer(strtoll(id, NULL, 10)));
+	ev = vox_event_build(VOX_CDR_EVENT_TYPE, e164, NULL, NULL, data);
+	text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (text == NULL)
+		return vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+	rc = vox_outbox_add(pg, topic, PQgetvalue(res, i, 3), text, NULL, err);
+	free(text);
+	const char *params[] = {id};
+	if (rc == 0)
+		rc = vox_pg_exec(pg,
+		                 "UPDATE usage_exceptions SET status = "
+		                 "'requeued' WHERE id = $1",
+		                 1, params, NULL, err);
+	return rc;
+}
+
+static int rerate_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
+{
+	struct rerate *r = arg;
+	const char *params[] = {r->a->carrier, r->a->reason, r->a->id};
+	PGresult *res = NULL;
+	int rc = vox_pg_exec(pg, rerate_sql, 3, params, &res, err);
+
+	r->count = 0;
+	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
+		rc = rerate_one(pg, r->topic, res, i, err);
+		r->count += rc == 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int usage_rerate(const struct voxctl_cfg *cfg, int argc, char **argv)
 {
 	struct usage_args a = {0};
 	vox_error_t err = {0};
-	PGresult *res = NULL;
 	vox_pg_t *pg;
 	int rc = usage_read(RERATE_USAGE, argc, argv, &a);
 
@@ -173,17 +218,15 @@ static int usage_rerate(const struct voxctl_cfg *cfg, int argc, char **argv)
 	pg = voxctl_pg_open(cfg);
 	if (pg == NULL)
 		return VOXCTL_FAILED;
-	const char *params[] = {a.carrier, a.reason, a.id,
-	                        a.topic ? a.topic : VOX_CDR_TOPIC};
-	if (vox_pg_exec(pg, rerate_sql, 4, params, &res, &err) != 0) {
+	struct rerate r = {&a, a.topic ? a.topic : VOX_CDR_TOPIC, 0};
+	if (vox_pg_transaction(pg, rerate_in_tx, &r, &err) != 0) {
 		fprintf(stderr, "voxctl: %s\n", err.message);
 		vox_pg_destroy(pg);
 		return VOXCTL_FAILED;
 	}
 	printf("%d exceptions requeued to %s (the metering worker's outbox "
 	       "relay publishes them)\n",
-	       PQntuples(res), a.topic ? a.topic : VOX_CDR_TOPIC);
-	PQclear(res);
+	       r.count, r.topic);
 	vox_pg_destroy(pg);
 	return VOXCTL_OK;
 }

@@ -101,7 +101,7 @@ static int order_item(vox_pg_t *pg, const vox_message_t *msg,
 	                         "reason", r->ok ? NULL : r->error));
 	if (!r->ok)
 		return 0;
-	return prov_emit(pg, "number.purchased", msg->account_id, h->e164,
+	return prov_emit(pg, "number.purchased", msg, h->e164,
 	                 json_pack("{s:s, s:s}", "phone_number", h->e164,
 	                           "order_id", order_id),
 	                 err);
@@ -312,7 +312,7 @@ static int configure(vox_pg_t *pg, const vox_message_t *msg,
 		                 carrier_err.message, err);
 	rc = set_status(pg, msg, &num, to, active ? forward_to : NULL, err);
 	if (rc == 0)
-		rc = prov_emit(pg, event, msg->account_id, num.e164,
+		rc = prov_emit(pg, event, msg, num.e164,
 		               json_pack("{s:s, s:s, s:s?}", "phone_number",
 		                         num.e164, "status", to, "forward_to",
 		                         active ? forward_to : NULL),
@@ -373,7 +373,7 @@ int prov_release(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	        "number_id IN (SELECT id FROM n)",
 	        2, params, NULL, err);
 	if (rc == 0)
-		rc = prov_emit(pg, "number.released", msg->account_id, num.e164,
+		rc = prov_emit(pg, "number.released", msg, num.e164,
 		               json_pack("{s:s}", "phone_number", num.e164),
 		               err);
 	if (rc != 0)
@@ -402,13 +402,13 @@ static int expire_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	if (rc != 0)
 		return rc;
 	for (int i = 0; i < PQntuples(res) && rc == 0; i++)
-		rc = prov_emit(pg, "reservation.expired", PQgetvalue(res, i, 1),
-		               PQgetvalue(res, i, 0),
-		               json_pack("{s:s, s:s}", "phone_number",
-		                         PQgetvalue(res, i, 0),
-		                         "reservation_id",
-		                         PQgetvalue(res, i, 2)),
-		               err);
+		rc = vox_event_emit(
+		        pg, "reservation.expired", PQgetvalue(res, i, 0),
+		        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), NULL,
+		        json_pack("{s:s, s:s}", "phone_number",
+		                  PQgetvalue(res, i, 0), "reservation_id",
+		                  PQgetvalue(res, i, 2)),
+		        err);
 	PQclear(res);
 	return rc;
 }

@@ -13,21 +13,13 @@
 
 #define MAX_NUMBERS 10
 
-/* An event for analysts and other workers, committed with the effect. */
-int prov_emit(vox_pg_t *pg, const char *type, const char *account,
+/* An event for analysts and other workers about subject (a number),
+ * caused by msg, committed with the effect. */
+int prov_emit(vox_pg_t *pg, const char *type, const vox_message_t *msg,
               const char *subject, json_t *data, vox_error_t *err)
 {
-	json_t *ev = vox_event_new(type, "/voxlink/workers/provisioning",
-	                           subject, account, NULL, data);
-	char *text = vox_json_dump(ev);
-	int rc;
-
-	json_decref(ev);
-	if (text == NULL)
-		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
-	rc = vox_outbox_add(pg, "vox.events", subject, text, NULL, err);
-	free(text);
-	return rc;
+	return vox_event_emit(pg, type, subject, subject, msg->account_id,
+	                      msg->traceparent, data, err);
 }
 
 void prov_op_of(const vox_message_t *msg, const char *kind, vox_op_t *op)
@@ -165,7 +157,7 @@ static int reserve_one(vox_pg_t *pg, const vox_message_t *msg,
 		                                "reserved", "expires_at",
 		                                PQgetvalue(res, 0, 0)));
 		PQclear(res);
-		return prov_emit(pg, "number.reserved", msg->account_id, e164,
+		return prov_emit(pg, "number.reserved", msg, e164,
 		                 json_pack("{s:s, s:s}", "phone_number", e164,
 		                           "reservation_id", group),
 		                 err);

@@ -33,7 +33,7 @@ int prov_deactivate(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 int prov_release(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                  vox_error_t *err);
 /* Shared by the handlers (numbers.c). */
-int prov_emit(vox_pg_t *pg, const char *type, const char *account,
+int prov_emit(vox_pg_t *pg, const char *type, const vox_message_t *msg,
               const char *subject, json_t *data, vox_error_t *err);
 void prov_op_of(const vox_message_t *msg, const char *kind, vox_op_t *op);
 int prov_done(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
