@@ -164,7 +164,8 @@ static void ensure_topic(rd_kafka_t *rk, const char *topic, int partitions)
 static int format_event(char *buf, size_t cap, size_t size, uint64_t n,
                         char key[37])
 {
-	int len;
+	char tail[64];
+	int len, tlen;
 
 	snprintf(key, 37, "01a20e7e-%04x-7%03x-8%03x-%012" PRIx64,
 	         (unsigned)((n >> 48) & 0xffff), (unsigned)((n >> 36) & 0xfff),
@@ -181,18 +182,20 @@ static int format_event(char *buf, size_t cap, size_t size, uint64_t n,
 	        key, key, key);
 	if (len < 0 || (size_t)len + 64 >= cap)
 		return -1;
+	tlen = snprintf(tail, sizeof(tail), "},\"requestid\":\"%.35s2\"}", key);
 	if ((size_t)len + 62 < size) { /* ,"pad":"....." */
 		size_t fill = size - (size_t)len - 62;
 
+		if ((size_t)len + 9 + fill + (size_t)tlen >= cap)
+			return -1;
 		memcpy(buf + len, ",\"pad\":\"", 8);
 		len += 8;
 		memset(buf + len, '.', fill);
 		len += (int)fill;
 		buf[len++] = '"';
 	}
-	len += snprintf(buf + len, cap - (size_t)len,
-	                "},\"requestid\":\"%.35s2\"}", key);
-	return len;
+	memcpy(buf + len, tail, (size_t)tlen + 1); /* room checked above */
+	return len + tlen;
 }
 
 static void usage(void)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vox_buf.h"
 #include "vox_log.h"
 
 #define RELAY_MAX_HEADERS 16
@@ -143,23 +144,22 @@ static int relay_send_rows(PGresult *rows, const bool *send,
 static char *relay_acked_ids(PGresult *rows, const bool *acked, int *count)
 {
 	int nrows = PQntuples(rows);
-	size_t cap = (size_t)nrows * 22 + 3, len = 0;
-	char *ids = malloc(cap);
+	vox_buf_t ids;
 
 	*count = 0;
-	if (ids == NULL)
-		return NULL;
-	ids[len++] = '{';
+	/* row ids are bigint: at most 20 digits and a comma each */
+	vox_buf_init(&ids, (size_t)nrows * 22 + 3);
+	vox_buf_adds(&ids, "{");
 	for (int i = 0; i < nrows; i++) {
 		if (!acked[i])
 			continue;
-		len += (size_t)snprintf(ids + len, cap - len, "%s%s",
-		                        *count ? "," : "",
-		                        PQgetvalue(rows, i, 0));
+		if (*count)
+			vox_buf_adds(&ids, ",");
+		vox_buf_adds(&ids, PQgetvalue(rows, i, 0));
 		(*count)++;
 	}
-	snprintf(ids + len, cap - len, "}");
-	return ids;
+	vox_buf_adds(&ids, "}");
+	return vox_buf_take(&ids, NULL);
 }
 
 struct relay_tx {

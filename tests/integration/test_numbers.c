@@ -208,9 +208,18 @@ static void note_event(void *arg, const char *payload, size_t len,
 		types = seen->types_a;
 	else if (subject && strcmp(subject, seen->b) == 0)
 		types = seen->types_b;
-	if (types != NULL && strlen(types) < 4000)
-		snprintf(types + strlen(types), 4096 - strlen(types), "%s ",
-		         vox_json_str(ev, "type"));
+	if (types != NULL) { /* "type1 type2 ...": appended while room */
+		const char *type = vox_json_str(ev, "type");
+		size_t have = strlen(types), add;
+
+		type = type ? type : "";
+		add = strlen(type);
+
+		if (have + add + 2 <= sizeof(seen->types_a)) {
+			memcpy(types + have, type, add);
+			memcpy(types + have + add, " ", 2);
+		}
+	}
 	json_decref(ev);
 }
 

@@ -20,6 +20,7 @@
 
 #include "helpers.h"
 #include "vox_auth.h"
+#include "vox_buf.h"
 #include "vox_uuid.h"
 
 struct e2e {
@@ -131,12 +132,12 @@ static char *records(struct e2e *e, int r0, int n)
 {
 	static const char *types[] = {"inbound_call", "outbound_call",
 	                              "sms_received", "sms_sent"};
-	size_t cap = 256 * (size_t)n + 8, off = 0;
-	char *buf = malloc(cap), when[32], extra[40];
+	char when[32], extra[40], *text;
 	time_t today = time(NULL) / 86400 * 86400;
+	vox_buf_t buf;
 
-	cr_assert_not_null(buf);
-	off += (size_t)snprintf(buf + off, cap - off, "[");
+	vox_buf_init(&buf, 256 * (size_t)n + 8);
+	vox_buf_adds(&buf, "[");
 	for (int i = r0; i < r0 + n; i++) {
 		const char *type = types[i % 4];
 		const char *ours = e->numbers[i % 3];
@@ -152,16 +153,18 @@ static char *records(struct e2e *e, int r0, int n)
 		else
 			snprintf(extra, sizeof(extra), "\"segments\":%d",
 			         1 + i % 3);
-		off += (size_t)snprintf(
-		        buf + off, cap - off,
+		vox_buf_printf(
+		        &buf,
 		        "%s{\"id\":\"e2e-%d\",\"type\":\"%s\",\"from\":\"%s\","
 		        "\"to\":\"%s\",\"started_at\":\"%s\",%s}",
 		        i > r0 ? "," : "", i, type,
 		        inbound ? "+12125550100" : ours,
 		        inbound ? ours : "+442079460000", when, extra);
 	}
-	snprintf(buf + off, cap - off, "]");
-	return buf;
+	vox_buf_adds(&buf, "]");
+	text = vox_buf_take(&buf, NULL);
+	cr_assert_not_null(text, "records text too long");
+	return text;
 }
 
 struct want {

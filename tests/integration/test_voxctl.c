@@ -13,6 +13,7 @@
 
 #include "helpers.h"
 #include "vox_auth.h"
+#include "vox_buf.h"
 #include "vox_uuid.h"
 
 struct run {
@@ -21,17 +22,16 @@ struct run {
 	char *err; /* stderr */
 };
 
-/* Appends text to buf as a shell word in single quotes. */
-static void shell_quote(char *buf, size_t size, const char *text)
+/* Appends text to cmd as a shell word in single quotes. */
+static void shell_quote(vox_buf_t *cmd, const char *text)
 {
-	size_t len = strlen(buf);
-
-	len += (size_t)snprintf(buf + len, size - len, " '");
-	for (; *text != '\0' && len + 5 < size; text++)
-		len += (size_t)snprintf(buf + len, size - len,
-		                        *text == '\'' ? "'\\''" : "%c", *text);
-	cr_assert_lt(len + 2, size, "command too long");
-	snprintf(buf + len, size - len, "'");
+	vox_buf_adds(cmd, " '");
+	for (; *text != '\0'; text++)
+		if (*text == '\'')
+			vox_buf_adds(cmd, "'\\''");
+		else
+			vox_buf_add(cmd, text, 1);
+	vox_buf_adds(cmd, "'");
 }
 
 static char *read_all(FILE *in)
@@ -57,19 +57,23 @@ static char *read_all(FILE *in)
  * code after the output instead. */
 static struct run voxctl(const char *const *args)
 {
-	char cmd[8192], errpath[] = "/tmp/voxctl-err-XXXXXX", *tail;
+	char errpath[] = "/tmp/voxctl-err-XXXXXX", *tail;
 	struct run r = {-1, NULL, NULL};
 	int fd = mkstemp(errpath);
+	vox_buf_t cmd;
 	FILE *f;
 
 	cr_assert_geq(fd, 0);
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "'%s/voxctl'", t_env("VOX_BIN_DIR"));
+	vox_buf_init(&cmd, 64 * 1024);
+	vox_buf_printf(&cmd, "'%s/voxctl'", t_env("VOX_BIN_DIR"));
 	for (int i = 0; args[i] != NULL; i++)
-		shell_quote(cmd, sizeof(cmd), args[i]);
-	snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd),
-	         " 2>'%s'; printf '\\nexit=%%d\\n' \"$?\"", errpath);
-	f = popen(cmd, "r");
+		shell_quote(&cmd, args[i]);
+	vox_buf_printf(&cmd, " 2>'%s'; printf '\\nexit=%%d\\n' \"$?\"",
+	               errpath);
+	cr_assert_eq(vox_buf_error(&cmd), 0, "command too long");
+	f = popen(vox_buf_str(&cmd), "r");
+	vox_buf_free(&cmd);
 	cr_assert_not_null(f);
 	r.out = read_all(f);
 	pclose(f);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vox_buf.h"
 #include "vox_json.h"
 #include "voxctl.h"
 
@@ -105,16 +106,18 @@ int voxctl_key_print_new(const char *account_id, struct voxctl_new_key *key,
 
 static int role_usage_error(const char *name)
 {
-	char roles[128] = "";
-	size_t len = 0;
+	vox_buf_t roles;
+	int rc;
 
+	vox_buf_init(&roles, 256);
 	for (int r = VOX_ROLE_OWNER; r <= VOX_ROLE_VIEWER; r++)
-		len += (size_t)snprintf(roles + len, sizeof(roles) - len,
-		                        "%s%s", r == VOX_ROLE_OWNER ? "" : ", ",
-		                        vox_role_name((vox_role_t)r));
-	return voxctl_usage_error(KEY_CREATE_USAGE,
-	                          "unknown role \"%s\" (roles: %s)", name,
-	                          roles);
+		vox_buf_printf(&roles, "%s%s", r == VOX_ROLE_OWNER ? "" : ", ",
+		               vox_role_name((vox_role_t)r));
+	rc = voxctl_usage_error(KEY_CREATE_USAGE,
+	                        "unknown role \"%s\" (roles: %s)", name,
+	                        vox_buf_str(&roles));
+	vox_buf_free(&roles);
+	return rc;
 }
 
 static int key_create(const struct voxctl_cfg *cfg, int argc, char **argv)
