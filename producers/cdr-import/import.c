@@ -20,6 +20,7 @@
 #include "vox_cdr.h"
 #include "vox_csv.h"
 #include "vox_log.h"
+#include "vox_time.h"
 
 const char *const import_columns[IMPORT_NCOLUMNS] = {
         "id", "type", "from", "to", "started_at", "duration_s", "segments"};
@@ -204,7 +205,7 @@ static int save(struct file_import *fi, vox_error_t *err)
 	if (checkpoint_save(&fi->cp, err) != 0)
 		return err->code;
 	fi->saved_line = fi->cp.line;
-	fi->saved_at = import_now_s();
+	fi->saved_at = vox_mono_seconds();
 	return 0;
 }
 
@@ -212,7 +213,7 @@ static int maybe_save(struct file_import *fi, vox_error_t *err)
 {
 	advance(fi);
 	if (fi->cp.line == fi->saved_line ||
-	    (import_now_s() - fi->saved_at < SAVE_INTERVAL_S &&
+	    (vox_mono_seconds() - fi->saved_at < SAVE_INTERVAL_S &&
 	     fi->cp.line - fi->saved_line < SAVE_EVERY_LINES))
 		return 0;
 	return save(fi, err);
@@ -424,7 +425,7 @@ static void pace(struct file_import *fi)
 		return;
 	due = fi->started + (double)fi->fl.sent / (double)fi->opts->max_rate;
 	while (!stopping()) {
-		double now = import_now_s();
+		double now = vox_mono_seconds();
 
 		if (now >= due)
 			break;
@@ -561,7 +562,7 @@ import_outcome_t import_file(vox_producer_t *producer, const char *path,
 	pthread_cond_init(&fi.fl.changed, NULL);
 	memset(stats, 0, sizeof(*stats));
 	stats->path = path;
-	fi.started = import_now_s();
+	fi.started = vox_mono_seconds();
 	if (prepare(&fi, path, err) != 0) {
 		outcome = IMPORT_REFUSED;
 		goto out;
@@ -598,7 +599,7 @@ import_outcome_t import_file(vox_producer_t *producer, const char *path,
 	stats->complete = fi.cp.complete;
 out:
 	stats->accepted = fi.fl.acked;
-	stats->elapsed_s = import_now_s() - fi.started;
+	stats->elapsed_s = vox_mono_seconds() - fi.started;
 	cleanup(&fi);
 	return outcome;
 }

@@ -99,6 +99,4 @@ void progress_destroy(progress_t *pg); /* clears the line */
 void stats_count_reason(import_stats_t *stats, const char *reason, long n);
 void stats_print(FILE *out, const import_stats_t *files, int nfiles);
 
-double import_now_s(void);
-
 #endif

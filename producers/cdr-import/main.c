@@ -19,6 +19,7 @@
 #include "vox_cdr.h"
 #include "vox_config.h"
 #include "vox_log.h"
+#include "vox_time.h"
 
 #define EXIT_REJECTS 1
 #define EXIT_USAGE   2
@@ -177,7 +178,7 @@ static vox_producer_t *kafka_connect(void)
 	                          .message_timeout_ms =
 	                                  (int)cfg.message_timeout_ms,
 	                          .linger_ms = (int)cfg.linger_ms};
-	double deadline = import_now_s() + (double)cfg.kafka_wait_s;
+	double deadline = vox_mono_seconds() + (double)cfg.kafka_wait_s;
 	vox_producer_t *producer;
 	vox_error_t err;
 
@@ -187,7 +188,7 @@ static vox_producer_t *kafka_connect(void)
 		exit(EXIT_USAGE);
 	}
 	while (vox_producer_ping(producer, 1000, &err) != 0) {
-		if (import_stop_signal || import_now_s() >= deadline) {
+		if (import_stop_signal || vox_mono_seconds() >= deadline) {
 			fprintf(stderr,
 			        "cdr-import: Kafka at %s is unavailable "
 			        "after %ld s (%s); nothing sent\n",

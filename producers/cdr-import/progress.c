@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "import.h"
+#include "vox_time.h"
 
 struct progress {
 	bool enabled;
@@ -14,14 +15,6 @@ struct progress {
 	long long size;
 	double started, drawn;
 };
-
-double import_now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 progress_t *progress_new(bool enabled, const char *path, long long size)
 {
@@ -33,7 +26,7 @@ progress_t *progress_new(bool enabled, const char *path, long long size)
 	pg->enabled = enabled;
 	pg->name = slash ? slash + 1 : path;
 	pg->size = size;
-	pg->started = import_now_s();
+	pg->started = vox_mono_seconds();
 	return pg;
 }
 
@@ -41,7 +34,7 @@ void progress_update(progress_t *pg, long long offset, long rows, long acked,
                      bool force)
 {
 	char bar[31], eta[48] = "--:--";
-	double now = import_now_s(), elapsed, frac, rate;
+	double now = vox_mono_seconds(), elapsed, frac, rate;
 	int filled;
 
 	if (pg == NULL || !pg->enabled || (!force && now - pg->drawn < 0.1))
