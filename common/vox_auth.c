@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vox_crypto.h"
 #include "vox_uuid.h"
 
 static const struct {
@@ -128,12 +129,7 @@ bool vox_apikey_well_formed(const char *key)
 
 void vox_apikey_hash_hex(const char *key, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-
-	EVP_Digest(key, strlen(key), md, &len, EVP_sha256(), NULL);
-	for (unsigned int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	vox_sha256_hex(key, strlen(key), out);
 }
 
 /* aud may be a string or an array of strings (RFC 7519 4.1.3). */

@@ -281,3 +281,24 @@ int vox_crypto_open(const vox_crypto_keyring_t *ring,
 	*plain_len = text_len;
 	return 0;
 }
+
+void vox_hex_encode(const void *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *bytes = in;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+void vox_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	vox_hex_encode(md, 32, out);
+}

@@ -53,4 +53,10 @@ int vox_crypto_open(const vox_crypto_keyring_t *ring,
                     size_t aad_len, char **plain, size_t *plain_len,
                     vox_error_t *err);
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void vox_hex_encode(const void *in, size_t n, char *out);
+
+/* SHA-256 of len bytes as 64 lower-case hex digits and a NUL. */
+void vox_sha256_hex(const void *data, size_t len, char out[65]);
+
 #endif

@@ -17,23 +17,20 @@
 #include <unistd.h>
 
 #include "import.h"
+#include "vox_crypto.h"
 
 #define HEAD_BYTES 65536
 
 static int head_hash(int fd, char out[65], vox_error_t *err)
 {
 	static unsigned char buf[HEAD_BYTES];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	ssize_t n;
 
 	n = pread(fd, buf, sizeof(buf), 0);
 	if (n < 0)
 		return vox_error_set(err, VOX_ERR_INVALID, false, "read: %s",
 		                     strerror(errno));
-	EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned int i = 0; i < mdlen && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	vox_sha256_hex(buf, (size_t)n, out);
 	return 0;
 }
 

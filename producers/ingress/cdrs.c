@@ -23,6 +23,7 @@
 
 #include "ingress.h"
 #include "vox_cdr.h"
+#include "vox_crypto.h"
 #include "vox_json.h"
 #include "vox_log.h"
 #include "vox_time.h"
@@ -204,8 +205,7 @@ static void signature_expected(const char *secret, const char *t_text,
 	    EVP_MAC_update(ctx, (const unsigned char *)".", 1) == 1 &&
 	    EVP_MAC_update(ctx, (const unsigned char *)body, len) == 1 &&
 	    EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) == 1 && mdlen == 32) {
-		for (unsigned i = 0; i < 32; i++)
-			snprintf(out + 2 * i, 3, "%02x", md[i]);
+		vox_hex_encode(md, 32, out);
 	}
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(mac);

@@ -282,8 +282,7 @@ static int idem_protect(ingress_req_t *ir, const char *body, size_t len,
 		free(sealed);
 		return -1;
 	}
-	for (size_t i = 0; i < sealed_len; i++)
-		snprintf(*sealed_hex + 2 * i, 3, "%02x", sealed[i]);
+	vox_hex_encode(sealed, sealed_len, *sealed_hex);
 	free(sealed);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ingress.h"
+#include "vox_crypto.h"
 #include "vox_json.h"
 
 /* The body as canonical JSON (keys sorted, no whitespace), malloc'd; NULL
@@ -52,6 +53,5 @@ void idem_request_hash(const char *method, const char *path, const char *body,
 	EVP_DigestFinal_ex(md, digest, &len);
 	EVP_MD_CTX_free(md);
 	free(canonical);
-	for (unsigned int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", digest[i]);
+	vox_hex_encode(digest, 32, out);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "ingress.h"
+#include "vox_crypto.h"
 #include "vox_log.h"
 #include "vox_redis.h"
 #include "vox_time.h"
@@ -77,8 +78,7 @@ struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics)
 		unsigned char md[SHA_DIGEST_LENGTH];
 
 		SHA1((const unsigned char *)gcra_lua, strlen(gcra_lua), md);
-		for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
-			snprintf(lim->script_sha + 2 * i, 3, "%02x", md[i]);
+		vox_hex_encode(md, SHA_DIGEST_LENGTH, lim->script_sha);
 	}
 	pthread_key_create(&lim->conn_key, conn_free);
 	pthread_mutex_init(&lim->local_lock, NULL);

@@ -18,6 +18,7 @@
 #include "helpers.h"
 #include "vox_auth.h"
 #include "vox_cdr.h"
+#include "vox_crypto.h"
 #include "vox_json.h"
 #include "vox_uuid.h"
 
@@ -104,8 +105,7 @@ static void sign(const char *secret, long long t, const char *body,
 	memcpy(msg + len, body, blen);
 	HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)msg,
 	     len + blen, md, &mdlen);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	vox_hex_encode(md, 32, out);
 	free(msg);
 }
 

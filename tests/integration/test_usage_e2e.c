@@ -21,6 +21,7 @@
 #include "helpers.h"
 #include "vox_auth.h"
 #include "vox_buf.h"
+#include "vox_crypto.h"
 #include "vox_uuid.h"
 
 struct e2e {
@@ -115,8 +116,7 @@ static int push(struct e2e *e, const char *body)
 	memcpy(msg + len, body, blen);
 	HMAC(EVP_sha256(), e->secret, (int)strlen(e->secret),
 	     (unsigned char *)msg, len + blen, md, &mdlen);
-	for (int i = 0; i < 32; i++)
-		snprintf(sig + 2 * i, 3, "%02x", md[i]);
+	vox_hex_encode(md, 32, sig);
 	free(msg);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", e->ckey);
 	snprintf(sigh, sizeof(sigh), "Vox-Signature: t=%lld,v1=%s", t, sig);

@@ -224,3 +224,18 @@ Test(crypto, key_formats)
 	free(sealed);
 	vox_crypto_keyring_destroy(ring);
 }
+
+Test(crypto, hex_and_sha256_hex)
+{
+	const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+	char hex[9], digest[65];
+
+	vox_hex_encode(bytes, sizeof(bytes), hex);
+	cr_assert_str_eq(hex, "000fa5ff");
+	vox_hex_encode(bytes, 0, hex);
+	cr_assert_str_eq(hex, "");
+	/* FIPS 180-2, appendix B.1 */
+	vox_sha256_hex("abc", 3, digest);
+	cr_assert_str_eq(digest, "ba7816bf8f01cfea414140de5dae2223"
+	                         "b00361a396177a9cb410ff61f20015ad");
+}

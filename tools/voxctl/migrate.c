@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vox_crypto.h"
 #include "vox_pg.h"
 #include "voxctl.h"
 
@@ -74,16 +75,6 @@ static char *read_file(const char *path)
 	}
 	fclose(f);
 	return buf;
-}
-
-static void sha256_hex(const char *text, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-
-	EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL);
-	for (unsigned int i = 0; i < len && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* 0 not applied, 1 applied with the same checksum, -1 applied but changed
@@ -155,7 +146,7 @@ static int migrate_all(vox_pg_t *pg, const struct voxctl_cfg *cfg, char **files,
 			fprintf(stderr, "voxctl: cannot read %s\n", path);
 			return 1;
 		}
-		sha256_hex(sql, checksum);
+		vox_sha256_hex(sql, strlen(sql), checksum);
 		state = migration_state(pg, version, checksum, err);
 		if (state == 0 &&
 		    migration_apply(pg, files[i], sql, checksum, err) != 0) {
