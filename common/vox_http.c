@@ -234,10 +234,24 @@ static void http_free_params(vox_http_req_t *req)
 	req->nparams = 0;
 }
 
+/* Adds method to the Allow list unless it is there already. */
+static void http_allow_add(char *allow, size_t size, const char *method)
+{
+	size_t n = strlen(method), used = strlen(allow);
+
+	for (const char *at = allow; (at = strstr(at, method)) != NULL; at += n)
+		if ((at == allow || at[-1] == ' ') &&
+		    (at[n] == '\0' || at[n] == ','))
+			return;
+	if (used + n + 3 > size)
+		return;
+	snprintf(allow + used, size - used, "%s%s", used ? ", " : "", method);
+}
+
 static void http_dispatch(vox_http_req_t *req)
 {
 	const vox_http_conf_t *conf = &req->http->conf;
-	bool path_known = false;
+	char allow[128] = "";
 
 	if (req->too_large) {
 		char msg[128];
@@ -258,13 +272,17 @@ static void http_dispatch(vox_http_req_t *req)
 			return;
 		}
 		http_free_params(req);
-		path_known = path_known || matched;
+		if (matched)
+			http_allow_add(allow, sizeof(allow),
+			               conf->routes[i].method);
 	}
-	if (path_known)
+	if (allow[0] != '\0') {
+		/* RFC 9110 15.5.6: a 405 lists the methods the path takes. */
+		vox_http_add_header(req, "Allow", allow);
 		vox_http_reply_error(req, 405, "method_not_allowed",
 		                     "this path does not take that method",
-		                     NULL);
-	else
+		                     json_pack("{s:s}", "allow", allow));
+	} else
 		vox_http_reply_error(req, 404, "route_not_found",
 		                     "no such endpoint", NULL);
 }
