@@ -129,6 +129,19 @@ test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
 	@$(TEST_ENV) BUILD=$(BUILD) tests/run
 
+# The contract tests alone (tests/shell/contract.sh, part of `make test` with
+# 20 examples per operation) with CONTRACT_EXAMPLES per operation, on the
+# test stack.
+CONTRACT_EXAMPLES ?= 200
+.PHONY: contract-full
+contract-full: deps
+	@$(MAKE) --no-print-directory all
+	@$(TEST_ENV) bash -c 'ops/stack up && eval "$$(ops/stack env)" && \
+		export VOX_REDIS_URL=$${VOX_REDIS_URL:-redis://127.0.0.1:$$VOX_REDIS_PORT} && \
+		$(BUILD)/bin/voxctl migrate && \
+		VOX_BIN_DIR=$(CURDIR)/$(BUILD)/bin VOX_TEST_LOGS=$(CURDIR)/$(BUILD)/test-logs \
+		VOX_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) tests/shell/contract.sh'
+
 unit: $(BUILD)/tests/unit_tests
 	$(BUILD)/tests/unit_tests
 

@@ -10,9 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "vox_buf.h"
 #include "vox_event.h"
 #include "vox_json.h"
 #include "vox_log.h"
+#include "vox_time.h"
 #include "vox_uuid.h"
 
 #define HTTP_MAX_PARAMS  4
@@ -45,7 +47,7 @@ struct vox_http_req {
 	void (*free_state)(void *);
 	vox_http_reply_hook_fn on_reply;
 	void *on_reply_arg;
-	struct timespec started;
+	double started; /* vox_mono_seconds() when it arrived */
 };
 
 const char *vox_http_method(const vox_http_req_t *req)
@@ -255,10 +257,25 @@ static void http_free_params(vox_http_req_t *req)
 	req->nparams = 0;
 }
 
+/* Adds method to the Allow list unless it is there already. */
+static void http_allow_add(vox_buf_t *allow, const char *method)
+{
+	const char *list = vox_buf_str(allow);
+	size_t n = strlen(method);
+
+	for (const char *at = list; (at = strstr(at, method)) != NULL; at += n)
+		if ((at == list || at[-1] == ' ') &&
+		    (at[n] == '\0' || at[n] == ','))
+			return;
+	if (vox_buf_len(allow) > 0)
+		vox_buf_adds(allow, ", ");
+	vox_buf_adds(allow, method);
+}
+
 static void http_dispatch(vox_http_req_t *req)
 {
 	const vox_http_conf_t *conf = &req->http->conf;
-	bool path_known = false;
+	vox_buf_t allow;
 
 	if (req->too_large) {
 		char msg[128];
@@ -269,25 +286,33 @@ static void http_dispatch(vox_http_req_t *req)
 		vox_http_reply_error(req, 413, "payload_too_large", msg, NULL);
 		return;
 	}
+	vox_buf_init(&allow, 256);
 	for (size_t i = 0; i < conf->nroutes; i++) {
 		bool matched = http_match(req, conf->routes[i].pattern);
 
 		if (matched &&
 		    strcmp(conf->routes[i].method, req->method) == 0) {
 			req->route = &conf->routes[i];
+			vox_buf_free(&allow);
 			conf->routes[i].fn(req, conf->ctx);
 			return;
 		}
 		http_free_params(req);
-		path_known = path_known || matched;
+		if (matched)
+			http_allow_add(&allow, conf->routes[i].method);
 	}
-	if (path_known)
-		vox_http_reply_error(req, 405, "method_not_allowed",
-		                     "this path does not take that method",
-		                     NULL);
-	else
+	if (vox_buf_len(&allow) > 0) {
+		/* RFC 9110 15.5.6: a 405 lists the methods the path takes. */
+		vox_http_add_header(req, "Allow", vox_buf_str(&allow));
+		vox_http_reply_error(
+		        req, 405, "method_not_allowed",
+		        "this path does not take that method",
+		        json_pack("{s:s}", "allow", vox_buf_str(&allow)));
+	} else {
 		vox_http_reply_error(req, 404, "route_not_found",
 		                     "no such endpoint", NULL);
+	}
+	vox_buf_free(&allow);
 }
 
 static bool http_body_append(vox_http_req_t *req, const char *data, size_t n)
@@ -349,7 +374,7 @@ static vox_http_req_t *http_req_new(vox_http_t *http,
 	req->conn = conn;
 	req->method = method;
 	req->path = url;
-	clock_gettime(CLOCK_MONOTONIC, &req->started);
+	req->started = vox_mono_seconds();
 	http_request_id(req);
 	req->max_body = http_body_limit(req);
 	clen = vox_http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -403,7 +428,6 @@ static void http_count(vox_http_req_t *req)
 {
 	vox_metrics_t *m = req->http->conf.metrics;
 	const char *route = "unmatched";
-	struct timespec now;
 	char labels[256];
 	double secs;
 
@@ -412,9 +436,7 @@ static void http_count(vox_http_req_t *req)
 	if (req->route != NULL)
 		route = req->route->name ? req->route->name
 		                         : req->route->pattern;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (double)(now.tv_sec - req->started.tv_sec) +
-	       (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+	secs = vox_mono_seconds() - req->started;
 	snprintf(labels, sizeof(labels),
 	         "route=\"%s\",method=\"%s\",code=\"%d\"", route, req->method,
 	         req->status);

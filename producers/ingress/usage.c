@@ -64,32 +64,49 @@ struct usage_query {
 	const char *group_by, *event_type, *number;
 };
 
-/* Reads and checks the query string; false after answering 400. */
+/* Days since the epoch to YYYY-MM-DD. */
+static void date_format(long days, char out[11])
+{
+	time_t t = (time_t)days * 86400;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+/* Reads and checks the query string; false after answering 400. A date
+ * left out is chosen so that the range is valid: end_date defaults to
+ * today, kept within start_date .. start_date + 365 days, and start_date
+ * to the first day of end_date's month. */
 static bool usage_args(vox_http_req_t *req, struct usage_query *q)
 {
 	const char *start = vox_http_query(req, "start_date");
 	const char *end = vox_http_query(req, "end_date");
-	time_t now = (time_t)(vox_now_us() / 1000000);
-	struct tm today;
-	long start_days, end_days;
+	long start_days = 0, end_days = 0;
 
-	gmtime_r(&now, &today);
-	if (end != NULL)
-		snprintf(q->end, sizeof(q->end), "%s", end);
-	else
-		strftime(q->end, sizeof(q->end), "%Y-%m-%d", &today);
-	if (start != NULL)
-		snprintf(q->start, sizeof(q->start), "%s", start);
-	else
-		strftime(q->start, sizeof(q->start), "%Y-%m-01", &today);
-	if ((start != NULL && strlen(start) != 10) ||
-	    !date_parse(q->start, &start_days))
+	if (start != NULL && !date_parse(start, &start_days))
 		return ingress_bad_param(req, "start_date",
 		                         "a date YYYY-MM-DD (UTC) is needed");
-	if ((end != NULL && strlen(end) != 10) ||
-	    !date_parse(q->end, &end_days))
+	if (end != NULL && !date_parse(end, &end_days))
 		return ingress_bad_param(req, "end_date",
 		                         "a date YYYY-MM-DD (UTC) is needed");
+	if (end == NULL) {
+		end_days = (long)(vox_now_us() / 86400000000LL);
+		if (start != NULL && end_days < start_days)
+			end_days = start_days;
+		if (start != NULL && end_days - start_days >= USAGE_MAX_DAYS)
+			end_days = start_days + USAGE_MAX_DAYS - 1;
+	}
+	date_format(end_days, q->end);
+	if (start == NULL) {
+		snprintf(q->start, sizeof(q->start), "%.8s01", q->end);
+		if (!date_parse(q->start, &start_days))
+			return ingress_bad_param(
+			        req, "end_date",
+			        "a date YYYY-MM-DD (UTC) is needed");
+	} else {
+		date_format(start_days, q->start);
+	}
 	if (start_days > end_days)
 		return ingress_bad_param(req, "start_date", "after end_date");
 	if (end_days - start_days + 1 > USAGE_MAX_DAYS)
@@ -299,6 +316,24 @@ static bool bad_field(vox_http_req_t *req, const char *field, const char *why)
 	return false;
 }
 
+/* An integer, also when written with a zero fraction: JSON (and JSON
+ * Schema's "integer") does not tell 3600 from 3600.0. */
+static bool whole_number(const json_t *v, long long *out)
+{
+	double d;
+
+	if (json_is_integer(v)) {
+		*out = (long long)json_integer_value(v);
+		return true;
+	}
+	if (!json_is_real(v))
+		return false;
+	d = json_real_value(v);
+	if (!(d > -9.2e18 && d < 9.2e18) || d != (double)(long long)d)
+		return false;
+	*out = (long long)d;
+	return true;
+}
 static bool trigger_fields_ok(vox_http_req_t *req, json_t *body)
 {
 	static const char *const categories[] = {
@@ -309,6 +344,7 @@ static bool trigger_fields_ok(vox_http_req_t *req, json_t *body)
 	                                         NULL};
 	json_t *threshold = json_object_get(body, "threshold");
 	json_t *name = json_object_get(body, "friendly_name");
+	long long value;
 
 	if (!one_of(vox_json_str(body, "category"), categories))
 		return bad_field(req, "category",
@@ -321,8 +357,8 @@ static bool trigger_fields_ok(vox_http_req_t *req, json_t *body)
 	if (!one_of(vox_json_str(body, "recurring"), recurrings))
 		return bad_field(req, "recurring",
 		                 "must be one of daily, monthly, none");
-	if (!json_is_integer(threshold) || json_integer_value(threshold) < 1 ||
-	    json_integer_value(threshold) > TRIGGER_THRESHOLD_MAX)
+	if (!whole_number(threshold, &value) || value < 1 ||
+	    value > TRIGGER_THRESHOLD_MAX)
 		return bad_field(req, "threshold",
 		                 "must be an integer 1..9007199254740992 "
 		                 "(records, seconds or segments, or "
@@ -346,6 +382,7 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	        "callback_url", "friendly_name", NULL};
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	char id[VOX_UUID_STRLEN], threshold[24];
+	long long value = 0;
 	PGresult *res;
 	json_t *body;
 
@@ -354,9 +391,8 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	if (!trigger_fields_ok(req, body) || !idem_begin(req, ir))
 		goto out;
 	vox_uuid7(id); /* time-ordered: the list pages by id */
-	snprintf(threshold, sizeof(threshold), "%lld",
-	         (long long)json_integer_value(
-	                 json_object_get(body, "threshold")));
+	whole_number(json_object_get(body, "threshold"), &value);
+	snprintf(threshold, sizeof(threshold), "%lld", value);
 	const char *params[] = {id,
 	                        ir->who.account_id,
 	                        vox_json_str(body, "category"),

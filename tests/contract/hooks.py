@@ -1,0 +1,210 @@
+"""Schemathesis hooks for tests/shell/contract.sh (the API contract run).
+
+They do what a well-behaved client does and what JSON Schema cannot say,
+and nothing that hides a disagreement between schemas/openapi.yaml and the
+ingress:
+
+- `format: e164` / `format: phone` (a number valid in its country's
+  numbering plan): generated from numbers libphonenumber accepts;
+- a fresh `Idempotency-Key` for every request that sends a well-formed one
+  (a client never reuses a key for another request; a malformed key is
+  sent as generated, so its 400 is still checked);
+- POST /v1/carrier/cdrs: the carrier key instead of the account key and a
+  valid `Vox-Signature` over the exact body sent, when the generated
+  signature is well-formed (a malformed or missing one goes as generated
+  and must get 401); NDJSON bodies sent as text;
+- GET /v1/usage: when both dates are given, the range the description
+  requires (start <= end, at most 366 days), which a schema cannot state;
+- DELETE /v1/api-keys/{id} never revokes the key the run authenticates
+  with (it would turn the rest of the run into 401s); a revoked key is
+  still answered by GET with `revoked_at` set, as the document says, so
+  that answer is not a "deleted resource still available" (ST301).
+
+Environment: VOX_CONTRACT_KEY_ID (the run's API key id), VOX_CONTRACT_KEY
+(the account key), VOX_CONTRACT_CARRIER_KEY and VOX_CONTRACT_CARRIER_SECRET.
+"""
+import datetime
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import re
+import time
+import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+import schemathesis
+from hypothesis import strategies as st
+
+# Valid in libphonenumber's metadata (checked by contract.sh against the
+# ingress before the run): several countries, fixed and mobile.
+VALID_E164 = [
+    "+14155550123", "+14155550187", "+12125550100", "+12025550123",
+    "+16475550199", "+442079460000", "+447911123456", "+33142685300",
+    "+4930901820", "+4915123456789", "+34912345678", "+390612345678",
+    "+46812345678", "+81312345678", "+61293744000", "+5511987654321",
+    "+919876543210", "+27215551234",
+]
+
+
+def punctuated(e164):
+    """+14155550123 -> +1 (415) 555-0123 style variants a client may send."""
+    digits = e164[1:]
+    return [
+        e164,
+        "+%s %s %s" % (digits[:2], digits[2:6], digits[6:]),
+        "+%s-%s-%s" % (digits[:2], digits[2:6], digits[6:]),
+        "+%s.%s.%s" % (digits[:2], digits[2:6], digits[6:]),
+    ]
+
+
+PHONE_INPUTS = ["+1 (415) 555-0123"] + [p for n in VALID_E164 for p in punctuated(n)]
+
+schemathesis.openapi.format("e164", st.sampled_from(VALID_E164))
+schemathesis.openapi.format("phone", st.sampled_from(PHONE_INPUTS))
+
+# format: ndjson: lines of JSON (records good and bad, other values), some
+# lines that are not JSON or blank, and at least one JSON line.
+_record = st.fixed_dictionaries(
+    {
+        "id": st.from_regex(r"\A[A-Za-z0-9._:-]{1,40}\Z"),
+        "type": st.sampled_from(["inbound_call", "outbound_call", "sms_received", "sms_sent"]),
+        "from": st.sampled_from(VALID_E164),
+        "to": st.sampled_from(VALID_E164),
+        "started_at": st.sampled_from(["2026-11-24T16:02:17Z", "2026-11-24T16:03:00+01:00"]),
+    },
+    optional={"duration_s": st.integers(0, 86400), "segments": st.integers(1, 100)},
+)
+_json_line = st.one_of(_record, st.dictionaries(st.text(max_size=5), st.integers(-(2**31), 2**31)), st.integers(-(2**31), 2**31)).map(
+    lambda v: json.dumps(v)
+)
+_other_line = st.sampled_from(["", "   ", "not json", "{", "[1,"])
+schemathesis.openapi.format(
+    "ndjson",
+    st.tuples(_json_line, st.lists(st.one_of(_json_line, _other_line), max_size=4)).map(
+        lambda t: "\n".join([t[0], *t[1]]) + "\n"
+    ),
+)
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(ctx, value):
+    # The body is text: one record per line.
+    return value.encode("utf-8", "surrogatepass")
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    # On the wire an NDJSON body is text: a generated non-string value has
+    # no wire form. And no text "violates" format: ndjson as a request: any
+    # text is lines, each reported on its own (only lines none of which is
+    # JSON get a 400), so a negative case here would test schemathesis'
+    # guess (every string breaks an unknown format), not the server. The
+    # negative cases of this operation run with its JSON body.
+    negative = case.meta is not None and case.meta.generation.mode.is_negative
+    if case.media_type != "application/x-ndjson":
+        # The document's rules for every JSON body that no schema here
+        # states (they matter where a body takes any JSON value, e.g. a
+        # CDR array's items): integers fit in 64 bits, no string or key
+        # holds a NUL. A body breaking them is invalid, not a positive case.
+        return negative or _plain_json(case.body)
+    return isinstance(case.body, str) and not negative
+
+
+def _plain_json(v):
+    if isinstance(v, str):
+        return "\x00" not in v
+    if isinstance(v, bool) or v is None or isinstance(v, float):
+        return True
+    if isinstance(v, int):
+        return -(2**63) <= v < 2**63
+    if isinstance(v, list):
+        return all(_plain_json(x) for x in v)
+    if isinstance(v, dict):
+        return all("\x00" not in k and _plain_json(x) for k, x in v.items())
+    return True
+
+
+IDEM_KEY = re.compile(r"^[!-~]{1,255}$")
+SIGNATURE = re.compile(r"^t=[0-9]{1,12}(,v1=[0-9a-f]{64})+$")
+ACCOUNT_KEY = os.environ.get("VOX_CONTRACT_KEY", "")
+KEY_ID = os.environ.get("VOX_CONTRACT_KEY_ID", "")
+CARRIER_KEY = os.environ.get("VOX_CONTRACT_CARRIER_KEY", "")
+CARRIER_SECRET = os.environ.get("VOX_CONTRACT_CARRIER_SECRET", "")
+# A signature is accepted once: each request gets another timestamp, all
+# within the 300 s window.
+_skew = itertools.cycle(range(0, 240))
+
+
+def _date(text):
+    try:
+        return datetime.date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+class Client(requests.auth.AuthBase):
+    """The client's side of the contract, applied to the prepared request
+    (after schemathesis chose what to send, so its negative cases, e.g. a
+    removed Authorization header, stay what they are)."""
+
+    def __call__(self, r):
+        url = urlsplit(r.url)
+        if url.path == "/v1/carrier/cdrs":
+            self.carrier(r)
+        elif r.method == "DELETE" and url.path == "/v1/api-keys/" + KEY_ID:
+            r.url = urlunsplit(url._replace(path="/v1/api-keys/" + str(uuid.uuid4())))
+        elif url.path == "/v1/usage":
+            r.url = urlunsplit(url._replace(query=self.usage_range(url.query)))
+        key = r.headers.get("Idempotency-Key")
+        if key is not None and IDEM_KEY.match(key):
+            r.headers["Idempotency-Key"] = str(uuid.uuid4())
+        return r
+
+    @staticmethod
+    def carrier(r):
+        if r.headers.get("Authorization") == "Bearer " + ACCOUNT_KEY:
+            r.headers["Authorization"] = "Bearer " + CARRIER_KEY
+        sig = r.headers.get("Vox-Signature")
+        if sig is None or not SIGNATURE.match(sig):
+            return
+        body = r.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        t = int(time.time()) - next(_skew)
+        mac = hmac.new(CARRIER_SECRET.encode(), b"%d." % t + body, hashlib.sha256)
+        r.headers["Vox-Signature"] = "t=%d,v1=%s" % (t, mac.hexdigest())
+
+    @staticmethod
+    def usage_range(query):
+        q = parse_qsl(query, keep_blank_values=True)
+        d = dict(q)
+        start, end = _date(d.get("start_date", "")), _date(d.get("end_date", ""))
+        if start and end and start.year >= 2000 and end.year >= 2000:
+            if end < start or (end - start).days >= 366:
+                q = [(k, d["start_date"] if k == "end_date" else v) for k, v in q]
+        return urlencode(q)
+
+
+CLIENT = Client()
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    kwargs["auth"] = CLIENT
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    """False drops the failure: only GET /v1/api-keys/{id} answering a
+    revoked key with its revoked_at, which the document promises."""
+    if case.operation.path != "/v1/api-keys/{id}" or case.method.upper() != "GET":
+        return True
+    if getattr(failure, "code", None) != "ST301":
+        return True
+    try:
+        return response.json().get("revoked_at") is None
+    except ValueError:
+        return True
