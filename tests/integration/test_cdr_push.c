@@ -793,6 +793,28 @@ static void expect_503_sealed(int status, json_t *answer, const char *what)
 	json_decref(answer);
 }
 
+/* An empty signed push to the ingress at port at answers 202. */
+static void expect_accepted(int at, const struct carrier *c, const char *what)
+{
+	json_t *a;
+	int status = push_signed(at, c, 0, "application/json", "[]", &a);
+
+	cr_expect_eq(status, 202, "%s: %d", what, status);
+	json_decref(a);
+}
+
+/* "env voxctl args" exits want_rc and says want_text. */
+static void expect_voxctl(const char *env, const char *args, int want_rc,
+                          const char *want_text)
+{
+	char *said;
+	int rc = voxctl_sh(env, args, "2>&1", &said);
+
+	cr_expect_eq(rc, want_rc, "%s: exit %d: %s", args, rc, said);
+	cr_expect(strstr(said, want_text) != NULL, "%s: %s", args, said);
+	free(said);
+}
+
 Test(cdr_push, a_secret_made_with_a_key_is_sealed_and_only_that_key_opens_it)
 {
 	static const char *const keyed_env[] = {"VOX_ENCRYPTION_KEY=" ENC_KEY,
@@ -816,9 +838,7 @@ Test(cdr_push, a_secret_made_with_a_key_is_sealed_and_only_that_key_opens_it)
 
 	/* an ingress with the key verifies with it */
 	keyed = start_ingress(&keyed_port, keyed_env);
-	status = push_signed(keyed_port, &c, 0, "application/json", "[]", &a);
-	cr_expect_eq(status, 202, "sealed secret, same key: %d", status);
-	json_decref(a);
+	expect_accepted(keyed_port, &c, "sealed secret, same key");
 	wrong = c;
 	snprintf(wrong.secret, sizeof(wrong.secret), "not-%.39s", c.secret);
 	status = push_signed(keyed_port, &wrong, 0, "application/json", "[]",
@@ -860,7 +880,7 @@ Test(cdr_push, voxctl_carrier_seal_seals_plaintext_and_reseals_a_retired_key)
 	        "VOX_ENCRYPTION_OLD_KEYS=" ENC_KEY, NULL};
 	struct carrier c;
 	vox_pg_t *pg = t_pg();
-	int keyed_port, rotated_port, status, rc;
+	int keyed_port, rotated_port, status;
 	char args[128], *said;
 	pid_t keyed, rotated;
 	json_t *a;
@@ -875,43 +895,26 @@ Test(cdr_push, voxctl_carrier_seal_seals_plaintext_and_reseals_a_retired_key)
 
 	/* plaintext rows verify on an ingress that has a key too */
 	keyed = start_ingress(&keyed_port, keyed_env);
-	status = push_signed(keyed_port, &c, 0, "application/json", "[]", &a);
-	cr_expect_eq(status, 202, "plaintext, keyed ingress: %d", status);
-	json_decref(a);
+	expect_accepted(keyed_port, &c, "plaintext, keyed ingress");
 
 	/* only this carrier's rows: the database is shared */
 	snprintf(args, sizeof(args), "carrier seal --carrier %s", c.name);
-	rc = voxctl_sh("", args, "2>&1", &said);
-	cr_expect_eq(rc, 2, "seal without a key: exit %d %s", rc, said);
-	free(said);
-	rc = voxctl_sh("VOX_ENCRYPTION_KEY=" ENC_KEY, args, "2>&1", &said);
-	cr_expect_eq(rc, 0, "exit %d %s", rc, said);
-	cr_expect(strstr(said, "sealed 1 plaintext") != NULL, "%s", said);
-	free(said);
+	expect_voxctl("", args, 2, "VOX_ENCRYPTION_KEY");
+	expect_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY, args, 0,
+	              "sealed 1 plaintext");
 	cr_expect_eq(sealed_with(pg, c.id), 5, "not sealed with key 5");
 	cr_expect_eq(secret_as_text(pg, c.secret), 0);
-	status = push_signed(keyed_port, &c, 0, "application/json", "[]", &a);
-	cr_expect_eq(status, 202, "sealed by voxctl carrier seal: %d", status);
-	json_decref(a);
-	rc = voxctl_sh("VOX_ENCRYPTION_KEY=" ENC_KEY, args, "2>&1", &said);
-	cr_expect_eq(rc, 0);
-	cr_expect(strstr(said, "sealed 0 plaintext signing secrets and "
-	                       "re-sealed 0") != NULL,
-	          "not idempotent: %s", said);
-	free(said);
+	expect_accepted(keyed_port, &c, "sealed by voxctl carrier seal");
+	expect_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY, args, 0,
+	              "sealed 0 plaintext signing secrets and re-sealed 0");
 
 	/* rotation: key 6 seals, key 5 still opens until the re-seal */
-	rc = voxctl_sh("VOX_ENCRYPTION_KEY=" ENC_KEY2
-	               " VOX_ENCRYPTION_OLD_KEYS=" ENC_KEY,
-	               args, "2>&1", &said);
-	cr_expect_eq(rc, 0, "exit %d %s", rc, said);
-	cr_expect(strstr(said, "re-sealed 1") != NULL, "%s", said);
-	free(said);
+	expect_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY2
+	              " VOX_ENCRYPTION_OLD_KEYS=" ENC_KEY,
+	              args, 0, "re-sealed 1");
 	cr_expect_eq(sealed_with(pg, c.id), 6, "not re-sealed with key 6");
 	rotated = start_ingress(&rotated_port, rotated_env);
-	status = push_signed(rotated_port, &c, 0, "application/json", "[]", &a);
-	cr_expect_eq(status, 202, "re-sealed, rotated ingress: %d", status);
-	json_decref(a);
+	expect_accepted(rotated_port, &c, "re-sealed, rotated ingress");
 	status = push_signed(keyed_port, &c, 0, "application/json", "[]", &a);
 	expect_503_sealed(status, a, "key 5 only, sealed with key 6");
 	t_stop(rotated, SIGTERM, 20000);
