@@ -4,10 +4,14 @@
  * key ("voxc_...", carrier_credentials) and signs each request:
  *   Vox-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
  * A request whose signature was accepted before is refused
- * (cdr_push_signatures). Each record is checked with vox_cdr_parse; the
- * good ones go to vox.cdr.raw keyed by our number, and the answer (202,
- * with the per-record reasons for the bad ones) waits until Kafka
- * acknowledged every one. No thread waits meanwhile: the connection is
+ * (cdr_push_signatures). The credential's signing secret is stored sealed
+ * (vox_carrier_secret, opened with the ingress's keyring) or, where no
+ * VOX_ENCRYPTION_KEY was set when it was made, in plaintext; a sealed one
+ * this server cannot open is our misconfiguration, answered 503
+ * signing_secret_unavailable, not the carrier's fault. Each record is checked
+ * with vox_cdr_parse; the good ones go to vox.cdr.raw keyed by our number, and
+ * the answer (202, with the per-record reasons for the bad ones) waits until
+ * Kafka acknowledged every one. No thread waits meanwhile: the connection is
  * suspended and resumed from the producer's delivery reports.
  */
 #include <openssl/core_names.h>
@@ -22,6 +26,7 @@
 #include <time.h>
 
 #include "ingress.h"
+#include "vox_carrier_secret.h"
 #include "vox_cdr.h"
 #include "vox_crypto.h"
 #include "vox_json.h"
@@ -67,6 +72,39 @@ static void refuse(vox_http_req_t *req, ingress_t *in, const char *code,
 	vox_http_reply_error(req, 401, code, message, NULL);
 }
 
+/* The signing secret of the credential in row 0 of res (id, carrier,
+ * signing_secret, status, signing_secret_sealed) into secret: 0, or
+ * answered 503 when it is sealed and cannot be opened here. */
+static int cdr_secret(vox_http_req_t *req, struct cdr_push *push, PGresult *res,
+                      char *secret, size_t secretlen)
+{
+	vox_error_t err = {0};
+
+	if (!PQgetisnull(res, 0, 2)) {
+		snprintf(secret, secretlen, "%s", PQgetvalue(res, 0, 2));
+		return 0;
+	}
+	if (vox_carrier_secret_open(push->in->keyring, push->cred_id,
+	                            PQgetvalue(res, 0, 4), secret, secretlen,
+	                            &err) == 0)
+		return 0;
+	vox_log(VOX_LOG_ERROR,
+	        "cannot open a carrier credential's sealed signing secret: "
+	        "set the VOX_ENCRYPTION_KEY (or VOX_ENCRYPTION_OLD_KEYS) it "
+	        "was sealed with",
+	        "credential_id", push->cred_id, "carrier", push->carrier,
+	        "error", err.message, "request_id", vox_http_request_id(req),
+	        NULL);
+	vox_http_add_header(req, "Retry-After", "60");
+	vox_http_reply_error(req, 503, "signing_secret_unavailable",
+	                     "this credential's signing secret is stored "
+	                     "encrypted and this server cannot decrypt it: a "
+	                     "configuration error on our side, not a problem "
+	                     "with the request; retry later",
+	                     NULL);
+	return -1;
+}
+
 /* The credential behind "Bearer voxc_...": 0, or answered (401/503). */
 static int cdr_credential(vox_http_req_t *req, struct cdr_push *push,
                           char *secret, size_t secretlen)
@@ -103,9 +141,9 @@ static int cdr_credential(vox_http_req_t *req, struct cdr_push *push,
 	if ((pg = ingress_pg(push->in, req)) == NULL)
 		return -1;
 	rc = vox_pg_execp(pg, "ingress_carrier_fetch",
-	                  "SELECT id, carrier, signing_secret, status FROM "
-	                  "carrier_credentials WHERE key_hash = decode($1, "
-	                  "'hex')",
+	                  "SELECT id, carrier, signing_secret, status, "
+	                  "signing_secret_sealed FROM carrier_credentials "
+	                  "WHERE key_hash = decode($1, 'hex')",
 	                  1, params, &res, &err);
 	vox_pg_pool_release(push->in->pg_pool, pg);
 	if (rc != 0) {
@@ -125,9 +163,11 @@ static int cdr_credential(vox_http_req_t *req, struct cdr_push *push,
 		         PQgetvalue(res, 0, 0));
 		snprintf(push->carrier, sizeof(push->carrier), "%s",
 		         PQgetvalue(res, 0, 1));
-		snprintf(secret, secretlen, "%s", PQgetvalue(res, 0, 2));
-		rc = 0;
+		rc = cdr_secret(req, push, res, secret, secretlen);
 	}
+	if (PQntuples(res) > 0) /* a plaintext secret: wiped, not just freed */
+		OPENSSL_cleanse(PQgetvalue(res, 0, 2),
+		                (size_t)PQgetlength(res, 0, 2));
 	PQclear(res);
 	return rc;
 }
@@ -580,7 +620,7 @@ void ingress_cdr_push(vox_http_req_t *req, void *ctx)
 	ingress_t *in = ctx;
 	struct cdr_push *push = calloc(1, sizeof(*push));
 	struct limit_result limit;
-	char secret[512];
+	char secret[VOX_CARRIER_SECRET_MAX + 1];
 	json_t *records;
 
 	if (push == NULL) {
@@ -593,7 +633,7 @@ void ingress_cdr_push(vox_http_req_t *req, void *ctx)
 	push->errors = json_array();
 	vox_http_set_state(req, push, cdr_push_free);
 	if (cdr_credential(req, push, secret, sizeof(secret)) != 0)
-		return;
+		goto out;
 	if (cdr_signature(req, push, secret) != 0)
 		goto out;
 	limiter_check(in->limiter, push->cred_id, "command",

@@ -437,8 +437,10 @@ static void ingress_counters(ingress_t *in)
 	        NULL);
 }
 
-/* The keyring that seals stored answers carrying secrets; none is fine
- * (they are then stored without the secret), a malformed key is not. */
+/* The keyring that seals stored answers carrying secrets and opens
+ * carrier signing secrets (cdrs.c); none is fine (answers are then stored
+ * without the secret, and only plaintext carrier secrets verify), a
+ * malformed key is not. */
 static int ingress_keyring(const struct ingress_cfg *cfg, ingress_t *in)
 {
 	vox_error_t err;
@@ -456,8 +458,9 @@ static int ingress_keyring(const struct ingress_cfg *cfg, ingress_t *in)
 		}
 		vox_log(VOX_LOG_WARN,
 		        "no VOX_ENCRYPTION_KEY: answers that carry a secret "
-		        "are "
-		        "not kept for Idempotency-Key replays",
+		        "are not kept for Idempotency-Key replays, and CDR "
+		        "pushes of carrier credentials whose signing secret is "
+		        "sealed answer 503",
 		        NULL);
 		return 0;
 	}
@@ -585,7 +588,8 @@ int main(int argc, char **argv)
 	        {"VOX_ENCRYPTION_KEY", VOX_CFG_STRING, "", 0, 200,
 	         "AES-256-GCM key, [ID:]KEY with 32 bytes as hex or base64, "
 	         "sealing stored answers that carry secrets (empty: they are "
-	         "kept without the secret, docs/API.md)",
+	         "kept without the secret, docs/API.md) and opening sealed "
+	         "carrier signing secrets (docs/CARRIER_CDRS.md)",
 	         &cfg.encryption_key},
 	        {"VOX_ENCRYPTION_OLD_KEYS", VOX_CFG_STRING, "", 0, 2000,
 	         "retired keys that still open what they sealed: ID:KEY,...",

@@ -2,8 +2,11 @@
  * POST /v1/carrier/cdrs against the real stack: carrier keys and signed
  * requests (missing, wrong, stale both ways, replayed, revoked), records
  * checked one by one, JSON arrays and NDJSON, the limits, and the records
- * on vox.cdr.raw keyed by our number. One ingress for the suite, plus one
- * pointed at a dead broker for the 503 path.
+ * on vox.cdr.raw keyed by our number; signing secrets sealed at rest
+ * (voxctl carrier create with VOX_ENCRYPTION_KEY, voxctl carrier seal, a
+ * rotated key) and the 503 of an ingress that cannot open them. One
+ * ingress for the suite (no encryption key), plus one pointed at a dead
+ * broker for the 503 path and ones with encryption keys.
  */
 #include <criterion/criterion.h>
 #include <librdkafka/rdkafka.h>
@@ -21,6 +24,12 @@
 #include "vox_crypto.h"
 #include "vox_json.h"
 #include "vox_uuid.h"
+
+/* Two encryption keys (ids 5 and 6) for sealed signing secrets. */
+#define ENC_KEY                                                                \
+	"5:9a0c3e5f7b1d2f4a6c8e0b2d4f6a8c0e1f3b5d7f9a1c3e5b7d9f0a2c4e6b8d0f"
+#define ENC_KEY2                                                               \
+	"6:0f1e2d3c4b5a69788796a5b4c3d2e1f00123456789abcdeffedcba9876543210"
 
 static int port;
 static pid_t ingress;
@@ -137,9 +146,10 @@ static int push_raw(int at, const char *authorization, const char *signature,
 	return status;
 }
 
-/* A correctly signed push at time t (0: now). */
-static int push_at(const struct carrier *c, long long t,
-                   const char *content_type, const char *body, json_t **answer)
+/* A correctly signed push at time t (0: now) to the ingress at port at. */
+static int push_signed(int at, const struct carrier *c, long long t,
+                       const char *content_type, const char *body,
+                       json_t **answer)
 {
 	char bearer[80], sig[65], header[128];
 
@@ -148,7 +158,14 @@ static int push_at(const struct carrier *c, long long t,
 	snprintf(bearer, sizeof(bearer), "Bearer %s", c->key);
 	sign(c->secret, t, body, sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", t, sig);
-	return push_raw(port, bearer, header, content_type, body, answer);
+	return push_raw(at, bearer, header, content_type, body, answer);
+}
+
+/* A correctly signed push at time t (0: now) to the suite's ingress. */
+static int push_at(const struct carrier *c, long long t,
+                   const char *content_type, const char *body, json_t **answer)
+{
+	return push_signed(port, c, t, content_type, body, answer);
 }
 
 static int push(const struct carrier *c, const char *body, json_t **answer)
@@ -622,19 +639,16 @@ Test(cdr_push, kafka_down_is_503_and_the_same_request_can_be_retried)
 	json_decref(a);
 }
 
-/* Runs voxctl with args; all of stdout into out (malloc'd). Exit status
- * back. */
-static int voxctl(const char *args, char **out)
+/* Runs a shell command; all of its stdout into out (malloc'd). Exit
+ * status back. */
+static int sh_out(const char *cmd, char **out)
 {
-	char cmd[512];
 	size_t len = 0, cap = 4096, n;
 	char *buf = malloc(cap);
 	FILE *p;
 	int status;
 
 	cr_assert_not_null(buf);
-	snprintf(cmd, sizeof(cmd), "%s/voxctl %s 2>/dev/null",
-	         t_env("VOX_BIN_DIR"), args);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
@@ -649,6 +663,24 @@ static int voxctl(const char *args, char **out)
 	status = pclose(p);
 	*out = buf;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs "env voxctl args redirect" (env: settings before the command, ""
+ * for none); stdout (and what redirect sends there) into out. */
+static int voxctl_sh(const char *env, const char *args, const char *redirect,
+                     char **out)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s %s/voxctl %s %s", env,
+	         t_env("VOX_BIN_DIR"), args, redirect);
+	return sh_out(cmd, out);
+}
+
+/* Runs voxctl with args (stderr dropped); all of stdout into out. */
+static int voxctl(const char *args, char **out)
+{
+	return voxctl_sh("", args, "2>/dev/null", out);
 }
 
 Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
@@ -696,4 +728,196 @@ Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
 	expect_401(status, a, "invalid_credentials");
 	cr_expect_eq(voxctl("carrier create --name Not_Valid", &out), 2);
 	free(out);
+}
+
+/* ---- signing secrets sealed at rest */
+
+/* voxctl carrier create --json with env ("" or settings): c filled in;
+ * *said is all voxctl wrote, stderr included (malloc'd). */
+static void carrier_made_by_voxctl(const char *env, struct carrier *c,
+                                   char **said)
+{
+	char args[128], uuid[VOX_UUID_STRLEN];
+	const char *line;
+	json_t *made;
+
+	memset(c, 0, sizeof(*c));
+	vox_uuid7(uuid);
+	snprintf(c->name, sizeof(c->name), "s-%.4s%.12s", uuid + 19, uuid + 24);
+	snprintf(args, sizeof(args), "carrier create --name %s --json",
+	         c->name);
+	cr_assert_eq(voxctl_sh(env, args, "2>&1", said), 0, "%s", *said);
+	line = strchr(*said, '{');
+	cr_assert_not_null(line, "%s", *said);
+	made = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+	cr_assert(json_is_object(made), "%s", *said);
+	cr_expect_eq(json_object_size(made), 4, "%s", line);
+	snprintf(c->id, sizeof(c->id), "%s", vox_json_str(made, "id"));
+	snprintf(c->key, sizeof(c->key), "%s", vox_json_str(made, "key"));
+	snprintf(c->secret, sizeof(c->secret), "%s",
+	         vox_json_str(made, "signing_secret"));
+	cr_assert_eq(strlen(c->secret), 43, "%s", line);
+	json_decref(made);
+}
+
+/* The id of the key the credential's secret is sealed with; 0 when it is
+ * in plaintext (and never both). */
+static long long sealed_with(vox_pg_t *pg, const char *id)
+{
+	cr_expect_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM carrier_credentials "
+	                        "WHERE id = $1::uuid AND (signing_secret IS "
+	                        "NULL) <> (signing_secret_sealed IS NULL)",
+	                        id),
+	             1);
+	return t_pg_count(pg,
+	                  "SELECT coalesce(get_byte(signing_secret_sealed, 1), "
+	                  "0) FROM carrier_credentials WHERE id = $1::uuid",
+	                  id);
+}
+
+/* Rows of carrier_credentials whose text holds the secret. */
+static long long secret_as_text(vox_pg_t *pg, const char *secret)
+{
+	return t_pg_count(pg,
+	                  "SELECT count(*) FROM carrier_credentials c WHERE "
+	                  "strpos(c::text, $1) > 0",
+	                  secret);
+}
+
+static void expect_503_sealed(int status, json_t *answer, const char *what)
+{
+	cr_expect_eq(status, 503, "%s: %d", what, status);
+	cr_expect_str_eq(error_code(answer) ? error_code(answer) : "(none)",
+	                 "signing_secret_unavailable", "%s", what);
+	json_decref(answer);
+}
+
+/* An empty signed push to the ingress at port at answers 202. */
+static void expect_accepted(int at, const struct carrier *c, const char *what)
+{
+	json_t *a;
+	int status = push_signed(at, c, 0, "application/json", "[]", &a);
+
+	cr_expect_eq(status, 202, "%s: %d", what, status);
+	json_decref(a);
+}
+
+/* "env voxctl args" exits want_rc and says want_text. */
+static void expect_voxctl(const char *env, const char *args, int want_rc,
+                          const char *want_text)
+{
+	char *said;
+	int rc = voxctl_sh(env, args, "2>&1", &said);
+
+	cr_expect_eq(rc, want_rc, "%s: exit %d: %s", args, rc, said);
+	cr_expect(strstr(said, want_text) != NULL, "%s: %s", args, said);
+	free(said);
+}
+
+Test(cdr_push, a_secret_made_with_a_key_is_sealed_and_only_that_key_opens_it)
+{
+	static const char *const keyed_env[] = {"VOX_ENCRYPTION_KEY=" ENC_KEY,
+	                                        NULL};
+	static const char *const other_env[] = {"VOX_ENCRYPTION_KEY=" ENC_KEY2,
+	                                        NULL};
+	struct carrier c, wrong;
+	vox_pg_t *pg = t_pg();
+	int keyed_port, other_port, status;
+	char *said, *log;
+	pid_t keyed, other;
+	vox_error_t err;
+	json_t *a;
+
+	carrier_made_by_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY, &c, &said);
+	cr_expect_null(strstr(said, "warning"), "%s", said);
+	free(said);
+	cr_expect_eq(sealed_with(pg, c.id), 5, "not sealed with key 5");
+	cr_expect_eq(secret_as_text(pg, c.secret), 0,
+	             "the signing secret is stored as text");
+
+	/* an ingress with the key verifies with it */
+	keyed = start_ingress(&keyed_port, keyed_env);
+	expect_accepted(keyed_port, &c, "sealed secret, same key");
+	wrong = c;
+	snprintf(wrong.secret, sizeof(wrong.secret), "not-%.39s", c.secret);
+	status = push_signed(keyed_port, &wrong, 0, "application/json", "[]",
+	                     &a);
+	expect_401(status, a, "invalid_signature");
+	cr_expect_eq(t_stop(keyed, SIGTERM, 20000), 0);
+
+	/* no key (the suite's ingress), or another key: our side is
+	 * misconfigured, not the carrier's request */
+	status = push(&c, "[]", &a);
+	expect_503_sealed(status, a, "no key");
+	other = start_ingress(&other_port, other_env);
+	status = push_signed(other_port, &c, 0, "application/json", "[]", &a);
+	t_stop(other, SIGTERM, 20000);
+	expect_503_sealed(status, a, "another key");
+	/* the log names the credential, never the secret */
+	cr_assert_eq(sh_out("cat cdr-push-ingress.log", &log), 0);
+	cr_expect_not_null(strstr(log, c.id), "credential id not logged");
+	cr_expect_null(strstr(log, c.secret), "the secret is in the log");
+	free(log);
+
+	/* revoked is 401 as for any key, whatever the keys */
+	cr_assert_eq(vox_pg_exec(pg,
+	                         "UPDATE carrier_credentials SET status = "
+	                         "'revoked', revoked_at = now() WHERE id = $1",
+	                         1, (const char *[]){c.id}, NULL, &err),
+	             0, "%s", err.message);
+	status = push(&c, "[]", &a);
+	expect_401(status, a, "invalid_credentials");
+	vox_pg_destroy(pg);
+}
+
+Test(cdr_push, voxctl_carrier_seal_seals_plaintext_and_reseals_a_retired_key)
+{
+	static const char *const keyed_env[] = {"VOX_ENCRYPTION_KEY=" ENC_KEY,
+	                                        NULL};
+	static const char *const rotated_env[] = {
+	        "VOX_ENCRYPTION_KEY=" ENC_KEY2,
+	        "VOX_ENCRYPTION_OLD_KEYS=" ENC_KEY, NULL};
+	struct carrier c;
+	vox_pg_t *pg = t_pg();
+	int keyed_port, rotated_port, status;
+	char args[128], *said;
+	pid_t keyed, rotated;
+	json_t *a;
+
+	carrier_made_by_voxctl("", &c, &said);
+	cr_expect(strstr(said, "unencrypted") != NULL &&
+	                  strstr(said, "production must set "
+	                               "VOX_ENCRYPTION_KEY") != NULL,
+	          "no warning: %s", said);
+	free(said);
+	cr_expect_eq(sealed_with(pg, c.id), 0, "not plaintext");
+
+	/* plaintext rows verify on an ingress that has a key too */
+	keyed = start_ingress(&keyed_port, keyed_env);
+	expect_accepted(keyed_port, &c, "plaintext, keyed ingress");
+
+	/* only this carrier's rows: the database is shared */
+	snprintf(args, sizeof(args), "carrier seal --carrier %s", c.name);
+	expect_voxctl("", args, 2, "VOX_ENCRYPTION_KEY");
+	expect_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY, args, 0,
+	              "sealed 1 plaintext");
+	cr_expect_eq(sealed_with(pg, c.id), 5, "not sealed with key 5");
+	cr_expect_eq(secret_as_text(pg, c.secret), 0);
+	expect_accepted(keyed_port, &c, "sealed by voxctl carrier seal");
+	expect_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY, args, 0,
+	              "sealed 0 plaintext signing secrets and re-sealed 0");
+
+	/* rotation: key 6 seals, key 5 still opens until the re-seal */
+	expect_voxctl("VOX_ENCRYPTION_KEY=" ENC_KEY2
+	              " VOX_ENCRYPTION_OLD_KEYS=" ENC_KEY,
+	              args, 0, "re-sealed 1");
+	cr_expect_eq(sealed_with(pg, c.id), 6, "not re-sealed with key 6");
+	rotated = start_ingress(&rotated_port, rotated_env);
+	expect_accepted(rotated_port, &c, "re-sealed, rotated ingress");
+	status = push_signed(keyed_port, &c, 0, "application/json", "[]", &a);
+	expect_503_sealed(status, a, "key 5 only, sealed with key 6");
+	t_stop(rotated, SIGTERM, 20000);
+	t_stop(keyed, SIGTERM, 20000);
+	vox_pg_destroy(pg);
 }

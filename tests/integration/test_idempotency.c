@@ -125,7 +125,9 @@ static int dump_count(const char *const *needles, int *found)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* voxctl carrier create --json: key and signing secret. */
+/* voxctl carrier create --json with the encryption key of the test's
+ * ingress (the signing secret is then stored sealed): key and signing
+ * secret. */
 static void carrier_create(char key[80], char secret[80])
 {
 	char cmd[512], line[1024], uuid[VOX_UUID_STRLEN];
@@ -134,7 +136,8 @@ static void carrier_create(char key[80], char secret[80])
 
 	vox_uuid7(uuid);
 	snprintf(cmd, sizeof(cmd),
-	         "%s/voxctl carrier create --name idem-%.12s --json "
+	         "VOX_ENCRYPTION_KEY=" ENC_KEY
+	         " %s/voxctl carrier create --name idem-%.12s --json "
 	         "2>/dev/null",
 	         t_env("VOX_BIN_DIR"), uuid + 24);
 	p = popen(cmd, "r");
@@ -213,16 +216,19 @@ Test(idempotency, new_secrets_are_sealed_replayed_and_not_in_a_dump)
 	cr_assert_null(strstr(copied, secret), "secret in %s", copied);
 	json_decref(b);
 
-	/* A carrier credential too (voxctl: only its hash is stored). */
+	/* A carrier credential too (voxctl: only its key's hash is stored,
+	 * its signing secret sealed with the key). */
 	carrier_create(carrier_key, signing);
 	/* The account id is a control: the scan does see the data. */
-	const char *needles[] = {secret,          secret + 4, carrier_key,
-	                         carrier_key + 5, account,    NULL};
-	int found[5] = {0};
+	const char *needles[] = {
+	        secret,  secret + 4, carrier_key, carrier_key + 5,
+	        signing, account,    NULL};
+	int found[6] = {0};
 	cr_assert_eq(dump_count(needles, found), 0, "pg_dump failed");
-	cr_assert_gt(found[4], 0, "the dump does not hold the account");
+	cr_assert_gt(found[5], 0, "the dump does not hold the account");
 	cr_expect_eq(found[0] + found[1], 0, "the API key is in the dump");
 	cr_expect_eq(found[2] + found[3], 0, "the carrier key is in the dump");
+	cr_expect_eq(found[4], 0, "the carrier signing secret is in the dump");
 	json_decref(a);
 	free(first);
 	free(again);

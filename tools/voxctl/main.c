@@ -4,8 +4,8 @@
  *   voxctl account     create, list and show accounts (account.c)
  *   voxctl key         create, list and revoke API keys (key.c)
  *   voxctl usage       metering exceptions and re-rating (usage.c)
- *   voxctl carrier     create, list and revoke carrier credentials
- *                      (carrier.c)
+ *   voxctl carrier     create, list, revoke and seal carrier
+ *                      credentials (carrier.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -26,6 +26,15 @@ static const vox_cfg_opt_t opts[] = {
          "directory of NNNN_name.sql files", &cfg.migrations_dir},
         {"VOX_PG_WAIT_MS", VOX_CFG_INT, "30000", 0, 600000,
          "how long to wait for PostgreSQL to answer", &cfg.pg_wait_ms},
+        {"VOX_ENCRYPTION_KEY", VOX_CFG_STRING, "", 0, 200,
+         "AES-256-GCM key, [ID:]KEY with 32 bytes as hex or base64, that "
+         "carrier create and carrier seal seal signing secrets with "
+         "(empty: stored in plaintext, with a warning)",
+         &cfg.encryption_key},
+        {"VOX_ENCRYPTION_OLD_KEYS", VOX_CFG_STRING, "", 0, 2000,
+         "retired keys that still open what they sealed: ID:KEY,... "
+         "(carrier seal re-seals with the current key)",
+         &cfg.encryption_old_keys},
 };
 
 static const struct voxctl_command {
@@ -38,7 +47,7 @@ static const struct voxctl_command {
         {"account", "create, list and show accounts", voxctl_account},
         {"key", "create, list and revoke API keys", voxctl_key},
         {"usage", "metering exceptions; re-rate them", voxctl_usage},
-        {"carrier", "create, list and revoke carrier CDR credentials",
+        {"carrier", "create, list, revoke and seal carrier CDR credentials",
          voxctl_carrier},
 };
 

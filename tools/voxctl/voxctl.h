@@ -14,6 +14,8 @@ struct voxctl_cfg {
 	const char *pg_url;
 	const char *migrations_dir;
 	long pg_wait_ms;
+	const char *encryption_key;      /* "" when not set */
+	const char *encryption_old_keys; /* "" when not set */
 };
 
 /* Process exit codes every command returns. */
