@@ -280,7 +280,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	}
 	snprintf(port, sizeof(port), "%d", vox_http_port(http));
 	vox_log(VOX_LOG_INFO, "worker starting", "metrics_port", port, NULL);
-	if (def->setup != NULL && def->setup(def->ctx) != 0) {
+	if (def->setup != NULL && def->setup(def->ctx, metrics) != 0) {
 		vox_http_stop(http, 1000);
 		vox_metrics_destroy(metrics);
 		return 1;

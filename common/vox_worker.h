@@ -30,9 +30,10 @@ typedef struct vox_worker_def {
 	 * of its own with its own connection, every tick_ms. */
 	void (*tick)(vox_pg_t *pg, void *ctx);
 	int tick_ms;
-	/* Optional: called once after config is loaded, before consuming;
-	 * returns 0 or stops the worker. */
-	int (*setup)(void *ctx);
+	/* Optional: called once after config is loaded, before consuming,
+	 * with the registry the worker's /metrics shows (for the worker's own
+	 * clients, e.g. vox_upstream); returns 0 or stops the worker. */
+	int (*setup)(void *ctx, vox_metrics_t *metrics);
 	void (*teardown)(void *ctx);
 	/* The worker's own settings, shown by --help after the common ones. */
 	const vox_cfg_opt_t *opts;

@@ -35,7 +35,7 @@ static const vox_cfg_opt_t opts[] = {
          &prov.reservation_ttl_s},
 };
 
-static int prov_setup(void *ctx)
+static int prov_setup(void *ctx, vox_metrics_t *metrics)
 {
 	struct prov_ctx *pc = ctx;
 	vox_carrier_conf_t conf = {0};
@@ -45,6 +45,7 @@ static int prov_setup(void *ctx)
 	conf.api_key = pc->carrier_key;
 	conf.timeout_ms = (int)pc->carrier_timeout_ms;
 	conf.max_attempts = 3;
+	conf.metrics = metrics; /* vox_upstream_* {upstream="carrier"} */
 	pc->carrier = vox_carrier_new(&conf, &err);
 	if (pc->carrier == NULL) {
 		vox_log(VOX_LOG_ERROR, "carrier adapter", "error", err.message,
