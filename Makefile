@@ -36,7 +36,9 @@ LDFLAGS := -pthread $(SANFLAGS)
 # come in through the .so files; ICU is named too because the shim calls it
 # (icu::Locale) and ld refuses symbols from a library not on the line.
 PHONE_LIBS := -lphonenumber -lgeocoding -licuuc -lstdc++
-LDLIBS := $(PKG_LIBS) $(PHONE_LIBS) -lm
+# ICU's calendars and time zones (common/vox_schedule.c: business hours).
+ICU_LIBS := -licui18n -licuuc
+LDLIBS := $(PKG_LIBS) $(PHONE_LIBS) $(ICU_LIBS) -lm
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_CXX_SRC := $(wildcard common/*.cc)
