@@ -44,12 +44,25 @@ static const char *KOLKATA =
 static const char *ADELAIDE =
         "{\"time_zone\":\"Australia/Adelaide\",\"weekly\":{\"sun\":["
         "{\"open\":\"01:00\",\"close\":\"05:00\"}]}}";
-/* Friday 22:00-02:00, and 2026-12-26 (a Saturday) a holiday. */
+/* Friday 22:00-02:00; 2026-12-26 (a Saturday) a holiday; Friday
+ * 2027-01-01 closed (its night goes too); Saturday 2026-12-19 with hours
+ * 01:00-05:00 that overlap Friday's night. */
 static const char *NIGHT =
         "{\"time_zone\":\"Europe/London\",\"weekly\":{\"fri\":["
         "{\"open\":\"22:00\",\"close\":\"02:00\"}]},\"overrides\":["
         "{\"date\":\"2026-12-26\",\"holiday\":true,\"name\":\"Boxing "
-        "Day\"}]}";
+        "Day\"},{\"date\":\"2027-01-01\"},"
+        "{\"date\":\"2026-12-19\",\"hours\":[{\"open\":\"01:00\","
+        "\"close\":\"05:00\"}]}]}";
+/* Nothing but an interval inside New York's 2026-03-08 gap; London
+ * Saturday 22:00-24:00 touching Sunday 00:00-02:00. */
+static const char *GAP_ONLY =
+        "{\"time_zone\":\"America/New_York\",\"weekly\":{\"sun\":["
+        "{\"open\":\"02:10\",\"close\":\"02:50\"}]}}";
+static const char *TOUCHING =
+        "{\"time_zone\":\"Europe/London\",\"weekly\":{\"sat\":["
+        "{\"open\":\"22:00\",\"close\":\"24:00\"}],\"sun\":["
+        "{\"open\":\"00:00\",\"close\":\"02:00\"}]}}";
 #define NY_WEEKDAYS                                                            \
 	"\"weekly\":{\"mon\":[{\"open\":\"09:00\",\"close\":\"17:00\"}],"      \
 	"\"tue\":[{\"open\":\"09:00\",\"close\":\"17:00\"}],"                  \
@@ -154,7 +167,25 @@ static const state_case_t cases[] = {
         {"holiday after the night", &NIGHT, "2026-12-26T03:00:00Z", HOLIDAY,
          "override:0", "2026-12-27T00:00:00Z"},
         {"closed after the holiday", &NIGHT, "2026-12-27T00:00:00Z", CLOSED,
-         "default", "2027-01-01T22:00:00Z"},
+         "default", "2027-01-08T22:00:00Z"},
+        /* an override on the day an overnight interval starts removes it */
+        {"friday closed by an override", &NIGHT, "2027-01-01T23:00:00Z", CLOSED,
+         "override:1", "2027-01-08T22:00:00Z"},
+        {"saturday morning after a closed friday", &NIGHT,
+         "2027-01-02T01:00:00Z", CLOSED, "default", "2027-01-08T22:00:00Z"},
+        /* saturday's own hours overlap friday's night: open throughout,
+         * the interval that started first named */
+        {"overlap: friday's night first", &NIGHT, "2026-12-19T01:30:00Z", OPEN,
+         "weekly:fri#0", "2026-12-19T05:00:00Z"},
+        {"overlap: then saturday's hours", &NIGHT, "2026-12-19T03:00:00Z", OPEN,
+         "override:2#0", "2026-12-19T05:00:00Z"},
+        /* 02:10-02:50 lies in the gap on 03-08: it does not happen */
+        {"interval inside the gap", &GAP_ONLY, "2026-03-08T06:00:00Z", CLOSED,
+         "default", "2026-03-15T06:10:00Z"},
+        {"touching intervals: no transition at midnight", &TOUCHING,
+         "2026-12-12T23:00:00Z", OPEN, "weekly:sat#0", "2026-12-13T02:00:00Z"},
+        {"touching intervals: sunday's", &TOUCHING, "2026-12-13T00:00:00Z",
+         OPEN, "weekly:sun#0", "2026-12-13T02:00:00Z"},
         /* fourth Thursday of November, last Monday of May */
         {"thanksgiving 2026-11-26", &US_HOLIDAYS, "2026-11-26T15:00:00Z",
          HOLIDAY, "override:0", "2026-11-27T05:00:00Z"},
