@@ -18,7 +18,7 @@ const char *const vox_schedule_day_names[7] = {"mon", "tue", "wed", "thu",
                                                "fri", "sat", "sun"};
 
 #define PATH_MAX_LEN 64
-#define SUB_LEN 192
+#define SUB_LEN      192
 
 static int invalid(vox_error_t *err, const char *path, const char *what)
 {
