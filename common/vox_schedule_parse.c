@@ -380,11 +380,12 @@ static int open_zone(vox_schedule_t *s, const char *zone, vox_error_t *err)
 	UBool is_system = 0;
 	UErrorCode st = U_ZERO_ERROR;
 	size_t len = strlen(zone);
+	bool printable = true;
 
 	for (size_t i = 0; i < len; i++)
 		if (zone[i] <= ' ' || zone[i] > '~')
-			len = sizeof(id); /* not an IANA id: refused below */
-	if (len == 0 || len >= sizeof(id) / sizeof(id[0]))
+			printable = false;
+	if (!printable || len == 0 || len >= sizeof(id) / sizeof(id[0]))
 		return invalid(err, "time_zone", "is not an IANA time zone");
 	u_uastrncpy(id, zone, (int32_t)len);
 	int32_t n = ucal_getCanonicalTimeZoneID(id, (int32_t)len, canonical, 63,

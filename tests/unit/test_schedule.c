@@ -334,6 +334,8 @@ static const bad_case_t bad_cases[] = {
          "time_zone: unknown time zone \"Mars/Olympus_Mons\""},
         {"{\"time_zone\":\"GMT+05:00\"}", "time_zone: unknown time zone"},
         {"{\"time_zone\":\"\"}", "time_zone: is not an IANA time zone"},
+        {"{\"time_zone\":\"Europe/ London\"}",
+         "time_zone: is not an IANA time zone"},
         {"{\"time_zone\":5}", "time_zone: must be a string"},
         {"{\"weekly\":{}}", "time_zone: is required"},
         {ZONE "\"timezone\":\"UTC\"}", "body: "},
