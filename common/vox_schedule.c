@@ -224,6 +224,37 @@ static void rule_name(const verdict_t *v, char *out, size_t cap)
 		snprintf(out, cap, "default");
 }
 
+/* Whether the wall-clock intervals in force on day X (its own, and X-1's
+ * overnight ones) cover all of it: then every instant of X is open, DST or
+ * not, and the walk skips X without asking ICU. */
+static bool day_all_open(const day_plan_t *p, const day_plan_t *prev)
+{
+	int covered = 0;
+	bool grew = true;
+
+	/* at most 2 * 12 ranges: extend the covered prefix until it stops */
+	while (grew && covered < SCHED_MINUTES_PER_DAY) {
+		grew = false;
+		for (int i = 0; i < prev->hours->n; i++) {
+			const sched_interval_t *iv = &prev->hours->iv[i];
+			if (iv->close <= iv->open && iv->close > covered) {
+				covered = iv->close;
+				grew = true;
+			}
+		}
+		for (int i = 0; i < p->hours->n; i++) {
+			const sched_interval_t *iv = &p->hours->iv[i];
+			int end = iv->close <= iv->open ? SCHED_MINUTES_PER_DAY
+			                                : iv->close;
+			if (iv->open <= covered && end > covered) {
+				covered = end;
+				grew = true;
+			}
+		}
+	}
+	return covered >= SCHED_MINUTES_PER_DAY;
+}
+
 static void sort_instants(int64_t *a, int n)
 {
 	for (int i = 1; i < n; i++)
@@ -252,6 +283,8 @@ static int next_change(vox_schedule_t *s, int64_t t, int64_t day,
 		/* no span touches X: its state is its plan's all day long */
 		if (p.hours->n == 0 && !has_overnight(prev.hours) &&
 		    p.closed_state == cur)
+			continue;
+		if (cur == VOX_SCHEDULE_OPEN && day_all_open(&p, &prev))
 			continue;
 		if (day_info_build(s, x, &di) != 0)
 			return VOX_ERR_INVALID;

@@ -16,17 +16,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define US_PER_DAY (86400LL * 1000000LL)
 
+typedef struct walk {
+	vox_schedule_t *s;
+	int64_t last_us; /* the previous transition (or the start) */
+	vox_schedule_state_kind_t last_state;
+} walk_t;
+
 static int check_transition(const vox_schedule_transition_t *t, void *arg)
 {
-	vox_schedule_t *s = arg;
-	vox_schedule_state_t at, before;
+	walk_t *w = arg;
+	vox_schedule_state_t at, before, mid;
 
 	/* the walk released the lock: evaluating here must be fine */
-	if (vox_schedule_state(s, t->at_us, &at, NULL) != 0 ||
-	    vox_schedule_state(s, t->at_us - 1, &before, NULL) != 0)
+	if (vox_schedule_state(w->s, t->at_us, &at, NULL) != 0 ||
+	    vox_schedule_state(w->s, t->at_us - 1, &before, NULL) != 0 ||
+	    vox_schedule_state(w->s, w->last_us + (t->at_us - w->last_us) / 2,
+	                       &mid, NULL) != 0)
 		abort();
-	if (at.state != t->state || before.state == t->state)
+	if (at.state != t->state || before.state == t->state ||
+	    t->at_us <= w->last_us)
 		abort();
+	/* nothing was skipped between two listed transitions */
+	if (mid.state != w->last_state || before.state != w->last_state)
+		abort();
+	w->last_us = t->at_us;
+	w->last_state = t->state;
 	return 0;
 }
 
@@ -65,7 +79,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    next.state != st.next_state || next.state == st.state)
 			abort();
 	}
-	if (vox_schedule_transitions(s, t0, 10, check_transition, s, &err) != 0)
+	vox_schedule_state_t first;
+	if (vox_schedule_state(s, t0, &first, &err) != 0)
+		abort();
+	walk_t w = {s, t0, first.state};
+	if (vox_schedule_transitions(s, t0, 10, check_transition, &w, &err) !=
+	    0)
 		abort();
 	vox_schedule_destroy(s);
 	json_decref(doc);

@@ -83,12 +83,38 @@ static const char *YEAR_END =
         "{\"open\":\"09:00\",\"close\":\"12:00\"}]},"
         "{\"from\":\"2026-12-24\",\"to\":\"2027-01-02\"}]}";
 #define DAY_9_17(d) "\"" d "\":[{\"open\":\"09:00\",\"close\":\"17:00\"}]"
+/* clang-format off */
 static const char *LEAP =
-        "{\"time_zone\":\"Europe/London\",\"weekly\":{" DAY_9_17("mon") "," DAY_9_17("tue") "," DAY_9_17(
-                "wed") "," DAY_9_17("thu") "," DAY_9_17("fri") "," DAY_9_17("sa"
-                                                                            "t") "," DAY_9_17("sun") "},"
-                                                                                                     "\"overrides\":[{\"recurring\":{\"month\":2,\"day\":29},"
-                                                                                                     "\"holiday\":true}]}";
+        "{\"time_zone\":\"Europe/London\",\"weekly\":{"
+        DAY_9_17("mon") "," DAY_9_17("tue") "," DAY_9_17("wed") ","
+        DAY_9_17("thu") "," DAY_9_17("fri") "," DAY_9_17("sat") ","
+        DAY_9_17("sun") "},"
+        "\"overrides\":[{\"recurring\":{\"month\":2,\"day\":29},"
+        "\"holiday\":true}]}";
+/* clang-format on */
+
+#define ALL(d) "\"" d "\":[{\"open\":\"00:00\",\"close\":\"24:00\"}]"
+/* Open around the clock but for a holiday, and a full-day override that
+ * changes nothing: the walk to the next transition skips whole open days. */
+/* clang-format off */
+static const char *ALL_WEEK =
+        "{\"time_zone\":\"Europe/London\",\"weekly\":{"
+        ALL("mon") "," ALL("tue") "," ALL("wed") "," ALL("thu") ","
+        ALL("fri") "," ALL("sat") "," ALL("sun") "},"
+        "\"overrides\":[{\"recurring\":{\"month\":12,\"day\":25},"
+        "\"holiday\":true},"
+        "{\"recurring\":{\"month\":2,\"day\":29},\"hours\":"
+        "[{\"open\":\"00:00\",\"close\":\"24:00\"}]}]}";
+/* clang-format on */
+
+/* clang-format off */
+static const char *MON_9_17_TUE_ALL =
+        "{\"time_zone\":\"America/New_York\",\"weekly\":{"
+        DAY_9_17("mon") "," ALL("tue") "}}";
+static const char *NY_SAT_SUN_MON =
+        "{\"time_zone\":\"America/New_York\",\"weekly\":{"
+        DAY_9_17("sat") "," DAY_9_17("sun") "," DAY_9_17("mon") "}}";
+/* clang-format on */
 
 typedef struct state_case {
 	const char *what;
@@ -219,6 +245,15 @@ static const state_case_t cases[] = {
          CLOSED, "override:1", "2027-01-04T14:00:00Z"},
         {"before the range", &YEAR_END, "2026-12-23T15:00:00Z", OPEN,
          "weekly:wed#0", "2026-12-23T22:00:00Z"},
+        /* whole open days in a row, then the holiday */
+        {"open around the clock until christmas", &ALL_WEEK,
+         "2026-12-20T12:00:00Z", OPEN, "weekly:sun#0", "2026-12-25T00:00:00Z"},
+        {"christmas holiday", &ALL_WEEK, "2026-12-25T12:00:00Z", HOLIDAY,
+         "override:0", "2026-12-26T00:00:00Z"},
+        {"next change 354 days ahead", &ALL_WEEK, "2027-01-05T12:00:00Z", OPEN,
+         "weekly:tue#0", "2027-12-25T00:00:00Z"},
+        {"full-day override hours", &ALL_WEEK, "2028-02-29T12:00:00Z", OPEN,
+         "override:1#0", "2028-12-25T00:00:00Z"},
 };
 
 static vox_schedule_t *load(const char *text)
@@ -278,10 +313,8 @@ Test(schedule, state_table)
 
 Test(schedule, never_changes)
 {
-	vox_schedule_t *open = load(
-	        "{\"time_zone\":\"America/New_York\",\"weekly\":{" DAY_9_17(
-	                "mon") ",\"tue\":[{\"open\":\"00:00\",\"close\":"
-	                       "\"24:00\"}]}}");
+	/* Monday 09:00-17:00, Tuesday all day */
+	vox_schedule_t *open = load(MON_9_17_TUE_ALL);
 	vox_schedule_t *closed = load("{\"time_zone\":\"Europe/Paris\"}");
 	vox_schedule_t *all =
 	        load("{\"time_zone\":\"Asia/Kolkata\",\"weekly\":{"
@@ -490,9 +523,7 @@ static void expect_lines(const collected_t *c, const char *const *want, int n)
 
 Test(schedule, transitions_across_spring_forward)
 {
-	vox_schedule_t *s = load("{\"time_zone\":\"America/New_York\","
-	                         "\"weekly\":{" DAY_9_17("sat") "," DAY_9_17(
-	                                 "sun") "," DAY_9_17("mon") "}}");
+	vox_schedule_t *s = load(NY_SAT_SUN_MON);
 	collected_t c = {0};
 	vox_error_t err;
 	static const char *const want[] = {
