@@ -17,6 +17,9 @@
 
 #define US_PER_MS  1000
 #define US_PER_DAY (86400LL * 1000000LL)
+/* Instants evaluated: 1970-01-01T00:00Z up to 2200-01-01T00:00Z (the dates
+ * a document may name), far from ICU's and int64's limits. */
+#define MAX_INSTANT_US (7258118400LL * 1000000LL)
 
 /* Which rule governs a local day. */
 typedef struct day_plan {
@@ -332,6 +335,9 @@ int vox_schedule_state(vox_schedule_t *sched, int64_t instant_us,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (instant_us < 0 || instant_us >= MAX_INSTANT_US)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "at: outside 1970..2199");
 	pthread_mutex_lock(&sched->lock);
 	rc = state_locked(sched, instant_us, &day, &v);
 	if (rc == 0)
@@ -340,8 +346,8 @@ int vox_schedule_state(vox_schedule_t *sched, int64_t instant_us,
 		                 &next);
 	pthread_mutex_unlock(&sched->lock);
 	if (rc < 0)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "instant %lld is out of ICU's range",
+		return vox_error_set(err, VOX_ERR_INTERNAL, false,
+		                     "ICU cannot place instant %lld",
 		                     (long long)instant_us);
 	out->state = v.state;
 	rule_name(&v, out->rule, sizeof(out->rule));
@@ -387,6 +393,9 @@ int vox_schedule_transitions(vox_schedule_t *sched, int64_t from_us, int days,
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "days: must be 1..%d",
 		                     VOX_SCHEDULE_HORIZON_DAYS);
+	if (from_us < 0 || from_us >= MAX_INSTANT_US)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "from: outside 1970..2199");
 	pthread_mutex_lock(&sched->lock);
 	rc = state_locked(sched, from_us, &day, &v);
 	while (rc == 0 && stopped == 0) {
@@ -412,7 +421,9 @@ int vox_schedule_transitions(vox_schedule_t *sched, int64_t from_us, int days,
 	}
 	pthread_mutex_unlock(&sched->lock);
 	if (rc < 0)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "from: an instant out of ICU's range");
+		return vox_error_set(err, VOX_ERR_INTERNAL, false,
+		                     "ICU cannot place the transitions after "
+		                     "%lld",
+		                     (long long)from_us);
 	return stopped;
 }

@@ -82,14 +82,16 @@ const char *vox_schedule_zone(const vox_schedule_t *sched);
 
 /* The state at instant_us (UTC microseconds), the rule that decided it and
  * the next transition (the first later instant where the state differs).
- * Returns 0, or VOX_ERR_INVALID for an instant ICU cannot place. */
+ * Returns 0, or VOX_ERR_INVALID for an instant outside 1970..2199 ("at: ..."),
+ * VOX_ERR_INTERNAL if ICU fails. */
 int vox_schedule_state(vox_schedule_t *sched, int64_t instant_us,
                        vox_schedule_state_t *out, vox_error_t *err);
 
 /* Calls fn for every transition in (from_us, from_us + days * 24 h), in
  * order (days: 1..VOX_SCHEDULE_HORIZON_DAYS). fn returning non-zero stops
  * the walk and that value is returned. The state at from_us itself is
- * vox_schedule_state()'s. */
+ * vox_schedule_state()'s. VOX_ERR_INVALID for days out of range or from
+ * outside 1970..2199. */
 typedef int (*vox_schedule_transition_fn)(const vox_schedule_transition_t *t,
                                           void *arg);
 int vox_schedule_transitions(vox_schedule_t *sched, int64_t from_us, int days,

@@ -8,6 +8,8 @@
  * times carry the offsets in force.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -611,6 +613,69 @@ Test(schedule, transitions_holiday_and_stop)
 	             1);
 	cr_expect_eq(vox_schedule_transitions(s, 0, 0, collect, &c, &err),
 	             VOX_ERR_INVALID);
+	vox_schedule_destroy(s);
+}
+
+Test(schedule, instants_out_of_range)
+{
+	vox_schedule_t *s = load(NIGHT);
+	vox_schedule_state_t st;
+	vox_error_t err;
+	collected_t c = {0};
+
+	cr_expect_eq(vox_schedule_state(s, -1, &st, &err), VOX_ERR_INVALID);
+	cr_expect_eq(vox_schedule_state(s, INT64_MAX, &st, &err),
+	             VOX_ERR_INVALID);
+	cr_expect_str_eq(err.message, "at: outside 1970..2199");
+	cr_expect_eq(
+	        vox_schedule_state(s, utc("2199-12-31T23:59:59Z"), &st, &err),
+	        0, "%s", err.message);
+	cr_expect_eq(
+	        vox_schedule_transitions(s, INT64_MIN, 5, collect, &c, &err),
+	        VOX_ERR_INVALID);
+	vox_schedule_destroy(s);
+}
+
+/* One schedule used by two threads at once gives what one thread gets. */
+typedef struct shared_run {
+	vox_schedule_t *s;
+	int64_t t0;
+	int bad;
+} shared_run_t;
+
+#define SHARED_STEPS 3000
+static vox_schedule_state_t shared_expected[SHARED_STEPS];
+
+static void *shared_worker(void *arg)
+{
+	shared_run_t *r = arg;
+	for (int i = 0; i < SHARED_STEPS; i++) {
+		vox_schedule_state_t st;
+		if (vox_schedule_state(r->s, r->t0 + (int64_t)i * 613000000,
+		                       &st, NULL) != 0 ||
+		    memcmp(&st, &shared_expected[i], sizeof(st)) != 0)
+			r->bad++;
+	}
+	return NULL;
+}
+
+Test(schedule, shared_between_threads)
+{
+	vox_schedule_t *s = load(US_HOLIDAYS);
+	shared_run_t runs[2] = {{s, utc("2026-11-01T00:00:00Z"), 0},
+	                        {s, utc("2026-11-01T00:00:00Z"), 0}};
+	pthread_t threads[2];
+
+	for (int i = 0; i < SHARED_STEPS; i++)
+		cr_assert_eq(vox_schedule_state(
+		                     s, runs[0].t0 + (int64_t)i * 613000000,
+		                     &shared_expected[i], NULL),
+		             0);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&threads[i], NULL, shared_worker, &runs[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(threads[i], NULL);
+	cr_expect_eq(runs[0].bad + runs[1].bad, 0);
 	vox_schedule_destroy(s);
 }
 
