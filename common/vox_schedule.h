@@ -77,7 +77,8 @@ int vox_schedule_parse(const json_t *doc, const char *default_zone,
 
 void vox_schedule_destroy(vox_schedule_t *sched);
 
-/* The canonical IANA zone id the schedule evaluates in. */
+/* The IANA zone id the schedule evaluates in, as the document (or the
+ * default) spelled it. */
 const char *vox_schedule_zone(const vox_schedule_t *sched);
 
 /* The state at instant_us (UTC microseconds), the rule that decided it and

@@ -372,8 +372,8 @@ static int parse_overrides(const json_t *v, vox_schedule_t *s, vox_error_t *err)
 	return 0;
 }
 
-/* Checks zone against ICU's system zones, keeps its canonical id and opens
- * the schedule's calendar with the DST options of vox_schedule.h. */
+/* Checks zone against ICU's system zones (aliases included) and opens the
+ * schedule's calendar with the DST options of vox_schedule.h. */
 static int open_zone(vox_schedule_t *s, const char *zone, vox_error_t *err)
 {
 	UChar id[64], canonical[64];
@@ -394,9 +394,11 @@ static int open_zone(vox_schedule_t *s, const char *zone, vox_error_t *err)
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "time_zone: unknown time zone \"%s\"",
 		                     zone);
-	canonical[n] = 0;
-	u_austrncpy(s->zone, canonical, sizeof(s->zone) - 1);
-	s->cal = ucal_open(canonical, n, "en_US_POSIX", UCAL_GREGORIAN, &st);
+	/* kept as given: ICU's canonical ids are CLDR's (Asia/Kolkata would
+	 * come back as Asia/Calcutta) */
+	memcpy(s->zone, zone, len);
+	s->cal =
+	        ucal_open(id, (int32_t)len, "en_US_POSIX", UCAL_GREGORIAN, &st);
 	if (U_FAILURE(st) || !s->cal)
 		return vox_error_set(err, VOX_ERR_INTERNAL, false,
 		                     "time_zone: ICU cannot open \"%s\": %s",

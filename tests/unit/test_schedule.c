@@ -481,15 +481,23 @@ Test(schedule, fifty_overrides_at_most)
 	json_decref(doc);
 }
 
-Test(schedule, default_zone_and_canonical_id)
+Test(schedule, default_zone_and_alias)
 {
-	json_t *doc = json_pack("{s:{}}", "weekly");
+	json_t *doc = json_pack("{s:{s:[{s:s, s:s}]}}", "weekly", "mon", "open",
+	                        "09:00", "close", "17:00");
 	vox_schedule_t *s = NULL;
+	vox_schedule_state_t st;
 	vox_error_t err;
 
 	cr_assert_eq(vox_schedule_parse(doc, "US/Eastern", &s, &err), 0, "%s",
 	             err.message);
-	cr_expect_str_eq(vox_schedule_zone(s), "America/New_York");
+	/* an alias is kept as given, and evaluated as its zone */
+	cr_expect_str_eq(vox_schedule_zone(s), "US/Eastern");
+	cr_assert_eq(
+	        vox_schedule_state(s, utc("2026-12-07T14:00:00Z"), &st, &err),
+	        0);
+	cr_expect_eq(st.state, OPEN); /* 09:00 EST */
+	cr_expect_eq(st.next_transition_us, utc("2026-12-07T22:00:00Z"));
 	vox_schedule_destroy(s);
 	cr_expect_eq(vox_schedule_parse(doc, "Nowhere/Land", &s, &err),
 	             VOX_ERR_INVALID);
