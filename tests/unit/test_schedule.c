@@ -522,104 +522,121 @@ static int collect(const vox_schedule_transition_t *t, void *arg)
 	return 0;
 }
 
-static void expect_lines(const collected_t *c, const char *const *want, int n)
+/* Transition listings: local times carry the offset in force. */
+typedef struct listing_case {
+	const char *what;
+	const char **schedule;
+	const char *from;
+	int days;
+	const char *want[8]; /* NULL-terminated */
+} listing_case_t;
+
+static const listing_case_t listings[] = {
+        {"new york across spring forward",
+         &NY_SAT_SUN_MON,
+         "2026-03-07T00:00:00Z",
+         3,
+         {"2026-03-07T09:00:00-05:00 open weekly:sat#0",
+          "2026-03-07T17:00:00-05:00 closed default",
+          "2026-03-08T09:00:00-04:00 open weekly:sun#0",
+          "2026-03-08T17:00:00-04:00 closed default",
+          "2026-03-09T09:00:00-04:00 open weekly:mon#0",
+          "2026-03-09T17:00:00-04:00 closed default", NULL}},
+        {"new york: an opening in the gap",
+         &NY_EDGES,
+         "2026-03-08T00:00:00Z",
+         1,
+         {"2026-03-07T23:00:00-05:00 open weekly:sat#0",
+          "2026-03-08T01:30:00-05:00 closed default",
+          "2026-03-08T03:00:00-04:00 open weekly:sun#0",
+          "2026-03-08T05:00:00-04:00 closed default", NULL}},
+        {"new york: a closing in the repeat",
+         &NY_EDGES,
+         "2026-10-31T12:00:00Z",
+         1,
+         {"2026-10-31T23:00:00-04:00 open weekly:sat#0",
+          "2026-11-01T01:30:00-04:00 closed default",
+          "2026-11-01T02:30:00-05:00 open weekly:sun#0",
+          "2026-11-01T05:00:00-05:00 closed default", NULL}},
+        {"london across fall back",
+         &LONDON,
+         "2026-10-23T12:00:00Z",
+         2,
+         {"2026-10-24T01:30:00+01:00 open weekly:sat#0",
+          "2026-10-24T02:00:00+01:00 closed default",
+          "2026-10-25T00:00:00+01:00 open weekly:sun#0",
+          "2026-10-25T03:00:00+00:00 closed default",
+          "2026-10-25T04:00:00+00:00 open weekly:sun#1",
+          "2026-10-25T05:00:00+00:00 closed default", NULL}},
+        {"adelaide across spring forward",
+         &ADELAIDE,
+         "2026-10-03T00:00:00Z",
+         1,
+         {"2026-10-04T01:00:00+09:30 open weekly:sun#0",
+          "2026-10-04T05:00:00+10:30 closed default", NULL}},
+        {"a holiday after the night before",
+         &NIGHT,
+         "2026-12-25T12:00:00Z",
+         3,
+         {"2026-12-25T22:00:00+00:00 open weekly:fri#0",
+          "2026-12-26T02:00:00+00:00 holiday override:0",
+          "2026-12-27T00:00:00+00:00 closed default", NULL}},
+};
+
+Test(schedule, transitions_table)
 {
-	cr_expect_eq(c->n, n, "%d transitions, expected %d", c->n, n);
-	for (int i = 0; i < n && i < c->n; i++)
-		cr_expect_str_eq(c->lines[i], want[i],
-		                 "transition %d: \"%s\", expected \"%s\"", i,
-		                 c->lines[i], want[i]);
+	for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
+		const listing_case_t *l = &listings[i];
+		vox_schedule_t *s = load(*l->schedule);
+		collected_t c = {0};
+		vox_error_t err;
+		int n = 0;
+
+		cr_assert_eq(vox_schedule_transitions(s, utc(l->from), l->days,
+		                                      collect, &c, &err),
+		             0, "%s: %s", l->what, err.message);
+		while (l->want[n])
+			n++;
+		cr_expect_eq(c.n, n, "%s: %d transitions, expected %d", l->what,
+		             c.n, n);
+		for (int k = 0; k < n && k < c.n; k++)
+			cr_expect_str_eq(c.lines[k], l->want[k],
+			                 "%s: \"%s\", expected \"%s\"", l->what,
+			                 c.lines[k], l->want[k]);
+		vox_schedule_destroy(s);
+	}
 }
 
-Test(schedule, transitions_across_spring_forward)
+/* The instants behind the local times: 09:00 EDT is 13:00Z. */
+Test(schedule, transitions_instants)
 {
 	vox_schedule_t *s = load(NY_SAT_SUN_MON);
 	collected_t c = {0};
 	vox_error_t err;
-	static const char *const want[] = {
-	        "2026-03-07T09:00:00-05:00 open weekly:sat#0",
-	        "2026-03-07T17:00:00-05:00 closed default",
-	        "2026-03-08T09:00:00-04:00 open weekly:sun#0",
-	        "2026-03-08T17:00:00-04:00 closed default",
-	        "2026-03-09T09:00:00-04:00 open weekly:mon#0",
-	        "2026-03-09T17:00:00-04:00 closed default",
-	};
 
 	cr_assert_eq(vox_schedule_transitions(s, utc("2026-03-07T00:00:00Z"), 3,
 	                                      collect, &c, &err),
 	             0, "%s", err.message);
-	expect_lines(&c, want, 6);
+	cr_assert_eq(c.n, 6);
+	cr_expect_eq(c.at[0], utc("2026-03-07T14:00:00Z"));
 	cr_expect_eq(c.at[2], utc("2026-03-08T13:00:00Z"));
 	cr_expect_eq(c.at[5], utc("2026-03-09T21:00:00Z"));
 	vox_schedule_destroy(s);
 }
 
-Test(schedule, transitions_in_the_gap_and_the_repeat)
-{
-	vox_schedule_t *ny = load(NY_EDGES);
-	vox_schedule_t *london = load(LONDON);
-	collected_t c = {0};
-	vox_error_t err;
-	static const char *const ny_spring[] = {
-	        "2026-03-07T23:00:00-05:00 open weekly:sat#0",
-	        "2026-03-08T01:30:00-05:00 closed default",
-	        "2026-03-08T03:00:00-04:00 open weekly:sun#0",
-	        "2026-03-08T05:00:00-04:00 closed default",
-	};
-	static const char *const ny_fall[] = {
-	        "2026-10-31T23:00:00-04:00 open weekly:sat#0",
-	        "2026-11-01T01:30:00-04:00 closed default",
-	        "2026-11-01T02:30:00-05:00 open weekly:sun#0",
-	        "2026-11-01T05:00:00-05:00 closed default",
-	};
-	static const char *const london_fall[] = {
-	        "2026-10-24T01:30:00+01:00 open weekly:sat#0",
-	        "2026-10-24T02:00:00+01:00 closed default",
-	        "2026-10-25T00:00:00+01:00 open weekly:sun#0",
-	        "2026-10-25T03:00:00+00:00 closed default",
-	        "2026-10-25T04:00:00+00:00 open weekly:sun#1",
-	        "2026-10-25T05:00:00+00:00 closed default",
-	};
-
-	cr_assert_eq(vox_schedule_transitions(ny, utc("2026-03-08T00:00:00Z"),
-	                                      1, collect, &c, &err),
-	             0, "%s", err.message);
-	expect_lines(&c, ny_spring, 4);
-	memset(&c, 0, sizeof(c));
-	cr_assert_eq(vox_schedule_transitions(ny, utc("2026-10-31T12:00:00Z"),
-	                                      1, collect, &c, &err),
-	             0, "%s", err.message);
-	expect_lines(&c, ny_fall, 4);
-	memset(&c, 0, sizeof(c));
-	cr_assert_eq(vox_schedule_transitions(london,
-	                                      utc("2026-10-23T12:00:00Z"), 2,
-	                                      collect, &c, &err),
-	             0, "%s", err.message);
-	expect_lines(&c, london_fall, 6);
-	vox_schedule_destroy(ny);
-	vox_schedule_destroy(london);
-}
-
-Test(schedule, transitions_holiday_and_stop)
+Test(schedule, transitions_stop_and_range)
 {
 	vox_schedule_t *s = load(NIGHT);
 	collected_t c = {0};
 	vox_error_t err;
-	static const char *const want[] = {
-	        "2026-12-25T22:00:00+00:00 open weekly:fri#0",
-	        "2026-12-26T02:00:00+00:00 holiday override:0",
-	        "2026-12-27T00:00:00+00:00 closed default",
-	};
 
-	cr_assert_eq(vox_schedule_transitions(s, utc("2026-12-25T12:00:00Z"), 3,
-	                                      collect, &c, &err),
-	             0, "%s", err.message);
-	expect_lines(&c, want, 3);
 	c.n = 16; /* full: collect stops the walk with 1 */
 	cr_expect_eq(vox_schedule_transitions(s, utc("2026-12-25T12:00:00Z"), 3,
 	                                      collect, &c, &err),
 	             1);
 	cr_expect_eq(vox_schedule_transitions(s, 0, 0, collect, &c, &err),
+	             VOX_ERR_INVALID);
+	cr_expect_eq(vox_schedule_transitions(s, 0, 401, collect, &c, &err),
 	             VOX_ERR_INVALID);
 	vox_schedule_destroy(s);
 }
