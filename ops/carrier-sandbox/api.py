@@ -442,9 +442,96 @@ def delete_number(store, req, nid):
         return Response(200, {"data": view})
 
 
+# -- /v2/phone_numbers/{id}/voice: the number's voice settings, versioned ---------------------------
+#
+# Telnyx keeps a number's voice settings (call forwarding among them) at /v2/phone_numbers/{id}/voice.
+# The sandbox adds what a carrier with conditional updates does: a PATCH carries settings_version (an
+# integer >= 1, the sender's version of the settings). A version older than the one the carrier holds
+# is refused with 409 (code 10020, meta.current_version: nothing changes); the same version again is a
+# replay and answers 200 with what the carrier holds; a newer one replaces the forwarding.
+
+VOICE_PATCHABLE = ("call_forwarding", "settings_version")
+_SIP = re.compile(r"^sips?:[^\s@]+@[^\s@]+$|^sips?:[^\s@]+$")
+
+
+def voice_view(n):
+    return {"id": n["id"], "record_type": "voice_settings", "phone_number": n["phone_number"],
+            "call_forwarding": dict(n["call_forwarding"]),
+            "settings_version": n.get("_settings_version", 0),
+            "updated_at": n.get("_settings_updated_at", n["updated_at"])}
+
+
+def get_voice(store, req, nid):
+    with store.lock:
+        n = store.numbers.get(nid)
+        if not n:
+            return not_found("Phone number %s" % nid)
+        return Response(200, {"data": voice_view(n)})
+
+
+def update_voice(store, req, nid):
+    body, err = json_body(req)
+    if err:
+        return err
+    unknown = sorted(set(body) - set(VOICE_PATCHABLE))
+    if unknown:
+        return invalid("/" + unknown[0], "Unknown or read-only attribute %r; updatable: %s." % (
+            unknown[0], ", ".join(VOICE_PATCHABLE)))
+    ver = body.get("settings_version")
+    if isinstance(ver, bool) or not isinstance(ver, int) or not 1 <= ver <= 2147483647:
+        return invalid("/settings_version", "settings_version must be an integer >= 1.",
+                       code=10004, title="Missing required parameter")
+    cf = body.get("call_forwarding")
+    if not isinstance(cf, dict):
+        return invalid("/call_forwarding", "call_forwarding must be an object.",
+                       code=10004, title="Missing required parameter")
+    bad = sorted(set(cf) - {"call_forwarding_enabled", "forwards_to", "forwarding_type"})
+    if bad:
+        return invalid("/call_forwarding/" + bad[0], "Unknown attribute %r of call_forwarding." % bad[0])
+    enabled = cf.get("call_forwarding_enabled", False)
+    if not isinstance(enabled, bool):
+        return invalid("/call_forwarding/call_forwarding_enabled", "call_forwarding_enabled must be a boolean.")
+    ftype = cf.get("forwarding_type", "always")
+    if ftype not in ("always", "on_failure"):
+        return invalid("/call_forwarding/forwarding_type", "forwarding_type must be \"always\" or \"on_failure\".")
+    to = cf.get("forwards_to")
+    if to in ("",):
+        to = None
+    if to is not None and not _valid_e164(to) and not (isinstance(to, str) and len(to) <= 255
+                                                       and _SIP.match(to)):
+        return invalid("/call_forwarding/forwards_to",
+                       "forwards_to must be a phone number in +E.164 format or a sip: URI.",
+                       code=10016, title="Phone number must be in +E.164 format")
+    if enabled and to is None:
+        return invalid("/call_forwarding/forwards_to",
+                       "forwards_to is required when call_forwarding_enabled is true.",
+                       code=10004, title="Missing required parameter")
+    with store.lock:
+        n = store.numbers.get(nid)
+        if not n:
+            return not_found("Phone number %s" % nid)
+        held = n.get("_settings_version", 0)
+        if ver < held:
+            r = error(409, 10020, "Stale settings version",
+                      "settings_version %d is older than the version %d this number has." % (ver, held),
+                      pointer="/settings_version")
+            r.body["errors"][0]["meta"]["current_version"] = held
+            return r
+        if ver > held:
+            now = time.time()
+            n["call_forwarding"] = {"call_forwarding_enabled": enabled, "forwards_to": to,
+                                    "forwarding_type": ftype}
+            n["_settings_version"] = ver
+            n["_settings_updated_at"] = now_iso(now)
+            n["updated_at"] = now_iso(now)
+            store.save()
+        return Response(200, {"data": voice_view(n)})
+
+
 # -- routing --------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"^/v2/phone_numbers/([^/]+)$")
+_VOICE = re.compile(r"^/v2/phone_numbers/([^/]+)/voice$")
 _ORDER = re.compile(r"^/v2/number_orders/([^/]+)$")
 
 
@@ -469,6 +556,14 @@ def route(method, path):
         if method == "GET":
             return "get", list_numbers
         return None, _not_allowed("GET")
+    m = _VOICE.match(path)
+    if m:
+        nid = m.group(1)
+        if method == "GET":
+            return "get", lambda s, r: get_voice(s, r, nid)
+        if method == "PATCH":
+            return "voice", lambda s, r: update_voice(s, r, nid)
+        return None, _not_allowed("GET, PATCH")
     m = _NUMBER.match(path)
     if m:
         nid = m.group(1)

@@ -2,7 +2,8 @@
 the next N calls), held requests (client timeouts) and dropped connections, plus call statistics.
 
 A rule (JSON, every field optional but `endpoint`):
-  endpoint     search | order | get | configure | release | "*" (any endpoint without its own rule)
+  endpoint     search | order | get | configure | release | voice (PATCH .../voice, the versioned
+               voice settings) | "*" (any endpoint without its own rule)
   latency_ms   delay added to every matching call
   error_rate   probability (0..1) that a call fails
   fail_next    the next N calls fail, later ones succeed (deterministic)
@@ -19,7 +20,7 @@ timeout_ms and neither fail_next nor error_rate fails every call.
 import random
 import threading
 
-ENDPOINTS = ("search", "order", "get", "configure", "release")
+ENDPOINTS = ("search", "order", "get", "configure", "release", "voice")
 _FIELDS = ("endpoint", "latency_ms", "error_rate", "fail_next", "status", "timeout_ms", "refuse",
            "phase", "retry_after")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The carrier sandbox (ops/carrier-sandbox, docs/CARRIER_SANDBOX.md) over real HTTP: search and its
 # filters (numbers re-validated with phonenumbers), auth, orders (idempotency, double orders),
-# number reads, PATCH forwarding, DELETE/release, fault injection (fail_next, refuse, latency,
+# number reads, PATCH forwarding, versioned voice settings, DELETE/release, fault injection (fail_next, refuse, latency,
 # timeout, an order whose answer is lost), /admin/reset, and a restart that keeps ordered numbers.
 # Run by `make test` (tests/run) against the test stack: it restarts that stack's carrier sandbox
 # and resets its state at the end.
@@ -209,6 +209,38 @@ call PATCH "/v2/phone_numbers/$id1" '{"status":"disabled"}'
 [ "$code" = 200 ] && [ "$(j 'd["data"]["status"]')" = disabled ] && ok || fail "PATCH status disabled"
 call PATCH "/v2/phone_numbers/$id1" '{"status":"gone"}'
 expect_code 422 "PATCH bad status"
+
+# -- voice settings (versioned call forwarding: PATCH/GET /v2/phone_numbers/{id}/voice)
+call GET "/v2/phone_numbers/$id2/voice"
+[ "$code" = 200 ] && [ "$(j "(d['data']['record_type'], d['data']['settings_version'])")" = "('voice_settings', 0)" ] &&
+	ok || fail "GET voice: $code $(head -c 300 "$tmp/body")"
+call PATCH "/v2/phone_numbers/$id2/voice" '{"settings_version":2,"call_forwarding":{"call_forwarding_enabled":true,"forwards_to":"+14155550100"}}'
+[ "$code" = 200 ] && [ "$(j "(d['data']['settings_version'], d['data']['call_forwarding']['forwards_to'])")" = "(2, '+14155550100')" ] &&
+	ok || fail "PATCH voice v2: $code $(head -c 300 "$tmp/body")"
+call PATCH "/v2/phone_numbers/$id2/voice" '{"settings_version":1,"call_forwarding":{"call_forwarding_enabled":true,"forwards_to":"+14155550111"}}'
+[ "$code" = 409 ] && [ "$(j "(d['errors'][0]['code'], d['errors'][0]['meta']['current_version'])")" = "('10020', 2)" ] &&
+	ok || fail "an older settings_version: $code $(head -c 300 "$tmp/body")"
+call PATCH "/v2/phone_numbers/$id2/voice" '{"settings_version":2,"call_forwarding":{"call_forwarding_enabled":false}}'
+[ "$code" = 200 ] && [ "$(j "d['data']['call_forwarding']['forwards_to']")" = +14155550100 ] &&
+	ok || fail "the same settings_version again is a replay: $code $(head -c 300 "$tmp/body")"
+call PATCH "/v2/phone_numbers/$id2/voice" '{"settings_version":3,"call_forwarding":{"call_forwarding_enabled":true,"forwards_to":"sip:desk@pbx.example.com","forwarding_type":"on_failure"}}'
+[ "$code" = 200 ] && [ "$(j "d['data']['settings_version']")" = 3 ] && ok || fail "PATCH voice sip: $code $(head -c 300 "$tmp/body")"
+call GET "/v2/phone_numbers/$id2"
+[ "$(j "d['data']['call_forwarding']['forwards_to']")" = sip:desk@pbx.example.com ] && ok || fail "voice settings not on the number"
+for bad in '{"call_forwarding":{}}' '{"settings_version":0,"call_forwarding":{}}' '{"settings_version":"4","call_forwarding":{}}' \
+	'{"settings_version":4,"call_forwarding":{"call_forwarding_enabled":true}}' \
+	'{"settings_version":4,"call_forwarding":{"forwards_to":"12345"}}' '{"settings_version":4,"tags":[]}'; do
+	call PATCH "/v2/phone_numbers/$id2/voice" "$bad"
+	expect_code 422 "PATCH voice $bad"
+done
+call PATCH /v2/phone_numbers/00000000-0000-0000-0000-000000000000/voice '{"settings_version":1,"call_forwarding":{}}'
+expect_code 404 "PATCH voice of an unknown number"
+admin POST /admin/faults '{"endpoint":"voice","error_rate":1}' >/dev/null
+call PATCH "/v2/phone_numbers/$id2/voice" '{"settings_version":5,"call_forwarding":{"call_forwarding_enabled":false}}'
+expect_code 503 "voice fault"
+call GET "/v2/phone_numbers/$id2/voice"
+[ "$code" = 200 ] && [ "$(j "d['data']['settings_version']")" = 3 ] && ok || fail "GET voice under a voice fault: $code"
+admin DELETE '/admin/faults?endpoint=voice' >/dev/null
 
 # -- DELETE releases
 call DELETE "/v2/phone_numbers/$id1"
