@@ -23,6 +23,7 @@
  *
  * Files: vox_carrier.c (the handle), vox_carrier_search.c,
  * vox_carrier_order.c, vox_carrier_number.c (configure, release),
+ * vox_carrier_settings.c (versioned call forwarding),
  * vox_carrier_errors.c (the carrier's error bodies), vox_carrier_money.c.
  *
  * Threads: a vox_carrier_t may be shared by threads (vox_upstream keeps
@@ -56,7 +57,7 @@ typedef struct vox_carrier_conf {
 	int breaker_cooldown_ms; /* open this long, then one trial (5000) */
 	/* optional; borrowed, must outlive the handle: the vox_upstream_*
 	 * series with upstream="carrier" (vox_upstream.h), endpoint one of
-	 * search, order, order_status, configure, release */
+	 * search, order, order_status, configure, release, voice */
 	vox_metrics_t *metrics;
 	int order_wait_ms; /* an order left pending is polled this long (10000)
 	                    */
@@ -139,6 +140,26 @@ int vox_carrier_configure(vox_carrier_t *c, const char *carrier_id, bool active,
  * releasing treat it as done too). */
 int vox_carrier_release(vox_carrier_t *c, const char *carrier_id,
                         vox_error_t *err);
+
+/* A number's call forwarding as the carrier's voice settings. */
+typedef struct vox_carrier_forwarding {
+	bool enabled;
+	const char *forwards_to; /* E.164 or sip: URI; required if enabled */
+	bool on_failure; /* forwarding_type "on_failure", else "always" */
+} vox_carrier_forwarding_t;
+
+/* Pushes fwd as version (>= 1) of the number's settings (PATCH
+ * /v2/phone_numbers/{carrier_id}/voice, Idempotency-Key
+ * "<number_id>:<version>"), retried like every call. Returns 0 when the
+ * carrier holds version or a newer one: the carrier refuses a version
+ * older than its own (409), which is done for us, never an error. Then
+ * *carrier_version is the version the carrier holds (>= version). On
+ * failure *carrier_version is -1 and err says why (retriable when the
+ * carrier is down). */
+int vox_carrier_push_forwarding(vox_carrier_t *c, const char *carrier_id,
+                                const char *number_id, int version,
+                                const vox_carrier_forwarding_t *fwd,
+                                long long *carrier_version, vox_error_t *err);
 
 /* Safe from any thread. */
 vox_breaker_state_t vox_carrier_breaker_state(const vox_carrier_t *c);

@@ -33,6 +33,12 @@ static const vox_cfg_opt_t opts[] = {
         {"VOX_RESERVATION_TTL_S", VOX_CFG_INT, "900", 1, 86400,
          "how long a reservation holds its numbers (and each extension)",
          &prov.reservation_ttl_s},
+        {"VOX_CARRIER_SYNC_BACKOFF_MS", VOX_CFG_INT, "1000", 10, 600000,
+         "first pause before pushing a failed forwarding again (doubled)",
+         &prov.sync_backoff_ms},
+        {"VOX_CARRIER_SYNC_MAX_BACKOFF_MS", VOX_CFG_INT, "300000", 10, 3600000,
+         "longest pause between pushes of a pending forwarding",
+         &prov.sync_max_backoff_ms},
 };
 
 static int prov_setup(void *ctx, vox_metrics_t *metrics)
@@ -46,6 +52,7 @@ static int prov_setup(void *ctx, vox_metrics_t *metrics)
 	conf.timeout_ms = (int)pc->carrier_timeout_ms;
 	conf.max_attempts = 3;
 	conf.metrics = metrics; /* vox_upstream_* {upstream="carrier"} */
+	prov_sync_metrics(pc, metrics);
 	pc->carrier = vox_carrier_new(&conf, &err);
 	if (pc->carrier == NULL) {
 		vox_log(VOX_LOG_ERROR, "carrier adapter", "error", err.message,
@@ -53,6 +60,13 @@ static int prov_setup(void *ctx, vox_metrics_t *metrics)
 		return -1;
 	}
 	return 0;
+}
+
+/* Every tick: the reservation expiry sweep, then the carrier sync. */
+static void prov_tick(vox_pg_t *pg, void *ctx)
+{
+	prov_expire(pg, ctx);
+	prov_config_sync(pg, ctx);
 }
 
 static void prov_teardown(void *ctx)
@@ -73,7 +87,7 @@ int main(int argc, char **argv)
 	        .handlers = handlers,
 	        .nhandlers = sizeof(handlers) / sizeof(handlers[0]),
 	        .ctx = &prov,
-	        .tick = prov_expire,
+	        .tick = prov_tick,
 	        .tick_ms = 1000,
 	        .setup = prov_setup,
 	        .teardown = prov_teardown,

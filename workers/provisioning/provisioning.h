@@ -18,6 +18,10 @@ struct prov_ctx {
 	const char *carrier_url, *carrier_key;
 	long reservation_ttl_s;
 	long carrier_timeout_ms;
+	/* carrier sync (config_sync.c) */
+	long sync_backoff_ms, sync_max_backoff_ms;
+	vox_gauge_t *sync_pending;
+	vox_counter_t *sync_ok, *sync_failed;
 };
 
 int prov_reserve(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
@@ -47,5 +51,12 @@ int prov_need(vox_pg_t *pg, const vox_message_t *msg, const char *const *names,
 
 /* Ticker: expires reservations past their time. */
 void prov_expire(vox_pg_t *pg, void *ctx);
+
+/* Ticker: pushes pending forwarding to the carrier (config_sync.c). */
+void prov_config_sync(vox_pg_t *pg, void *ctx);
+/* Registers the sync's metrics (metrics may be NULL). */
+void prov_sync_metrics(struct prov_ctx *pc, vox_metrics_t *metrics);
+/* A call_forwarding document as the carrier's forwarding (borrows doc). */
+int prov_sync_forwarding(const json_t *doc, vox_carrier_forwarding_t *fwd);
 
 #endif
