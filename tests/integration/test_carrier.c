@@ -418,6 +418,69 @@ Test(carrier, configure_and_release)
 	fake_stop(fake);
 }
 
+Test(carrier, forwarding_pushed_with_its_version)
+{
+	const canned_t script[] = {
+	        unavailable,
+	        {200, NULL, "{\"data\":{\"settings_version\":7}}"},
+	        {409, NULL,
+	         "{\"errors\":[{\"code\":\"10020\",\"detail\":\"older\","
+	         "\"meta\":{\"current_version\":9}}]}"},
+	        {409, NULL, "{\"errors\":[{\"code\":\"10001\"}]}"}};
+	fake_t *fake = fake_start(false, 4, script);
+	vox_carrier_t *c = carrier_at(fake->port, (vox_carrier_conf_t){0});
+	vox_carrier_forwarding_t on = {true, "sip:desk@pbx.example.com", false};
+	vox_carrier_forwarding_t off = {false, NULL, false};
+	vox_error_t err;
+	long long held;
+	seen_t seen;
+
+	/* a 503, then the answer: the same request with the same key */
+	cr_assert_eq(vox_carrier_push_forwarding(c, "n1", "num-a", 7, &on,
+	                                         &held, &err),
+	             0, "%s", err.message);
+	cr_assert_eq(held, 7);
+	cr_assert_eq(fake_requests(fake), 2);
+	for (int i = 0; i < 2; i++) {
+		seen = fake_seen(fake, i);
+		cr_assert_str_eq(seen.method, "PATCH");
+		cr_assert_str_eq(seen.target, "/v2/phone_numbers/n1/voice");
+		cr_assert_str_eq(seen.idempotency_key, "num-a:7");
+		cr_assert_str_eq(seen.body,
+		                 "{\"settings_version\":7,\"call_forwarding\":{"
+		                 "\"call_forwarding_enabled\":true,"
+		                 "\"forwards_to\":\"sip:desk@pbx.example.com\","
+		                 "\"forwarding_type\":\"always\"}}");
+	}
+	/* refused because the carrier has a newer version: done */
+	cr_assert_eq(vox_carrier_push_forwarding(c, "n1", "num-a", 8, &off,
+	                                         &held, &err),
+	             0, "%s", err.message);
+	cr_assert_eq(held, 9);
+	seen = fake_seen(fake, 2);
+	cr_assert_str_eq(seen.body, "{\"settings_version\":8,\"call_"
+	                            "forwarding\":{\"call_forwarding_enabled\":"
+	                            "false,\"forwards_to\":null,\"forwarding_"
+	                            "type\":\"always\"}}");
+	/* a 409 that does not say a newer version is there is a conflict */
+	cr_assert_eq(vox_carrier_push_forwarding(c, "n1", "num-a", 10, &off,
+	                                         &held, &err),
+	             VOX_ERR_CONFLICT);
+	cr_assert_eq(held, -1);
+	/* nothing sent for a bad call */
+	cr_assert_eq(vox_carrier_push_forwarding(c, "n1", "num-a", 0, &off,
+	                                         &held, &err),
+	             VOX_ERR_INVALID);
+	cr_assert_eq(vox_carrier_push_forwarding(
+	                     c, "n1", "num-a", 11,
+	                     &(vox_carrier_forwarding_t){true, NULL, false},
+	                     &held, &err),
+	             VOX_ERR_INVALID);
+	cr_assert_eq(fake_requests(fake), 4);
+	vox_carrier_destroy(c);
+	fake_stop(fake);
+}
+
 Test(carrier, order_retried_with_the_same_key)
 {
 	const canned_t script[] = {unavailable, {201, NULL, order_body}};
