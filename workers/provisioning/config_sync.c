@@ -16,6 +16,10 @@
  *   failed: carrier_attempts + 1, carrier_error, carrier_next_at = now()
  *   + backoff (exponential, equal jitter, capped); a refusal that cannot
  *   pass by itself (bad destination, unknown carrier id) waits the cap.
+ *   After a retriable failure (the carrier is down) the rest of the batch
+ *   is recorded failed with the same reason without a push, so that one
+ *   tick never spends more than one push's timeouts (the reservation
+ *   expiry shares the tick).
  * The latest version wins: the carrier never takes an older version over
  * a newer one, and we only ever move carrier_version forward.
  */
@@ -206,6 +210,7 @@ void prov_config_sync(vox_pg_t *pg, void *ctx)
 	struct sync_row rows[SYNC_BATCH];
 	vox_error_t err, why;
 	long long held;
+	bool down = false;
 	int n = 0;
 
 	memset(rows, 0, sizeof(rows));
@@ -220,7 +225,12 @@ void prov_config_sync(vox_pg_t *pg, void *ctx)
 		int rc;
 
 		snprintf(version, sizeof(version), "%d", r->version);
-		if (push(pc, r, &held, &why) == 0) {
+		if (down) {
+			/* the carrier is down: the rest of the batch waits
+			 * too, without a tick spent on timeouts */
+			vox_counter_inc(pc->sync_failed);
+			rc = failed(pg, pc, r, &why, &err);
+		} else if (push(pc, r, &held, &why) == 0) {
 			vox_counter_inc(pc->sync_ok);
 			rc = landed(pg, r, held, &err);
 			vox_log(VOX_LOG_INFO, "forwarding on the carrier",
@@ -229,6 +239,7 @@ void prov_config_sync(vox_pg_t *pg, void *ctx)
 		} else {
 			vox_counter_inc(pc->sync_failed);
 			rc = failed(pg, pc, r, &why, &err);
+			down = why.retriable;
 			vox_log(VOX_LOG_WARN, "forwarding push failed",
 			        "number_id", r->number_id, "version", version,
 			        "error", why.message, NULL);
