@@ -135,7 +135,7 @@ static void start(void)
 	                            "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
 	                            "VOX_CARRIER_TIMEOUT_MS=1000",
 	                            "VOX_CARRIER_SYNC_BACKOFF_MS=100",
-	                            "VOX_CARRIER_SYNC_MAX_BACKOFF_MS=800",
+	                            "VOX_CARRIER_SYNC_MAX_MS=800",
 	                            NULL};
 	worker = t_spawn("provisioning", "config-sync-worker.log", wenv);
 	t_account("owner", account, key);

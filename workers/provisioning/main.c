@@ -36,7 +36,7 @@ static const vox_cfg_opt_t opts[] = {
         {"VOX_CARRIER_SYNC_BACKOFF_MS", VOX_CFG_INT, "1000", 10, 600000,
          "first pause before pushing a failed forwarding again (doubled)",
          &prov.sync_backoff_ms},
-        {"VOX_CARRIER_SYNC_MAX_BACKOFF_MS", VOX_CFG_INT, "300000", 10, 3600000,
+        {"VOX_CARRIER_SYNC_MAX_MS", VOX_CFG_INT, "300000", 10, 3600000,
          "longest pause between pushes of a pending forwarding",
          &prov.sync_max_backoff_ms},
 };
