@@ -240,7 +240,7 @@ static int change(const char *number_id, const char *destination)
 	                         2, params, &res, &err),
 	             0, "%s", err.message);
 	cr_assert_eq(PQntuples(res), 1);
-	version = atoi(PQgetvalue(res, 0, 0));
+	version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return version;
 }
@@ -268,9 +268,9 @@ static struct row row_of(const char *number_id)
 	cr_assert_eq(PQntuples(res), 1);
 	snprintf(r.status, sizeof(r.status), "%s", PQgetvalue(res, 0, 0));
 	snprintf(r.error, sizeof(r.error), "%s", PQgetvalue(res, 0, 1));
-	r.version = atoi(PQgetvalue(res, 0, 2));
-	r.carrier_version = atoi(PQgetvalue(res, 0, 3));
-	r.attempts = atoi(PQgetvalue(res, 0, 4));
+	r.version = (int)strtol(PQgetvalue(res, 0, 2), NULL, 10);
+	r.carrier_version = (int)strtol(PQgetvalue(res, 0, 3), NULL, 10);
+	r.attempts = (int)strtol(PQgetvalue(res, 0, 4), NULL, 10);
 	PQclear(res);
 	return r;
 }

@@ -43,6 +43,16 @@ struct sync_row {
 	char *forwarding; /* call_forwarding as text, owned */
 };
 
+static vox_counter_t *pushes(vox_metrics_t *metrics, const char *outcome)
+{
+	char labels[32];
+
+	snprintf(labels, sizeof(labels), "outcome=\"%s\"", outcome);
+	return vox_metrics_counter(
+	        metrics, "vox_carrier_sync_pushes_total",
+	        "Forwarding pushes to the carrier by outcome", labels);
+}
+
 void prov_sync_metrics(struct prov_ctx *pc, vox_metrics_t *metrics)
 {
 	if (metrics == NULL)
@@ -51,14 +61,8 @@ void prov_sync_metrics(struct prov_ctx *pc, vox_metrics_t *metrics)
 	        metrics, "vox_carrier_sync_pending",
 	        "Numbers whose forwarding still owes a push to the carrier",
 	        NULL);
-	pc->sync_ok = vox_metrics_counter(
-	        metrics, "vox_carrier_sync_pushes_total",
-	        "Forwarding pushes to the carrier by outcome",
-	        "outcome=\"ok\"");
-	pc->sync_failed = vox_metrics_counter(
-	        metrics, "vox_carrier_sync_pushes_total",
-	        "Forwarding pushes to the carrier by outcome",
-	        "outcome=\"failed\"");
+	pc->sync_ok = pushes(metrics, "ok");
+	pc->sync_failed = pushes(metrics, "failed");
 }
 
 static int claim(vox_pg_t *pg, struct sync_row *rows, int *n, vox_error_t *err)
@@ -93,8 +97,8 @@ static int claim(vox_pg_t *pg, struct sync_row *rows, int *n, vox_error_t *err)
 		         PQgetvalue(res, i, 0));
 		snprintf(r->carrier_id, sizeof(r->carrier_id), "%s",
 		         PQgetvalue(res, i, 1));
-		r->version = atoi(PQgetvalue(res, i, 2));
-		r->attempts = atoi(PQgetvalue(res, i, 3));
+		r->version = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+		r->attempts = (int)strtol(PQgetvalue(res, i, 3), NULL, 10);
 		r->forwarding = strdup(PQgetvalue(res, i, 4));
 		if (r->forwarding == NULL) {
 			rc = vox_error_set(err, VOX_ERR_NOMEM, true,
