@@ -1,6 +1,8 @@
 /*
  * provisioning: the worker that turns number commands into carrier calls
- * and database state (docs/NUMBERS.md), and answers the pipeline canary.
+ * and database state (docs/NUMBERS.md), answers the pipeline canary, and
+ * on its tick expires reservations and pushes pending forwarding to the
+ * carrier (config_sync.c, docs/ROUTING.md "Carrier sync").
  */
 #include <stdio.h>
 
