@@ -35,11 +35,15 @@ static json_t *str_or_null(const char *s)
 	return s != NULL && *s != '\0' ? json_string(s) : json_null();
 }
 
+/* UTC, with microseconds only when the instant has some (transitions are
+ * whole minutes). */
 static json_t *instant_json(int64_t us)
 {
-	char text[40];
+	char text[40], *dot;
 
 	vox_rfc3339_format(us, text, sizeof(text));
+	if (us % 1000000 == 0 && (dot = strchr(text, '.')) != NULL)
+		snprintf(dot, sizeof(text) - (size_t)(dot - text), "Z");
 	return json_string(text);
 }
 
