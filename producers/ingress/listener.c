@@ -105,9 +105,9 @@ static void handle_notice(struct listener *l, const PGnotify *note)
 
 		if (routing_reload(l->in->routing, l->pg, note->extra, &err) !=
 		    0)
-			vox_log(VOX_LOG_WARN, "cannot reload a number's routing",
-			        "number_id", note->extra, "error", err.message,
-			        NULL);
+			vox_log(VOX_LOG_WARN,
+			        "cannot reload a number's routing", "number_id",
+			        note->extra, "error", err.message, NULL);
 	} else if (strcmp(note->relname, "vox_ops") == 0) {
 		pthread_mutex_lock(&l->lock);
 		release_waiters(l, note->extra, false);

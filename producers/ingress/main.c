@@ -515,8 +515,8 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	pconf.linger_ms = (int)cfg->linger_ms;
 	in.producer = vox_producer_new(&pconf, &err);
 	if (in.pg_pool == NULL || in.keys == NULL || in.routing == NULL ||
-	    in.limiter == NULL ||
-	    in.writer == NULL || in.listener == NULL || in.producer == NULL) {
+	    in.limiter == NULL || in.writer == NULL || in.listener == NULL ||
+	    in.producer == NULL) {
 		vox_log(VOX_LOG_ERROR, "cannot start", "error",
 		        in.producer ? "out of memory" : err.message, NULL);
 		goto out;

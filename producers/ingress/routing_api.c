@@ -47,6 +47,25 @@ static json_t *instant_json(int64_t us)
 	return json_string(text);
 }
 
+/* The instants a schedule is evaluated at: 1970..2199, UTC. */
+#define INSTANT_MAX_US 7258118400000000LL /* 2200-01-01T00:00:00Z */
+
+static bool instant_parse(const char *text, int64_t *us)
+{
+	return vox_rfc3339_parse(text, us) == 0 && *us >= 0 &&
+	       *us < INSTANT_MAX_US;
+}
+
+/* Characters (code points) of a UTF-8 string, as JSON Schema counts. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 static void bad_field(vox_http_req_t *req, const char *field,
                       const char *message)
 {
@@ -70,16 +89,17 @@ static bool route_args(vox_http_req_t *req, char to[ROUTE_TO_MAX],
 	from = json_object_get(body, "from");
 	at = json_object_get(body, "at");
 	if (called == NULL || !vox_phone_is_e164(called)) {
-		bad_field(req, "to",
-		          "to must be the called number in E.164 (+14155550100)");
+		bad_field(
+		        req, "to",
+		        "to must be the called number in E.164 (+14155550100)");
 	} else if (!json_is_string(from) ||
-	           json_string_length(from) > ROUTE_FROM_MAX) {
+	           utf8_chars(json_string_value(from)) > ROUTE_FROM_MAX) {
 		bad_field(req, "from",
 		          "from must be the caller's number or id as a string "
 		          "(at most 64 characters; \"\" when withheld)");
-	} else if (at != NULL && (!json_is_string(at) ||
-	                          vox_rfc3339_parse(json_string_value(at),
-	                                            at_us) != 0)) {
+	} else if (at != NULL &&
+	           (!json_is_string(at) ||
+	            !instant_parse(json_string_value(at), at_us))) {
 		bad_field(req, "at",
 		          "at must be an RFC 3339 date-time (1970..2199)");
 	} else {
@@ -168,7 +188,7 @@ static bool preview_args(vox_http_req_t *req, int64_t *from_us, int *days)
 
 	*from_us = vox_now_us();
 	*days = PREVIEW_DEFAULT_DAYS;
-	if (from != NULL && vox_rfc3339_parse(from, from_us) != 0)
+	if (from != NULL && !instant_parse(from, from_us))
 		return ingress_bad_param(req, "from",
 		                         "an RFC 3339 date-time (1970..2199)");
 	if (days_arg != NULL) {
