@@ -360,7 +360,6 @@ int carrier_auth_check(vox_http_req_t *req, ingress_t *in,
                        carrier_caller_t *who)
 {
 	char secret[VOX_CARRIER_SECRET_MAX + 1];
-	struct limit_result limit;
 	int rc = -1;
 
 	memset(who, 0, sizeof(*who));
@@ -368,19 +367,8 @@ int carrier_auth_check(vox_http_req_t *req, ingress_t *in,
 	if (auth_credential(req, in, who, secret, sizeof(secret)) != 0 ||
 	    auth_signature(req, in, who, secret) != 0)
 		goto out;
-	limiter_check(in->limiter, who->cred_id, limit_class, rate_per_s,
-	              &limit);
-	ingress_rate_headers(req, &limit);
-	if (!limit.allowed) {
-		vox_counter_inc(in->limited);
-		vox_http_reply_error(req, 429, "rate_limited",
-		                     "too many requests: slow down and retry "
-		                     "after Retry-After seconds",
-		                     json_pack("{s:s, s:I}", "class",
-		                               limit_class, "limit",
-		                               (json_int_t)limit.limit));
+	if (!ingress_rate_limit(req, in, who->cred_id, limit_class, rate_per_s))
 		goto out;
-	}
 	rc = 0;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));

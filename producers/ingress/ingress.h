@@ -147,6 +147,12 @@ bool ingress_page_args(vox_http_req_t *req, char *limit, size_t limitlen,
 json_t *ingress_page(const PGresult *res, long limit,
                      json_t *(*row_fn)(const PGresult *res, int row));
 
+/* Counts the request against credential's limit_class at rate_per_s and
+ * sets the RateLimit-* headers: true, or false after answering 429. */
+bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
+                        const char *credential, const char *limit_class,
+                        long rate_per_s);
+
 /* RateLimit-* (and Retry-After when refused) from a limiter answer. */
 struct limit_result;
 void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r);

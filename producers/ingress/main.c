@@ -141,6 +141,25 @@ void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r)
 	}
 }
 
+bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
+                        const char *credential, const char *limit_class,
+                        long rate_per_s)
+{
+	struct limit_result limit;
+
+	limiter_check(in->limiter, credential, limit_class, rate_per_s, &limit);
+	ingress_rate_headers(req, &limit);
+	if (limit.allowed)
+		return true;
+	vox_counter_inc(in->limited);
+	vox_http_reply_error(req, 429, "rate_limited",
+	                     "too many requests: slow down and retry after "
+	                     "Retry-After seconds",
+	                     json_pack("{s:s, s:I}", "class", limit_class,
+	                               "limit", (json_int_t)limit.limit));
+	return false;
+}
+
 static long class_rate(const ingress_t *in, const char *limit_class)
 {
 	if (strcmp(limit_class, "search") == 0)
@@ -153,7 +172,6 @@ static long class_rate(const ingress_t *in, const char *limit_class)
 ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
 {
 	const route_rule_t *rule = vox_http_route(req)->data;
-	struct limit_result limit;
 	ingress_req_t *ir;
 	const char *code = "";
 	char message[160], credential[64];
@@ -181,19 +199,9 @@ ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
 	/* The credential is the key, or for a JWT its account and subject. */
 	snprintf(credential, sizeof(credential), "%s",
 	         ir->who.key_id[0] ? ir->who.key_id : ir->who.account_id);
-	limiter_check(in->limiter, credential, rule->limit_class,
-	              class_rate(in, rule->limit_class), &limit);
-	ingress_rate_headers(req, &limit);
-	if (!limit.allowed) {
-		vox_counter_inc(in->limited);
-		vox_http_reply_error(req, 429, "rate_limited",
-		                     "too many requests: slow down and retry "
-		                     "after Retry-After seconds",
-		                     json_pack("{s:s, s:I}", "class",
-		                               rule->limit_class, "limit",
-		                               (json_int_t)limit.limit));
+	if (!ingress_rate_limit(req, in, credential, rule->limit_class,
+	                        class_rate(in, rule->limit_class)))
 		return NULL;
-	}
 	if (!vox_role_allows(ir->who.role, rule->perms)) {
 		snprintf(message, sizeof(message),
 		         "the %s role may not call %s %s",
