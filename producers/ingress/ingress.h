@@ -209,7 +209,7 @@ void accept_writer_destroy(struct accept_writer *w);
 void accept_writer_submit(struct accept_writer *w, vox_http_req_t *req,
                           ingress_req_t *ir, vox_http_handler_fn then);
 
-/* listener.c: LISTEN vox_keys / vox_accounts / vox_ops. */
+/* listener.c: LISTEN vox_keys / vox_accounts / vox_ops / vox_routing. */
 struct listener *listener_new(ingress_t *in);
 void listener_destroy(struct listener *l);
 /* Parks req until operation ir->op_id finishes or ir->wait_s passes; then

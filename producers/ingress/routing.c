@@ -181,16 +181,6 @@ bool routing_ready(const routing_table_t *t)
 	return atomic_load(&((routing_table_t *)t)->ready);
 }
 
-size_t routing_size(routing_table_t *t)
-{
-	size_t n;
-
-	pthread_rwlock_rdlock(&t->lock);
-	n = t->n;
-	pthread_rwlock_unlock(&t->lock);
-	return n;
-}
-
 int routing_load_all(routing_table_t *t, vox_pg_t *pg, vox_error_t *err)
 {
 	struct routing_entry **entries = NULL, **old;

@@ -63,8 +63,6 @@ int routing_reload(routing_table_t *table, vox_pg_t *pg, const char *number_id,
  * look unknown). */
 bool routing_ready(const routing_table_t *table);
 
-size_t routing_size(routing_table_t *table);
-
 /* The decision for a call to e164 at at_us (docs/ROUTING.md). Never touches
  * the database. 0, or VOX_ERR_INVALID (at outside the schedule's range),
  * VOX_ERR_INTERNAL (ICU). */
