@@ -221,6 +221,14 @@ $(BUILD)/bench/metering_load: bench/metering_load.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# bench/routing: routing decisions at fixed open-loop rates next to an
+# unpipelined Redis GET loop, against the running stack (bench/README.md).
+# Not part of `make test`.
+.PHONY: bench-routing
+bench-routing: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/openloop
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/routing
+
 .PHONY: bench-numbers
 bench-numbers: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/numbers_load $(BUILD)/bench/numbers_orders

@@ -8,7 +8,8 @@
  * limits in Redis with a local fallback), idem.c and idem_hash.c
  * (Idempotency-Key), writer.c (accepted rows, batched), listener.c
  * (LISTEN: cache invalidation and Prefer: wait), commands.c, resources.c,
- * lifecycle.c, usage.c, cdrs.c, health.c, and the number search (search.h:
+ * lifecycle.c, usage.c, cdrs.c and carrier_auth.c, routing.c and
+ * routing_api.c (call routing), health.c, and the number search (search.h:
  * search.c, search_cache.c, search_flight.c, pool_refill.c).
  */
 #ifndef INGRESS_H
@@ -33,6 +34,7 @@ struct ingress_cfg {
 	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
 	long jwt_leeway_s, rate_read, rate_command, rate_search;
 	long max_wait_s;
+	long rate_route; /* POST /v1/carrier/calls/route, per carrier key */
 	long test_clock_skew_s; /* tests only: moves idempotency's "now" */
 	const char *encryption_key, *encryption_old_keys;
 	bool bench_routes;
@@ -43,6 +45,7 @@ struct limiter;
 struct accept_writer;
 struct listener;
 struct vox_crypto_keyring;
+struct routing_table;
 
 typedef struct ingress {
 	const struct ingress_cfg *cfg;
@@ -59,6 +62,9 @@ typedef struct ingress {
 	vox_counter_t *accepted, *refused, *auth_failed, *limited;
 	vox_counter_t *idem_hits;
 	vox_counter_t *cdrs_accepted, *cdrs_rejected, *cdrs_refused;
+	vox_counter_t *routes_decided;
+	/* Routing decisions from memory (routing.h), kept by the listener. */
+	struct routing_table *routing;
 	/* Seals stored answers that carry secrets; NULL: none configured
 	 * (such answers are stored without the secret, idem.c). */
 	struct vox_crypto_keyring *keyring;
@@ -141,6 +147,12 @@ bool ingress_page_args(vox_http_req_t *req, char *limit, size_t limitlen,
 json_t *ingress_page(const PGresult *res, long limit,
                      json_t *(*row_fn)(const PGresult *res, int row));
 
+/* Counts the request against credential's limit_class at rate_per_s and
+ * sets the RateLimit-* headers: true, or false after answering 429. */
+bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
+                        const char *credential, const char *limit_class,
+                        long rate_per_s);
+
 /* RateLimit-* (and Retry-After when refused) from a limiter answer. */
 struct limit_result;
 void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r);
@@ -197,7 +209,7 @@ void accept_writer_destroy(struct accept_writer *w);
 void accept_writer_submit(struct accept_writer *w, vox_http_req_t *req,
                           ingress_req_t *ir, vox_http_handler_fn then);
 
-/* listener.c: LISTEN vox_keys / vox_accounts / vox_ops. */
+/* listener.c: LISTEN vox_keys / vox_accounts / vox_ops / vox_routing. */
 struct listener *listener_new(ingress_t *in);
 void listener_destroy(struct listener *l);
 /* Parks req until operation ir->op_id finishes or ir->wait_s passes; then
@@ -242,6 +254,8 @@ void ingress_number_activate(vox_http_req_t *req, void *ctx);
 void ingress_number_deactivate(vox_http_req_t *req, void *ctx);
 void ingress_number_release(vox_http_req_t *req, void *ctx);
 void ingress_cdr_push(vox_http_req_t *req, void *ctx);
+void ingress_call_route(vox_http_req_t *req, void *ctx);
+void ingress_hours_preview(vox_http_req_t *req, void *ctx);
 void ingress_usage_get(vox_http_req_t *req, void *ctx);
 void ingress_trigger_create(vox_http_req_t *req, void *ctx);
 void ingress_trigger_list(vox_http_req_t *req, void *ctx);

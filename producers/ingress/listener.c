@@ -4,16 +4,20 @@
  *   vox_accounts  an account changed status: drop its credentials
  *   vox_ops       an operation finished: answer requests waiting on it
  *                 (Prefer: wait=N)
+ *   vox_routing   a number's configuration or status changed: reload it
+ *                 into the routing table (routing.c)
  * Waiting requests are parked (suspended), never a thread each; a request
  * whose operation finished before it was parked is caught by one status
  * query when it is registered. After a reconnect the thread LISTENs again
- * and drops the whole credential cache (it may have missed a change).
+ * and drops the whole credential cache and reloads the whole routing table
+ * (it may have missed a change).
  */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ingress.h"
+#include "routing.h"
 #include "vox_log.h"
 #include "vox_time.h"
 
@@ -96,6 +100,14 @@ static void handle_notice(struct listener *l, const PGnotify *note)
 		key_cache_forget(l->in->keys, note->extra);
 	} else if (strcmp(note->relname, "vox_accounts") == 0) {
 		key_cache_forget_account(l->in->keys, note->extra);
+	} else if (strcmp(note->relname, "vox_routing") == 0) {
+		vox_error_t err;
+
+		if (routing_reload(l->in->routing, l->pg, note->extra, &err) !=
+		    0)
+			vox_log(VOX_LOG_WARN,
+			        "cannot reload a number's routing", "number_id",
+			        note->extra, "error", err.message, NULL);
 	} else if (strcmp(note->relname, "vox_ops") == 0) {
 		pthread_mutex_lock(&l->lock);
 		release_waiters(l, note->extra, false);
@@ -110,8 +122,9 @@ static int listen_all(struct listener *l)
 	if (vox_pg_connect(l->pg, 0, &err) != 0 ||
 	    vox_pg_exec_script(l->pg,
 	                       "LISTEN vox_keys; LISTEN vox_accounts; "
-	                       "LISTEN vox_ops",
-	                       &err) != 0) {
+	                       "LISTEN vox_ops; LISTEN vox_routing",
+	                       &err) != 0 ||
+	    routing_load_all(l->in->routing, l->pg, &err) != 0) {
 		vox_log(VOX_LOG_WARN, "listener cannot LISTEN", "error",
 		        err.message, NULL);
 		return -1;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ingress.h"
+#include "routing.h"
 #include "vox_config.h"
 #include "vox_crypto.h"
 #include "vox_event.h"
@@ -33,10 +34,12 @@ static const char *const key_secret[] = {"key", NULL};
 static const route_rule_t key_create_route = {.perms = VOX_PERM_KEYS,
                                               .limit_class = "command",
                                               .secret_fields = key_secret};
-/* Carriers authenticate with their own keys and signatures (cdrs.c), not
- * through ingress_begin: no account, no role. */
+/* Carriers authenticate with their own keys and signatures
+ * (carrier_auth.c), not through ingress_begin: no account, no role. */
 static const route_rule_t carrier_route = {
         .perms = 0, .limit_class = "command", .max_body = INGRESS_CDR_MAX_BODY};
+static const route_rule_t carrier_decision_route = {.perms = 0,
+                                                    .limit_class = "route"};
 
 /* docs/PERMISSIONS.md and schemas/openapi.yaml describe this table; a
  * test compares the OpenAPI paths with `ingress --routes`. */
@@ -63,6 +66,8 @@ static const vox_http_route_t routes[] = {
         {"GET", "/v1/orders/{id}", ingress_order_get, NULL, &read_route},
         {"GET", "/v1/numbers", ingress_number_list, NULL, &read_route},
         {"GET", "/v1/numbers/{id}", ingress_number_get, NULL, &read_route},
+        {"GET", "/v1/numbers/{id}/business-hours/preview",
+         ingress_hours_preview, NULL, &read_route},
         {"POST", "/v1/numbers/{id}/activate", ingress_number_activate, NULL,
          &operate_route},
         {"POST", "/v1/numbers/{id}/deactivate", ingress_number_deactivate, NULL,
@@ -78,6 +83,8 @@ static const vox_http_route_t routes[] = {
         {"DELETE", "/v1/usage-triggers/{id}", ingress_trigger_delete, NULL,
          &operate_route},
         {"POST", "/v1/carrier/cdrs", ingress_cdr_push, NULL, &carrier_route},
+        {"POST", "/v1/carrier/calls/route", ingress_call_route, NULL,
+         &carrier_decision_route},
         {"GET", "/v1/openapi.yaml", ingress_openapi, NULL, &open_route},
         {"GET", "/healthz", ingress_healthz, NULL, &open_route},
         {"GET", "/readyz", ingress_readyz, NULL, &open_route},
@@ -134,6 +141,25 @@ void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r)
 	}
 }
 
+bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
+                        const char *credential, const char *limit_class,
+                        long rate_per_s)
+{
+	struct limit_result limit;
+
+	limiter_check(in->limiter, credential, limit_class, rate_per_s, &limit);
+	ingress_rate_headers(req, &limit);
+	if (limit.allowed)
+		return true;
+	vox_counter_inc(in->limited);
+	vox_http_reply_error(req, 429, "rate_limited",
+	                     "too many requests: slow down and retry after "
+	                     "Retry-After seconds",
+	                     json_pack("{s:s, s:I}", "class", limit_class,
+	                               "limit", (json_int_t)limit.limit));
+	return false;
+}
+
 static long class_rate(const ingress_t *in, const char *limit_class)
 {
 	if (strcmp(limit_class, "search") == 0)
@@ -146,7 +172,6 @@ static long class_rate(const ingress_t *in, const char *limit_class)
 ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
 {
 	const route_rule_t *rule = vox_http_route(req)->data;
-	struct limit_result limit;
 	ingress_req_t *ir;
 	const char *code = "";
 	char message[160], credential[64];
@@ -174,19 +199,9 @@ ingress_req_t *ingress_begin(vox_http_req_t *req, ingress_t *in)
 	/* The credential is the key, or for a JWT its account and subject. */
 	snprintf(credential, sizeof(credential), "%s",
 	         ir->who.key_id[0] ? ir->who.key_id : ir->who.account_id);
-	limiter_check(in->limiter, credential, rule->limit_class,
-	              class_rate(in, rule->limit_class), &limit);
-	ingress_rate_headers(req, &limit);
-	if (!limit.allowed) {
-		vox_counter_inc(in->limited);
-		vox_http_reply_error(req, 429, "rate_limited",
-		                     "too many requests: slow down and retry "
-		                     "after Retry-After seconds",
-		                     json_pack("{s:s, s:I}", "class",
-		                               rule->limit_class, "limit",
-		                               (json_int_t)limit.limit));
+	if (!ingress_rate_limit(req, in, credential, rule->limit_class,
+	                        class_rate(in, rule->limit_class)))
 		return NULL;
-	}
 	if (!vox_role_allows(ir->who.role, rule->perms)) {
 		snprintf(message, sizeof(message),
 		         "the %s role may not call %s %s",
@@ -430,6 +445,9 @@ static void ingress_counters(ingress_t *in)
 	        m, "vox_cdrs_refused_total",
 	        "Pushed CDRs answered 503 because Kafka did not take them",
 	        NULL);
+	in->routes_decided = vox_metrics_counter(
+	        m, "vox_routing_decisions_total",
+	        "Calls answered by POST /v1/carrier/calls/route", NULL);
 	in->idem_hits = vox_metrics_counter(
 	        m, "vox_idempotency_hits_total",
 	        "POSTs answered from an existing Idempotency-Key "
@@ -495,6 +513,7 @@ static int ingress_run(const struct ingress_cfg *cfg)
 		        cfg->openapi_file, NULL);
 	in.pg_pool = vox_pg_pool_new(cfg->pg_url, (int)cfg->pg_pool);
 	in.keys = key_cache_new();
+	in.routing = routing_table_new();
 	in.limiter = limiter_new(cfg->redis_url, in.metrics);
 	in.writer = accept_writer_new(cfg->pg_url, in.metrics);
 	in.listener = listener_new(&in);
@@ -503,8 +522,9 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	pconf.message_timeout_ms = (int)cfg->kafka_timeout_ms;
 	pconf.linger_ms = (int)cfg->linger_ms;
 	in.producer = vox_producer_new(&pconf, &err);
-	if (in.pg_pool == NULL || in.keys == NULL || in.limiter == NULL ||
-	    in.writer == NULL || in.listener == NULL || in.producer == NULL) {
+	if (in.pg_pool == NULL || in.keys == NULL || in.routing == NULL ||
+	    in.limiter == NULL || in.writer == NULL || in.listener == NULL ||
+	    in.producer == NULL) {
 		vox_log(VOX_LOG_ERROR, "cannot start", "error",
 		        in.producer ? "out of memory" : err.message, NULL);
 		goto out;
@@ -516,6 +536,7 @@ out:
 	listener_destroy(in.listener);
 	limiter_destroy(in.limiter);
 	key_cache_destroy(in.keys);
+	routing_table_destroy(in.routing);
 	vox_pg_pool_destroy(in.pg_pool);
 	vox_metrics_destroy(in.metrics);
 	free(in.jwt_key);
@@ -575,6 +596,9 @@ int main(int argc, char **argv)
 	        {"VOX_RATE_SEARCH", VOX_CFG_INT, "10", 1, 10000000,
 	         "number searches per second per credential (burst: twice)",
 	         &cfg.rate_search},
+	        {"VOX_RATE_ROUTE", VOX_CFG_INT, "5000", 1, 10000000,
+	         "routing decisions per second per carrier key (burst: twice)",
+	         &cfg.rate_route},
 	        {"VOX_MAX_WAIT_S", VOX_CFG_INT, "30", 0, 300,
 	         "largest Prefer: wait honoured", &cfg.max_wait_s},
 	        {"VOX_OPENAPI_FILE", VOX_CFG_STRING, "schemas/openapi.yaml", 1,

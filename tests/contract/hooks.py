@@ -9,7 +9,8 @@ ingress:
 - a fresh `Idempotency-Key` for every request that sends a well-formed one
   (a client never reuses a key for another request; a malformed key is
   sent as generated, so its 400 is still checked);
-- POST /v1/carrier/cdrs: the carrier key instead of the account key and a
+- POST /v1/carrier/cdrs and /v1/carrier/calls/route: the carrier key
+  instead of the account key and a
   valid `Vox-Signature` over the exact body sent, when the generated
   signature is well-formed (a malformed or missing one goes as generated
   and must get 401); NDJSON bodies sent as text;
@@ -152,7 +153,7 @@ class Client(requests.auth.AuthBase):
 
     def __call__(self, r):
         url = urlsplit(r.url)
-        if url.path == "/v1/carrier/cdrs":
+        if url.path.startswith("/v1/carrier/"):
             self.carrier(r)
         elif r.method == "DELETE" and url.path == "/v1/api-keys/" + KEY_ID:
             r.url = urlunsplit(url._replace(path="/v1/api-keys/" + str(uuid.uuid4())))

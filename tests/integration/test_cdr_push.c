@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "carrier_helpers.h"
 #include "helpers.h"
 #include "vox_auth.h"
 #include "vox_cdr.h"
@@ -33,13 +34,6 @@
 
 static int port;
 static pid_t ingress;
-
-struct carrier {
-	char id[VOX_UUID_STRLEN];
-	char name[40];
-	char key[VOX_CARRIER_KEY_LEN + 1];
-	char secret[44];
-};
 
 static bool ingress_up(void *arg)
 {
@@ -75,49 +69,6 @@ static void suite_stop(void)
 	cr_expect_eq(status, 0, "ingress exit status %d", status);
 }
 
-/* A new active credential with a unique carrier name (SQL, as voxctl). */
-static void carrier_new(struct carrier *c)
-{
-	char hash[65], uuid[VOX_UUID_STRLEN];
-	vox_pg_t *pg = t_pg();
-	vox_error_t err;
-
-	vox_uuid7(c->id);
-	vox_uuid7(uuid);
-	/* the random tail of a UUIDv7: lowercase hex, unique */
-	snprintf(c->name, sizeof(c->name), "t-%.4s%.12s", uuid + 19, uuid + 24);
-	cr_assert_eq(vox_carrier_key_generate(c->key, sizeof(c->key), &err), 0);
-	cr_assert_eq(vox_random_b64url(c->secret, sizeof(c->secret), &err), 0);
-	vox_apikey_hash_hex(c->key, hash);
-	const char *params[] = {c->id, c->name, c->key, hash, c->secret};
-	cr_assert_eq(
-	        vox_pg_exec(pg,
-	                    "INSERT INTO carrier_credentials (id, carrier, "
-	                    "key_prefix, key_hash, signing_secret) VALUES "
-	                    "($1, $2, left($3, 12), decode($4, 'hex'), $5)",
-	                    5, params, NULL, &err),
-	        0, "%s", err.message);
-	vox_pg_destroy(pg);
-}
-
-/* hex HMAC-SHA256(secret, "<t>.<body>") */
-static void sign(const char *secret, long long t, const char *body,
-                 char out[65])
-{
-	size_t blen = strlen(body), len;
-	char *msg = malloc(blen + 32);
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	cr_assert_not_null(msg);
-	len = (size_t)snprintf(msg, 32, "%lld.", t);
-	memcpy(msg + len, body, blen);
-	HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)msg,
-	     len + blen, md, &mdlen);
-	vox_hex_encode(md, 32, out);
-	free(msg);
-}
-
 /* POSTs body signed with (t, secret) unless signature is given ("" sends
  * no Vox-Signature header); authorization NULL sends none. */
 static int push_raw(int at, const char *authorization, const char *signature,
@@ -147,7 +98,7 @@ static int push_raw(int at, const char *authorization, const char *signature,
 }
 
 /* A correctly signed push at time t (0: now) to the ingress at port at. */
-static int push_signed(int at, const struct carrier *c, long long t,
+static int push_signed(int at, const struct t_carrier *c, long long t,
                        const char *content_type, const char *body,
                        json_t **answer)
 {
@@ -156,19 +107,19 @@ static int push_signed(int at, const struct carrier *c, long long t,
 	if (t == 0)
 		t = (long long)time(NULL);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", c->key);
-	sign(c->secret, t, body, sig);
+	t_carrier_sign(c->secret, t, body, sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", t, sig);
 	return push_raw(at, bearer, header, content_type, body, answer);
 }
 
 /* A correctly signed push at time t (0: now) to the suite's ingress. */
-static int push_at(const struct carrier *c, long long t,
+static int push_at(const struct t_carrier *c, long long t,
                    const char *content_type, const char *body, json_t **answer)
 {
 	return push_signed(port, c, t, content_type, body, answer);
 }
 
-static int push(const struct carrier *c, const char *body, json_t **answer)
+static int push(const struct t_carrier *c, const char *body, json_t **answer)
 {
 	return push_at(c, 0, "application/json", body, answer);
 }
@@ -296,13 +247,13 @@ TestSuite(cdr_push, .init = suite_start, .fini = suite_stop, .timeout = 120);
 
 Test(cdr_push, signed_push_is_accepted_and_on_the_topic_keyed_by_number)
 {
-	struct carrier c;
+	struct t_carrier c;
 	struct seen s = {0};
 	char r1[512], r2[512], body[1100];
 	json_t *answer;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	record(r1, sizeof(r1), "call-1", "inbound_call", "+14155550123");
 	record(r2, sizeof(r2), "sms-1", "sms_sent", "+14155550199");
 	snprintf(body, sizeof(body), "[%s,%s]", r1, r2);
@@ -331,14 +282,14 @@ Test(cdr_push, signed_push_is_accepted_and_on_the_topic_keyed_by_number)
 
 Test(cdr_push, credentials_are_checked)
 {
-	struct carrier c;
+	struct t_carrier c;
 	char bearer[80], account[40], api_key[64], path_key[128];
 	const char *headers[2] = {path_key, NULL};
 	vox_pg_t *pg;
 	vox_error_t err;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	{
 		json_t *a;
 
@@ -385,20 +336,20 @@ Test(cdr_push, credentials_are_checked)
 
 Test(cdr_push, signatures_are_checked)
 {
-	struct carrier c;
+	struct t_carrier c;
 	char bearer[80], sig[65], header[256];
 	long long now = (long long)time(NULL);
 	json_t *a;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", c.key);
 	status = push_raw(port, bearer, "", "application/json", "[]", &a);
 	expect_401(status, a, "missing_signature");
 	status = push_raw(port, bearer, "v1=abc", "application/json", "[]", &a);
 	expect_401(status, a, "invalid_signature");
 	/* t must be plain digits: the signature covers its text */
-	sign(c.secret, now, "[]", sig);
+	t_carrier_sign(c.secret, now, "[]", sig);
 	snprintf(header, sizeof(header), "t=%lldx,v1=%s", now, sig);
 	status = push_raw(port, bearer, header, "application/json", "[]", &a);
 	expect_401(status, a, "invalid_signature");
@@ -406,12 +357,12 @@ Test(cdr_push, signatures_are_checked)
 	status = push_raw(port, bearer, header, "application/json", "[]", &a);
 	expect_401(status, a, "invalid_signature");
 	/* signed with another secret */
-	sign("another-secret-0123456789", now, "[]", sig);
+	t_carrier_sign("another-secret-0123456789", now, "[]", sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", now, sig);
 	status = push_raw(port, bearer, header, "application/json", "[]", &a);
 	expect_401(status, a, "invalid_signature");
 	/* signed over another body */
-	sign(c.secret, now, "[ ]", sig);
+	t_carrier_sign(c.secret, now, "[ ]", sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", now, sig);
 	status = push_raw(port, bearer, header, "application/json", "[]", &a);
 	expect_401(status, a, "invalid_signature");
@@ -421,7 +372,7 @@ Test(cdr_push, signatures_are_checked)
 	status = push_at(&c, now + 400, "application/json", "[]", &a);
 	expect_401(status, a, "stale_timestamp");
 	/* several v1: any match passes (a secret being rotated) */
-	sign(c.secret, now, "[]", sig);
+	t_carrier_sign(c.secret, now, "[]", sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%064d,v1=%s", now, 0, sig);
 	status = push_raw(port, bearer, header, "application/json", "[]", &a);
 	cr_expect_eq(status, 202, "two v1 entries: %d", status);
@@ -430,17 +381,17 @@ Test(cdr_push, signatures_are_checked)
 
 Test(cdr_push, a_replayed_request_is_refused)
 {
-	struct carrier c;
+	struct t_carrier c;
 	char bearer[80], sig[65], header[128], r1[512], body[600];
 	long long now = (long long)time(NULL);
 	json_t *a;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	record(r1, sizeof(r1), "replay-1", "outbound_call", "+14155550123");
 	snprintf(body, sizeof(body), "[%s]", r1);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", c.key);
-	sign(c.secret, now, body, sig);
+	t_carrier_sign(c.secret, now, body, sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", now, sig);
 	status = push_raw(port, bearer, header, "application/json", body, &a);
 	cr_assert_eq(status, 202, "first: %d", status);
@@ -451,12 +402,12 @@ Test(cdr_push, a_replayed_request_is_refused)
 
 Test(cdr_push, each_record_gets_its_own_reason)
 {
-	struct carrier c;
+	struct t_carrier c;
 	char good[512], body[2048], when[40];
 	json_t *a, *errors;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	record(good, sizeof(good), "mix-ok", "sms_received", "+14155550123");
 	vox_rfc3339_format(((int64_t)time(NULL) + 3600) * 1000000, when,
 	                   sizeof(when));
@@ -507,12 +458,12 @@ Test(cdr_push, each_record_gets_its_own_reason)
 
 Test(cdr_push, ndjson_lines_blank_lines_and_a_line_that_is_not_json)
 {
-	struct carrier c;
+	struct t_carrier c;
 	char r1[512], r2[512], body[1200];
 	json_t *a, *e;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	record(r1, sizeof(r1), "nd-1", "inbound_call", "+14155550123");
 	record(r2, sizeof(r2), "nd-2", "sms_sent", "+14155550123");
 	snprintf(body, sizeof(body), "%s\n\n  \r\n{not json\n%s\r\n", r1, r2);
@@ -528,11 +479,11 @@ Test(cdr_push, ndjson_lines_blank_lines_and_a_line_that_is_not_json)
 
 Test(cdr_push, an_empty_array_is_accepted_with_nothing_in_it)
 {
-	struct carrier c;
+	struct t_carrier c;
 	json_t *a;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	status = push(&c, "[]", &a);
 	cr_assert_eq(status, 202, "status %d", status);
 	cr_expect_eq(json_integer_value(json_object_get(a, "accepted")), 0);
@@ -542,13 +493,13 @@ Test(cdr_push, an_empty_array_is_accepted_with_nothing_in_it)
 
 Test(cdr_push, bodies_over_the_limits_get_413)
 {
-	struct carrier c;
+	struct t_carrier c;
 	size_t n = 10001, len = 2 + n * 3;
 	char *body = malloc(8u * 1024 * 1024 + 64);
 	json_t *a;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	cr_assert_not_null(body);
 	body[0] = '[';
 	for (size_t i = 0; i < n; i++)
@@ -583,11 +534,11 @@ Test(cdr_push, bodies_over_the_limits_get_413)
 
 Test(cdr_push, bodies_that_are_not_records_get_400_or_415)
 {
-	struct carrier c;
+	struct t_carrier c;
 	json_t *a;
 	int status;
 
-	carrier_new(&c);
+	t_carrier_new(&c);
 	status = push(&c, "[{\"id\":", &a);
 	cr_expect_eq(status, 400, "truncated JSON: %d", status);
 	cr_expect_str_eq(error_code(a) ? error_code(a) : "", "invalid_json");
@@ -607,7 +558,7 @@ Test(cdr_push, bodies_that_are_not_records_get_400_or_415)
 
 Test(cdr_push, kafka_down_is_503_and_the_same_request_can_be_retried)
 {
-	struct carrier c;
+	struct t_carrier c;
 	char bearer[80], sig[65], header[128], r1[512], body[600];
 	long long now = (long long)time(NULL);
 	int dead_port;
@@ -621,11 +572,11 @@ Test(cdr_push, kafka_down_is_503_and_the_same_request_can_be_retried)
 	                                       NULL};
 
 	dead = start_ingress(&dead_port, dead_env);
-	carrier_new(&c);
+	t_carrier_new(&c);
 	record(r1, sizeof(r1), "down-1", "inbound_call", "+14155550123");
 	snprintf(body, sizeof(body), "[%s]", r1);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", c.key);
-	sign(c.secret, now, body, sig);
+	t_carrier_sign(c.secret, now, body, sig);
 	snprintf(header, sizeof(header), "t=%lld,v1=%s", now, sig);
 	status = push_raw(dead_port, bearer, header, "application/json", body,
 	                  &a);
@@ -685,7 +636,7 @@ static int voxctl(const char *args, char **out)
 
 Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
 {
-	struct carrier c = {0};
+	struct t_carrier c = {0};
 	char args[128], uuid[VOX_UUID_STRLEN], *out;
 	json_t *made, *a;
 	int rc, status;
@@ -734,7 +685,7 @@ Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
 
 /* voxctl carrier create --json with env ("" or settings): c filled in;
  * *said is all voxctl wrote, stderr included (malloc'd). */
-static void carrier_made_by_voxctl(const char *env, struct carrier *c,
+static void carrier_made_by_voxctl(const char *env, struct t_carrier *c,
                                    char **said)
 {
 	char args[128], uuid[VOX_UUID_STRLEN];
@@ -794,7 +745,7 @@ static void expect_503_sealed(int status, json_t *answer, const char *what)
 }
 
 /* An empty signed push to the ingress at port at answers 202. */
-static void expect_accepted(int at, const struct carrier *c, const char *what)
+static void expect_accepted(int at, const struct t_carrier *c, const char *what)
 {
 	json_t *a;
 	int status = push_signed(at, c, 0, "application/json", "[]", &a);
@@ -821,7 +772,7 @@ Test(cdr_push, a_secret_made_with_a_key_is_sealed_and_only_that_key_opens_it)
 	                                        NULL};
 	static const char *const other_env[] = {"VOX_ENCRYPTION_KEY=" ENC_KEY2,
 	                                        NULL};
-	struct carrier c, wrong;
+	struct t_carrier c, wrong;
 	vox_pg_t *pg = t_pg();
 	int keyed_port, other_port, status;
 	char *said, *log;
@@ -878,7 +829,7 @@ Test(cdr_push, voxctl_carrier_seal_seals_plaintext_and_reseals_a_retired_key)
 	static const char *const rotated_env[] = {
 	        "VOX_ENCRYPTION_KEY=" ENC_KEY2,
 	        "VOX_ENCRYPTION_OLD_KEYS=" ENC_KEY, NULL};
-	struct carrier c;
+	struct t_carrier c;
 	vox_pg_t *pg = t_pg();
 	int keyed_port, rotated_port, status;
 	char args[128], *said;

@@ -79,8 +79,8 @@ for name, (item, op) in sorted(ops.items()):
     if public != (perm == "none"):
         problems.append(f"{name}: security: [] must go with x-permission: none, and only with it")
     if perm != "none":
-        if op.get("x-rate-limit-class") not in ("read", "command", "search"):
-            problems.append(f"{name}: x-rate-limit-class missing or not read/command/search")
+        if op.get("x-rate-limit-class") not in ("read", "command", "search", "route"):
+            problems.append(f"{name}: x-rate-limit-class missing or not read/command/search/route")
         for status in ("401", "429") if perm == "carrier" else ("401", "403", "429"):
             if status not in responses:
                 problems.append(f"{name}: authenticated but does not list {status}")
