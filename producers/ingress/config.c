@@ -318,11 +318,27 @@ static bool voicemail_plain(vox_http_req_t *req, json_t *body)
 	return true;
 }
 
+/* greeting: null, {"text": ...} or {"audio_id": ...}. */
+static bool greeting_valid(const json_t *g)
+{
+	static const char *const keys[] = {"text", "audio_id", NULL};
+	const char *text = vox_json_str(g, "text");
+	const char *audio = vox_json_str(g, "audio_id");
+	vox_error_t err;
+
+	if (g == NULL || json_is_null(g))
+		return true;
+	if (!json_is_object(g) || json_object_size(g) != 1 ||
+	    vox_json_only_keys(g, keys, &err) != 0)
+		return false;
+	if (text != NULL)
+		return strlen(text) >= 1 && strlen(text) <= MAX_GREETING;
+	return audio != NULL && vox_uuid_valid(audio);
+}
+
 static json_t *voicemail_check(vox_http_req_t *req, json_t *body,
                                const PGresult *num)
 {
-	json_t *text = json_object_get(body, "greeting_text");
-	json_t *audio = json_object_get(body, "greeting_audio_id");
 	json_t *pin = json_object_get(body, "pin");
 	char hash[160];
 	const char *p;
@@ -330,28 +346,14 @@ static json_t *voicemail_check(vox_http_req_t *req, json_t *body,
 	(void)num;
 	if (!voicemail_plain(req, body))
 		return NULL;
-	if (text != NULL && !json_is_null(text) &&
-	    (!json_is_string(text) ||
-	     strlen(json_string_value(text)) > MAX_GREETING)) {
-		bad_field(req, "greeting_text",
-		          "must be a text of at most 2000 bytes");
+	if (!greeting_valid(json_object_get(body, "greeting"))) {
+		bad_field(req, "greeting",
+		          "must be null, {\"text\": 1..2000 bytes} or "
+		          "{\"audio_id\": an uploaded file's id}");
 		return NULL;
 	}
-	if (audio != NULL && !json_is_null(audio) &&
-	    (!json_is_string(audio) ||
-	     !vox_uuid_valid(json_string_value(audio)))) {
-		bad_field(req, "greeting_audio_id", "must be a file id");
-		return NULL;
-	}
-	if (text && !json_is_null(text) && audio && !json_is_null(audio)) {
-		bad_field(req, "greeting_audio_id",
-		          "give greeting_text or greeting_audio_id, not both");
-		return NULL;
-	}
-	if (text == NULL)
-		json_object_set_new(body, "greeting_text", json_null());
-	if (audio == NULL)
-		json_object_set_new(body, "greeting_audio_id", json_null());
+	if (json_object_get(body, "greeting") == NULL)
+		json_object_set_new(body, "greeting", json_null());
 	if (pin == NULL) /* absent: the worker keeps the current PIN */
 		return json_incref(body);
 	p = json_string_value(pin);
@@ -390,14 +392,9 @@ static json_t *voicemail_show(const json_t *stored)
 
 static const char *const hours_keys[] = {"time_zone", "weekly", "overrides",
                                          NULL};
-static const char *const voicemail_keys[] = {"enabled",
-                                             "greeting_text",
-                                             "greeting_audio_id",
-                                             "pin",
-                                             "max_message_s",
-                                             "transcription",
-                                             "emails",
-                                             NULL};
+static const char *const voicemail_keys[] = {
+        "enabled",       "greeting", "pin", "max_message_s",
+        "transcription", "emails",   NULL};
 
 static const section_t sections[] = {
         {"routing", "number.routing.update",
@@ -596,49 +593,38 @@ void ingress_config_versions(vox_http_req_t *req, void *ctx)
 	PQclear(res);
 }
 
-/* [{event_type, channels}] with known, distinct channels; false after
- * answering 400. */
+/* {event_type: [channels in order of fallback]}: event types or "*",
+ * channels known and distinct; false after answering 400. */
 static bool preferences_valid(vox_http_req_t *req, const json_t *prefs)
 {
 	static const char *const channels[] = {"email", "sms", "webhook"};
-	const json_t *p, *ch;
-	size_t i, j;
+	const char *type;
+	const json_t *list, *ch;
+	size_t j;
 
-	if (!json_is_array(prefs) || json_array_size(prefs) > MAX_PREFERENCES) {
+	if (!json_is_object(prefs) ||
+	    json_object_size(prefs) > MAX_PREFERENCES) {
 		bad_field(req, "preferences",
-		          "must be a list of at most 50 entries");
+		          "must be an object of at most 50 event types");
 		return false;
 	}
-	json_array_foreach(prefs, i, p)
+	json_object_foreach((json_t *)prefs, type, list)
 	{
-		static const char *const keys[] = {"event_type", "channels",
-		                                   NULL};
-		const char *type = vox_json_str(p, "event_type");
-		const json_t *list = json_object_get(p, "channels");
-		vox_error_t err;
 		unsigned seen = 0;
 
-		if (!json_is_object(p) || vox_json_only_keys(p, keys, &err) ||
-		    type == NULL || strlen(type) < 1 || strlen(type) > 200 ||
+		if (strlen(type) < 1 || strlen(type) > 200 ||
 		    strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789_.*") !=
 		            strlen(type)) {
 			bad_field(req, "preferences",
-			          "each entry is {event_type, channels}; "
-			          "event_type is an event type or \"*\"");
+			          "keys are event types (a-z, 0-9, _ . *) or "
+			          "\"*\"");
 			return false;
 		}
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(type, vox_json_str(json_array_get(prefs, k),
-			                              "event_type")) == 0) {
-				bad_field(req, "preferences",
-				          "an event_type is listed twice");
-				return false;
-			}
 		if (!json_is_array(list) || json_array_size(list) < 1 ||
 		    json_array_size(list) > 3) {
-			bad_field(req, "channels",
-			          "must list 1 to 3 channels in order of "
-			          "fallback");
+			bad_field(req, "preferences",
+			          "each event type lists 1 to 3 channels in "
+			          "order of fallback");
 			return false;
 		}
 		json_array_foreach(list, j, ch)
@@ -650,7 +636,7 @@ static bool preferences_valid(vox_http_req_t *req, const json_t *prefs)
 			                        channels[c]) != 0))
 				c++;
 			if (c == 3 || (seen & (1u << c)) != 0) {
-				bad_field(req, "channels",
+				bad_field(req, "preferences",
 				          "each channel is one of email, sms, "
 				          "webhook, at most once");
 				return false;

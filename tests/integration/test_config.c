@@ -250,15 +250,17 @@ Test(config, voicemail_pin_is_hashed_and_never_shown)
 	vox_pg_t *pg;
 
 	buy(true, id, e164);
-	r = put_get(id, "voicemail",
-	            "{\"enabled\":true,\"greeting_text\":\"Leave a message\","
-	            "\"pin\":\"482913\",\"max_message_s\":90,"
-	            "\"transcription\":true,\"emails\":[\"ops@example.com\"]}",
-	            &version);
+	r = put_get(
+	        id, "voicemail",
+	        "{\"enabled\":true,\"greeting\":{\"text\":\"Leave a message\"},"
+	        "\"pin\":\"482913\",\"max_message_s\":90,"
+	        "\"transcription\":true,\"emails\":[\"ops@example.com\"]}",
+	        &version);
 	cr_expect(json_is_true(json_object_get(r, "pin_set")));
 	cr_expect_null(json_object_get(r, "pin"));
 	cr_expect_null(json_object_get(r, "pin_hash"));
-	cr_expect_str_eq(vox_json_str(r, "greeting_text"), "Leave a message");
+	cr_expect_str_eq(vox_json_str(json_object_get(r, "greeting"), "text"),
+	                 "Leave a message");
 	cr_expect_eq(json_integer_value(json_object_get(r, "max_message_s")),
 	             90);
 	cr_expect_null(strstr(vox_json_dump(r), "482913"));
@@ -469,35 +471,36 @@ Test(config, idempotency_key_replays_a_put)
 
 Test(config, notification_preferences_keep_the_fallback_order)
 {
-	json_t *op, *r, *p, *e;
+	json_t *r, *p, *e;
 
-	op = command("PUT", "/v1/notification-preferences",
-	             "{\"preferences\":[{\"event_type\":\"number.activated\","
-	             "\"channels\":[\"sms\",\"email\"]},{\"event_type\":\"*\","
-	             "\"channels\":[\"webhook\",\"email\",\"sms\"]}]}",
-	             "completed");
-	json_decref(op);
+	json_decref(
+	        command("PUT", "/v1/notification-preferences",
+	                "{\"preferences\":{\"number.activated\":[\"sms\","
+	                "\"email\"],\"*\":[\"webhook\",\"email\",\"sms\"]}}",
+	                "completed"));
 	r = api("GET", "/v1/notification-preferences", NULL, 200);
 	p = json_object_get(r, "preferences");
-	cr_assert_eq(json_array_size(p), 2, "%s", vox_json_dump(r));
-	cr_expect_str_eq(vox_json_str(json_array_get(p, 0), "event_type"), "*");
+	cr_assert_eq(json_object_size(p), 2, "%s", vox_json_dump(r));
+	cr_expect_str_eq(json_string_value(json_array_get(
+	                         json_object_get(p, "number.activated"), 0)),
+	                 "sms");
+	cr_expect_str_eq(json_string_value(json_array_get(
+	                         json_object_get(p, "number.activated"), 1)),
+	                 "email");
 	cr_expect_str_eq(
-	        json_string_value(json_array_get(
-	                json_object_get(json_array_get(p, 1), "channels"), 0)),
-	        "sms");
-	cr_expect_str_eq(
-	        json_string_value(json_array_get(
-	                json_object_get(json_array_get(p, 0), "channels"), 0)),
+	        json_string_value(json_array_get(json_object_get(p, "*"), 0)),
 	        "webhook");
+	cr_expect_eq(json_array_size(json_object_get(p, "*")), 3);
 	json_decref(r);
 	e = api("PUT", "/v1/notification-preferences",
-	        "{\"preferences\":[{\"event_type\":\"x\",\"channels\":"
-	        "[\"pigeon\"]}]}",
-	        400);
+	        "{\"preferences\":{\"x\":[\"pigeon\"]}}", 400);
+	json_decref(e);
+	e = api("PUT", "/v1/notification-preferences",
+	        "{\"preferences\":{\"x\":[\"sms\",\"sms\"]}}", 400);
 	json_decref(e);
 	json_decref(command("PUT", "/v1/notification-preferences",
-	                    "{\"preferences\":[]}", "completed"));
+	                    "{\"preferences\":{}}", "completed"));
 	r = api("GET", "/v1/notification-preferences", NULL, 200);
-	cr_expect_eq(json_array_size(json_object_get(r, "preferences")), 0);
+	cr_expect_eq(json_object_size(json_object_get(r, "preferences")), 0);
 	json_decref(r);
 }

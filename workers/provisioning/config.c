@@ -157,9 +157,9 @@ int prov_preferences(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	(void)ctx;
 	if ((rc = prov_need(pg, msg, ids, err)) != 0)
 		return rc;
-	if (!json_is_array(prefs))
+	if (!json_is_object(prefs))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "data.preferences must be a list");
+		                     "data.preferences must be an object");
 	text = vox_json_dump(prefs);
 	if (text == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
@@ -172,16 +172,17 @@ int prov_preferences(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 		rc = vox_pg_execp(
 		        pg, "prov_preferences_set",
 		        "INSERT INTO notification_preferences (account_id, "
-		        "event_type, channels) SELECT $1, p ->> 'event_type', "
-		        "ARRAY(SELECT c FROM jsonb_array_elements_text(p -> "
-		        "'channels') WITH ORDINALITY AS t (c, i) ORDER BY i) "
-		        "FROM jsonb_array_elements($2::jsonb) p",
+		        "event_type, channels) SELECT $1, p.key, ARRAY(SELECT "
+		        "c "
+		        "FROM jsonb_array_elements_text(p.value) WITH "
+		        "ORDINALITY AS t (c, i) ORDER BY i) FROM "
+		        "jsonb_each($2::jsonb) p",
 		        2, params, NULL, err);
 	free(text);
 	if (rc != 0)
 		return rc;
 	return prov_done(pg, msg, "notification_preferences.update",
 	                 json_pack("{s:I}", "preferences",
-	                           (json_int_t)json_array_size(prefs)),
+	                           (json_int_t)json_object_size(prefs)),
 	                 err);
 }
