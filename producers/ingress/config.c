@@ -466,11 +466,11 @@ static void section_get(vox_http_req_t *req, void *ctx, const char *name)
 	json_object_set_new(out, "configured",
 	                    json_boolean(json_object_size(stored) > 0));
 	json_object_set_new(out, "number_id", json_string(id));
-	json_object_set_new(
-	        out, "version",
-	        json_integer(PQgetisnull(num, 0, 6)
-	                             ? 0
-	                             : atoi(PQgetvalue(num, 0, 6))));
+	json_object_set_new(out, "version",
+	                    json_integer(PQgetisnull(num, 0, 6)
+	                                         ? 0
+	                                         : strtol(PQgetvalue(num, 0, 6),
+	                                                  NULL, 10)));
 	if (s->column == COL_ROUTING)
 		json_object_set_new(
 		        out, "carrier_status",
@@ -520,8 +520,8 @@ static json_t *version_row(const PGresult *res, int i)
 
 	json_decref(stored);
 	return json_pack("{s:i, s:s, s:o, s:s?, s:s}", "version",
-	                 atoi(PQgetvalue(res, i, 0)), "section",
-	                 PQgetvalue(res, i, 1), "config", config,
+	                 (int)strtol(PQgetvalue(res, i, 0), NULL, 10),
+	                 "section", PQgetvalue(res, i, 1), "config", config,
 	                 "operation_id",
 	                 PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3),
 	                 "created_at", PQgetvalue(res, i, 4));
@@ -682,13 +682,10 @@ void ingress_preferences_get(vox_http_req_t *req, void *ctx)
 	                    1, params);
 	if (res == NULL)
 		return;
-	prefs = json_array();
+	prefs = json_object();
 	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(
-		        prefs,
-		        json_pack("{s:s, s:o}", "event_type",
-		                  PQgetvalue(res, i, 0), "channels",
-		                  json_loads(PQgetvalue(res, i, 1), 0, NULL)));
+		json_object_set_new(prefs, PQgetvalue(res, i, 0),
+		                    json_loads(PQgetvalue(res, i, 1), 0, NULL));
 	vox_http_reply_json(req, 200, json_pack("{s:o}", "preferences", prefs));
 	PQclear(res);
 }

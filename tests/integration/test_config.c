@@ -371,8 +371,8 @@ static void refused(const char *id, const char *section, const char *body,
 
 Test(config, bad_inputs_are_refused_and_nothing_is_stored)
 {
-	char id[40], e164[24], body[8192];
-	size_t n;
+	char id[40], e164[24], body[200], *text;
+	json_t *many;
 
 	buy(true, id, e164);
 	refused(id, "business-hours",
@@ -385,14 +385,18 @@ Test(config, bad_inputs_are_refused_and_nothing_is_stored)
 	        "{\"weekly\":{\"mon\":[{\"open\":\"09:00\",\"close\":\"09:00\"}"
 	        "]}}",
 	        "weekly.mon[0]");
-	n = (size_t)snprintf(body, sizeof(body),
-	                     "{\"weekly\":{},\"overrides\":[");
-	for (int i = 0; i < 51; i++)
-		n += (size_t)snprintf(body + n, sizeof(body) - n,
-		                      "%s{\"date\":\"2027-01-%02d\"}",
-		                      i ? "," : "", i % 28 + 1);
-	snprintf(body + n, sizeof(body) - n, "]}");
-	refused(id, "business-hours", body, "overrides");
+	many = json_pack("{s:{}, s:[]}", "weekly", "overrides");
+	for (int i = 0; i < 51; i++) {
+		char date[16];
+
+		snprintf(date, sizeof(date), "2027-01-%02d", i % 28 + 1);
+		json_array_append_new(json_object_get(many, "overrides"),
+		                      json_pack("{s:s}", "date", date));
+	}
+	text = vox_json_dump(many);
+	refused(id, "business-hours", text, "overrides");
+	free(text);
+	json_decref(many);
 	refused(id, "routing", "{\"primary_destination\":\"not a number\"}",
 	        "primary_destination");
 	refused(id, "routing", "{\"primary_destination\":\"sip:nohost\"}",

@@ -118,7 +118,7 @@ static int config_store(vox_pg_t *pg, const vox_message_t *msg,
 	free(text);
 	if (rc != 0)
 		return rc;
-	version = atoi(PQgetvalue(res, 0, 0));
+	version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	rc = prov_emit(pg, "number.configured", msg, e164,
 	               json_pack("{s:s, s:s, s:s, s:i}", "phone_number", e164,
