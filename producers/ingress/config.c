@@ -40,7 +40,8 @@ static const char number_sql[] =
 enum { COL_STATUS, COL_E164, COL_ZONE, COL_ROUTING };
 
 typedef struct section {
-	const char *name; /* as stored in number_configuration_versions */
+	const char *name;  /* as stored in number_configuration_versions */
+	const char *route; /* its path pattern (main.c's route table) */
 	const char *kind, *type;
 	int column; /* of number_sql */
 	const char *const *keys;
@@ -397,13 +398,14 @@ static const char *const voicemail_keys[] = {
         "transcription", "emails",   NULL};
 
 static const section_t sections[] = {
-        {"routing", "number.routing.update",
+        {"routing", "/v1/numbers/{id}/routing", "number.routing.update",
          "vox.number.routing_update_requested", COL_ROUTING, routing_keys,
          routing_check, routing_show},
-        {"business_hours", "number.business_hours.update",
+        {"business_hours", "/v1/numbers/{id}/business-hours",
+         "number.business_hours.update",
          "vox.number.business_hours_update_requested", COL_ROUTING + 1,
          hours_keys, hours_check, copy_show},
-        {"voicemail", "number.voicemail.update",
+        {"voicemail", "/v1/numbers/{id}/voicemail", "number.voicemail.update",
          "vox.number.voicemail_update_requested", COL_ROUTING + 2,
          voicemail_keys, voicemail_check, voicemail_show},
 };
@@ -416,9 +418,20 @@ static const section_t *section_named(const char *name)
 	return NULL;
 }
 
-static void section_put(vox_http_req_t *req, void *ctx, const char *name)
+/* The section a route serves. */
+static const section_t *section_of(vox_http_req_t *req)
 {
-	const section_t *s = section_named(name);
+	const char *pattern = vox_http_route(req)->pattern;
+
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(sections[i].route, pattern) == 0)
+			return &sections[i];
+	abort(); /* a route in main.c without its section here */
+}
+
+void ingress_config_put(vox_http_req_t *req, void *ctx)
+{
+	const section_t *s = section_of(req);
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	const char *id = vox_http_param(req, "id");
 	PGresult *num = NULL;
@@ -446,9 +459,9 @@ out:
 	json_decref(body);
 }
 
-static void section_get(vox_http_req_t *req, void *ctx, const char *name)
+void ingress_config_get(vox_http_req_t *req, void *ctx)
 {
-	const section_t *s = section_named(name);
+	const section_t *s = section_of(req);
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	const char *id = vox_http_param(req, "id");
 	json_t *stored = NULL, *out;
@@ -480,36 +493,6 @@ static void section_get(vox_http_req_t *req, void *ctx, const char *name)
 	json_decref(stored);
 	vox_http_reply_json(req, 200, out);
 	PQclear(num);
-}
-
-void ingress_routing_put(vox_http_req_t *req, void *ctx)
-{
-	section_put(req, ctx, "routing");
-}
-
-void ingress_routing_get(vox_http_req_t *req, void *ctx)
-{
-	section_get(req, ctx, "routing");
-}
-
-void ingress_hours_put(vox_http_req_t *req, void *ctx)
-{
-	section_put(req, ctx, "business_hours");
-}
-
-void ingress_hours_get(vox_http_req_t *req, void *ctx)
-{
-	section_get(req, ctx, "business_hours");
-}
-
-void ingress_voicemail_put(vox_http_req_t *req, void *ctx)
-{
-	section_put(req, ctx, "voicemail");
-}
-
-void ingress_voicemail_get(vox_http_req_t *req, void *ctx)
-{
-	section_get(req, ctx, "voicemail");
 }
 
 static json_t *version_row(const PGresult *res, int i)

@@ -257,13 +257,10 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx);
 void ingress_trigger_list(vox_http_req_t *req, void *ctx);
 void ingress_trigger_get(vox_http_req_t *req, void *ctx);
 void ingress_trigger_delete(vox_http_req_t *req, void *ctx);
-/* config.c */
-void ingress_routing_put(vox_http_req_t *req, void *ctx);
-void ingress_routing_get(vox_http_req_t *req, void *ctx);
-void ingress_hours_put(vox_http_req_t *req, void *ctx);
-void ingress_hours_get(vox_http_req_t *req, void *ctx);
-void ingress_voicemail_put(vox_http_req_t *req, void *ctx);
-void ingress_voicemail_get(vox_http_req_t *req, void *ctx);
+/* config.c: PUT/GET of a number's routing, business-hours and voicemail
+ * (the section is the route's), its versions, notification preferences. */
+void ingress_config_put(vox_http_req_t *req, void *ctx);
+void ingress_config_get(vox_http_req_t *req, void *ctx);
 void ingress_config_versions(vox_http_req_t *req, void *ctx);
 void ingress_preferences_put(vox_http_req_t *req, void *ctx);
 void ingress_preferences_get(vox_http_req_t *req, void *ctx);
