@@ -41,6 +41,15 @@ static const vox_event_kind_t kinds[] = {
         {"vox.usage.rated", "/voxlink/metering", "vox.events"},
         {"vox.notification.requested", "/voxlink/metering",
          "vox.cmd.notifications"},
+        {"vox.number.routing_update_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.number.business_hours_update_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.number.voicemail_update_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"vox.notification_preferences.update_requested", "/voxlink/ingress",
+         "vox.cmd.provisioning"},
+        {"number.configured", "/voxlink/provisioning", "vox.events"},
 };
 
 const vox_event_kind_t *vox_event_kind(const char *type)

@@ -8,9 +8,10 @@
  * limits in Redis with a local fallback), idem.c and idem_hash.c
  * (Idempotency-Key), writer.c (accepted rows, batched), listener.c
  * (LISTEN: cache invalidation and Prefer: wait), commands.c, resources.c,
- * lifecycle.c, usage.c, cdrs.c and carrier_auth.c, routing.c and
- * routing_api.c (call routing), health.c, and the number search (search.h:
- * search.c, search_cache.c, search_flight.c, pool_refill.c).
+ * lifecycle.c, config.c (number configuration), usage.c, cdrs.c and
+ * carrier_auth.c, routing.c and routing_api.c (call routing), health.c, and the
+ * number search (search.h: search.c, search_cache.c, search_flight.c,
+ * pool_refill.c).
  */
 #ifndef INGRESS_H
 #define INGRESS_H
@@ -153,6 +154,16 @@ bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
                         const char *credential, const char *limit_class,
                         long rate_per_s);
 
+/* lifecycle.c: the first row of sql ($1 = id, $2 = the caller's account),
+ * or NULL after answering 404 nf_code (also for an id that is not a UUID)
+ * or 503. PQclear it. */
+PGresult *ingress_lookup(vox_http_req_t *req, ingress_req_t *ir,
+                         const char *name, const char *sql, const char *id,
+                         const char *nf_code, const char *what);
+/* 409 invalid_state with details.current_status. */
+void ingress_conflict(vox_http_req_t *req, const char *what,
+                      const char *status);
+
 /* RateLimit-* (and Retry-After when refused) from a limiter answer. */
 struct limit_result;
 void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r);
@@ -261,5 +272,12 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx);
 void ingress_trigger_list(vox_http_req_t *req, void *ctx);
 void ingress_trigger_get(vox_http_req_t *req, void *ctx);
 void ingress_trigger_delete(vox_http_req_t *req, void *ctx);
+/* config.c: PUT/GET of a number's routing, business-hours and voicemail
+ * (the section is the route's), its versions, notification preferences. */
+void ingress_config_put(vox_http_req_t *req, void *ctx);
+void ingress_config_get(vox_http_req_t *req, void *ctx);
+void ingress_config_versions(vox_http_req_t *req, void *ctx);
+void ingress_preferences_put(vox_http_req_t *req, void *ctx);
+void ingress_preferences_get(vox_http_req_t *req, void *ctx);
 
 #endif

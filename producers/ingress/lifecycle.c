@@ -67,6 +67,18 @@ static PGresult *lookup(vox_http_req_t *req, ingress_req_t *ir,
 	return res;
 }
 
+PGresult *ingress_lookup(vox_http_req_t *req, ingress_req_t *ir,
+                         const char *name, const char *sql, const char *id,
+                         const char *nf_code, const char *what)
+{
+	return lookup(req, ir, name, sql, id, nf_code, what);
+}
+
+void ingress_conflict(vox_http_req_t *req, const char *what, const char *status)
+{
+	conflict(req, what, status);
+}
+
 void ingress_reservation_create(vox_http_req_t *req, void *ctx)
 {
 	static const char *const allowed[] = {"phone_numbers", NULL};

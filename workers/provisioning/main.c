@@ -21,6 +21,10 @@ static const vox_handler_t handlers[] = {
         {"vox.number.activate_requested", prov_activate},
         {"vox.number.deactivate_requested", prov_deactivate},
         {"vox.number.release_requested", prov_release},
+        {"vox.number.routing_update_requested", prov_configure},
+        {"vox.number.business_hours_update_requested", prov_configure},
+        {"vox.number.voicemail_update_requested", prov_configure},
+        {"vox.notification_preferences.update_requested", prov_preferences},
 };
 
 static const vox_cfg_opt_t opts[] = {

@@ -73,6 +73,14 @@ static int prov_running(vox_pg_t *pg, const vox_message_t *msg,
 	        {"vox.number.activate_requested", "number.activate"},
 	        {"vox.number.deactivate_requested", "number.deactivate"},
 	        {"vox.number.release_requested", "number.release"},
+	        {"vox.number.routing_update_requested",
+	         "number.routing.update"},
+	        {"vox.number.business_hours_update_requested",
+	         "number.business_hours.update"},
+	        {"vox.number.voicemail_update_requested",
+	         "number.voicemail.update"},
+	        {"vox.notification_preferences.update_requested",
+	         "notification_preferences.update"},
 	};
 	const char *kind = msg->type;
 

@@ -36,6 +36,12 @@ int prov_deactivate(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                     vox_error_t *err);
 int prov_release(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                  vox_error_t *err);
+/* config.c: the routing, business_hours and voicemail sections, and the
+ * account's notification preferences. */
+int prov_configure(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                   vox_error_t *err);
+int prov_preferences(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                     vox_error_t *err);
 /* Shared by the handlers (numbers.c). */
 int prov_emit(vox_pg_t *pg, const char *type, const vox_message_t *msg,
               const char *subject, json_t *data, vox_error_t *err);
