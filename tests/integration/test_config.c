@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "vox_json.h"
@@ -17,6 +18,11 @@
 static int port;
 static pid_t ingress, worker;
 static char key[64], account[40];
+
+static int atoi_port(const char *text)
+{
+	return (int)strtol(text, NULL, 10);
+}
 
 static bool ingress_up(void *arg)
 {
@@ -33,16 +39,32 @@ static void start(void)
 	const char *const ienv[] = {port_env, "VOX_RATE_COMMAND=1000",
 	                            "VOX_RATE_READ=1000",
 	                            "VOX_RATE_SEARCH=1000", NULL};
+	/* the carrier sync retries within a second (the outage test) */
 	const char *const wenv[] = {"VOX_WORKER_METRICS_PORT=0",
-	                            "VOX_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
+	                            "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
+	                            "VOX_CARRIER_SYNC_BACKOFF_MS=100",
+	                            "VOX_CARRIER_SYNC_MAX_MS=1000", NULL};
 	ingress = t_spawn("ingress", "config-ingress.log", ienv);
 	worker = t_spawn("provisioning", "config-worker.log", wenv);
 	cr_assert(t_wait_for(ingress_up, NULL, 20000), "ingress not up");
 	t_account("owner", account, key);
 }
 
+/* The stack's carrier sandbox: its admin API and its /v2 API. */
+static int carrier_call(const char *method, const char *path, const char *body,
+                        char **text)
+{
+	const char *h[] = {"Authorization: Bearer sandbox-key",
+	                   "Content-Type: application/json", NULL};
+
+	return t_http_h(method, atoi_port(t_env("VOX_CARRIER_PORT")), path,
+	                body, h, text, NULL);
+}
+
 static void stop(void)
 {
+	/* a failed outage test must not leave the shared sandbox down */
+	carrier_call("DELETE", "/admin/faults?endpoint=voice", NULL, NULL);
 	cr_expect_eq(t_stop(ingress, SIGTERM, 20000), 0);
 	cr_expect_eq(t_stop(worker, SIGTERM, 20000), 0);
 }
@@ -506,5 +528,109 @@ Test(config, notification_preferences_keep_the_fallback_order)
 	                    "{\"preferences\":{}}", "completed"));
 	r = api("GET", "/v1/notification-preferences", NULL, 200);
 	cr_expect_eq(json_object_size(json_object_get(r, "preferences")), 0);
+	json_decref(r);
+}
+
+struct synced_at {
+	const char *id;
+	long long version;
+};
+
+static bool carrier_synced(void *arg)
+{
+	const struct synced_at *w = arg;
+	vox_pg_t *pg = t_pg();
+	char want[24];
+	const char *params[] = {w->id, want};
+	PGresult *res = NULL;
+	vox_error_t err;
+	bool done;
+
+	snprintf(want, sizeof(want), "%lld", w->version);
+	done = vox_pg_exec(pg,
+	                   "SELECT 1 FROM number_configurations WHERE "
+	                   "number_id = $1::uuid AND carrier_status = "
+	                   "'synced' AND carrier_version = $2::int",
+	                   2, params, &res, &err) == 0 &&
+	       PQntuples(res) == 1;
+	PQclear(res);
+	vox_pg_destroy(pg);
+	return done;
+}
+
+/* Acceptance 1 of issue 12: a routing change made while the carrier is
+ * down is stored and owed (pending_carrier); two changes later the carrier
+ * comes back and ends with the LATEST one, never the older. */
+Test(config, routing_changes_during_a_carrier_outage_reach_it_latest_first)
+{
+	char id[40], e164[24], path[200], carrier_path[200], *text = NULL;
+	int v1, v2, status;
+	json_t *r, *settings, *doc;
+	vox_pg_t *pg;
+	PGresult *res = NULL;
+	vox_error_t err;
+
+	buy(true, id, e164);
+	status = carrier_call("POST", "/admin/faults",
+	                      "{\"endpoint\":\"voice\",\"error_rate\":1,"
+	                      "\"status\":503}",
+	                      &text);
+	cr_assert(status >= 200 && status < 300, "fault: %d %s", status,
+	          text ? text : "");
+	free(text);
+	text = NULL;
+	r = put_get(id, "routing", "{\"primary_destination\":\"+14155550123\"}",
+	            &v1);
+	cr_expect_str_eq(vox_json_str(r, "carrier_status"), "pending_carrier");
+	json_decref(r);
+	r = put_get(id, "routing", "{\"primary_destination\":\"+14155550124\"}",
+	            &v2);
+	cr_assert_gt(v2, v1);
+	json_decref(r);
+	/* still owed while the carrier refuses, with the reason kept */
+	pg = t_pg();
+	sleep(2);
+	const char *params[] = {id};
+	cr_assert_eq(vox_pg_exec(pg,
+	                         "SELECT c.carrier_status, c.carrier_attempts, "
+	                         "c.carrier_error IS NOT NULL, "
+	                         "n.carrier_number_id FROM "
+	                         "number_configurations c JOIN numbers n ON "
+	                         "n.id = c.number_id WHERE c.number_id = "
+	                         "$1::uuid",
+	                         1, params, &res, &err),
+	             0, "%s", err.message);
+	cr_assert_eq(PQntuples(res), 1);
+	cr_expect_str_eq(PQgetvalue(res, 0, 0), "pending_carrier");
+	cr_expect_geq(strtol(PQgetvalue(res, 0, 1), NULL, 10), 1);
+	cr_expect_str_eq(PQgetvalue(res, 0, 2), "t");
+	snprintf(carrier_path, sizeof(carrier_path),
+	         "/v2/phone_numbers/%s/voice", PQgetvalue(res, 0, 3));
+	PQclear(res);
+	vox_pg_destroy(pg);
+	/* the carrier comes back */
+	status = carrier_call("DELETE", "/admin/faults?endpoint=voice", NULL,
+	                      NULL);
+	cr_assert(status >= 200 && status < 300, "fault cleared: %d", status);
+	struct synced_at want = {id, v2};
+	cr_assert(t_wait_for(carrier_synced, &want, 15000),
+	          "version %d not synced to the carrier", v2);
+	cr_assert_eq(carrier_call("GET", carrier_path, NULL, &text), 200, "%s",
+	             text ? text : "");
+	doc = json_loads(text, 0, NULL);
+	free(text);
+	settings = json_object_get(doc, "data");
+	cr_assert_not_null(settings);
+	cr_expect_eq(json_integer_value(
+	                     json_object_get(settings, "settings_version")),
+	             v2);
+	cr_expect_str_eq(
+	        vox_json_str(json_object_get(settings, "call_forwarding"),
+	                     "forwards_to"),
+	        "+14155550124");
+	json_decref(doc);
+	snprintf(path, sizeof(path), "/v1/numbers/%s/routing", id);
+	r = api("GET", path, NULL, 200);
+	cr_expect_str_eq(vox_json_str(r, "carrier_status"), "synced");
 	json_decref(r);
 }
