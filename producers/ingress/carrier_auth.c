@@ -4,33 +4,34 @@
  * (routing_api.c). The carrier sends its own bearer key ("voxc_...",
  * carrier_credentials) and signs each request:
  *   Vox-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
- * A request whose signature was accepted before is refused
- * (cdr_push_signatures, which holds the signatures of both routes). The
- * credential's signing secret is stored sealed (vox_carrier_secret, opened
- * with the ingress's keyring) or, where no VOX_ENCRYPTION_KEY was set when
- * it was made, in plaintext; a sealed one this server cannot open is our
- * misconfiguration, answered 503 signing_secret_unavailable, not the
- * carrier's fault.
+ * Nothing here asks PostgreSQL per request: the credential, with its opened
+ * signing secret, comes from the ingress's cache (carrier_keys.c, dropped
+ * on NOTIFY vox_carriers), and the replay check is a Redis key per
+ * accepted signature (SET NX, shared by every ingress instance, expiring
+ * when the signature's timestamp leaves the window) made in the same Redis
+ * call as the rate limit. Without Redis no replay check can be made: the
+ * request is refused 503 (fail closed). A sealed signing secret this
+ * server cannot open is our misconfiguration, answered 503
+ * signing_secret_unavailable, not the carrier's fault.
  */
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "carrier_auth.h"
+#include "carrier_keys.h"
 #include "vox_carrier_secret.h"
 #include "vox_crypto.h"
 #include "vox_log.h"
+#include "vox_redis.h"
 #include "vox_time.h"
 
 #define AUTH_TOLERANCE_S    300
-#define AUTH_PRUNE_EVERY_S  60
-#define AUTH_SIG_KEEP       "10 minutes"
 #define AUTH_MAX_SIGNATURES 8 /* v1= entries looked at */
 
 void carrier_auth_refuse(vox_http_req_t *req, ingress_t *in, const char *code,
@@ -42,29 +43,15 @@ void carrier_auth_refuse(vox_http_req_t *req, ingress_t *in, const char *code,
 	vox_http_reply_error(req, 401, code, message, NULL);
 }
 
-/* The signing secret of the credential in row 0 of res (id, carrier,
- * signing_secret, status, signing_secret_sealed) into secret: 0, or
- * answered 503 when it is sealed and cannot be opened here. */
-static int auth_secret(vox_http_req_t *req, ingress_t *in,
-                       carrier_caller_t *who, PGresult *res, char *secret,
-                       size_t secretlen)
+static void secret_unavailable(vox_http_req_t *req, const carrier_key_t *key,
+                               const vox_error_t *err)
 {
-	vox_error_t err = {0};
-
-	if (!PQgetisnull(res, 0, 2)) {
-		snprintf(secret, secretlen, "%s", PQgetvalue(res, 0, 2));
-		return 0;
-	}
-	if (vox_carrier_secret_open(in->keyring, who->cred_id,
-	                            PQgetvalue(res, 0, 4), secret, secretlen,
-	                            &err) == 0)
-		return 0;
 	vox_log(VOX_LOG_ERROR,
 	        "cannot open a carrier credential's sealed signing secret: "
 	        "set the VOX_ENCRYPTION_KEY (or VOX_ENCRYPTION_OLD_KEYS) it "
 	        "was sealed with",
-	        "credential_id", who->cred_id, "carrier", who->carrier, "error",
-	        err.message, "request_id", vox_http_request_id(req), NULL);
+	        "credential_id", key->cred_id, "carrier", key->carrier, "error",
+	        err->message, "request_id", vox_http_request_id(req), NULL);
 	vox_http_add_header(req, "Retry-After", "60");
 	vox_http_reply_error(req, 503, "signing_secret_unavailable",
 	                     "this credential's signing secret is stored "
@@ -72,20 +59,17 @@ static int auth_secret(vox_http_req_t *req, ingress_t *in,
 	                     "configuration error on our side, not a problem "
 	                     "with the request; retry later",
 	                     NULL);
-	return -1;
 }
 
-/* The credential behind "Bearer voxc_...": 0, or answered (401/503). */
+/* The credential behind "Bearer voxc_..." into key (valid): 0, or
+ * answered (401/503). key->secret is the caller's to wipe. */
 static int auth_credential(vox_http_req_t *req, ingress_t *in,
-                           carrier_caller_t *who, char *secret,
-                           size_t secretlen)
+                           carrier_key_t *key)
 {
 	const char *auth = vox_http_header(req, "Authorization");
-	const char *token, *params[1];
+	const char *token;
 	char hash[65];
-	PGresult *res;
-	vox_error_t err;
-	vox_pg_t *pg;
+	vox_error_t err = {0};
 	int rc;
 
 	if (auth == NULL || *auth == '\0') {
@@ -109,39 +93,22 @@ static int auth_credential(vox_http_req_t *req, ingress_t *in,
 		return -1;
 	}
 	vox_apikey_hash_hex(token, hash);
-	params[0] = hash;
-	if ((pg = ingress_pg(in, req)) == NULL)
+	rc = carrier_keys_lookup(in, hash, key, &err);
+	if (rc == VOX_ERR_INVALID) {
+		secret_unavailable(req, key, &err);
 		return -1;
-	rc = vox_pg_execp(pg, "ingress_carrier_fetch",
-	                  "SELECT id, carrier, signing_secret, status, "
-	                  "signing_secret_sealed FROM carrier_credentials "
-	                  "WHERE key_hash = decode($1, 'hex')",
-	                  1, params, &res, &err);
-	vox_pg_pool_release(in->pg_pool, pg);
+	}
 	if (rc != 0) {
 		vox_http_reply_error(req, 503, "database_unavailable",
 		                     err.message, NULL);
 		return -1;
 	}
-	rc = -1;
-	if (PQntuples(res) == 0) {
+	if (!key->valid) {
 		carrier_auth_refuse(req, in, "invalid_credentials",
-		                    "unknown carrier key");
-	} else if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
-		carrier_auth_refuse(req, in, "invalid_credentials",
-		                    "carrier key revoked");
-	} else {
-		snprintf(who->cred_id, sizeof(who->cred_id), "%s",
-		         PQgetvalue(res, 0, 0));
-		snprintf(who->carrier, sizeof(who->carrier), "%s",
-		         PQgetvalue(res, 0, 1));
-		rc = auth_secret(req, in, who, res, secret, secretlen);
+		                    key->reason);
+		return -1;
 	}
-	if (PQntuples(res) > 0) /* a plaintext secret: wiped, not just freed */
-		OPENSSL_cleanse(PQgetvalue(res, 0, 2),
-		                (size_t)PQgetlength(res, 0, 2));
-	PQclear(res);
-	return rc;
+	return 0;
 }
 
 static bool hex_lower(const char *s, size_t n)
@@ -269,7 +236,8 @@ static int auth_signature(vox_http_req_t *req, ingress_t *in,
 		        "body>\" with the credential's signing secret");
 		return -1;
 	}
-	skew = (long long)(vox_now_us() / 1000000) - strtoll(t_text, NULL, 10);
+	who->signed_at = strtoll(t_text, NULL, 10);
+	skew = (long long)(vox_now_us() / 1000000) - who->signed_at;
 	if (skew > AUTH_TOLERANCE_S || skew < -AUTH_TOLERANCE_S) {
 		carrier_auth_refuse(
 		        req, in, "stale_timestamp",
@@ -280,97 +248,90 @@ static int auth_signature(vox_http_req_t *req, ingress_t *in,
 	return 0;
 }
 
-/* Deletes signatures past the tolerance now and then (at most once a
- * minute per instance; a replay of them is refused as stale anyway). */
-static void signatures_prune(vox_pg_t *pg)
+/* vox:sig:<carrier>:<signature>: the replay store's key of who's request. */
+static void replay_key(const carrier_caller_t *who, char *out, size_t outlen)
 {
-	static atomic_llong last_prune;
-	long long now = (long long)(vox_now_us() / 1000000),
-	          last = atomic_load(&last_prune);
-	vox_error_t err;
-
-	if (now - last < AUTH_PRUNE_EVERY_S ||
-	    !atomic_compare_exchange_strong(&last_prune, &last, now))
-		return;
-	if (vox_pg_execp(pg, "ingress_cdr_sig_prune",
-	                 "DELETE FROM cdr_push_signatures WHERE received_at < "
-	                 "now() - interval '" AUTH_SIG_KEEP "'",
-	                 0, NULL, NULL, &err) != 0)
-		vox_log(VOX_LOG_WARN, "cannot prune cdr_push_signatures",
-		        "error", err.message, NULL);
+	snprintf(out, outlen, "vox:sig:%s:%s", who->carrier, who->signature);
 }
 
-/* Remembers the signature: 0, or answered (401 replayed_request / 503). */
-int carrier_auth_remember(vox_http_req_t *req, ingress_t *in,
-                          const carrier_caller_t *who)
+/* Counts the request against the credential's rate limit and records its
+ * signature, in one Redis call: 0, or answered (429, 401
+ * replayed_request, 503 replay_store_unavailable). */
+static int auth_once(vox_http_req_t *req, ingress_t *in,
+                     const char *limit_class, long rate_per_s,
+                     const carrier_caller_t *who)
 {
-	const char *params[] = {who->carrier, who->signature};
-	vox_error_t err;
-	vox_pg_t *pg = ingress_pg(in, req);
-	int rc;
+	struct limit_result limit;
+	char key[160];
+	long long now = (long long)(vox_now_us() / 1000000);
+	/* A replay is refused as stale once t is out of the window: the key
+	 * need not outlive that (at most 600 s, for a t 300 s ahead). */
+	long ttl = (long)(who->signed_at + AUTH_TOLERANCE_S - now) + 1;
+	bool fresh;
 
-	if (pg == NULL)
+	replay_key(who, key, sizeof(key));
+	if (limiter_check_once(in->limiter, who->cred_id, limit_class,
+	                       rate_per_s, key, ttl < 1 ? 1 : ttl, &limit,
+	                       &fresh) != 0) {
+		vox_http_add_header(req, "Retry-After", "1");
+		vox_http_reply_error(
+		        req, 503, "replay_store_unavailable",
+		        "cannot check this signed request against replays "
+		        "(the shared store does not answer): retry the same "
+		        "request later",
+		        NULL);
 		return -1;
-	signatures_prune(pg);
-	rc = vox_pg_execp(pg, "ingress_cdr_sig_insert",
-	                  "INSERT INTO cdr_push_signatures (carrier, "
-	                  "signature) VALUES ($1, $2)",
-	                  2, params, NULL, &err);
-	vox_pg_pool_release(in->pg_pool, pg);
-	if (rc == VOX_ERR_CONFLICT) {
+	}
+	if (!ingress_rate_answer(req, in, limit_class, &limit))
+		return -1;
+	if (!fresh) {
 		carrier_auth_refuse(
 		        req, in, "replayed_request",
 		        "this signed request was already received: sign each "
-		        "push anew");
-		return -1;
-	}
-	if (rc != 0) {
-		vox_http_reply_error(req, 503, "database_unavailable",
-		                     err.message, NULL);
+		        "request anew");
 		return -1;
 	}
 	return 0;
 }
 
-/* Publishing failed: forget the signature so the same request can be
- * retried as it is. */
 void carrier_auth_forget(ingress_t *in, const carrier_caller_t *who)
 {
-	const char *params[] = {who->carrier, who->signature};
-	vox_error_t err;
-	vox_pg_t *pg = vox_pg_pool_acquire(in->pg_pool, 2000, &err);
-	int rc = VOX_ERR_UNAVAILABLE;
+	struct vox_redis *conn = limiter_redis(in->limiter);
+	redisReply *r = NULL;
+	char key[160];
+	vox_error_t err = {0};
 
-	if (pg != NULL) {
-		rc = vox_pg_execp(pg, "ingress_cdr_sig_delete",
-		                  "DELETE FROM cdr_push_signatures WHERE "
-		                  "carrier = $1 AND signature = $2",
-		                  2, params, NULL, &err);
-		vox_pg_pool_release(in->pg_pool, pg);
-	}
-	if (rc != 0)
+	replay_key(who, key, sizeof(key));
+	if (conn != NULL)
+		r = vox_redis_command(conn, &err, "DEL %s", key);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
 		vox_log(VOX_LOG_WARN,
-		        "cannot forget a CDR push signature: the carrier's "
-		        "retry will be refused as a replay",
-		        "carrier", who->carrier, "error", err.message, NULL);
+		        "cannot forget a carrier request's signature: the "
+		        "carrier's retry of the same request will be refused "
+		        "as a replay",
+		        "carrier", who->carrier, "error",
+		        r ? r->str : err.message, NULL);
+	if (r != NULL)
+		freeReplyObject(r);
 }
 
 int carrier_auth_check(vox_http_req_t *req, ingress_t *in,
                        const char *limit_class, long rate_per_s,
                        carrier_caller_t *who)
 {
-	char secret[VOX_CARRIER_SECRET_MAX + 1];
+	carrier_key_t key;
 	int rc = -1;
 
 	memset(who, 0, sizeof(*who));
-	secret[0] = '\0';
-	if (auth_credential(req, in, who, secret, sizeof(secret)) != 0 ||
-	    auth_signature(req, in, who, secret) != 0)
+	if (auth_credential(req, in, &key) != 0)
 		goto out;
-	if (!ingress_rate_limit(req, in, who->cred_id, limit_class, rate_per_s))
+	snprintf(who->cred_id, sizeof(who->cred_id), "%s", key.cred_id);
+	snprintf(who->carrier, sizeof(who->carrier), "%s", key.carrier);
+	if (auth_signature(req, in, who, key.secret) != 0 ||
+	    auth_once(req, in, limit_class, rate_per_s, who) != 0)
 		goto out;
 	rc = 0;
 out:
-	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(&key, sizeof(key));
 	return rc;
 }

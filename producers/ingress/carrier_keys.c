@@ -1,0 +1,213 @@
+/*
+ * Carrier credentials by the SHA-256 of their "voxc_" key, cached in the
+ * ingress so an authenticated carrier request (carrier_auth.c) needs no
+ * database round trip. Kept like the API-key cache (auth.c): direct-mapped
+ * on the hash, positive answers 60 s, negative (unknown, revoked) 5 s, and
+ * dropped when the credential changes (NOTIFY vox_carriers, migration 0024,
+ * heard by listener.c; everything is dropped after the listener
+ * reconnects). A cached entry holds the opened signing secret: it is wiped
+ * (OPENSSL_cleanse) whenever the entry leaves the cache, and callers wipe
+ * their copy. A sealed secret this server cannot open is not cached: it is
+ * our misconfiguration, fixed by a restart with the right key.
+ */
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "carrier_keys.h"
+#include "vox_carrier_secret.h"
+#include "vox_time.h"
+
+#define CARRIER_SLOTS           1024
+#define CARRIER_TTL_MS          60000
+#define CARRIER_NEGATIVE_TTL_MS 5000
+
+struct carrier_keys {
+	pthread_mutex_t lock;
+	/* Counts forgets: an answer fetched while a change was notified is
+	 * not cached (it may predate the change). */
+	unsigned long generation;
+	carrier_key_t slots[CARRIER_SLOTS];
+};
+
+carrier_keys_t *carrier_keys_new(void)
+{
+	carrier_keys_t *cache = calloc(1, sizeof(*cache));
+
+	if (cache != NULL)
+		pthread_mutex_init(&cache->lock, NULL);
+	return cache;
+}
+
+void carrier_keys_destroy(carrier_keys_t *cache)
+{
+	if (cache == NULL)
+		return;
+	OPENSSL_cleanse(cache->slots, sizeof(cache->slots));
+	pthread_mutex_destroy(&cache->lock);
+	free(cache);
+}
+
+/* The hash is uniformly random: its first hex digits pick the slot. */
+static carrier_key_t *slot_of(carrier_keys_t *cache, const char *hash)
+{
+	char head[9];
+
+	memcpy(head, hash, 8);
+	head[8] = '\0';
+	return &cache->slots[strtoul(head, NULL, 16) % CARRIER_SLOTS];
+}
+
+void carrier_keys_forget(carrier_keys_t *cache, const char *hash_hex)
+{
+	carrier_key_t *e;
+
+	if (hash_hex == NULL || strlen(hash_hex) != 64)
+		return;
+	pthread_mutex_lock(&cache->lock);
+	e = slot_of(cache, hash_hex);
+	if (strcmp(e->hash, hash_hex) == 0)
+		OPENSSL_cleanse(e, sizeof(*e));
+	cache->generation++;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+void carrier_keys_forget_all(carrier_keys_t *cache)
+{
+	pthread_mutex_lock(&cache->lock);
+	OPENSSL_cleanse(cache->slots, sizeof(cache->slots));
+	cache->generation++;
+	pthread_mutex_unlock(&cache->lock);
+}
+
+unsigned long carrier_keys_generation(carrier_keys_t *cache)
+{
+	unsigned long g;
+
+	pthread_mutex_lock(&cache->lock);
+	g = cache->generation;
+	pthread_mutex_unlock(&cache->lock);
+	return g;
+}
+
+bool carrier_keys_get(carrier_keys_t *cache, const char *hash,
+                      carrier_key_t *out)
+{
+	long now = vox_mono_ms();
+	carrier_key_t *e;
+	bool hit = false;
+
+	pthread_mutex_lock(&cache->lock);
+	e = slot_of(cache, hash);
+	if (strcmp(e->hash, hash) == 0) {
+		if (now - e->fetched_ms <
+		    (e->valid ? CARRIER_TTL_MS : CARRIER_NEGATIVE_TTL_MS)) {
+			*out = *e;
+			hit = true;
+		} else {
+			OPENSSL_cleanse(e, sizeof(*e)); /* expired */
+		}
+	}
+	pthread_mutex_unlock(&cache->lock);
+	return hit;
+}
+
+bool carrier_keys_put(carrier_keys_t *cache, const carrier_key_t *entry,
+                      unsigned long generation)
+{
+	carrier_key_t *e;
+	bool stored = false;
+
+	pthread_mutex_lock(&cache->lock);
+	if (cache->generation == generation) {
+		e = slot_of(cache, entry->hash);
+		OPENSSL_cleanse(e, sizeof(*e)); /* the evicted one's secret */
+		*e = *entry;
+		stored = true;
+	}
+	pthread_mutex_unlock(&cache->lock);
+	return stored;
+}
+
+static void key_refuse(carrier_key_t *e, const char *reason)
+{
+	e->valid = false;
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+}
+
+/* Row 0 of res (id, carrier, signing_secret, status,
+ * signing_secret_sealed) into e; VOX_ERR_INVALID when the secret is sealed
+ * and cannot be opened here. */
+static int key_from_row(const struct vox_crypto_keyring *ring, PGresult *res,
+                        carrier_key_t *e, vox_error_t *err)
+{
+	snprintf(e->cred_id, sizeof(e->cred_id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(e->carrier, sizeof(e->carrier), "%s", PQgetvalue(res, 0, 1));
+	if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
+		key_refuse(e, "carrier key revoked");
+		return 0;
+	}
+	e->valid = true;
+	if (!PQgetisnull(res, 0, 2)) {
+		snprintf(e->secret, sizeof(e->secret), "%s",
+		         PQgetvalue(res, 0, 2));
+		return 0;
+	}
+	return vox_carrier_secret_open(ring, e->cred_id, PQgetvalue(res, 0, 4),
+	                               e->secret, sizeof(e->secret), err);
+}
+
+/* One query: the credential behind hash. */
+static int key_fetch(ingress_t *in, const char *hash, carrier_key_t *e,
+                     vox_error_t *err)
+{
+	const char *params[] = {hash};
+	PGresult *res;
+	vox_pg_t *pg;
+	int rc;
+
+	pg = vox_pg_pool_acquire(in->pg_pool, 2000, err);
+	if (pg == NULL)
+		return VOX_ERR_UNAVAILABLE;
+	rc = vox_pg_execp(pg, "ingress_carrier_fetch",
+	                  "SELECT id, carrier, signing_secret, status, "
+	                  "signing_secret_sealed FROM carrier_credentials "
+	                  "WHERE key_hash = decode($1, 'hex')",
+	                  1, params, &res, err);
+	vox_pg_pool_release(in->pg_pool, pg);
+	if (rc != 0)
+		return VOX_ERR_UNAVAILABLE;
+	memset(e, 0, sizeof(*e));
+	snprintf(e->hash, sizeof(e->hash), "%s", hash);
+	e->fetched_ms = vox_mono_ms();
+	if (PQntuples(res) == 0)
+		key_refuse(e, "unknown carrier key");
+	else
+		rc = key_from_row(in->keyring, res, e, err);
+	if (PQntuples(res) > 0) /* a plaintext secret: wiped, not just freed */
+		OPENSSL_cleanse(PQgetvalue(res, 0, 2),
+		                (size_t)PQgetlength(res, 0, 2));
+	PQclear(res);
+	if (rc != 0) {
+		OPENSSL_cleanse(e->secret, sizeof(e->secret));
+		return VOX_ERR_INVALID;
+	}
+	return 0;
+}
+
+int carrier_keys_lookup(ingress_t *in, const char *hash, carrier_key_t *out,
+                        vox_error_t *err)
+{
+	unsigned long generation;
+	int rc;
+
+	if (carrier_keys_get(in->carrier_keys, hash, out))
+		return 0;
+	generation = carrier_keys_generation(in->carrier_keys);
+	rc = key_fetch(in, hash, out, err);
+	if (rc == 0)
+		carrier_keys_put(in->carrier_keys, out, generation);
+	return rc;
+}
