@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,11 +166,20 @@ static bool signature_parse(const char *header, char t_text[16], char v1[][65],
 /* hex HMAC-SHA256(secret, "<t>.<body>"), or "" when OpenSSL failed.
  * EVP_MAC (the HMAC_CTX calls are deprecated in OpenSSL 3): the body is
  * fed as it is, without a copy behind "<t>.". */
+static EVP_MAC *hmac_method;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+/* Fetched once: EVP_MAC_fetch looks the method up under a lock. Never
+ * freed (one per process, like OpenSSL's own method store). */
+static void hmac_fetch(void)
+{
+	hmac_method = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 static void signature_expected(const char *secret, const char *t_text,
                                const char *body, size_t len, char out[65])
 {
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_CTX *ctx;
 	OSSL_PARAM params[] = {
 	        OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
 	        OSSL_PARAM_construct_end()};
@@ -177,6 +187,8 @@ static void signature_expected(const char *secret, const char *t_text,
 	size_t mdlen = 0;
 
 	out[0] = '\0';
+	pthread_once(&hmac_once, hmac_fetch);
+	ctx = hmac_method ? EVP_MAC_CTX_new(hmac_method) : NULL;
 	if (ctx != NULL &&
 	    EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret),
 	                 params) == 1 &&
@@ -188,7 +200,6 @@ static void signature_expected(const char *secret, const char *t_text,
 		vox_hex_encode(md, 32, out);
 	}
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 }
 
 /* Signature and timestamp: 0, or answered 401. */
