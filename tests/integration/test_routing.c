@@ -5,8 +5,8 @@
  * a configuration changed by SQL and a number deactivated reaching the
  * in-memory table through NOTIFY vox_routing within 2 s; bad signature,
  * replay (to the same ingress and to a second one: the replay store is
- * shared) and bad body; a credential revoked with voxctl refused through
- * the ingress's credential cache. And GET
+ * shared), Redis down (503, fail closed) and bad body; a credential revoked
+ * with voxctl refused through the ingress's credential cache. And GET
  * /v1/numbers/{id}/business-hours/preview across New York's spring-forward,
  * with its 400s and 404s. Numbers and their configuration rows are made by SQL
  * (the configuration API writes the same columns).
@@ -485,6 +485,40 @@ static bool route_once(void *arg)
 	         str(json_object_get(d, "error"), "code"));
 	json_decref(d);
 	return r->status == 200;
+}
+
+static bool port_up(void *arg)
+{
+	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
+}
+
+/* Without Redis no replay check can be made: refused 503 (fail closed),
+ * and nothing was recorded: the same request is taken where Redis is. */
+Test(routing, redis_down_is_503_and_the_same_request_goes_through_later)
+{
+	static char pe[64];
+	const char *env[] = {pe, "VOX_RATE_ROUTE=1000",
+	                     "VOX_REDIS_URL=redis://127.0.0.1:1", NULL};
+	char body[128];
+	json_t *d = NULL;
+	long long t = (long long)time(NULL);
+	int dead_port = t_free_port(), status;
+	pid_t dead;
+
+	snprintf(pe, sizeof(pe), "VOX_INGRESS_PORT=%d", dead_port);
+	dead = t_spawn("ingress", "routing-ingress-noredis.log", env);
+	cr_assert(t_wait_for(port_up, &dead_port, 20000), "ingress not up");
+	snprintf(body, sizeof(body),
+	         "{\"to\":\"+16282000001\",\"from\":\"+1415%07ld\"}", caller());
+	status = route_signed(dead_port, &carrier, t, body, &d);
+	cr_expect_eq(t_stop(dead, SIGTERM, 20000), 0);
+	cr_expect_eq(status, 503, "no Redis: %d", status);
+	cr_expect_str_eq(str(json_object_get(d, "error"), "code"),
+	                 "replay_store_unavailable");
+	json_decref(d);
+	status = route_signed(port, &carrier, t, body, &d);
+	cr_expect_eq(status, 200, "with Redis: %d", status);
+	json_decref(d);
 }
 
 static bool refused(void *arg)
