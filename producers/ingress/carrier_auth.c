@@ -44,6 +44,90 @@ void carrier_auth_refuse(vox_http_req_t *req, ingress_t *in, const char *code,
 	vox_http_reply_error(req, 401, code, message, NULL);
 }
 
+static void key_refuse(carrier_key_t *e, const char *reason)
+{
+	e->valid = false;
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+}
+
+/* Row 0 of res (id, carrier, signing_secret, status,
+ * signing_secret_sealed) into e; VOX_ERR_INVALID when the secret is sealed
+ * and cannot be opened here. */
+static int key_from_row(const struct vox_crypto_keyring *ring, PGresult *res,
+                        carrier_key_t *e, vox_error_t *err)
+{
+	snprintf(e->cred_id, sizeof(e->cred_id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(e->carrier, sizeof(e->carrier), "%s", PQgetvalue(res, 0, 1));
+	if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
+		key_refuse(e, "carrier key revoked");
+		return 0;
+	}
+	e->valid = true;
+	if (!PQgetisnull(res, 0, 2)) {
+		snprintf(e->secret, sizeof(e->secret), "%s",
+		         PQgetvalue(res, 0, 2));
+		return 0;
+	}
+	return vox_carrier_secret_open(ring, e->cred_id, PQgetvalue(res, 0, 4),
+	                               e->secret, sizeof(e->secret), err);
+}
+
+/* One query: the credential behind hash (answered 503 when the database
+ * does not answer). */
+static int key_fetch(ingress_t *in, vox_http_req_t *req, const char *hash,
+                     carrier_key_t *e, vox_error_t *err)
+{
+	const char *params[] = {hash};
+	PGresult *res;
+	int rc = 0;
+
+	res = ingress_query(in, req, "ingress_carrier_fetch",
+	                    "SELECT id, carrier, signing_secret, status, "
+	                    "signing_secret_sealed FROM carrier_credentials "
+	                    "WHERE key_hash = decode($1, 'hex')",
+	                    1, params);
+	if (res == NULL)
+		return VOX_ERR_UNAVAILABLE;
+	memset(e, 0, sizeof(*e));
+	snprintf(e->hash, sizeof(e->hash), "%s", hash);
+	e->fetched_ms = vox_mono_ms();
+	if (PQntuples(res) == 0)
+		key_refuse(e, "unknown carrier key");
+	else
+		rc = key_from_row(in->keyring, res, e, err);
+	if (PQntuples(res) > 0) /* a plaintext secret: wiped, not just freed */
+		OPENSSL_cleanse(PQgetvalue(res, 0, 2),
+		                (size_t)PQgetlength(res, 0, 2));
+	PQclear(res);
+	if (rc != 0) {
+		OPENSSL_cleanse(e->secret, sizeof(e->secret));
+		return VOX_ERR_INVALID;
+	}
+	return 0;
+}
+
+/* The credential behind hash into out, from the cache or one query: 0
+ * (out->valid says whether it may be used), VOX_ERR_UNAVAILABLE after
+ * answering 503 database_unavailable, or VOX_ERR_INVALID with err when its
+ * sealed secret cannot be opened with this server's keyring (out->cred_id
+ * and out->carrier are set; nothing is cached: our misconfiguration, fixed
+ * by a restart with the right key). */
+static int credential_lookup(ingress_t *in, vox_http_req_t *req,
+                             const char *hash, carrier_key_t *out,
+                             vox_error_t *err)
+{
+	unsigned long generation;
+	int rc;
+
+	if (carrier_keys_get(in->carrier_keys, hash, out))
+		return 0;
+	generation = carrier_keys_generation(in->carrier_keys);
+	rc = key_fetch(in, req, hash, out, err);
+	if (rc == 0)
+		carrier_keys_put(in->carrier_keys, out, generation);
+	return rc;
+}
+
 static void secret_unavailable(vox_http_req_t *req, const carrier_key_t *key,
                                const vox_error_t *err)
 {
@@ -94,16 +178,11 @@ static int auth_credential(vox_http_req_t *req, ingress_t *in,
 		return -1;
 	}
 	vox_apikey_hash_hex(token, hash);
-	rc = carrier_keys_lookup(in, hash, key, &err);
-	if (rc == VOX_ERR_INVALID) {
+	rc = credential_lookup(in, req, hash, key, &err);
+	if (rc == VOX_ERR_INVALID)
 		secret_unavailable(req, key, &err);
-		return -1;
-	}
-	if (rc != 0) {
-		vox_http_reply_error(req, 503, "database_unavailable",
-		                     err.message, NULL);
-		return -1;
-	}
+	if (rc != 0)
+		return -1; /* answered */
 	if (!key->valid) {
 		carrier_auth_refuse(req, in, "invalid_credentials",
 		                    key->reason);

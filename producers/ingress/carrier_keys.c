@@ -7,17 +7,14 @@
  * heard by listener.c; everything is dropped after the listener
  * reconnects). A cached entry holds the opened signing secret: it is wiped
  * (OPENSSL_cleanse) whenever the entry leaves the cache, and callers wipe
- * their copy. A sealed secret this server cannot open is not cached: it is
- * our misconfiguration, fixed by a restart with the right key.
+ * their copy. Filled by carrier_auth.c, which reads the credential.
  */
 #include <openssl/crypto.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "carrier_keys.h"
-#include "vox_carrier_secret.h"
 #include "vox_time.h"
 
 #define CARRIER_SLOTS           1024
@@ -129,85 +126,4 @@ bool carrier_keys_put(carrier_keys_t *cache, const carrier_key_t *entry,
 	}
 	pthread_mutex_unlock(&cache->lock);
 	return stored;
-}
-
-static void key_refuse(carrier_key_t *e, const char *reason)
-{
-	e->valid = false;
-	snprintf(e->reason, sizeof(e->reason), "%s", reason);
-}
-
-/* Row 0 of res (id, carrier, signing_secret, status,
- * signing_secret_sealed) into e; VOX_ERR_INVALID when the secret is sealed
- * and cannot be opened here. */
-static int key_from_row(const struct vox_crypto_keyring *ring, PGresult *res,
-                        carrier_key_t *e, vox_error_t *err)
-{
-	snprintf(e->cred_id, sizeof(e->cred_id), "%s", PQgetvalue(res, 0, 0));
-	snprintf(e->carrier, sizeof(e->carrier), "%s", PQgetvalue(res, 0, 1));
-	if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
-		key_refuse(e, "carrier key revoked");
-		return 0;
-	}
-	e->valid = true;
-	if (!PQgetisnull(res, 0, 2)) {
-		snprintf(e->secret, sizeof(e->secret), "%s",
-		         PQgetvalue(res, 0, 2));
-		return 0;
-	}
-	return vox_carrier_secret_open(ring, e->cred_id, PQgetvalue(res, 0, 4),
-	                               e->secret, sizeof(e->secret), err);
-}
-
-/* One query: the credential behind hash. */
-static int key_fetch(ingress_t *in, const char *hash, carrier_key_t *e,
-                     vox_error_t *err)
-{
-	const char *params[] = {hash};
-	PGresult *res;
-	vox_pg_t *pg;
-	int rc;
-
-	pg = vox_pg_pool_acquire(in->pg_pool, 2000, err);
-	if (pg == NULL)
-		return VOX_ERR_UNAVAILABLE;
-	rc = vox_pg_execp(pg, "ingress_carrier_fetch",
-	                  "SELECT id, carrier, signing_secret, status, "
-	                  "signing_secret_sealed FROM carrier_credentials "
-	                  "WHERE key_hash = decode($1, 'hex')",
-	                  1, params, &res, err);
-	vox_pg_pool_release(in->pg_pool, pg);
-	if (rc != 0)
-		return VOX_ERR_UNAVAILABLE;
-	memset(e, 0, sizeof(*e));
-	snprintf(e->hash, sizeof(e->hash), "%s", hash);
-	e->fetched_ms = vox_mono_ms();
-	if (PQntuples(res) == 0)
-		key_refuse(e, "unknown carrier key");
-	else
-		rc = key_from_row(in->keyring, res, e, err);
-	if (PQntuples(res) > 0) /* a plaintext secret: wiped, not just freed */
-		OPENSSL_cleanse(PQgetvalue(res, 0, 2),
-		                (size_t)PQgetlength(res, 0, 2));
-	PQclear(res);
-	if (rc != 0) {
-		OPENSSL_cleanse(e->secret, sizeof(e->secret));
-		return VOX_ERR_INVALID;
-	}
-	return 0;
-}
-
-int carrier_keys_lookup(ingress_t *in, const char *hash, carrier_key_t *out,
-                        vox_error_t *err)
-{
-	unsigned long generation;
-	int rc;
-
-	if (carrier_keys_get(in->carrier_keys, hash, out))
-		return 0;
-	generation = carrier_keys_generation(in->carrier_keys);
-	rc = key_fetch(in, hash, out, err);
-	if (rc == 0)
-		carrier_keys_put(in->carrier_keys, out, generation);
-	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * carrier_keys.c: carrier credentials by key hash, cached in the ingress
- * and dropped on NOTIFY vox_carriers (docs/CARRIER_CDRS.md).
+ * and dropped on NOTIFY vox_carriers (docs/CARRIER_CDRS.md); carrier_auth.c
+ * reads them from the database on a miss.
  */
 #ifndef CARRIER_KEYS_H
 #define CARRIER_KEYS_H
@@ -30,22 +31,13 @@ carrier_keys_t *carrier_keys_new(void);
 /* Wipes every cached secret. */
 void carrier_keys_destroy(carrier_keys_t *cache);
 
-/* The credential behind hash_hex into out, from the cache or one query:
- * 0 (out->valid says whether it may be used), VOX_ERR_UNAVAILABLE (the
- * database did not answer), or VOX_ERR_INVALID with err when its sealed
- * secret cannot be opened with this server's keyring (out->cred_id and
- * out->carrier are set; nothing is cached). */
-int carrier_keys_lookup(ingress_t *in, const char *hash_hex, carrier_key_t *out,
-                        vox_error_t *err);
-
 /* Drops (and wipes) the entry of hash_hex / every entry. */
 void carrier_keys_forget(carrier_keys_t *cache, const char *hash_hex);
 void carrier_keys_forget_all(carrier_keys_t *cache);
 
-/* The cache alone (lookup uses them; unit tests too). get copies a fresh
- * entry out (false on a miss). put stores entry unless something was
- * forgotten since generation was read (the entry may predate that change):
- * false then. */
+/* get copies a fresh entry out (false on a miss). put stores entry
+ * unless something was forgotten since generation was read (the entry may
+ * predate that change): false then. */
 bool carrier_keys_get(carrier_keys_t *cache, const char *hash_hex,
                       carrier_key_t *out);
 unsigned long carrier_keys_generation(carrier_keys_t *cache);
