@@ -1,14 +1,14 @@
 /*
  * POST /v1/carrier/cdrs: carriers push call and message detail records
  * (docs/CARRIER_CDRS.md). The carrier authenticates with its own bearer
- * key and signs each request (carrier_auth.c); the signature is remembered
- * (a replay is refused) once there is a record to publish, and forgotten
- * again when publishing fails so the same request can be retried. Each
- * record is checked
- * with vox_cdr_parse; the good ones go to vox.cdr.raw keyed by our number, and
- * the answer (202, with the per-record reasons for the bad ones) waits until
- * Kafka acknowledged every one. No thread waits meanwhile: the connection is
- * suspended and resumed from the producer's delivery reports.
+ * key and signs each request (carrier_auth.c, which records the signature
+ * so a replay is refused); the signature is forgotten again when no record
+ * was taken (a bad body, no good record) or publishing fails, so the same
+ * request can be sent again. Each record is checked with vox_cdr_parse; the
+ * good ones go to vox.cdr.raw keyed by our number, and the answer (202, with
+ * the per-record reasons for the bad ones) waits until Kafka acknowledged every
+ * one. No thread waits meanwhile: the connection is suspended and resumed from
+ * the producer's delivery reports.
  */
 #include <openssl/crypto.h>
 #include <stdatomic.h>
@@ -238,6 +238,7 @@ static void cdr_publish(vox_http_req_t *req, struct cdr_push *push,
 
 	good = calloc(json_array_size(records) + 1, sizeof(*good));
 	if (good == NULL) {
+		carrier_auth_forget(push->in, &push->who);
 		vox_http_reply_error(req, 500, "internal", "out of memory",
 		                     NULL);
 		return;
@@ -255,10 +256,10 @@ static void cdr_publish(vox_http_req_t *req, struct cdr_push *push,
 			reject(push, i, rec, code, err.message);
 	}
 	push->accepted = ngood;
-	if (ngood == 0 ||
-	    carrier_auth_remember(req, push->in, &push->who) != 0) {
-		if (ngood == 0)
-			cdr_answer(req, NULL);
+	if (ngood == 0) {
+		/* nothing taken: the same request may come again */
+		carrier_auth_forget(push->in, &push->who);
+		cdr_answer(req, NULL);
 		free(good);
 		return;
 	}
@@ -308,8 +309,10 @@ void ingress_cdr_push(vox_http_req_t *req, void *ctx)
 	                       &push->who) != 0)
 		return;
 	records = cdr_records(req, push);
-	if (records == NULL)
+	if (records == NULL) {
+		carrier_auth_forget(in, &push->who);
 		return;
+	}
 	cdr_publish(req, push, records);
 	json_decref(records);
 }

@@ -42,6 +42,7 @@ struct ingress_cfg {
 };
 
 struct key_cache;
+struct carrier_keys;
 struct limiter;
 struct accept_writer;
 struct listener;
@@ -57,6 +58,8 @@ typedef struct ingress {
 	char *jwt_key; /* owned: secret or PEM */
 	bool jwt_enabled;
 	struct key_cache *keys;
+	/* Carrier credentials (carrier_keys.h), kept by the listener. */
+	struct carrier_keys *carrier_keys;
 	struct limiter *limiter;
 	struct accept_writer *writer;
 	struct listener *listener;
@@ -167,6 +170,11 @@ void ingress_conflict(vox_http_req_t *req, const char *what,
 /* RateLimit-* (and Retry-After when refused) from a limiter answer. */
 struct limit_result;
 void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r);
+/* The headers and, when refused, the 429 of a limiter answer for
+ * limit_class: true when allowed. */
+bool ingress_rate_answer(vox_http_req_t *req, ingress_t *in,
+                         const char *limit_class,
+                         const struct limit_result *limit);
 
 /* Answers json (stolen); an error object gets its timestamp and
  * requestId. Like every answer, it settles the request's Idempotency-Key
@@ -196,6 +204,15 @@ int limiter_ping(struct limiter *lim, vox_error_t *err);
 void limiter_check(struct limiter *lim, const char *credential,
                    const char *limit_class, long rate_per_s,
                    struct limit_result *out);
+/* The same check through Redis only, and in the same round trip, when
+ * allowed, SET once_key NX EX once_ttl_s: *fresh false when once_key was
+ * already set (a replay; also false when not allowed, then nothing is
+ * set). VOX_ERR_UNAVAILABLE when Redis does not answer (or failed within
+ * the last second): no local fallback, a once-key needs the shared store. */
+int limiter_check_once(struct limiter *lim, const char *credential,
+                       const char *limit_class, long rate_per_s,
+                       const char *once_key, long once_ttl_s,
+                       struct limit_result *out, bool *fresh);
 
 /* idem.c: Idempotency-Key. Returns true when the request may go on (no
  * key, or a fresh one now held); false when it already answered (replay,
@@ -220,7 +237,8 @@ void accept_writer_destroy(struct accept_writer *w);
 void accept_writer_submit(struct accept_writer *w, vox_http_req_t *req,
                           ingress_req_t *ir, vox_http_handler_fn then);
 
-/* listener.c: LISTEN vox_keys / vox_accounts / vox_ops / vox_routing. */
+/* listener.c: LISTEN vox_keys / vox_accounts / vox_carriers / vox_ops /
+ * vox_routing. */
 struct listener *listener_new(ingress_t *in);
 void listener_destroy(struct listener *l);
 /* Parks req until operation ir->op_id finishes or ir->wait_s passes; then

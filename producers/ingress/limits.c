@@ -26,24 +26,43 @@
 #define REDIS_BACKOFF_MS 1000
 
 /* GCRA: KEYS[1] bucket; ARGV[1] emission interval (us), ARGV[2] burst.
- * Returns {allowed, remaining, retry_after_us, reset_us}. */
+ * Leaves allowed (1/0), remaining, retry_after_us, reset_us in locals. */
+#define GCRA_LUA                                                               \
+	"local t = redis.call('TIME') "                                        \
+	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "               \
+	"local interval = tonumber(ARGV[1]) "                                  \
+	"local burst = tonumber(ARGV[2]) "                                     \
+	"local tolerance = interval * (burst - 1) "                            \
+	"local tat = tonumber(redis.call('GET', KEYS[1]) or now) "             \
+	"if tat < now then tat = now end "                                     \
+	"local allowed, remaining, retry, reset = 0, 0, 0, 0 "                 \
+	"if tat - now > tolerance then "                                       \
+	"  retry, reset = tat - now - tolerance, tat - now "                   \
+	"else "                                                                \
+	"  local new_tat = tat + interval "                                    \
+	"  redis.call('SET', KEYS[1], new_tat, 'PX', "                         \
+	"    math.ceil((new_tat - now) / 1000) + 1) "                          \
+	"  allowed = 1 "                                                       \
+	"  remaining = math.floor((tolerance - (new_tat - now - interval)) "   \
+	"    / interval) "                                                     \
+	"  reset = new_tat - now "                                             \
+	"end "
+
+/* Returns {allowed, remaining, retry_after_us, reset_us}. */
 static const char gcra_lua[] =
-        "local t = redis.call('TIME') "
-        "local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
-        "local interval = tonumber(ARGV[1]) "
-        "local burst = tonumber(ARGV[2]) "
-        "local tolerance = interval * (burst - 1) "
-        "local tat = tonumber(redis.call('GET', KEYS[1]) or now) "
-        "if tat < now then tat = now end "
-        "if tat - now > tolerance then "
-        "  return {0, 0, tat - now - tolerance, tat - now} "
-        "end "
-        "local new_tat = tat + interval "
-        "redis.call('SET', KEYS[1], new_tat, 'PX', "
-        "  math.ceil((new_tat - now) / 1000) + 1) "
-        "local remaining = math.floor((tolerance - (new_tat - now - interval)) "
-        "  / interval) "
-        "return {1, remaining, 0, new_tat - now}";
+        GCRA_LUA "return {allowed, remaining, retry, reset}";
+
+/* The same, then when allowed SET KEYS[2] NX EX ARGV[3] (a use-once
+ * token: a carrier request's signature). Returns {allowed, remaining,
+ * retry_after_us, reset_us, fresh}: fresh 1 when KEYS[2] was not set
+ * before, 0 when it was (a replay), or when not allowed (not set). */
+static const char gcra_once_lua[] =
+        GCRA_LUA "local fresh = 0 "
+                 "if allowed == 1 and "
+                 "   redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then "
+                 "  fresh = 1 "
+                 "end "
+                 "return {allowed, remaining, retry, reset, fresh}";
 
 struct local_bucket {
 	char key[96];
@@ -52,7 +71,9 @@ struct local_bucket {
 
 struct limiter {
 	char *redis_url;
-	char script_sha[41];    /* EVALSHA: the script is sent only once */
+	/* EVALSHA: a script's text is sent once per connection, not per
+	 * request (EVAL when Redis answers NOSCRIPT). */
+	char script_sha[41], once_sha[41];
 	pthread_key_t conn_key; /* one Redis connection per server thread */
 	atomic_long redis_down_until_ms;
 	atomic_long last_warning_ms;
@@ -67,6 +88,14 @@ static void conn_free(void *conn)
 	vox_redis_destroy(conn);
 }
 
+static void script_sha1(const char *script, char out[41])
+{
+	unsigned char md[SHA_DIGEST_LENGTH];
+
+	SHA1((const unsigned char *)script, strlen(script), md);
+	vox_hex_encode(md, SHA_DIGEST_LENGTH, out);
+}
+
 struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics)
 {
 	struct limiter *lim = calloc(1, sizeof(*lim));
@@ -74,12 +103,8 @@ struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics)
 	if (lim == NULL)
 		return NULL;
 	lim->redis_url = strdup(redis_url);
-	{
-		unsigned char md[SHA_DIGEST_LENGTH];
-
-		SHA1((const unsigned char *)gcra_lua, strlen(gcra_lua), md);
-		vox_hex_encode(md, SHA_DIGEST_LENGTH, lim->script_sha);
-	}
+	script_sha1(gcra_lua, lim->script_sha);
+	script_sha1(gcra_once_lua, lim->once_sha);
 	pthread_key_create(&lim->conn_key, conn_free);
 	pthread_mutex_init(&lim->local_lock, NULL);
 	lim->via_redis = vox_metrics_counter(
@@ -140,30 +165,70 @@ static void result_fill(struct limit_result *out, long rate, long burst,
 	(void)rate;
 }
 
-static int check_redis(struct limiter *lim, const char *bucket, long interval,
-                       long burst, struct limit_result *out)
+/* One GCRA call on bucket (once_key NULL), or GCRA then SET once_key NX
+ * EX once_ttl: the reply (an array of 4, or 5 with once_key), or NULL. */
+static redisReply *gcra_call(struct limiter *lim, const char *bucket,
+                             long interval, long burst, const char *once_key,
+                             long once_ttl_s)
 {
-	char interval_s[24], burst_s[24];
-	redisReply *r;
+	char interval_s[24], burst_s[24], ttl_s[24];
+	size_t want = once_key ? 5 : 4;
+	redisReply *r = NULL;
 	vox_error_t err;
 	vox_redis_t *conn = limiter_conn(lim, &err);
 
 	if (conn == NULL)
-		return VOX_ERR_UNAVAILABLE;
+		return NULL;
 	snprintf(interval_s, sizeof(interval_s), "%ld", interval);
 	snprintf(burst_s, sizeof(burst_s), "%ld", burst);
-	/* EVAL keeps it stateless; Redis caches the compiled script. */
-	r = vox_redis_command(conn, &err, "EVAL %s 1 %s %s %s", gcra_lua,
-	                      bucket, interval_s, burst_s);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-		if (r != NULL)
-			freeReplyObject(r);
-		return VOX_ERR_UNAVAILABLE;
+	snprintf(ttl_s, sizeof(ttl_s), "%ld", once_ttl_s);
+	for (int sent_text = 0; sent_text < 2; sent_text++) {
+		const char *cmd = sent_text ? "EVAL" : "EVALSHA";
+		const char *script =
+		        sent_text
+		                ? (once_key ? gcra_once_lua : gcra_lua)
+		                : (once_key ? lim->once_sha : lim->script_sha);
+
+		if (once_key != NULL)
+			r = vox_redis_command(conn, &err,
+			                      "%s %s 2 %s %s %s %s %s", cmd,
+			                      script, bucket, once_key,
+			                      interval_s, burst_s, ttl_s);
+		else
+			r = vox_redis_command(conn, &err, "%s %s 1 %s %s %s",
+			                      cmd, script, bucket, interval_s,
+			                      burst_s);
+		if (r == NULL || r->type != REDIS_REPLY_ERROR ||
+		    strncmp(r->str, "NOSCRIPT", 8) != 0)
+			break;
+		freeReplyObject(r); /* not loaded yet: send the text */
+		r = NULL;
 	}
+	if (r != NULL &&
+	    (r->type != REDIS_REPLY_ARRAY || r->elements != want)) {
+		freeReplyObject(r);
+		r = NULL;
+	}
+	return r;
+}
+
+static void result_from_reply(struct limit_result *out, long burst,
+                              const redisReply *r)
+{
 	result_fill(out, 0, burst, r->element[0]->integer == 1,
 	            (double)r->element[1]->integer,
 	            (double)r->element[2]->integer,
 	            (double)r->element[3]->integer);
+}
+
+static int check_redis(struct limiter *lim, const char *bucket, long interval,
+                       long burst, struct limit_result *out)
+{
+	redisReply *r = gcra_call(lim, bucket, interval, burst, NULL, 0);
+
+	if (r == NULL)
+		return VOX_ERR_UNAVAILABLE;
+	result_from_reply(out, burst, r);
 	freeReplyObject(r);
 	return 0;
 }
@@ -213,16 +278,25 @@ static void redis_failed(struct limiter *lim)
 		        NULL);
 }
 
+/* Rate limits are per second; a burst of two seconds' worth. */
+static void limit_params(const char *credential, const char *limit_class,
+                         long rate_per_s, char bucket[96], long *interval,
+                         long *burst)
+{
+	*interval = 1000000L / (rate_per_s > 0 ? rate_per_s : 1);
+	*burst = rate_per_s * 2;
+	snprintf(bucket, 96, "vox:rl:%s:%s", limit_class, credential);
+}
+
 void limiter_check(struct limiter *lim, const char *credential,
                    const char *limit_class, long rate_per_s,
                    struct limit_result *out)
 {
-	long interval = 1000000L / (rate_per_s > 0 ? rate_per_s : 1);
-	long burst = rate_per_s * 2;
+	long interval, burst;
 	char bucket[96];
 
-	snprintf(bucket, sizeof(bucket), "vox:rl:%s:%s", limit_class,
-	         credential);
+	limit_params(credential, limit_class, rate_per_s, bucket, &interval,
+	             &burst);
 	if (vox_mono_ms() >= atomic_load(&lim->redis_down_until_ms)) {
 		if (check_redis(lim, bucket, interval, burst, out) == 0) {
 			vox_counter_inc(lim->via_redis);
@@ -233,6 +307,33 @@ void limiter_check(struct limiter *lim, const char *credential,
 	}
 	vox_counter_inc(lim->via_local);
 	check_local(lim, bucket, interval, burst, out);
+}
+
+int limiter_check_once(struct limiter *lim, const char *credential,
+                       const char *limit_class, long rate_per_s,
+                       const char *once_key, long once_ttl_s,
+                       struct limit_result *out, bool *fresh)
+{
+	long interval, burst;
+	char bucket[96];
+	redisReply *r;
+
+	*fresh = false;
+	if (vox_mono_ms() < atomic_load(&lim->redis_down_until_ms))
+		return VOX_ERR_UNAVAILABLE;
+	limit_params(credential, limit_class, rate_per_s, bucket, &interval,
+	             &burst);
+	r = gcra_call(lim, bucket, interval, burst, once_key, once_ttl_s);
+	if (r == NULL) {
+		redis_failed(lim);
+		return VOX_ERR_UNAVAILABLE;
+	}
+	vox_counter_inc(lim->via_redis);
+	vox_gauge_set(lim->redis_up, 1);
+	result_from_reply(out, burst, r);
+	*fresh = r->element[4]->integer == 1;
+	freeReplyObject(r);
+	return 0;
 }
 
 struct vox_redis *limiter_redis(struct limiter *lim)

@@ -2,6 +2,8 @@
  * One thread LISTENing on PostgreSQL for what the ingress must react to:
  *   vox_keys      a key changed: drop it from the credential cache
  *   vox_accounts  an account changed status: drop its credentials
+ *   vox_carriers  a carrier credential changed: drop it from the carrier
+ *                 credential cache (carrier_keys.c)
  *   vox_ops       an operation finished: answer requests waiting on it
  *                 (Prefer: wait=N)
  *   vox_routing   a number's configuration or status changed: reload it
@@ -9,13 +11,14 @@
  * Waiting requests are parked (suspended), never a thread each; a request
  * whose operation finished before it was parked is caught by one status
  * query when it is registered. After a reconnect the thread LISTENs again
- * and drops the whole credential cache and reloads the whole routing table
+ * and drops the whole credential caches and reloads the whole routing table
  * (it may have missed a change).
  */
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "carrier_keys.h"
 #include "ingress.h"
 #include "routing.h"
 #include "vox_log.h"
@@ -98,6 +101,8 @@ static void handle_notice(struct listener *l, const PGnotify *note)
 {
 	if (strcmp(note->relname, "vox_keys") == 0) {
 		key_cache_forget(l->in->keys, note->extra);
+	} else if (strcmp(note->relname, "vox_carriers") == 0) {
+		carrier_keys_forget(l->in->carrier_keys, note->extra);
 	} else if (strcmp(note->relname, "vox_accounts") == 0) {
 		key_cache_forget_account(l->in->keys, note->extra);
 	} else if (strcmp(note->relname, "vox_routing") == 0) {
@@ -122,7 +127,8 @@ static int listen_all(struct listener *l)
 	if (vox_pg_connect(l->pg, 0, &err) != 0 ||
 	    vox_pg_exec_script(l->pg,
 	                       "LISTEN vox_keys; LISTEN vox_accounts; "
-	                       "LISTEN vox_ops; LISTEN vox_routing",
+	                       "LISTEN vox_ops; LISTEN vox_routing; "
+	                       "LISTEN vox_carriers",
 	                       &err) != 0 ||
 	    routing_load_all(l->in->routing, l->pg, &err) != 0) {
 		vox_log(VOX_LOG_WARN, "listener cannot LISTEN", "error",
@@ -131,6 +137,7 @@ static int listen_all(struct listener *l)
 	}
 	/* Changes made while we were not listening are unknown. */
 	key_cache_forget_account(l->in->keys, NULL);
+	carrier_keys_forget_all(l->in->carrier_keys);
 	return 0;
 }
 

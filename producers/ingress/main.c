@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "carrier_keys.h"
 #include "ingress.h"
 #include "routing.h"
 #include "vox_config.h"
@@ -159,6 +160,22 @@ void ingress_rate_headers(vox_http_req_t *req, const struct limit_result *r)
 	}
 }
 
+bool ingress_rate_answer(vox_http_req_t *req, ingress_t *in,
+                         const char *limit_class,
+                         const struct limit_result *limit)
+{
+	ingress_rate_headers(req, limit);
+	if (limit->allowed)
+		return true;
+	vox_counter_inc(in->limited);
+	vox_http_reply_error(req, 429, "rate_limited",
+	                     "too many requests: slow down and retry after "
+	                     "Retry-After seconds",
+	                     json_pack("{s:s, s:I}", "class", limit_class,
+	                               "limit", (json_int_t)limit->limit));
+	return false;
+}
+
 bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
                         const char *credential, const char *limit_class,
                         long rate_per_s)
@@ -166,16 +183,7 @@ bool ingress_rate_limit(vox_http_req_t *req, ingress_t *in,
 	struct limit_result limit;
 
 	limiter_check(in->limiter, credential, limit_class, rate_per_s, &limit);
-	ingress_rate_headers(req, &limit);
-	if (limit.allowed)
-		return true;
-	vox_counter_inc(in->limited);
-	vox_http_reply_error(req, 429, "rate_limited",
-	                     "too many requests: slow down and retry after "
-	                     "Retry-After seconds",
-	                     json_pack("{s:s, s:I}", "class", limit_class,
-	                               "limit", (json_int_t)limit.limit));
-	return false;
+	return ingress_rate_answer(req, in, limit_class, &limit);
 }
 
 static long class_rate(const ingress_t *in, const char *limit_class)
@@ -531,6 +539,7 @@ static int ingress_run(const struct ingress_cfg *cfg)
 		        cfg->openapi_file, NULL);
 	in.pg_pool = vox_pg_pool_new(cfg->pg_url, (int)cfg->pg_pool);
 	in.keys = key_cache_new();
+	in.carrier_keys = carrier_keys_new();
 	in.routing = routing_table_new();
 	in.limiter = limiter_new(cfg->redis_url, in.metrics);
 	in.writer = accept_writer_new(cfg->pg_url, in.metrics);
@@ -540,9 +549,9 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	pconf.message_timeout_ms = (int)cfg->kafka_timeout_ms;
 	pconf.linger_ms = (int)cfg->linger_ms;
 	in.producer = vox_producer_new(&pconf, &err);
-	if (in.pg_pool == NULL || in.keys == NULL || in.routing == NULL ||
-	    in.limiter == NULL || in.writer == NULL || in.listener == NULL ||
-	    in.producer == NULL) {
+	if (in.pg_pool == NULL || in.keys == NULL || in.carrier_keys == NULL ||
+	    in.routing == NULL || in.limiter == NULL || in.writer == NULL ||
+	    in.listener == NULL || in.producer == NULL) {
 		vox_log(VOX_LOG_ERROR, "cannot start", "error",
 		        in.producer ? "out of memory" : err.message, NULL);
 		goto out;
@@ -554,6 +563,7 @@ out:
 	listener_destroy(in.listener);
 	limiter_destroy(in.limiter);
 	key_cache_destroy(in.keys);
+	carrier_keys_destroy(in.carrier_keys);
 	routing_table_destroy(in.routing);
 	vox_pg_pool_destroy(in.pg_pool);
 	vox_metrics_destroy(in.metrics);

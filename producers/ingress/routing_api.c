@@ -147,29 +147,33 @@ void ingress_call_route(vox_http_req_t *req, void *ctx)
 	vox_error_t err;
 
 	if (carrier_auth_check(req, in, "route", in->cfg->rate_route, &who) !=
-	            0 ||
-	    !route_args(req, to, &at_us))
+	    0)
 		return;
+	/* Only a decision uses the signature up: after any other answer the
+	 * same signed request may be sent again. */
+	if (!route_args(req, to, &at_us))
+		goto refused;
 	if (!routing_ready(in->routing)) {
 		vox_http_add_header(req, "Retry-After", "1");
 		vox_http_reply_error(req, 503, "routing_unavailable",
 		                     "the routing table is still loading: "
 		                     "retry in a second",
 		                     NULL);
-		return;
+		goto refused;
 	}
-	if (carrier_auth_remember(req, in, &who) != 0)
-		return;
 	if (routing_decide(in->routing, to, at_us, &decision, &err) != 0) {
-		if (err.code == VOX_ERR_INVALID) {
+		if (err.code == VOX_ERR_INVALID)
 			bad_field(req, "at", err.message);
-			return;
-		}
-		vox_http_reply_error(req, 500, "internal", err.message, NULL);
-		return;
+		else
+			vox_http_reply_error(req, 500, "internal", err.message,
+			                     NULL);
+		goto refused;
 	}
 	vox_counter_inc(in->routes_decided);
 	vox_http_reply_json(req, 200, decision_json(&decision, to, at_us));
+	return;
+refused:
+	carrier_auth_forget(in, &who);
 }
 
 struct preview {

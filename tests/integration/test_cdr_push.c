@@ -634,6 +634,15 @@ static int voxctl(const char *args, char **out)
 	return voxctl_sh("", args, "2>/dev/null", out);
 }
 
+static bool push_refused(void *arg)
+{
+	json_t *a = NULL;
+	int status = push(arg, "[]", &a);
+
+	json_decref(a);
+	return status == 401;
+}
+
 Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
 {
 	struct t_carrier c = {0};
@@ -675,6 +684,10 @@ Test(cdr_push, voxctl_carrier_create_json_works_for_a_push_until_revoked)
 	cr_expect_eq(voxctl(args, &out), 0, "revoking twice is done");
 	cr_expect(strstr(out, "already revoked") != NULL, "%s", out);
 	free(out);
+	/* the ingress cached the credential: the revocation reaches it
+	 * through NOTIFY vox_carriers (milliseconds) */
+	cr_expect(t_wait_for(push_refused, &c, 1000),
+	          "revoked credential still accepted after 1 s");
 	status = push(&c, "[]", &a);
 	expect_401(status, a, "invalid_credentials");
 	cr_expect_eq(voxctl("carrier create --name Not_Valid", &out), 2);

@@ -4,10 +4,12 @@
  * voicemail, reject), holiday, disabled, unconfigured and unknown numbers;
  * a configuration changed by SQL and a number deactivated reaching the
  * in-memory table through NOTIFY vox_routing within 2 s; bad signature,
- * replay and bad body. And GET /v1/numbers/{id}/business-hours/preview
- * across New York's spring-forward, with its 400s and 404s. Numbers and
- * their configuration rows are made by SQL (the configuration API writes
- * the same columns).
+ * replay (to the same ingress and to a second one: the replay store is
+ * shared), Redis down (503, fail closed) and bad body; a credential revoked
+ * with voxctl refused through the ingress's credential cache. And GET
+ * /v1/numbers/{id}/business-hours/preview across New York's spring-forward,
+ * with its 400s and 404s. Numbers and their configuration rows are made by SQL
+ * (the configuration API writes the same columns).
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -157,25 +159,32 @@ static void number_new(char id[40], char e164[24], const char *routing,
 	wait_loaded(e164);
 }
 
-/* A signed route request with this body; a fresh "from" each call would be
- * the caller's: here the body is given whole. */
-static int route_body(const char *body, json_t **answer)
+/* A route request with this body signed at t by carrier c, to the ingress
+ * on port at. */
+static int route_signed(int at, const struct t_carrier *c, long long t,
+                        const char *body, json_t **answer)
 {
-	char bearer[80], sig[65], sig_h[128], auth_h[128], *text = NULL;
-	long long t = (long long)time(NULL);
+	char sig[65], sig_h[128], auth_h[128], *text = NULL;
 	const char *headers[] = {auth_h, sig_h,
 	                         "Content-Type: application/json", NULL};
 	int status;
 
-	snprintf(bearer, sizeof(bearer), "Bearer %s", carrier.key);
-	snprintf(auth_h, sizeof(auth_h), "Authorization: %s", bearer);
-	t_carrier_sign(carrier.secret, t, body, sig);
+	snprintf(auth_h, sizeof(auth_h), "Authorization: Bearer %s", c->key);
+	t_carrier_sign(c->secret, t, body, sig);
 	snprintf(sig_h, sizeof(sig_h), "Vox-Signature: t=%lld,v1=%s", t, sig);
-	status = t_http_h("POST", port, "/v1/carrier/calls/route", body,
-	                  headers, &text, NULL);
+	status = t_http_h("POST", at, "/v1/carrier/calls/route", body, headers,
+	                  &text, NULL);
 	*answer = text ? json_loads(text, 0, NULL) : NULL;
 	free(text);
 	return status;
+}
+
+/* A signed route request with this body; a fresh "from" each call would be
+ * the caller's: here the body is given whole. */
+static int route_body(const char *body, json_t **answer)
+{
+	return route_signed(port, &carrier, (long long)time(NULL), body,
+	                    answer);
 }
 
 /* Asks for a call to `to` at `at` (NULL: now) from a caller number unique
@@ -443,6 +452,146 @@ Test(routing, bad_signature_replay_and_bad_body)
 		cr_expect_eq(status, 400, "%s: %d", bad[i], status);
 		json_decref(answer);
 	}
+	/* a refused request did not use its signature up: sent again as it
+	 * is, it is refused for its body again, not as a replay */
+	t = (long long)time(NULL);
+	for (int i = 0; i < 2; i++) {
+		status = route_signed(port, &carrier, t, bad[1], &answer);
+		cr_expect_eq(status, 400, "attempt %d: %d %s", i + 1, status,
+		             str(json_object_get(answer, "error"), "code"));
+		json_decref(answer);
+	}
+}
+
+struct routed_by {
+	int port;
+	const struct t_carrier *c;
+	int status;
+	char code[40];
+};
+
+/* One fresh signed request to r->port as r->c: status and error code. */
+static bool route_once(void *arg)
+{
+	struct routed_by *r = arg;
+	char body[128];
+	json_t *d = NULL;
+
+	snprintf(body, sizeof(body),
+	         "{\"to\":\"+16282000001\",\"from\":\"+1415%07ld\"}", caller());
+	r->status =
+	        route_signed(r->port, r->c, (long long)time(NULL), body, &d);
+	snprintf(r->code, sizeof(r->code), "%s",
+	         str(json_object_get(d, "error"), "code"));
+	json_decref(d);
+	return r->status == 200;
+}
+
+static bool port_up(void *arg)
+{
+	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
+}
+
+/* Without Redis no replay check can be made: refused 503 (fail closed),
+ * and nothing was recorded: the same request is taken where Redis is. */
+Test(routing, redis_down_is_503_and_the_same_request_goes_through_later)
+{
+	static char pe[64];
+	const char *env[] = {pe, "VOX_RATE_ROUTE=1000",
+	                     "VOX_REDIS_URL=redis://127.0.0.1:1", NULL};
+	char body[128];
+	json_t *d = NULL;
+	long long t = (long long)time(NULL);
+	int dead_port = t_free_port(), status;
+	pid_t dead;
+
+	snprintf(pe, sizeof(pe), "VOX_INGRESS_PORT=%d", dead_port);
+	dead = t_spawn("ingress", "routing-ingress-noredis.log", env);
+	cr_assert(t_wait_for(port_up, &dead_port, 20000), "ingress not up");
+	snprintf(body, sizeof(body),
+	         "{\"to\":\"+16282000001\",\"from\":\"+1415%07ld\"}", caller());
+	status = route_signed(dead_port, &carrier, t, body, &d);
+	cr_expect_eq(t_stop(dead, SIGTERM, 20000), 0);
+	cr_expect_eq(status, 503, "no Redis: %d", status);
+	cr_expect_str_eq(str(json_object_get(d, "error"), "code"),
+	                 "replay_store_unavailable");
+	json_decref(d);
+	status = route_signed(port, &carrier, t, body, &d);
+	cr_expect_eq(status, 200, "with Redis: %d", status);
+	json_decref(d);
+}
+
+static bool refused(void *arg)
+{
+	return !route_once(arg) && ((struct routed_by *)arg)->status == 401;
+}
+
+/* The ingress caches carrier credentials: a revocation reaches it through
+ * NOTIFY vox_carriers, not at the cache entry's expiry (60 s). */
+Test(routing, a_revoked_credential_is_refused_right_after_voxctl_carrier_revoke)
+{
+	struct t_carrier c;
+	struct routed_by r = {port, &c, 0, ""};
+	char cmd[512];
+	int64_t revoked_us, refused_us;
+
+	t_carrier_new(&c);
+	/* twice: the second is answered from the cache */
+	for (int i = 0; i < 2; i++)
+		cr_assert(route_once(&r), "before revoking: %d %s", r.status,
+		          r.code);
+	snprintf(cmd, sizeof(cmd), "%s/voxctl carrier revoke %s >/dev/null",
+	         t_env("VOX_BIN_DIR"), c.id);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	revoked_us = vox_mono_us();
+	cr_assert(t_wait_for(refused, &r, 1000),
+	          "revoked credential still accepted after 1 s: %d", r.status);
+	refused_us = vox_mono_us();
+	cr_expect_str_eq(r.code, "invalid_credentials");
+	cr_log_info("refused %lld ms after voxctl returned",
+	            (long long)(refused_us - revoked_us) / 1000);
+	/* and stays refused (a negative answer, not a lost entry) */
+	cr_expect(!route_once(&r) && r.status == 401, "%d", r.status);
+}
+
+/* Every ingress instance shares the replay store (Redis): a signed request
+ * taken by one is a replay at another. */
+Test(routing, a_replay_to_a_second_ingress_is_refused_too)
+{
+	static char pe[64];
+	const char *env[] = {pe, "VOX_RATE_READ=1000", "VOX_RATE_ROUTE=1000",
+	                     NULL};
+	struct routed_by second = {0, &carrier, 0, ""};
+	char body[128];
+	json_t *d = NULL;
+	long long t = (long long)time(NULL);
+	pid_t other;
+	int status;
+
+	second.port = t_free_port();
+	snprintf(pe, sizeof(pe), "VOX_INGRESS_PORT=%d", second.port);
+	other = t_spawn("ingress", "routing-ingress-2.log", env);
+	cr_assert(t_wait_for(route_once, &second, 20000),
+	          "second ingress not routing: %d %s", second.status,
+	          second.code);
+	for (int first = 0; first < 2; first++) {
+		int ports[2] = {port, second.port};
+
+		snprintf(body, sizeof(body),
+		         "{\"to\":\"+16282000001\",\"from\":\"+1415%07ld\"}",
+		         caller());
+		status = route_signed(ports[first], &carrier, t, body, &d);
+		cr_expect_eq(status, 200, "first at %d: %d", ports[first],
+		             status);
+		json_decref(d);
+		status = route_signed(ports[1 - first], &carrier, t, body, &d);
+		cr_expect_eq(status, 401, "replay at %d: %d", ports[1 - first],
+		             status);
+		cr_expect_str_eq(str(json_object_get(d, "error"), "code"),
+		                 "replayed_request");
+		json_decref(d);
+	}
+	cr_expect_eq(t_stop(other, SIGTERM, 20000), 0);
 }
 
 static int preview(const char *bearer_key, const char *id, const char *query,
