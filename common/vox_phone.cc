@@ -326,10 +326,35 @@ extern "C" int vox_phone_parse(const char *text, const char *default_region,
                                vox_phone_t *out, vox_error_t *err)
 {
 	vox_phone_t parsed;
+	char prev[sizeof(parsed.e164)] = "";
 	int rc;
 
 	memset(&parsed, 0, sizeof(parsed));
 	rc = parse(text, default_region, &parsed, err);
+	/* The E.164 form must be a fixed point: libphonenumber drops a legacy
+	 * prefix on each parse for some plans (Mexico's mobile "1": +52 1 1
+	 * 612... gives +52 1 612..., which gives +52 612...), so parse the
+	 * result again until it stays the same. Input already in canonical
+	 * form (the usual case) costs one comparison. */
+	for (int round = 0; rc == 0 && text != nullptr &&
+	                    strcmp(parsed.e164, round ? prev : text) != 0;
+	     round++) {
+		vox_phone_t again;
+
+		if (round == 3) {
+			rc = vox_error_set(
+			        err, VOX_ERR_INVALID, false,
+			        "not a phone number: no stable E.164 "
+			        "form for %s",
+			        parsed.e164);
+			break;
+		}
+		memcpy(prev, parsed.e164, sizeof(prev));
+		memset(&again, 0, sizeof(again));
+		rc = parse(prev, nullptr, &again, err);
+		if (rc == 0)
+			parsed = again;
+	}
 	if (rc != 0)
 		memset(&parsed, 0, sizeof(parsed));
 	if (out != nullptr)

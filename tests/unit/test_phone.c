@@ -312,3 +312,22 @@ Test(phone_threads, parse_concurrently)
 	}
 	cr_assert_eq(failures, 0, "%ld wrong answers", failures);
 }
+
+/* libphonenumber drops Mexico's legacy mobile "1" once per parse: the E.164
+ * we answer is the fixed point, so it parses back to itself (a fuzz find). */
+Test(phone, e164_is_a_fixed_point_for_legacy_prefixes)
+{
+	static const char *const inputs[] = {"+52116129521167",
+	                                     "+5216129521167", "+526129521167"};
+	vox_phone_t p, again;
+	vox_error_t err;
+
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		cr_assert_eq(vox_phone_parse(inputs[i], NULL, &p, &err), 0,
+		             "%s: %s", inputs[i], err.message);
+		cr_expect_str_eq(p.e164, "+526129521167", "%s", inputs[i]);
+		cr_assert_eq(vox_phone_parse(p.e164, NULL, &again, &err), 0);
+		cr_expect_str_eq(again.e164, p.e164);
+		cr_expect(vox_phone_is_e164(p.e164));
+	}
+}
