@@ -78,14 +78,6 @@ static void sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static bool stopping(void)
 {
 	return import_stop_signal != 0;
@@ -409,7 +401,7 @@ static int import_row(struct file_import *fi, vox_error_t *err)
 	if (rec == NULL)
 		return reject(fi, line, "invalid_encoding",
 		              "a field is not UTF-8", true, err);
-	rc = vox_cdr_parse(rec, wall_us(), &cdr, &reason, &why);
+	rc = vox_cdr_parse(rec, vox_now_us(), &cdr, &reason, &why);
 	json_decref(rec);
 	if (rc != 0)
 		return reject(fi, line, reason ? reason : "invalid",

@@ -19,11 +19,6 @@ static int port;
 static pid_t ingress, worker;
 static char key[64], account[40];
 
-static int atoi_port(const char *text)
-{
-	return (int)strtol(text, NULL, 10);
-}
-
 static bool ingress_up(void *arg)
 {
 	(void)arg;
@@ -57,7 +52,8 @@ static int carrier_call(const char *method, const char *path, const char *body,
 	const char *h[] = {"Authorization: Bearer sandbox-key",
 	                   "Content-Type: application/json", NULL};
 
-	return t_http_h(method, atoi_port(t_env("VOX_CARRIER_PORT")), path,
+	return t_http_h(method,
+	                (int)strtol(t_env("VOX_CARRIER_PORT"), NULL, 10), path,
 	                body, h, text, NULL);
 }
 

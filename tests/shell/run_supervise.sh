@@ -173,7 +173,7 @@ cat >"$tmp/bin/metering" <<'EOF'
 #!/usr/bin/python3
 import signal, time
 signal.signal(signal.SIGTERM, lambda *a: print("SIGTERM: not stopping", flush=True))
-print("stubborn metering up", flush=True)
+print("metering stand-in up (ignores SIGTERM)", flush=True)
 while True:
     time.sleep(60)
 EOF
