@@ -18,16 +18,16 @@
 #include "vox_crypto.h"
 #include "vox_json.h"
 #include "vox_phone.h"
+#include "vox_routing_doc.h"
 #include "vox_schedule.h"
 
-#define PROVISIONING      "vox.cmd.provisioning"
-#define SIP_MAX           256
-#define PIN_ITERATIONS    100000
-#define PIN_SALT_BYTES    16
-#define MAX_EMAILS        10
-#define MAX_GREETING      2000
-#define MAX_PREFERENCES   50
-#define DEFAULT_TIMEOUT_S 30
+#define PROVISIONING    "vox.cmd.provisioning"
+#define SIP_MAX         256
+#define PIN_ITERATIONS  100000
+#define PIN_SALT_BYTES  16
+#define MAX_EMAILS      10
+#define MAX_GREETING    2000
+#define MAX_PREFERENCES 50
 
 /* The caller's number (404 otherwise), its status, E.164, the account's
  * zone and the current configuration row (NULLs when none). */
@@ -164,8 +164,9 @@ static json_t *routing_check(vox_http_req_t *req, json_t *body,
 	if (enabled == NULL)
 		json_object_set_new(body, "enabled", json_true());
 	if (timeout == NULL)
-		json_object_set_new(body, "timeout_s",
-		                    json_integer(DEFAULT_TIMEOUT_S));
+		json_object_set_new(
+		        body, "timeout_s",
+		        json_integer(VOX_ROUTING_DEFAULT_TIMEOUT_S));
 	if (json_is_true(json_object_get(body, "enabled")) &&
 	    json_is_null(json_object_get(body, "primary_destination"))) {
 		bad_field(req, "primary_destination",
@@ -179,30 +180,23 @@ static json_t *routing_check(vox_http_req_t *req, json_t *body,
  * {"forward_to": ...} reads as an enabled primary destination. */
 static json_t *routing_show(const json_t *stored)
 {
-	const char *legacy = vox_json_str(stored, "forward_to");
+	const char *dests[4];
+	vox_routing_doc_t r;
 	json_t *out = json_object();
 
-	for (size_t i = 0; i < 4; i++) {
-		json_t *v = json_object_get(stored, routing_keys[i]);
-
+	vox_routing_doc_read(stored, &r);
+	dests[0] = r.primary;
+	dests[1] = r.failover;
+	dests[2] = r.open_dest;
+	dests[3] = r.closed_dest;
+	for (size_t i = 0; i < 4; i++) /* the order of routing_keys */
 		json_object_set_new(out, routing_keys[i],
-		                    v ? json_incref(v) : json_null());
-	}
-	if (legacy != NULL &&
-	    json_is_null(json_object_get(out, "primary_destination")))
-		json_object_set_new(out, "primary_destination",
-		                    json_string(legacy));
-	json_object_set_new(
-	        out, "timeout_s",
-	        json_is_integer(json_object_get(stored, "timeout_s"))
-	                ? json_incref(json_object_get(stored, "timeout_s"))
-	                : json_integer(DEFAULT_TIMEOUT_S));
-	json_object_set_new(
-	        out, "enabled",
-	        json_boolean(json_is_boolean(json_object_get(stored, "enabled"))
-	                             ? json_is_true(json_object_get(stored,
-	                                                            "enabled"))
-	                             : legacy != NULL));
+		                    dests[i] ? json_string(dests[i])
+		                             : json_null());
+	json_object_set_new(out, "timeout_s", json_integer(r.timeout_s));
+	/* nothing stored yet: not enabled */
+	json_object_set_new(out, "enabled",
+	                    json_boolean(r.configured && r.enabled));
 	return out;
 }
 

@@ -15,9 +15,8 @@
 #include "routing.h"
 #include "vox_json.h"
 #include "vox_log.h"
+#include "vox_routing_doc.h"
 #include "vox_uuid.h"
-
-#define ROUTING_DEFAULT_TIMEOUT_S 30
 
 struct routing_entry {
 	char e164[20];
@@ -52,38 +51,24 @@ static void entry_free(struct routing_entry *e)
 	free(e);
 }
 
-static void dest_copy(char out[ROUTING_DEST_MAX], const json_t *doc,
-                      const char *key)
+static void dest_copy(char out[ROUTING_DEST_MAX], const char *dest)
 {
-	const char *v = vox_json_str(doc, key);
-
-	snprintf(out, ROUTING_DEST_MAX, "%s", v ? v : "");
+	snprintf(out, ROUTING_DEST_MAX, "%s", dest ? dest : "");
 }
 
-/* The routing section: the API's document, or activation's older
- * {"forward_to": ...} (primary, enabled, 30 s). */
+/* The routing section, read as vox_routing_doc reads it everywhere. */
 static void entry_routing(struct routing_entry *e, const json_t *doc)
 {
-	const json_t *enabled = json_object_get(doc, "enabled");
-	const json_t *timeout = json_object_get(doc, "timeout_s");
+	vox_routing_doc_t r;
 
-	e->configured = json_is_object(doc) && json_object_size(doc) > 0;
-	e->timeout_s = ROUTING_DEFAULT_TIMEOUT_S;
-	if (!e->configured)
-		return;
-	if (json_object_get(doc, "primary_destination") == NULL &&
-	    vox_json_str(doc, "forward_to") != NULL) {
-		dest_copy(e->primary, doc, "forward_to");
-		e->enabled = true;
-		return;
-	}
-	dest_copy(e->primary, doc, "primary_destination");
-	dest_copy(e->failover, doc, "failover_destination");
-	dest_copy(e->open_dest, doc, "business_hours_destination");
-	dest_copy(e->closed_dest, doc, "after_hours_destination");
-	e->enabled = enabled == NULL || json_is_true(enabled);
-	if (json_is_integer(timeout))
-		e->timeout_s = (int)json_integer_value(timeout);
+	vox_routing_doc_read(doc, &r);
+	e->configured = r.configured;
+	e->enabled = r.enabled;
+	e->timeout_s = r.timeout_s;
+	dest_copy(e->primary, r.primary);
+	dest_copy(e->failover, r.failover);
+	dest_copy(e->open_dest, r.open_dest);
+	dest_copy(e->closed_dest, r.closed_dest);
 }
 
 /* One row of numbers_sql as an entry, or NULL (logged) when it cannot be

@@ -30,6 +30,7 @@
 #include "provisioning.h"
 #include "vox_json.h"
 #include "vox_log.h"
+#include "vox_routing_doc.h"
 #include "vox_time.h"
 #include "vox_uuid.h"
 
@@ -115,15 +116,12 @@ static int claim(vox_pg_t *pg, struct sync_row *rows, int *n, vox_error_t *err)
  * as the carrier's forwarding: the primary destination when enabled. */
 int prov_sync_forwarding(const json_t *doc, vox_carrier_forwarding_t *fwd)
 {
-	const char *dest = vox_json_str(doc, "primary_destination");
-	const json_t *enabled = json_object_get(doc, "enabled");
+	vox_routing_doc_t r;
 
-	if (dest == NULL)
-		dest = vox_json_str(doc, "forward_to");
+	vox_routing_doc_read(doc, &r);
 	memset(fwd, 0, sizeof(*fwd));
-	fwd->enabled = dest != NULL && dest[0] != '\0' &&
-	               (enabled == NULL || json_is_true(enabled));
-	fwd->forwards_to = fwd->enabled ? dest : NULL;
+	fwd->enabled = r.enabled && r.primary != NULL && r.primary[0] != '\0';
+	fwd->forwards_to = fwd->enabled ? r.primary : NULL;
 	return 0;
 }
 
