@@ -57,6 +57,10 @@ typedef struct vox_message {
 typedef int (*vox_handler_fn)(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                               vox_error_t *err);
 
+/* A table may end with {"*", fn}: every type not listed goes to fn (NULL:
+ * skipped, the offset stored, nothing written; for a worker that reads a
+ * shared stream such as vox.events for a few types). Without it, a type
+ * not listed is dead-lettered. */
 typedef struct vox_handler {
 	const char *type; /* CloudEvents type, e.g. "vox.canary.requested" */
 	vox_handler_fn fn;

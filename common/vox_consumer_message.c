@@ -11,13 +11,19 @@
 #include "vox_json.h"
 #include "vox_log.h"
 
+/* The handler of type, else the "*" entry if the table has one. */
 static const vox_handler_t *find_handler(const vox_consumer_t *c,
                                          const char *type)
 {
-	for (size_t i = 0; i < c->nhandlers; i++)
+	const vox_handler_t *any = NULL;
+
+	for (size_t i = 0; i < c->nhandlers; i++) {
 		if (strcmp(c->handlers[i].type, type) == 0)
 			return &c->handlers[i];
-	return NULL;
+		if (strcmp(c->handlers[i].type, "*") == 0)
+			any = &c->handlers[i];
+	}
+	return any;
 }
 
 struct handle_tx {
@@ -139,6 +145,10 @@ int vox_consumer_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 		snprintf(reason, sizeof(reason), "no handler for type %s",
 		         vox_json_str(ev, "type"));
 		rc = vox_dlq_send(c, rkm, reason, 1, running);
+		goto out;
+	}
+	if (handler->fn == NULL) { /* a type this consumer does not want */
+		rc = 0;
 		goto out;
 	}
 	if (rkm->key != NULL)
