@@ -50,6 +50,11 @@ static const vox_event_kind_t kinds[] = {
         {"vox.notification_preferences.update_requested", "/voxlink/ingress",
          "vox.cmd.provisioning"},
         {"number.configured", "/voxlink/provisioning", "vox.events"},
+        /* the SMS provider's delivery receipts, checked by the ingress */
+        {"vox.sms.status_received", "/voxlink/ingress",
+         "vox.cmd.notifications"},
+        /* a customer webhook endpoint the notifications worker disabled */
+        {"endpoint.disabled", "/voxlink/notifications", "vox.events"},
 };
 
 const vox_event_kind_t *vox_event_kind(const char *type)
