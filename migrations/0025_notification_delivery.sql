@@ -99,7 +99,11 @@ ALTER TABLE notifications
     ADD COLUMN lease_until timestamptz,
     ADD COLUMN last_status_code int,
     ADD COLUMN delivered_at timestamptz,
-    ADD COLUMN trigger_id uuid;
+    ADD COLUMN trigger_id uuid,
+    -- attempts (0007) is the position in the retry schedule, set back to 0
+    -- when a delivery is recovered or resent; tries counts every attempt
+    -- ever made and numbers the attempt rows.
+    ADD COLUMN tries int NOT NULL DEFAULT 0 CHECK (tries >= 0);
 
 -- What a sender claims: due, queued rows (the partial index from 0007,
 -- notifications_due_idx, covers next_attempt_at). Per-endpoint order: the
