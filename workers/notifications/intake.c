@@ -137,11 +137,9 @@ int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	if (!delivered && !failed)
 		return 0;
 	rc = sms_row(pg, sid, id, chain, err);
-	if (rc == VOX_ERR_NOT_FOUND) {
-		vox_log(VOX_LOG_WARN, "receipt for an unknown SMS", "sid", sid,
-		        NULL);
-		return 0;
-	}
+	if (rc == VOX_ERR_NOT_FOUND) /* a receipt may beat our commit */
+		return vox_error_set(err, VOX_ERR_NOT_FOUND, true,
+		                     "no SMS with sid %s (yet)", sid);
 	if (rc != 0)
 		return rc;
 	snprintf(why, sizeof(why), "%s (provider error %.40s)", status,
