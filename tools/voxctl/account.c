@@ -162,8 +162,8 @@ static int account_create(const struct voxctl_cfg *cfg, int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	struct account_new acct = {.currency = "USD", .timezone = "UTC",
-	                           .language = "en"};
+	struct account_new acct = {
+	        .currency = "USD", .timezone = "UTC", .language = "en"};
 	vox_error_t err = {0};
 	bool json = false;
 	vox_pg_t *pg;

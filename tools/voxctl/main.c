@@ -49,8 +49,9 @@ static const struct voxctl_command {
         {"usage", "metering exceptions; re-rate them", voxctl_usage},
         {"carrier", "create, list, revoke and seal carrier CDR credentials",
          voxctl_carrier},
-        {"user", "add, list and update an account's users (who is "
-                 "notified)",
+        {"user",
+         "add, list and update an account's users (who is "
+         "notified)",
          voxctl_user},
 };
 

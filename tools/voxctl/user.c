@@ -59,9 +59,8 @@ static int user_opts_check(const char *usage, const struct user_opts *o)
 	char why[80];
 
 	if (o->email != NULL && !email_valid(o->email))
-		return voxctl_usage_error(usage,
-		                          "--email \"%s\" is not an address",
-		                          o->email);
+		return voxctl_usage_error(
+		        usage, "--email \"%s\" is not an address", o->email);
 	if (o->name != NULL &&
 	    !voxctl_text_valid(o->name, 1, USER_NAME_MAX, why, sizeof(why)))
 		return voxctl_usage_error(usage, "--name %s", why);
@@ -107,14 +106,30 @@ static int user_parse(const char *usage, int argc, char **argv,
 	voxctl_getopt_reset();
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'a': o->account = optarg; break;
-		case 'e': o->email = optarg; break;
-		case 'n': o->name = optarg; break;
-		case 'r': o->role = optarg; break;
-		case 'p': o->phone = optarg; break;
-		case 'P': o->no_phone = true; break;
-		case 's': o->status = optarg; break;
-		case 'j': o->json = true; break;
+		case 'a':
+			o->account = optarg;
+			break;
+		case 'e':
+			o->email = optarg;
+			break;
+		case 'n':
+			o->name = optarg;
+			break;
+		case 'r':
+			o->role = optarg;
+			break;
+		case 'p':
+			o->phone = optarg;
+			break;
+		case 'P':
+			o->no_phone = true;
+			break;
+		case 's':
+			o->status = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
 		case 'h':
 			printf("usage: %s\n", usage);
 			return VOXCTL_OK;
@@ -167,7 +182,7 @@ static int user_print(vox_pg_t *pg, const char *sql, int n,
 	}
 	PQclear(res);
 	return rows > 0 || strncmp(sql, "SELECT", 6) == 0 ? VOXCTL_OK
-	                                                 : VOXCTL_FAILED;
+	                                                  : VOXCTL_FAILED;
 }
 
 #define USER_COLUMNS "id, account_id, email, name, role, status, phone"
@@ -203,15 +218,15 @@ static int user_add(const struct voxctl_cfg *cfg, int argc, char **argv)
 		return VOXCTL_FAILED;
 	vox_uuid7(id);
 	{
-		const char *params[] = {id, o.account, o.email, o.name, o.role,
-		                        o.phone};
+		const char *params[] = {id,     o.account, o.email,
+		                        o.name, o.role,    o.phone};
 
-		rc = user_print(pg,
-		                "INSERT INTO users (id, account_id, email, "
-		                "name, role, phone) VALUES ($1::uuid, "
-		                "$2::uuid, $3, $4, $5, $6) RETURNING "
-		                USER_COLUMNS,
-		                6, params, o.json);
+		rc = user_print(
+		        pg,
+		        "INSERT INTO users (id, account_id, email, "
+		        "name, role, phone) VALUES ($1::uuid, "
+		        "$2::uuid, $3, $4, $5, $6) RETURNING " USER_COLUMNS,
+		        6, params, o.json);
 	}
 	vox_pg_destroy(pg);
 	return rc;
@@ -225,8 +240,7 @@ static int user_list(const struct voxctl_cfg *cfg, int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if (optind < argc || o.account == NULL ||
-	    !vox_uuid_valid(o.account))
+	if (optind < argc || o.account == NULL || !vox_uuid_valid(o.account))
 		return voxctl_usage_error(USER_LIST_USAGE,
 		                          "--account ID (a uuid) is required, "
 		                          "and nothing else");
