@@ -66,9 +66,12 @@ class Receipts:
         with self.lock:
             self.rules.update(rules)
 
-    def clear(self):
+    def clear(self, to=None):
         with self.lock:
-            self.rules.clear()
+            if to is None:
+                self.rules.clear()
+            else:
+                self.rules.pop(to, None)
 
     def list(self):
         with self.lock:

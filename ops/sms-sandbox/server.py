@@ -208,9 +208,16 @@ class Handler(carrier_server.Handler):
                 self.set_faults(app, body)
                 self.send_json(200, self.faults_view(app))
             elif path == "/admin/faults" and m == "DELETE":
-                app.faults.clear()
-                app.receipts.clear()
-                log("faults cleared")
+                endpoint, to = (query.get("endpoint") or [None])[0], (query.get("to") or [None])[0]
+                if endpoint or to:  # one rule: ?endpoint=send, ?to=+1... (receipts), ?to=* (receipts)
+                    if endpoint:
+                        app.faults.clear(endpoint)
+                    if to:
+                        app.receipts.clear(to if to == "*" else twilio_api.e164(to))
+                else:
+                    app.faults.clear()
+                    app.receipts.clear()
+                log("faults cleared%s" % (" (%s)" % ", ".join(filter(None, (endpoint, to))) if endpoint or to else ""))
                 self.send_json(200, self.faults_view(app))
             elif path == "/admin/reset" and m == "POST":
                 app.store.reset()

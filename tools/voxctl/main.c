@@ -6,6 +6,7 @@
  *   voxctl usage       metering exceptions and re-rating (usage.c)
  *   voxctl carrier     create, list, revoke and seal carrier
  *                      credentials (carrier.c)
+ *   voxctl mail        the local SMTP sink's Maildir (mail.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -17,6 +18,9 @@
 #include "voxctl.h"
 
 static struct voxctl_cfg cfg;
+
+/* mail.c (reads no database: declared here, not in voxctl.h) */
+int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv);
 
 static const vox_cfg_opt_t opts[] = {
         {"VOX_PG_URL", VOX_CFG_STRING,
@@ -49,6 +53,8 @@ static const struct voxctl_command {
         {"usage", "metering exceptions; re-rate them", voxctl_usage},
         {"carrier", "create, list, revoke and seal carrier CDR credentials",
          voxctl_carrier},
+        {"mail", "list and show the mail the local SMTP sink accepted",
+         voxctl_mail},
 };
 
 static void usage(FILE *out)
