@@ -26,7 +26,7 @@
 #define MAIL_LIST_USAGE "voxctl mail list [--to ADDR] [--json]"
 #define MAIL_SHOW_USAGE "voxctl mail show N|--last"
 #define MAIL_HEADER_MAX (256 * 1024) /* headers read for list */
-#define MAIL_FIELD_MAX 4096
+#define MAIL_FIELD_MAX  4096
 
 struct mail_entry {
 	char path[PATH_MAX];
@@ -73,7 +73,8 @@ static int scan_sub(const char *dir, const char *sub, struct mail_entry **list,
 	struct stat st;
 	DIR *d;
 
-	if (snprintf(path, sizeof(path), "%s/%s", dir, sub) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s", dir, sub) >=
+	    (int)sizeof(path))
 		return -1;
 	d = opendir(path);
 	if (d == NULL)
@@ -85,7 +86,8 @@ static int scan_sub(const char *dir, const char *sub, struct mail_entry **list,
 			continue;
 		if (*count == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 64;
-			struct mail_entry *n = realloc(*list, ncap * sizeof(*n));
+			struct mail_entry *n =
+			        realloc(*list, ncap * sizeof(*n));
 
 			if (n == NULL)
 				goto failed;
@@ -229,7 +231,8 @@ static void set_header(struct mail_headers *h, const char *line)
 		char *dst = (char *)h + fields[i].off;
 
 		if ((size_t)(colon - line) == strlen(fields[i].name) &&
-		    strncasecmp(line, fields[i].name, (size_t)(colon - line)) == 0 &&
+		    strncasecmp(line, fields[i].name, (size_t)(colon - line)) ==
+		            0 &&
 		    dst[0] == '\0') {
 			header_text(colon + 1 + strspn(colon + 1, " \t"), dst,
 			            MAIL_FIELD_MAX);
@@ -322,7 +325,8 @@ static int mail_list(const struct voxctl_cfg *cfg, int argc, char **argv)
 		}
 	}
 	if (argc != optind)
-		return voxctl_usage_error(MAIL_LIST_USAGE, "unexpected argument \"%s\"",
+		return voxctl_usage_error(MAIL_LIST_USAGE,
+		                          "unexpected argument \"%s\"",
 		                          argv[optind]);
 	list = mail_scan(&count);
 	if (list == NULL)
@@ -330,15 +334,17 @@ static int mail_list(const struct voxctl_cfg *cfg, int argc, char **argv)
 	if (json)
 		rows = json_array();
 	for (size_t i = 0; i < count; i++) {
-		if (read_headers(list[i].path, &h) != 0 || !mail_matches(&h, to))
+		if (read_headers(list[i].path, &h) != 0 ||
+		    !mail_matches(&h, to))
 			continue;
 		if (json)
 			json_array_append_new(
-			        rows, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}",
-			                        "n", (json_int_t)(i + 1), "file",
-			                        list[i].name, "date", h.date, "from",
-			                        h.from, "to", h.to, "rcpt_to", h.rcpt,
-			                        "subject", h.subject));
+			        rows,
+			        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}",
+			                  "n", (json_int_t)(i + 1), "file",
+			                  list[i].name, "date", h.date, "from",
+			                  h.from, "to", h.to, "rcpt_to", h.rcpt,
+			                  "subject", h.subject));
 		else
 			printf("%-4zu %-31s %-28s %-28s %s\n", i + 1, h.date,
 			       h.from, h.to[0] ? h.to : h.rcpt, h.subject);
@@ -359,8 +365,8 @@ static int mail_show(const struct voxctl_cfg *cfg, int argc, char **argv)
 	FILE *f;
 
 	(void)cfg;
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
-	                  strcmp(argv[1], "--help") == 0)) {
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: %s\n", MAIL_SHOW_USAGE);
 		return VOXCTL_OK;
 	}
@@ -373,10 +379,11 @@ static int mail_show(const struct voxctl_cfg *cfg, int argc, char **argv)
 
 		if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' ||
 		    v == 0 || v > SIZE_MAX)
-			return voxctl_usage_error(MAIL_SHOW_USAGE,
-			                          "N \"%s\" is not a message number "
-			                          "(1, 2, ... as mail list shows)",
-			                          argv[1]);
+			return voxctl_usage_error(
+			        MAIL_SHOW_USAGE,
+			        "N \"%s\" is not a message number "
+			        "(1, 2, ... as mail list shows)",
+			        argv[1]);
 		index = (size_t)v;
 	}
 	list = mail_scan(&count);
@@ -385,14 +392,16 @@ static int mail_show(const struct voxctl_cfg *cfg, int argc, char **argv)
 	if (index == 0)
 		index = count;
 	if (index == 0 || index > count) {
-		fprintf(stderr, "voxctl: no message %zu (the Maildir has %zu)\n",
-		        index, count);
+		fprintf(stderr,
+		        "voxctl: no message %zu (the Maildir has %zu)\n", index,
+		        count);
 		free(list);
 		return VOXCTL_FAILED;
 	}
 	f = fopen(list[index - 1].path, "rb");
 	if (f == NULL) {
-		fprintf(stderr, "voxctl: cannot open %s\n", list[index - 1].path);
+		fprintf(stderr, "voxctl: cannot open %s\n",
+		        list[index - 1].path);
 		free(list);
 		return VOXCTL_FAILED;
 	}
@@ -413,6 +422,7 @@ static const struct voxctl_sub mail_subs[] = {
 
 int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv)
 {
-	return voxctl_dispatch(mail_subs, sizeof(mail_subs) / sizeof(mail_subs[0]),
-	                       cfg, argc, argv);
+	return voxctl_dispatch(mail_subs,
+	                       sizeof(mail_subs) / sizeof(mail_subs[0]), cfg,
+	                       argc, argv);
 }
