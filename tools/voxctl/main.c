@@ -6,6 +6,7 @@
  *   voxctl usage       metering exceptions and re-rating (usage.c)
  *   voxctl carrier     create, list, revoke and seal carrier
  *                      credentials (carrier.c)
+ *   voxctl mail        the local SMTP sink's Maildir (mail.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include "voxctl.h"
 
 static struct voxctl_cfg cfg;
+
+/* mail.c (reads no database: declared here, not in voxctl.h) */
 
 static const vox_cfg_opt_t opts[] = {
         {"VOX_PG_URL", VOX_CFG_STRING,
@@ -53,6 +56,8 @@ static const struct voxctl_command {
          "add, list and update an account's users (who is "
          "notified)",
          voxctl_user},
+        {"mail", "list and show the mail the local SMTP sink accepted",
+         voxctl_mail},
 };
 
 static void usage(FILE *out)

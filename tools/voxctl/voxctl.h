@@ -32,6 +32,7 @@ int voxctl_key(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_usage(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_carrier(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_user(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv);
 
 /* cli.c: what the database subcommands share. */
 
