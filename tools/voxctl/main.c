@@ -19,8 +19,6 @@
 
 static struct voxctl_cfg cfg;
 
-/* mail.c (reads no database: declared here, not in voxctl.h) */
-
 static const vox_cfg_opt_t opts[] = {
         {"VOX_PG_URL", VOX_CFG_STRING,
          "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
