@@ -73,15 +73,16 @@ static void trigger(const char *account, const char *callback, char id[40],
 	snprintf(secret, 100, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
 	sealed = tn_seal("usage_triggers", id, secret);
 	const char *params[] = {id, account, callback, sealed};
-	cr_assert_eq(vox_pg_exec(tn.pg,
-	                         "INSERT INTO usage_triggers (id, account_id, "
-	                         "category, trigger_by, threshold, recurring, "
-	                         "callback_url, friendly_name, "
-	                         "callback_secret_enc) VALUES ($1, $2, 'calls', "
-	                         "'count', 3, 'daily', $3, 'three calls', "
-	                         "decode($4, 'hex'))",
-	                         4, params, NULL, &err),
-	             0, "%s", err.message);
+	cr_assert_eq(
+	        vox_pg_exec(tn.pg,
+	                    "INSERT INTO usage_triggers (id, account_id, "
+	                    "category, trigger_by, threshold, recurring, "
+	                    "callback_url, friendly_name, "
+	                    "callback_secret_enc) VALUES ($1, $2, 'calls', "
+	                    "'count', 3, 'daily', $3, 'three calls', "
+	                    "decode($4, 'hex'))",
+	                    4, params, NULL, &err),
+	        0, "%s", err.message);
 	free(sealed);
 }
 
@@ -104,8 +105,9 @@ static void secrets(const char *path, const char *a, const char *b)
 {
 	char body[600];
 
-	snprintf(body, sizeof(body), "{\"path\":\"%s\",\"secrets\":[\"%s\"%s%s%s]}",
-	         path, a, b ? ",\"" : "", b ? b : "", b ? "\"" : "");
+	snprintf(body, sizeof(body),
+	         "{\"path\":\"%s\",\"secrets\":[\"%s\"%s%s%s]}", path, a,
+	         b ? ",\"" : "", b ? b : "", b ? "\"" : "");
 	json_decref(tn_recv("POST", "/_admin/secrets", body));
 }
 
@@ -113,8 +115,8 @@ static void script(const char *path, const char *responses)
 {
 	char body[1200];
 
-	snprintf(body, sizeof(body), "{\"path\":\"%s\",\"responses\":%s}",
-	         path, responses);
+	snprintf(body, sizeof(body), "{\"path\":\"%s\",\"responses\":%s}", path,
+	         responses);
 	json_decref(tn_recv("POST", "/_admin/script", body));
 }
 
@@ -234,10 +236,10 @@ static char *sms_sid(const char *phone)
 	snprintf(q, sizeof(q), "/admin/messages?to=%%2B%s", phone + 1);
 	for (int i = 0; i < 200 && sid == NULL; i++) {
 		list = tn_sms("GET", q, NULL);
-		msg = json_is_array(list) ? json_array_get(list, 0)
-		                          : json_array_get(json_object_get(
-		                                                   list, "messages"),
-		                                           0);
+		msg = json_is_array(list)
+		              ? json_array_get(list, 0)
+		              : json_array_get(
+		                        json_object_get(list, "messages"), 0);
 		if (msg != NULL && vox_json_str(msg, "sid"))
 			sid = strdup(vox_json_str(msg, "sid"));
 		json_decref(list);
@@ -304,14 +306,14 @@ Test(notifications, webhook_when_email_and_sms_fail)
 	json_decref(tn_sms("DELETE", "/admin/faults", NULL));
 	cr_expect(tn_wait_sql(CHAIN_STATUS, ev, "delivered", WAIT_MS));
 	/* each channel's attempts, in the attempts table */
-	cr_expect(tn_wait_sql("SELECT string_agg(DISTINCT n.channel || ':' || "
-	                      "a.outcome, ',' ORDER BY n.channel || ':' || "
-	                      "a.outcome) FROM notification_attempts a JOIN "
-	                      "notifications n ON n.id = a.notification_id JOIN "
-	                      "notification_chains c ON c.id = n.chain_id WHERE "
-	                      "c.source_event_id = $1",
-	                      ev, "email:failed,sms:failed,webhook:succeeded",
-	                      WAIT_MS));
+	cr_expect(tn_wait_sql(
+	        "SELECT string_agg(DISTINCT n.channel || ':' || "
+	        "a.outcome, ',' ORDER BY n.channel || ':' || "
+	        "a.outcome) FROM notification_attempts a JOIN "
+	        "notifications n ON n.id = a.notification_id JOIN "
+	        "notification_chains c ON c.id = n.chain_id WHERE "
+	        "c.source_event_id = $1",
+	        ev, "email:failed,sms:failed,webhook:succeeded", WAIT_MS));
 }
 
 /* An account whose notifications go to webhooks only, with one endpoint
@@ -354,21 +356,19 @@ Test(notifications, webhook_retry_schedule)
 	cr_expect_geq(at[2] - at[1], 0.300);
 	cr_expect_geq(at[3] - at[2], 1.800);
 	/* one webhook-id for every attempt */
-	cr_expect_str_eq(vox_json_str(json_object_get(json_array_get(got, 0),
-	                                              "headers"),
-	                              "webhook-id"),
-	                 vox_json_str(json_object_get(json_array_get(got, 3),
-	                                              "headers"),
-	                              "webhook-id"));
+	cr_expect_str_eq(
+	        vox_json_str(json_object_get(json_array_get(got, 0), "headers"),
+	                     "webhook-id"),
+	        vox_json_str(json_object_get(json_array_get(got, 3), "headers"),
+	                     "webhook-id"));
 	json_decref(got);
-	cr_expect(tn_wait_sql("SELECT string_agg(a.outcome || ' ' || "
-	                      "a.status_code, ',' ORDER BY a.attempt) FROM "
-	                      "notification_attempts a JOIN notifications n ON "
-	                      "n.id = a.notification_id WHERE "
-	                      "n.webhook_endpoint_id = $1",
-	                      id,
-	                      "failed 500,failed 500,failed 500,succeeded 200",
-	                      WAIT_MS));
+	cr_expect(tn_wait_sql(
+	        "SELECT string_agg(a.outcome || ' ' || "
+	        "a.status_code, ',' ORDER BY a.attempt) FROM "
+	        "notification_attempts a JOIN notifications n ON "
+	        "n.id = a.notification_id WHERE "
+	        "n.webhook_endpoint_id = $1",
+	        id, "failed 500,failed 500,failed 500,succeeded 200", WAIT_MS));
 	cr_expect(tn_wait_sql("SELECT failure_count || ' ' || (failing_since "
 	                      "IS NULL) || ' ' || (last_success_at IS NOT "
 	                      "NULL) FROM webhook_endpoints WHERE id = $1",
@@ -451,13 +451,14 @@ Test(notifications, recover_queues_again_and_delivers)
 	                         1, params, NULL, &err),
 	             0, "%s", err.message);
 	script(path, "[{\"status\":200}],\"then\":{\"status\":200}");
-	cr_assert_eq(vox_pg_exec(tn.pg,
-	                         "UPDATE notifications SET status = 'queued', "
-	                         "attempts = 0, lease_until = NULL, "
-	                         "next_attempt_at = now() WHERE "
-	                         "webhook_endpoint_id = $1 AND status = 'failed'",
-	                         1, params, NULL, &err),
-	             0, "%s", err.message);
+	cr_assert_eq(
+	        vox_pg_exec(tn.pg,
+	                    "UPDATE notifications SET status = 'queued', "
+	                    "attempts = 0, lease_until = NULL, "
+	                    "next_attempt_at = now() WHERE "
+	                    "webhook_endpoint_id = $1 AND status = 'failed'",
+	                    1, params, NULL, &err),
+	        0, "%s", err.message);
 	cr_expect(tn_wait_sql("SELECT status FROM notifications WHERE "
 	                      "webhook_endpoint_id = $1",
 	                      id, "delivered", WAIT_MS));
@@ -489,15 +490,13 @@ Test(notifications, one_number_in_sequence_order)
 	for (int k = 0; k < 5; k++)
 		number_event(account, "+15550000005", types[k]);
 	got = tn_received(path, 7, WAIT_MS);
-	cr_assert_eq(json_array_size(got), 7, "got %zu",
-	             json_array_size(got));
+	cr_assert_eq(json_array_size(got), 7, "got %zu", json_array_size(got));
 	all_verified(got);
 	json_array_foreach(got, i, r)
 	{
 		body = json_loads(vox_json_str(r, "body"), 0, NULL);
 		seq = json_integer_value(json_object_get(body, "sequence"));
-		cr_expect_geq(seq, last, "sequence %lld after %lld", seq,
-		              last);
+		cr_expect_geq(seq, last, "sequence %lld after %lld", seq, last);
 		last = seq;
 		json_decref(body);
 	}
@@ -507,9 +506,9 @@ Test(notifications, one_number_in_sequence_order)
 
 Test(notifications, destination_filter_at_delivery)
 {
-	static const char *const hosts[] = {
-	        "127.0.0.1", "10.0.0.1", "169.254.169.254", "[::1]",
-	        "localhost"};
+	static const char *const hosts[] = {"127.0.0.1", "10.0.0.1",
+	                                    "169.254.169.254", "[::1]",
+	                                    "localhost"};
 	char account[40], id[40], url[200];
 	json_t *got;
 
@@ -558,7 +557,7 @@ Test(notifications, redirect_is_not_followed)
 static void crash_start(void)
 {
 	static const char *const extra[] = {
-	        "VOX_NOTIFY_LEASE_S=5", "VOX_WEBHOOK_TIMEOUT_MS=3000",
+	        "VOX_NOTIFY_LEASE_S=5",     "VOX_WEBHOOK_TIMEOUT_MS=3000",
 	        "VOX_SMTP_TIMEOUT_MS=3000", "VOX_SMS_TIMEOUT_MS=3000",
 	        "VOX_NOTIFY_CLAIM_BATCH=1", NULL};
 
@@ -572,7 +571,7 @@ TestSuite(notify_crash, .init = crash_start, .fini = stop, .timeout = 120);
 Test(notify_crash, killed_mid_delivery_loses_nothing_sends_no_attempt_twice)
 {
 	static const char *const crash_env[] = {
-	        "VOX_NOTIFY_LEASE_S=5", "VOX_WEBHOOK_TIMEOUT_MS=3000",
+	        "VOX_NOTIFY_LEASE_S=5",     "VOX_WEBHOOK_TIMEOUT_MS=3000",
 	        "VOX_SMTP_TIMEOUT_MS=3000", "VOX_SMS_TIMEOUT_MS=3000",
 	        "VOX_NOTIFY_CLAIM_BATCH=1", NULL};
 	char account[40], path[64], id[40], whsec[100], e164[20];
@@ -626,12 +625,13 @@ Test(notify_crash, killed_mid_delivery_loses_nothing_sends_no_attempt_twice)
 			const char *wid = vox_json_str(
 			        json_object_get(r, "headers"), "webhook-id");
 
-			seen += wid && strcmp(wid, PQgetvalue(res, row, 0)) == 0;
+			seen += wid &&
+			        strcmp(wid, PQgetvalue(res, row, 0)) == 0;
 		}
-		cr_expect_eq(seen, (int)strtol(PQgetvalue(res, row, 1), NULL, 10),
-		             "%s: %d requests, %s tries",
-		             PQgetvalue(res, row, 0), seen,
-		             PQgetvalue(res, row, 1));
+		cr_expect_eq(
+		        seen, (int)strtol(PQgetvalue(res, row, 1), NULL, 10),
+		        "%s: %d requests, %s tries", PQgetvalue(res, row, 0),
+		        seen, PQgetvalue(res, row, 1));
 	}
 	PQclear(res);
 	json_decref(got);

@@ -175,15 +175,16 @@ void tn_account(const char *lang, const char *email, const char *phone,
 	t_account("owner", account, key);
 	const char *params[] = {account, lang, email, phone, channels};
 	cr_assert_eq(
-	        vox_pg_exec(tn.pg,
-	                    "WITH a AS (UPDATE accounts SET language = $2 "
-	                    "WHERE id = $1), p AS (INSERT INTO "
-	                    "notification_preferences (account_id, "
-	                    "event_type, channels) SELECT $1, '*', "
-	                    "$5::text[] WHERE $5 IS NOT NULL) INSERT INTO "
-	                    "users (account_id, email, role, phone) SELECT "
-	                    "$1, $3::text, 'owner', $4::text WHERE $3 IS NOT NULL",
-	                    5, params, NULL, &err),
+	        vox_pg_exec(
+	                tn.pg,
+	                "WITH a AS (UPDATE accounts SET language = $2 "
+	                "WHERE id = $1), p AS (INSERT INTO "
+	                "notification_preferences (account_id, "
+	                "event_type, channels) SELECT $1, '*', "
+	                "$5::text[] WHERE $5 IS NOT NULL) INSERT INTO "
+	                "users (account_id, email, role, phone) SELECT "
+	                "$1, $3::text, 'owner', $4::text WHERE $3 IS NOT NULL",
+	                5, params, NULL, &err),
 	        0, "%s", err.message);
 }
 

@@ -21,7 +21,8 @@
 
 /* Row columns of a step, from its chain c: what every insert shares. */
 #define STEP_COLUMNS                                                           \
-	"INSERT INTO notifications (account_id, user_id, webhook_endpoint_id, " \
+	"INSERT INTO notifications (account_id, user_id, "                     \
+	"webhook_endpoint_id, "                                                \
 	"channel, recipient, event_type, template, payload, dedup_key, "       \
 	"next_attempt_at, chain_id, step, message_id, ordering_key, "          \
 	"sequence) "
@@ -56,13 +57,17 @@ static int step_rows(vox_pg_t *pg, const char *chain_id, const char *channel,
 	if (strcmp(channel, "webhook") == 0)
 		rc = vox_pg_execp(
 		        pg, "notify_step_webhook",
-		        STEP_COLUMNS STEP_VALUES("NULL::uuid", "w.id", "w.url",
-		                                 "w.id")
-		        "JOIN webhook_endpoints w ON w.account_id = "
-		        "c.account_id WHERE c.id = $1 AND w.enabled AND "
-		        "w.deleted_at IS NULL AND (c.event_type = ANY (w.events) "
-		        "OR '*' = ANY (w.events)) ON CONFLICT (dedup_key) DO "
-		        "NOTHING RETURNING id",
+		        STEP_COLUMNS STEP_VALUES(
+		                "NULL::uuid", "w.id", "w.url",
+		                "w.id") "JOIN webhook_endpoints w ON "
+		                        "w.account_id = "
+		                        "c.account_id WHERE c.id = $1 AND "
+		                        "w.enabled AND "
+		                        "w.deleted_at IS NULL AND "
+		                        "(c.event_type = ANY (w.events) "
+		                        "OR '*' = ANY (w.events)) ON CONFLICT "
+		                        "(dedup_key) DO "
+		                        "NOTHING RETURNING id",
 		        2, params, &res, err);
 	else
 		rc = vox_pg_execp(
@@ -71,11 +76,14 @@ static int step_rows(vox_pg_t *pg, const char *chain_id, const char *channel,
 		                "u.id", "NULL::uuid",
 		                "CASE WHEN $2 = 'email' THEN u.email ELSE "
 		                "u.phone END",
-		                "u.id")
-		        "JOIN users u ON u.account_id = c.account_id WHERE "
-		        "c.id = $1 AND u.status = 'active' AND u.role IN "
-		        "('owner', 'admin') AND ($2 = 'email' OR u.phone IS NOT "
-		        "NULL) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+		                "u.id") "JOIN users u ON u.account_id = "
+		                        "c.account_id WHERE "
+		                        "c.id = $1 AND u.status = 'active' AND "
+		                        "u.role IN "
+		                        "('owner', 'admin') AND ($2 = 'email' "
+		                        "OR u.phone IS NOT "
+		                        "NULL) ON CONFLICT (dedup_key) DO "
+		                        "NOTHING RETURNING id",
 		        2, params, &res, err);
 	if (rc != 0)
 		return rc;
@@ -114,10 +122,11 @@ static int chain_enter(vox_pg_t *pg, const struct notify_ctx *nc,
 			return rc;
 	}
 	const char *params[] = {chain_id};
-	return vox_pg_execp(pg, "notify_chain_exhausted",
-	                    "UPDATE notification_chains SET status = "
-	                    "'exhausted', step_deadline_at = NULL WHERE id = $1",
-	                    1, params, NULL, err);
+	return vox_pg_execp(
+	        pg, "notify_chain_exhausted",
+	        "UPDATE notification_chains SET status = "
+	        "'exhausted', step_deadline_at = NULL WHERE id = $1",
+	        1, params, NULL, err);
 }
 
 /* The account's channel order for type ("" for none), or
@@ -141,8 +150,8 @@ static int chain_channels(vox_pg_t *pg, const char *account, const char *type,
 	if (rc != 0)
 		return rc;
 	if (PQntuples(res) == 0)
-		rc = vox_error_set(err, VOX_ERR_INVALID, false,
-		                   "no account %s", account);
+		rc = vox_error_set(err, VOX_ERR_INVALID, false, "no account %s",
+		                   account);
 	else
 		snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -196,10 +205,10 @@ static char *chain_payload(const struct notify_event *ev, const char *msg_id,
 	char *text;
 
 	vox_time_now_rfc3339(now, sizeof(now));
-	body = json_pack("{s:s, s:s, s:s, s:I, s:s, s:O}", "id", msg_id,
-	                 "type", ev->type, "timestamp",
-	                 ev->time ? ev->time : now, "sequence",
-	                 (json_int_t)seq, "account_id", ev->account_id, "data",
+	body = json_pack("{s:s, s:s, s:s, s:I, s:s, s:O}", "id", msg_id, "type",
+	                 ev->type, "timestamp", ev->time ? ev->time : now,
+	                 "sequence", (json_int_t)seq, "account_id",
+	                 ev->account_id, "data",
 	                 ev->data ? ev->data : json_object());
 	text = body ? vox_json_dump(body) : NULL;
 	json_decref(body);
@@ -215,9 +224,10 @@ static int chain_callback(vox_pg_t *pg, const struct notify_event *ev,
 	char seq_text[24];
 
 	snprintf(seq_text, sizeof(seq_text), "%lld", seq);
-	const char *params[] = {ev->account_id, ev->callback_url, ev->type,
-	                        payload,        ev->id,           msg_id,
-	                        ev->ordering_key, seq_text,       ev->trigger_id};
+	const char *params[] = {
+	        ev->account_id,   ev->callback_url, ev->type,
+	        payload,          ev->id,           msg_id,
+	        ev->ordering_key, seq_text,         ev->trigger_id};
 	return vox_pg_execp(
 	        pg, "notify_chain_callback",
 	        "INSERT INTO notifications (account_id, channel, recipient, "
@@ -256,9 +266,9 @@ int notify_chain_start(vox_pg_t *pg, const struct notify_ctx *nc,
 	if (payload == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
 	if (*channels != '\0') {
-		const char *params[] = {id,     ev->account_id,   ev->id,
+		const char *params[] = {id,       ev->account_id,   ev->id,
 		                        ev->type, ev->ordering_key, seq_text,
-		                        payload, channels};
+		                        payload,  channels};
 		rc = vox_pg_execp(
 		        pg, "notify_chain_insert",
 		        "INSERT INTO notification_chains (id, account_id, "
@@ -288,16 +298,16 @@ int notify_chain_lock(vox_pg_t *pg, const char *chain_id, vox_error_t *err)
 	                    1, params, NULL, err);
 }
 
-int notify_chain_delivered(vox_pg_t *pg, const char *chain_id,
-                           vox_error_t *err)
+int notify_chain_delivered(vox_pg_t *pg, const char *chain_id, vox_error_t *err)
 {
 	const char *params[] = {chain_id};
 
-	return vox_pg_execp(pg, "notify_chain_delivered",
-	                    "UPDATE notification_chains SET status = "
-	                    "'delivered', step_deadline_at = NULL WHERE id = $1 "
-	                    "AND status <> 'delivered'",
-	                    1, params, NULL, err);
+	return vox_pg_execp(
+	        pg, "notify_chain_delivered",
+	        "UPDATE notification_chains SET status = "
+	        "'delivered', step_deadline_at = NULL WHERE id = $1 "
+	        "AND status <> 'delivered'",
+	        1, params, NULL, err);
 }
 
 int notify_chain_advance(vox_pg_t *pg, const struct notify_ctx *nc,
@@ -312,7 +322,8 @@ int notify_chain_advance(vox_pg_t *pg, const struct notify_ctx *nc,
 
 	rc = vox_pg_execp(
 	        pg, "notify_chain_state",
-	        "SELECT c.status = 'active', c.step, array_to_string(c.channels, "
+	        "SELECT c.status = 'active', c.step, "
+	        "array_to_string(c.channels, "
 	        "','), coalesce(c.step_deadline_at <= now(), true), (SELECT "
 	        "count(*) FROM notifications n WHERE n.chain_id = c.id AND "
 	        "n.step = c.step AND n.status = 'delivered'), (SELECT count(*) "

@@ -91,8 +91,8 @@ static struct curl_slist *email_headers(const struct notify_ctx *nc,
 	                          {"Message-ID: <", d->id, "@voxlink.test>"}};
 	for (size_t i = 0; h != NULL && i < sizeof(lines) / sizeof(lines[0]);
 	     i++) {
-		snprintf(line, sizeof(line), "%s%s%s", lines[i][0],
-		         lines[i][1], lines[i][2]);
+		snprintf(line, sizeof(line), "%s%s%s", lines[i][0], lines[i][1],
+		         lines[i][2]);
 		next = curl_slist_append(h, line);
 		if (next == NULL)
 			curl_slist_free_all(h);

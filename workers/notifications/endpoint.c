@@ -159,8 +159,9 @@ int notify_endpoint_result(vox_pg_t *pg, const struct notify_ctx *nc,
 		                    "NULL, failure_count = 0 WHERE id = $1",
 		                    1, params, NULL, err);
 	if (d->gone)
-		return notify_endpoint_disable(
-		        pg, nc, d->endpoint_id, "gone: endpoint answered 410", err);
+		return notify_endpoint_disable(pg, nc, d->endpoint_id,
+		                               "gone: endpoint answered 410",
+		                               err);
 	if (d->status_code == 0 && strncmp(d->error, "signing secret", 14) == 0)
 		return 0; /* ours, not the endpoint's */
 	return endpoint_failed(pg, nc, d, err);

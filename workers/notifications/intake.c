@@ -67,8 +67,8 @@ int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	return notify_chain_start(pg, ctx, &ev, err);
 }
 
-int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg,
-                             void *ctx, vox_error_t *err)
+int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                             vox_error_t *err)
 {
 	const char *reservation = vox_json_str(msg->data, "reservation_id");
 	struct notify_event ev = {0};

@@ -79,8 +79,7 @@ static const vox_cfg_opt_t opts[] = {
          "retired keys that still open what they sealed: ID:KEY,...",
          &notify.encryption_old_keys},
         {"VOX_SMTP_URL", VOX_CFG_STRING, "smtp://127.0.0.1:27025", 8, 2048,
-         "SMTP server for email (the SMTP sink by default)",
-         &notify.smtp_url},
+         "SMTP server for email (the SMTP sink by default)", &notify.smtp_url},
         {"VOX_SMTP_TIMEOUT_MS", VOX_CFG_INT, "15000", 100, 120000,
          "time one SMTP delivery may take", &notify.smtp_timeout_ms},
         {"VOX_MAIL_FROM", VOX_CFG_STRING,
@@ -148,10 +147,10 @@ static int notify_setup(void *ctx, vox_metrics_t *metrics)
 	vox_error_t err;
 
 	nc->metrics = metrics;
-	nc->claim_sizes = vox_metrics_histogram(
-	        metrics, "vox_notify_claim_batch_size",
-	        "deliveries claimed at once", NULL, sizes,
-	        sizeof(sizes) / sizeof(sizes[0]));
+	nc->claim_sizes =
+	        vox_metrics_histogram(metrics, "vox_notify_claim_batch_size",
+	                              "deliveries claimed at once", NULL, sizes,
+	                              sizeof(sizes) / sizeof(sizes[0]));
 	nc->latency = vox_metrics_histogram(
 	        metrics, "vox_notify_delivery_latency_seconds",
 	        "from the event's chain to a delivered message", NULL, secs,
@@ -159,8 +158,9 @@ static int notify_setup(void *ctx, vox_metrics_t *metrics)
 	if (nc->lease_s * 1000 <= nc->webhook_timeout_ms ||
 	    nc->lease_s * 1000 <= nc->smtp_timeout_ms ||
 	    nc->lease_s * 1000 <= nc->sms_timeout_ms) {
-		vox_logf(VOX_LOG_ERROR, "VOX_NOTIFY_LEASE_S (%ld s) must be "
-		                        "longer than every send timeout",
+		vox_logf(VOX_LOG_ERROR,
+		         "VOX_NOTIFY_LEASE_S (%ld s) must be "
+		         "longer than every send timeout",
 		         nc->lease_s);
 		return -1;
 	}
@@ -183,7 +183,8 @@ static int notify_setup(void *ctx, vox_metrics_t *metrics)
 		goto failed;
 	/* the same default as vox_worker's VOX_PG_URL */
 	nc->pool = notify_senders_start(
-	        nc, pg_url ? pg_url : "postgresql://vox@127.0.0.1:25432/voxlink",
+	        nc,
+	        pg_url ? pg_url : "postgresql://vox@127.0.0.1:25432/voxlink",
 	        &err);
 	if (nc->pool == NULL)
 		goto failed;

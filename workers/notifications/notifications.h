@@ -54,8 +54,8 @@ int notify_requested(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                      vox_error_t *err);
 int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                         vox_error_t *err);
-int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg,
-                             void *ctx, vox_error_t *err);
+int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                             vox_error_t *err);
 int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                       vox_error_t *err);
 
@@ -103,17 +103,17 @@ struct notify_delivery {
 	char id[40], account_id[40], chain_id[40], endpoint_id[40];
 	char trigger_id[40], channel[12], message_id[72], event_type[204];
 	char account_name[204], language[40];
-	char *recipient, *payload;    /* owned */
-	char *secret, *secret_old;    /* opened, owned, wiped when freed */
+	char *recipient, *payload; /* owned */
+	char *secret, *secret_old; /* opened, owned, wiped when freed */
 	int attempts, tries;
-	double chain_created;         /* epoch s; 0: not in a chain */
+	double chain_created; /* epoch s; 0: not in a chain */
 	/* outcome */
 	notify_outcome_t outcome;
-	int status_code;              /* HTTP or SMTP; 0: none */
+	int status_code; /* HTTP or SMTP; 0: none */
 	long duration_ms, retry_ms;
-	bool gone;                    /* webhook 410: disable the endpoint */
+	bool gone; /* webhook 410: disable the endpoint */
 	char error[1000];
-	char provider_id[128];        /* SMS sid */
+	char provider_id[128]; /* SMS sid */
 };
 
 void notify_delivery_free(struct notify_delivery *d);

@@ -19,13 +19,14 @@
 
 /* The types a chain carries to email and SMS: en has all their parts. */
 static const char *const required_types[] = {
-        "usage.trigger.fired", "number.purchased",    "number.activated",
-        "number.deactivated",  "number.released",     "number.configured",
+        "usage.trigger.fired", "number.purchased",  "number.activated",
+        "number.deactivated",  "number.released",   "number.configured",
         "reservation.expired", "endpoint.disabled",
 };
 static const char *const parts[] = {"subject", "txt", "html", "sms"};
 
-struct template {
+struct template
+{
 	char lang[40];
 	char name[240]; /* "<type>.<part>" */
 	char *text;
@@ -139,16 +140,16 @@ static int templates_scan(struct notify_templates *t, const char *dir,
 	return rc;
 }
 
-static int templates_complete(const struct notify_templates *t,
-                              const char *dir, vox_error_t *err)
+static int templates_complete(const struct notify_templates *t, const char *dir,
+                              vox_error_t *err)
 {
 	char name[240];
 
 	for (size_t i = 0; i < sizeof(required_types) / sizeof(*required_types);
 	     i++)
 		for (size_t j = 0; j < sizeof(parts) / sizeof(*parts); j++) {
-			snprintf(name, sizeof(name), "%s.%s",
-			         required_types[i], parts[j]);
+			snprintf(name, sizeof(name), "%s.%s", required_types[i],
+			         parts[j]);
 			if (template_find(t, "en", name) == NULL)
 				return vox_error_set(
 				        err, VOX_ERR_INVALID, false,
@@ -207,9 +208,9 @@ char *notify_render(const struct notify_templates *t,
 	}
 	event = json_loads(d->payload, 0, NULL);
 	ctx = json_pack("{s:o?, s:O?, s:{s:s, s:s, s:s}}", "event", event,
-	                "data", json_object_get(event, "data"), "account",
-	                "id", d->account_id, "name", d->account_name,
-	                "language", d->language);
+	                "data", json_object_get(event, "data"), "account", "id",
+	                d->account_id, "name", d->account_name, "language",
+	                d->language);
 	if (ctx == NULL) {
 		vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
 		return NULL;

@@ -101,7 +101,8 @@ void notify_outcome(struct notify_delivery *d, notify_outcome_t outcome,
 	}
 }
 
-#define COPY(field, col) snprintf(field, sizeof(field), "%s", PQgetvalue(res, i, col))
+#define COPY(field, col)                                                       \
+	snprintf(field, sizeof(field), "%s", PQgetvalue(res, i, col))
 
 /* Opens the row's secrets; a secret that does not open fails the row for
  * good (it will not open later either). */
@@ -226,9 +227,8 @@ static void count_outcome(const struct notify_ctx *nc,
 	        nc->metrics, "vox_notify_deliveries_total",
 	        "delivery attempts by channel and outcome", labels));
 	if (d->outcome == NOTIFY_DELIVERED && d->chain_created > 0)
-		vox_histogram_observe(nc->latency,
-		                      (double)vox_now_us() / 1e6 -
-		                              d->chain_created);
+		vox_histogram_observe(nc->latency, (double)vox_now_us() / 1e6 -
+		                                           d->chain_created);
 }
 
 struct complete_tx {
@@ -287,8 +287,7 @@ static void listen_again(struct sender *s)
 {
 	vox_error_t err;
 
-	if (vox_pg_conn(s->pg) == NULL ||
-	    s->listened == vox_pg_connects(s->pg))
+	if (vox_pg_conn(s->pg) == NULL || s->listened == vox_pg_connects(s->pg))
 		return;
 	if (vox_pg_exec(s->pg, "LISTEN vox_notify", 0, NULL, NULL, &err) == 0)
 		s->listened = vox_pg_connects(s->pg);

@@ -38,7 +38,8 @@ static void webhook_retry(const struct notify_ctx *nc,
 
 	if (d->attempts >= NOTIFY_WEBHOOK_TRIES) {
 		notify_outcome(d, NOTIFY_FAILED, status,
-		               "%s; no attempt left after %d", why, d->attempts);
+		               "%s; no attempt left after %d", why,
+		               d->attempts);
 		return;
 	}
 	delay = schedule_s[d->attempts < 0 ? 0 : d->attempts];
@@ -89,8 +90,8 @@ static void webhook_answer(const struct notify_ctx *nc,
 	else if (status >= 300 && status < 400) {
 		char why[64];
 
-		snprintf(why, sizeof(why), "HTTP %d: redirects are not followed",
-		         status);
+		snprintf(why, sizeof(why),
+		         "HTTP %d: redirects are not followed", status);
 		webhook_retry(nc, d, status, 0, why);
 	} else if (status != 0) {
 		char why[32];
@@ -101,9 +102,8 @@ static void webhook_answer(const struct notify_ctx *nc,
 		webhook_retry(nc, d, 0, 0, err->message);
 }
 
-static void webhook_post(const struct notify_ctx *nc,
-                         struct notify_delivery *d, const char *body,
-                         const vox_ssrf_target_t *target)
+static void webhook_post(const struct notify_ctx *nc, struct notify_delivery *d,
+                         const char *body, const vox_ssrf_target_t *target)
 {
 	char id_line[100], ts_line[48], sig_line[40 + 2 * VOX_WHSIG_SIG_MAX];
 	char sig[2 * VOX_WHSIG_SIG_MAX];
@@ -129,8 +129,8 @@ static void webhook_post(const struct notify_ctx *nc,
 	snprintf(sig_line, sizeof(sig_line), "webhook-signature: %s", sig);
 	const char *headers[] = {id_line, ts_line, *sig ? sig_line : NULL,
 	                         NULL};
-	req.endpoint = strcmp(d->channel, "callback") == 0 ? "callback"
-	                                                    : "deliver";
+	req.endpoint =
+	        strcmp(d->channel, "callback") == 0 ? "callback" : "deliver";
 	req.method = "POST";
 	req.url = d->recipient;
 	req.body = body;
