@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "test_notify_helpers.h"
@@ -635,4 +636,84 @@ Test(notify_crash, killed_mid_delivery_loses_nothing_sends_no_attempt_twice)
 	}
 	PQclear(res);
 	json_decref(got);
+}
+
+static void count_one(void *arg, const char *payload, size_t len,
+                      const char *header)
+{
+	(void)payload;
+	(void)len;
+	(void)header;
+	(*(int *)arg)++;
+}
+
+Test(notifications, bad_messages_dead_lettered_or_skipped_never_stop_it)
+{
+	char account[40], path[64], id[40], whsec[100], dlq[200], big[400];
+	char trig[40];
+	int dead = 0;
+	json_t *got;
+
+	webhook_account(account, path, id, whsec);
+	vox_uuid7(trig);
+	/* schema-invalid command: dead-lettered (no trigger_id) */
+	tn_publish("vox.notification.requested", trig, account,
+	           json_pack("{s:s, s:s}", "kind", "usage_trigger",
+	                     "account_id", account),
+	           NULL);
+	/* an event of the stream without account, or with a subject over
+	 * 300 bytes: skipped, not dead-lettered */
+	number_event(NULL, "+15550000008", "number.activated");
+	memset(big, '9', sizeof(big) - 1);
+	big[0] = '+';
+	big[sizeof(big) - 1] = '\0';
+	number_event(account, big, "number.activated");
+	/* and the worker goes on */
+	number_event(account, "+15550000009", "number.activated");
+	got = tn_received(path, 1, WAIT_MS);
+	cr_assert_eq(json_array_size(got), 1);
+	all_verified(got);
+	json_decref(got);
+	snprintf(dlq, sizeof(dlq), "%s.dlq", tn.topic);
+	cr_expect_eq(t_consume_all(dlq, 3000, NULL, count_one, &dead), 1);
+	cr_expect_eq(dead, 1);
+	cr_expect_eq(count_sql("SELECT count(*) FROM notification_chains "
+	                       "WHERE account_id = $1",
+	                       account),
+	             1);
+}
+
+/* A template that does not parse stops the worker at startup, naming
+ * the file. */
+Test(notify_templates, a_bad_template_stops_the_worker_naming_it)
+{
+	char dir[300], file[400], env_dir[340], log[64];
+	FILE *f;
+	int status;
+
+	snprintf(dir, sizeof(dir), "%s/notify-bad-templates-%d",
+	         getcwd(file, sizeof(file)), getpid());
+	snprintf(file, sizeof(file), "mkdir -p %s/en", dir);
+	cr_assert_eq(system(file), 0);
+	snprintf(file, sizeof(file), "%s/en/usage.trigger.fired.txt.mustache",
+	         dir);
+	f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fputs("{{#data}} never closed", f);
+	fclose(f);
+	snprintf(env_dir, sizeof(env_dir), "VOX_NOTIFY_TEMPLATES=%s", dir);
+	snprintf(log, sizeof(log), "notify-bad-templates-%d.log", getpid());
+	const char *const env[] = {env_dir, "VOX_WORKER_METRICS_PORT=0", NULL};
+	status = t_stop(t_spawn("../test-bin/notifications", log, env), 0,
+	                10000);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0, "status %d",
+	          status);
+	f = fopen(log, "r");
+	cr_assert_not_null(f);
+	char line[2048];
+	bool named = false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		named = named || strstr(line, "usage.trigger.fired.txt");
+	fclose(f);
+	cr_expect(named, "the log does not name the template");
 }
