@@ -717,3 +717,41 @@ Test(notify_templates, a_bad_template_stops_the_worker_naming_it)
 	fclose(f);
 	cr_expect(named, "the log does not name the template");
 }
+
+/* Email with the SMTP server unreachable: tried again on the message
+ * schedule until the email step's deadline (600 s / 1000), then SMS. */
+static void smtp_down_start(void)
+{
+	static const char *const extra[] = {"VOX_SMTP_URL=smtp://127.0.0.1:9",
+	                                    NULL};
+
+	tn_start(extra);
+}
+
+TestSuite(notify_smtp_down, .init = smtp_down_start, .fini = stop,
+          .timeout = 90);
+
+Test(notify_smtp_down, email_retried_until_its_deadline_then_sms)
+{
+	char account[40], trig[40], secret[100], email[80], phone[20], ev[40];
+	char cb[120], *sid;
+
+	mail_of("owner-", email);
+	phone_of(phone);
+	tn_account("en", email, phone, NULL, account);
+	snprintf(cb, sizeof(cb), "http://127.0.0.77:%d/cb-any", tn.recv_port);
+	trigger(account, cb, trig, secret);
+	fire(account, trig, cb, ev);
+	sid = sms_sid(phone);
+	cr_assert_not_null(sid, "no SMS to %s", phone);
+	free(sid);
+	cr_expect(tn_wait_sql("SELECT n.status || ' ' || (SELECT count(*) > 0 "
+	                      "FROM notification_attempts a WHERE "
+	                      "a.notification_id = n.id AND a.outcome = "
+	                      "'failed' AND a.status_code IS NULL) FROM "
+	                      "notifications n JOIN notification_chains c ON "
+	                      "c.id = n.chain_id WHERE c.source_event_id = $1 "
+	                      "AND n.channel = 'email'",
+	                      ev, "cancelled true", WAIT_MS));
+	cr_expect(tn_mail(email, 0) == NULL);
+}
