@@ -150,7 +150,7 @@ grep -q '^    | .*VOX_RESERVATION_TTL_S' "$out" && ok "its last log lines name t
 grep -q '^\[run\] provisioning died 5 times within 60s: giving up, stopping everything' "$out" &&
 	grep -q '^run: gave up: provisioning kept dying (exited with code 2); everything is stopped' "$out" &&
 	ok "the give-up is said: $(grep '^run: gave up' "$out")" || bad "no clear give-up message"
-for n in ingress metering; do
+for n in ingress metering notifications; do
 	if [ "$(field "$n" state)" = stopped ] && ! alive "$(field "$n" pid)"; then
 		ok "$n stopped with the rest"
 	else
@@ -168,7 +168,7 @@ grep -Eq '^  provisioning +given up +restarts 4 \(last: exited with code 2' <<<"
 export VOX_RUN_DIR=$tmp/run3
 out=$tmp/run3.out
 mkdir -p "$tmp/bin"
-for b in ingress provisioning voxctl; do ln -s "$VOX_BIN_DIR/$b" "$tmp/bin/$b"; done
+for b in ingress provisioning notifications voxctl; do ln -s "$VOX_BIN_DIR/$b" "$tmp/bin/$b"; done
 cat >"$tmp/bin/metering" <<'EOF'
 #!/usr/bin/python3
 import signal, time
