@@ -426,6 +426,8 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	vox_uuid7(id); /* time-ordered: the list pages by id */
 	if (trigger_secret(req, ir->in, id, secret, &sealed) != 0)
 		goto out;
+	if (sealed == NULL) /* no secret in the answer: replay it as is */
+		ir->secret_fields = NULL;
 	whole_number(json_object_get(body, "threshold"), &value);
 	snprintf(threshold, sizeof(threshold), "%lld", value);
 	const char *params[] = {id,
