@@ -264,6 +264,9 @@ void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
 
 /* webhooks.c: customer URLs and their signing secrets, for webhook
  * endpoints and usage triggers' callbacks. */
+/* http:// or https:// (lower case), 1..2048 printable ASCII characters:
+ * the shape of a customer URL, before the destination filter. */
+bool ingress_url_shape_ok(const char *url);
 /* Whether url may be a destination (vox_ssrf; a name that does not resolve
  * passes, it is checked again at delivery): true, or false after answering
  * 400 invalid_body naming field and the reason. */

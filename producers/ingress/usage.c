@@ -22,7 +22,6 @@
 #include "vox_whsig.h"
 
 #define USAGE_MAX_DAYS        366
-#define TRIGGER_URL_MAX       2048
 #define TRIGGER_NAME_MAX      200
 #define TRIGGER_THRESHOLD_MAX (1LL << 53)
 
@@ -279,23 +278,15 @@ static bool one_of(const char *value, const char *const *allowed)
 	return false;
 }
 
-/* http(s)://host[...]: a host of at least one character, no whitespace or
- * control characters anywhere, at most TRIGGER_URL_MAX bytes. */
+/* The shape of a customer URL (ingress_url_shape_ok) with a host of at
+ * least one character; the destination filter checks the rest. */
 static bool callback_url_ok(const char *url)
 {
-	size_t n = url ? strlen(url) : 0, scheme, host;
+	size_t scheme, host;
 
-	if (n == 0 || n > TRIGGER_URL_MAX)
+	if (!ingress_url_shape_ok(url))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return false;
-	if (strncmp(url, "https://", 8) == 0)
-		scheme = 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		scheme = 7;
-	else
-		return false;
+	scheme = url[4] == 's' ? 8 : 7;
 	host = strcspn(url + scheme, "/?#");
 	return host > 0 && url[scheme] != ':' && url[scheme] != '@';
 }
@@ -370,7 +361,8 @@ static bool trigger_fields_ok(vox_http_req_t *req, json_t *body)
 	if (!callback_url_ok(vox_json_str(body, "callback_url")))
 		return bad_field(req, "callback_url",
 		                 "must be an http:// or https:// URL with a "
-		                 "host, at most 2048 characters");
+		                 "host, at most 2048 printable ASCII "
+		                 "characters");
 	if (name != NULL && !json_is_null(name) &&
 	    (!json_is_string(name) ||
 	     utf8_chars(json_string_value(name)) > TRIGGER_NAME_MAX))

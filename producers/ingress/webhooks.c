@@ -35,6 +35,19 @@ static const char *const public_types[] = {
 
 /* ---------------------------------------------------------------- shared */
 
+bool ingress_url_shape_ok(const char *url)
+{
+	size_t n = url ? strlen(url) : 0;
+
+	if (n == 0 || n > ENDPOINT_URL_MAX ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+			return false; /* percent-encoded, as URLs are sent */
+	return true;
+}
+
 bool ingress_url_allowed(vox_http_req_t *req, ingress_t *in, const char *field,
                          const char *url)
 {
@@ -221,13 +234,10 @@ static bool endpoint_fields_ok(vox_http_req_t *req, ingress_t *in,
 	json_t *enabled = json_object_get(body, "enabled");
 	const char *text = json_string_value(url);
 
-	if ((create || url != NULL) &&
-	    (text == NULL || strlen(text) > ENDPOINT_URL_MAX ||
-	     (strncmp(text, "http://", 7) != 0 &&
-	      strncmp(text, "https://", 8) != 0)))
+	if ((create || url != NULL) && !ingress_url_shape_ok(text))
 		return bad_field(req, "url",
 		                 "must be an http:// or https:// URL of at "
-		                 "most 2048 characters");
+		                 "most 2048 printable ASCII characters");
 	if (events != NULL && !events_ok(req, events))
 		return false;
 	if (description != NULL && !json_is_null(description) &&

@@ -324,6 +324,8 @@ Test(webhooks, every_field_at_its_limit_and_one_over)
 	        {"{\"url\":\"ftp://hooks.example.com/\"}", "url"},
 	        {"{\"url\":\"HTTPS://hooks.example.com/\"}", "url"},
 	        {"{\"url\":42}", "url"},
+	        {"{\"url\":\"https://h.example.com/a b\"}", "url"},
+	        {"{\"url\":\"https://h.example.com/\u00e9\"}", "url"},
 	        {"{\"url\":\"https://h.example.com/\",\"events\":[]}", "events"},
 	        {"{\"url\":\"https://h.example.com/\",\"events\":"
 	         "[\"number.sold\"]}",
