@@ -39,15 +39,15 @@ static const route_rule_t key_create_route = {.perms = VOX_PERM_KEYS,
 /* Webhook endpoints' signing secret, answered at creation and rotation;
  * a usage trigger's callback secret, at creation. */
 static const char *const endpoint_secret[] = {"secret", NULL};
-static const route_rule_t endpoint_secret_route = {
-        .perms = VOX_PERM_OPERATE,
-        .limit_class = "command",
-        .secret_fields = endpoint_secret};
+static const route_rule_t endpoint_secret_route = {.perms = VOX_PERM_OPERATE,
+                                                   .limit_class = "command",
+                                                   .secret_fields =
+                                                           endpoint_secret};
 static const char *const trigger_secret[] = {"callback_secret", NULL};
-static const route_rule_t trigger_create_route = {
-        .perms = VOX_PERM_OPERATE,
-        .limit_class = "command",
-        .secret_fields = trigger_secret};
+static const route_rule_t trigger_create_route = {.perms = VOX_PERM_OPERATE,
+                                                  .limit_class = "command",
+                                                  .secret_fields =
+                                                          trigger_secret};
 /* The SMS provider signs its receipts (sms_status.c): no account. */
 static const route_rule_t provider_route = {
         .perms = 0, .limit_class = "command", .max_body = 64 * 1024};
@@ -125,16 +125,16 @@ static const vox_http_route_t routes[] = {
          &read_route},
         {"PATCH", "/v1/webhook-endpoints/{id}", ingress_endpoint_update, NULL,
          &operate_route},
-        {"DELETE", "/v1/webhook-endpoints/{id}", ingress_endpoint_delete,
-         NULL, &operate_route},
+        {"DELETE", "/v1/webhook-endpoints/{id}", ingress_endpoint_delete, NULL,
+         &operate_route},
         {"POST", "/v1/webhook-endpoints/{id}/rotate-secret",
          ingress_endpoint_rotate, NULL, &endpoint_secret_route},
-        {"POST", "/v1/webhook-endpoints/{id}/test", ingress_endpoint_test,
-         NULL, &operate_route},
+        {"POST", "/v1/webhook-endpoints/{id}/test", ingress_endpoint_test, NULL,
+         &operate_route},
         {"GET", "/v1/webhook-endpoints/{id}/attempts",
          ingress_endpoint_attempts, NULL, &read_route},
-        {"POST", "/v1/webhook-endpoints/{id}/recover",
-         ingress_endpoint_recover, NULL, &operate_route},
+        {"POST", "/v1/webhook-endpoints/{id}/recover", ingress_endpoint_recover,
+         NULL, &operate_route},
         {"POST", "/v1/webhook-endpoints/{id}/messages/{msg_id}/resend",
          ingress_endpoint_resend, NULL, &operate_route},
         {"POST", "/v1/providers/sms/status", ingress_sms_status, NULL,

@@ -62,7 +62,8 @@ static char *form_decode(const char *text, size_t len)
 		if (plus[i] == '+')
 			plus[i] = ' ';
 		else if (plus[i] == '%' &&
-		         (i + 2 >= len || !isxdigit((unsigned char)plus[i + 1]) ||
+		         (i + 2 >= len ||
+		          !isxdigit((unsigned char)plus[i + 1]) ||
 		          !isxdigit((unsigned char)plus[i + 2])))
 			goto out;
 	}
@@ -87,7 +88,8 @@ static bool form_parse(struct sms_receipt *r, const char *body, size_t len)
 		const char *eq = memchr(p, '=', n);
 
 		if (n > 0) {
-			if (eq == NULL || eq == p || r->n == SMS_FORM_MAX_PARAMS)
+			if (eq == NULL || eq == p ||
+			    r->n == SMS_FORM_MAX_PARAMS)
 				return false;
 			r->names[r->n] = form_decode(p, (size_t)(eq - p));
 			r->values[r->n] =
@@ -141,11 +143,10 @@ static bool signature_ok(vox_http_req_t *req, const struct sms_receipt *r)
 		       "callback URL and the sorted form parameters");
 		return false;
 	}
-	ok = vox_whsig_twilio(r->in->cfg->sms_auth_token,
-	                      r->in->sms_callback_url,
-	                      (const char *const *)r->names,
-	                      (const char *const *)r->values, r->n,
-	                      expected) == 0 &&
+	ok = vox_whsig_twilio(
+	             r->in->cfg->sms_auth_token, r->in->sms_callback_url,
+	             (const char *const *)r->names,
+	             (const char *const *)r->values, r->n, expected) == 0 &&
 	     vox_whsig_equal(expected, sent);
 	OPENSSL_cleanse(expected, sizeof(expected));
 	if (!ok)
@@ -190,7 +191,8 @@ static bool fields_ok(vox_http_req_t *req, const struct sms_receipt *r)
 		return bad_param(req, "MessageStatus",
 		                 "is required: a lower-case status such as "
 		                 "delivered");
-	if (to != NULL && *to != '\0' && !chars_in(to, "+0123456789", SMS_TO_MAX))
+	if (to != NULL && *to != '\0' &&
+	    !chars_in(to, "+0123456789", SMS_TO_MAX))
 		return bad_param(req, "To", "must be a phone number");
 	if (code != NULL && *code != '\0' &&
 	    !chars_in(code, "0123456789", SMS_ERROR_CODE_MAX))
@@ -256,8 +258,8 @@ static void receipt_publish(vox_http_req_t *req, struct sms_receipt *r,
 	        json_pack("{s:s, s:s, s:s, s:o, s:o}", "provider", "sms",
 	                  "provider_message_id", sid, "status",
 	                  form_get(r, "MessageStatus"), "error_code",
-	                  code && *code ? json_string(code) : json_null(),
-	                  "to", to && *to ? json_string(to) : json_null()));
+	                  code && *code ? json_string(code) : json_null(), "to",
+	                  to && *to ? json_string(to) : json_null()));
 	text = event ? vox_json_dump(event) : NULL;
 	json_decref(event);
 	if (text == NULL) {
@@ -305,7 +307,8 @@ void ingress_sms_status(vox_http_req_t *req, void *ctx)
 	if (!signature_ok(req, r) || !fields_ok(req, r))
 		return;
 	account = form_get(r, "AccountSid");
-	if (account == NULL || !vox_whsig_equal(account, in->cfg->sms_account_sid)) {
+	if (account == NULL ||
+	    !vox_whsig_equal(account, in->cfg->sms_account_sid)) {
 		refuse(req, in, "invalid_credentials",
 		       "AccountSid is not the SMS provider account we use");
 		return;

@@ -113,8 +113,8 @@ static json_t *int_or_null(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col)
 	               ? json_null()
-	               : json_integer(strtoll(PQgetvalue(res, row, col), NULL,
-	                                      10));
+	               : json_integer(
+	                         strtoll(PQgetvalue(res, row, col), NULL, 10));
 }
 
 static json_t *text_or_null(const PGresult *res, int row, int col)
@@ -127,14 +127,14 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 static json_t *attempt_row(const PGresult *res, int i)
 {
 	return json_pack(
-	        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	        "id", text_or_null(res, i, 0), "message_id",
-	        text_or_null(res, i, 1), "event_type", text_or_null(res, i, 2),
-	        "attempt", int_or_null(res, i, 3), "outcome",
-	        text_or_null(res, i, 4), "status_code", int_or_null(res, i, 5),
-	        "duration_ms", int_or_null(res, i, 6), "error",
-	        text_or_null(res, i, 7), "started_at", text_or_null(res, i, 8),
-	        "finished_at", text_or_null(res, i, 9), "next_attempt_at",
+	        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	        text_or_null(res, i, 0), "message_id", text_or_null(res, i, 1),
+	        "event_type", text_or_null(res, i, 2), "attempt",
+	        int_or_null(res, i, 3), "outcome", text_or_null(res, i, 4),
+	        "status_code", int_or_null(res, i, 5), "duration_ms",
+	        int_or_null(res, i, 6), "error", text_or_null(res, i, 7),
+	        "started_at", text_or_null(res, i, 8), "finished_at",
+	        text_or_null(res, i, 9), "next_attempt_at",
 	        text_or_null(res, i, 10));
 }
 
@@ -156,8 +156,9 @@ void ingress_endpoint_attempts(vox_http_req_t *req, void *ctx)
 	       strcmp(outcomes[i], status) != 0)
 		i++;
 	if (status != NULL && outcomes[i] == NULL) {
-		ingress_bad_param(req, "status",
-		                  "one of sending, succeeded, failed, abandoned");
+		ingress_bad_param(
+		        req, "status",
+		        "one of sending, succeeded, failed, abandoned");
 		return;
 	}
 	if ((ep = ingress_endpoint_lookup(req, ir)) == NULL)
@@ -184,9 +185,9 @@ void ingress_endpoint_attempts(vox_http_req_t *req, void *ctx)
 	PQclear(ep);
 	if (res == NULL)
 		return;
-	vox_http_reply_json(req, 200,
-	                    ingress_page(res, strtol(limit, NULL, 10) - 1,
-	                                 attempt_row));
+	vox_http_reply_json(
+	        req, 200,
+	        ingress_page(res, strtol(limit, NULL, 10) - 1, attempt_row));
 	PQclear(res);
 }
 
@@ -260,11 +261,11 @@ void ingress_endpoint_recover(vox_http_req_t *req, void *ctx)
 	        4, params);
 	if (res != NULL) {
 		attempts_location(req, PQgetvalue(ep, 0, 0));
-		ingress_reply(req, 202,
-		              json_pack("{s:I}", "requeued",
-		                        (json_int_t)strtoll(
-		                                PQgetvalue(res, 0, 0), NULL,
-		                                10)));
+		ingress_reply(
+		        req, 202,
+		        json_pack("{s:I}", "requeued",
+		                  (json_int_t)strtoll(PQgetvalue(res, 0, 0),
+		                                      NULL, 10)));
 		PQclear(res);
 	}
 out:
@@ -323,12 +324,14 @@ void ingress_endpoint_resend(vox_http_req_t *req, void *ctx)
 		              "no delivery of this message to this endpoint",
 		              NULL);
 	} else if (strcmp(PQgetvalue(res, 0, 0), "queued") == 0) {
-		ingress_error(req, 409, "already_queued",
-		              "this message is queued for this endpoint already",
-		              json_pack("{s:s}", "current_status", "queued"));
+		ingress_error(
+		        req, 409, "already_queued",
+		        "this message is queued for this endpoint already",
+		        json_pack("{s:s}", "current_status", "queued"));
 	} else {
 		attempts_location(req, PQgetvalue(ep, 0, 0));
-		ingress_reply(req, 202, json_pack("{s:s}", "message_id", msg_id));
+		ingress_reply(req, 202,
+		              json_pack("{s:s}", "message_id", msg_id));
 	}
 	PQclear(res);
 out:

@@ -28,10 +28,11 @@
 /* The public event types an endpoint may subscribe to (NOTIFICATIONS.md
  * "What is notified"); "*" alone means all of them. */
 static const char *const public_types[] = {
-        "usage.trigger.fired", "number.purchased",    "number.activated",
-        "number.deactivated",  "number.released",     "number.configured",
-        "reservation.expired", "endpoint.disabled",   "webhook.test",
-        NULL};
+        "usage.trigger.fired", "number.purchased",
+        "number.activated",    "number.deactivated",
+        "number.released",     "number.configured",
+        "reservation.expired", "endpoint.disabled",
+        "webhook.test",        NULL};
 
 /* ---------------------------------------------------------------- shared */
 
@@ -40,10 +41,12 @@ bool ingress_url_shape_ok(const char *url)
 	size_t n = url ? strlen(url) : 0;
 
 	if (n == 0 || n > ENDPOINT_URL_MAX ||
-	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+	    (strncmp(url, "http://", 7) != 0 &&
+	     strncmp(url, "https://", 8) != 0))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)
+		if ((unsigned char)url[i] <= 0x20 ||
+		    (unsigned char)url[i] >= 0x7f)
 			return false; /* percent-encoded, as URLs are sent */
 	return true;
 }
@@ -62,9 +65,9 @@ bool ingress_url_allowed(vox_http_req_t *req, ingress_t *in, const char *field,
 		              * every delivery */
 	snprintf(msg, sizeof(msg), "%s is not an allowed destination: %s",
 	         field, err.message);
-	ingress_error(req, 400, "invalid_body", msg,
-	              json_pack("{s:s, s:s}", "field", field, "reason",
-	                        err.message));
+	ingress_error(
+	        req, 400, "invalid_body", msg,
+	        json_pack("{s:s, s:s}", "field", field, "reason", err.message));
 	return false;
 }
 
@@ -136,15 +139,14 @@ json_t *ingress_endpoint_row(const PGresult *res, int i)
 {
 	json_t *events = json_loads(PQgetvalue(res, i, 2), 0, NULL);
 
-	return json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "id",
-	                 text_or_null(res, i, 0), "url",
-	                 text_or_null(res, i, 1), "events",
-	                 events ? events : json_array(), "description",
-	                 text_or_null(res, i, 3), "enabled",
-	                 strcmp(PQgetvalue(res, i, 4), "t") == 0,
-	                 "disabled_reason", text_or_null(res, i, 5),
-	                 "created_at", text_or_null(res, i, 6), "updated_at",
-	                 text_or_null(res, i, 7));
+	return json_pack(
+	        "{s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o}", "id",
+	        text_or_null(res, i, 0), "url", text_or_null(res, i, 1),
+	        "events", events ? events : json_array(), "description",
+	        text_or_null(res, i, 3), "enabled",
+	        strcmp(PQgetvalue(res, i, 4), "t") == 0, "disabled_reason",
+	        text_or_null(res, i, 5), "created_at", text_or_null(res, i, 6),
+	        "updated_at", text_or_null(res, i, 7));
 }
 
 static void endpoint_not_found(vox_http_req_t *req)
@@ -214,9 +216,8 @@ static bool events_ok(vox_http_req_t *req, const json_t *events)
 			return false;
 		}
 		for (j = 0; j < i; j++)
-			if (strcmp(type, json_string_value(
-			                         json_array_get(events, j))) ==
-			    0)
+			if (strcmp(type, json_string_value(json_array_get(
+			                         events, j))) == 0)
 				return bad_field(req, "events",
 				                 "must not repeat a type");
 	}
@@ -225,8 +226,8 @@ static bool events_ok(vox_http_req_t *req, const json_t *events)
 
 /* The fields of a create (url required) or a PATCH; the URL is checked
  * against the destination filter. false after answering 400. */
-static bool endpoint_fields_ok(vox_http_req_t *req, ingress_t *in,
-                               json_t *body, bool create)
+static bool endpoint_fields_ok(vox_http_req_t *req, ingress_t *in, json_t *body,
+                               bool create)
 {
 	json_t *url = json_object_get(body, "url");
 	json_t *events = json_object_get(body, "events");
@@ -298,10 +299,11 @@ static int endpoint_create_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	                  "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", 1,
 	                  account, NULL, err);
 	if (rc == 0)
-		rc = vox_pg_execp(pg, "ingress_endpoint_count",
-		                  "SELECT count(*) FROM webhook_endpoints WHERE "
-		                  "account_id = $1 AND deleted_at IS NULL",
-		                  1, account, &res, err);
+		rc = vox_pg_execp(
+		        pg, "ingress_endpoint_count",
+		        "SELECT count(*) FROM webhook_endpoints WHERE "
+		        "account_id = $1 AND deleted_at IS NULL",
+		        1, account, &res, err);
 	if (rc != 0)
 		return rc;
 	n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -333,11 +335,11 @@ static void endpoint_insert(vox_http_req_t *req, ingress_req_t *ir,
 	rc = vox_pg_transaction(pg, endpoint_create_tx, c, &err);
 	vox_pg_pool_release(ir->in->pg_pool, pg);
 	if (c->full) {
-		ingress_error(req, 409, "limit_reached",
-		              "an account has at most 20 webhook endpoints: "
-		              "delete one first",
-		              json_pack("{s:i}", "limit",
-		                        ENDPOINTS_PER_ACCOUNT));
+		ingress_error(
+		        req, 409, "limit_reached",
+		        "an account has at most 20 webhook endpoints: "
+		        "delete one first",
+		        json_pack("{s:i}", "limit", ENDPOINTS_PER_ACCOUNT));
 	} else if (rc != 0 || c->row == NULL) {
 		ingress_error(req, 503, "database_unavailable", err.message,
 		              NULL);
@@ -459,15 +461,16 @@ void ingress_endpoint_update(vox_http_req_t *req, void *ctx)
 		goto out;
 	events = events_text(body, false);
 	enabled = json_object_get(body, "enabled");
-	const char *params[] = {
-	        id,
-	        ir->who.account_id,
-	        vox_json_str(body, "url"),
-	        events,
-	        json_object_get(body, "description") ? "true" : "false",
-	        vox_json_str(body, "description"),
-	        enabled == NULL ? NULL : json_is_true(enabled) ? "true"
-	                                                      : "false"};
+	const char *params[] = {id,
+	                        ir->who.account_id,
+	                        vox_json_str(body, "url"),
+	                        events,
+	                        json_object_get(body, "description") ? "true"
+	                                                             : "false",
+	                        vox_json_str(body, "description"),
+	                        enabled == NULL         ? NULL
+	                        : json_is_true(enabled) ? "true"
+	                                                : "false"};
 	/* Enabling again clears what disabled it (the worker's 5 days of
 	 * failures or a 410): the next delivery is a fresh start. */
 	res = ingress_query(

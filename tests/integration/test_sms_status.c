@@ -53,8 +53,7 @@ static void suite_stop(void)
 	cr_expect_eq(status, 0, "ingress exit status %d", status);
 }
 
-TestSuite(sms_status, .init = suite_start, .fini = suite_stop,
-          .timeout = 120);
+TestSuite(sms_status, .init = suite_start, .fini = suite_stop, .timeout = 120);
 
 /* A receipt: names/values (n pairs), form-encoded with libcurl, signed
  * with token over url (NULL signature: none sent; "" : computed). */
@@ -105,13 +104,12 @@ struct receipt {
 	size_t n;
 };
 
-static void receipt_make(struct receipt *r, const char *sid,
-                         const char *status, const char *error_code)
+static void receipt_make(struct receipt *r, const char *sid, const char *status,
+                         const char *error_code)
 {
-	static const char *const names[] = {"MessageSid", "MessageStatus",
-	                                    "To",         "From",
-	                                    "AccountSid", "ApiVersion",
-	                                    "ErrorCode"};
+	static const char *const names[] = {
+	        "MessageSid", "MessageStatus", "To",       "From",
+	        "AccountSid", "ApiVersion",    "ErrorCode"};
 
 	memcpy(r->names, names, sizeof(names));
 	r->values[0] = sid;
@@ -220,8 +218,7 @@ Test(sms_status, refused_receipts_say_why)
 
 	new_sid(sid);
 	receipt_make(&r, sid, "delivered", "");
-	cr_expect_eq(post_receipt(r.names, r.values, r.n, TOKEN, NULL,
-	                          &answer),
+	cr_expect_eq(post_receipt(r.names, r.values, r.n, TOKEN, NULL, &answer),
 	             403);
 	cr_expect_str_eq(error_code(answer), "missing_signature");
 	free(answer);
@@ -273,8 +270,8 @@ Test(sms_status, malformed_forms_are_400_and_other_types_415)
 	                      "X-Twilio-Signature: x", NULL};
 	const char *json[] = {"Content-Type: application/json",
 	                      "X-Twilio-Signature: x", NULL};
-	const char *bodies[] = {"", "MessageSid", "=x", "a=%zz", "a=%4",
-	                        "a=%00"};
+	const char *bodies[] = {"",      "MessageSid", "=x",
+	                        "a=%zz", "a=%4",       "a=%00"};
 	char *answer = NULL;
 
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {

@@ -18,7 +18,8 @@
 #include "vox_crypto.h"
 #include "vox_json.h"
 
-#define ENC_KEY "7f3c1e5a9b2d4f6081a3c5e7092b4d6f8a1c3e5079b2d4f6a8c0e2b4d6f8a0c2"
+#define ENC_KEY                                                                \
+	"7f3c1e5a9b2d4f6081a3c5e7092b4d6f8a1c3e5079b2d4f6a8c0e2b4d6f8a0c2"
 #define ALLOWED "127.0.0.77/32"
 
 static int port;
@@ -96,7 +97,8 @@ static const char *error_field(const json_t *answer)
 static void endpoint(const char *key, const char *body, char id[40])
 {
 	json_t *ans;
-	int status = call("POST", key, "/v1/webhook-endpoints", body, NULL, &ans);
+	int status =
+	        call("POST", key, "/v1/webhook-endpoints", body, NULL, &ans);
 
 	cr_assert_eq(status, 201, "status %d for %s", status, body);
 	snprintf(id, 40, "%s", vox_json_str(ans, "id"));
@@ -144,7 +146,8 @@ static long long count_rows(const char *sql, const char *param)
 static char *unseal(const char *column_text, const char *aad)
 {
 	vox_error_t err;
-	vox_crypto_keyring_t *ring = vox_crypto_keyring_new(ENC_KEY, NULL, &err);
+	vox_crypto_keyring_t *ring =
+	        vox_crypto_keyring_new(ENC_KEY, NULL, &err);
 	size_t sealed_len = 0, plain_len = 0;
 	unsigned char *sealed;
 	char *plain = NULL;
@@ -225,8 +228,7 @@ Test(webhooks, idempotent_replay_answers_the_same_secret)
 	cr_expect_str_eq(vox_json_str(again, "secret"),
 	                 vox_json_str(first, "secret"));
 	cr_expect_str_eq(vox_json_str(again, "id"), vox_json_str(first, "id"));
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM webhook_endpoints WHERE "
+	cr_expect_eq(count_rows("SELECT count(*) FROM webhook_endpoints WHERE "
 	                        "account_id = $1",
 	                        account),
 	             1);
@@ -326,7 +328,8 @@ Test(webhooks, every_field_at_its_limit_and_one_over)
 	        {"{\"url\":42}", "url"},
 	        {"{\"url\":\"https://h.example.com/a b\"}", "url"},
 	        {"{\"url\":\"https://h.example.com/\u00e9\"}", "url"},
-	        {"{\"url\":\"https://h.example.com/\",\"events\":[]}", "events"},
+	        {"{\"url\":\"https://h.example.com/\",\"events\":[]}",
+	         "events"},
 	        {"{\"url\":\"https://h.example.com/\",\"events\":"
 	         "[\"number.sold\"]}",
 	         "events"},
@@ -350,8 +353,7 @@ Test(webhooks, every_field_at_its_limit_and_one_over)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_bad(key, "POST", "/v1/webhook-endpoints", bad[i][0],
 		           bad[i][1]);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM webhook_endpoints WHERE "
+	cr_expect_eq(count_rows("SELECT count(*) FROM webhook_endpoints WHERE "
 	                        "account_id = $1",
 	                        account),
 	             3);
@@ -374,7 +376,8 @@ Test(webhooks, private_and_loopback_destinations_are_refused)
 	t_account("developer", account, key);
 	for (size_t i = 0; i < sizeof(refused_urls) / sizeof(refused_urls[0]);
 	     i++) {
-		snprintf(body, sizeof(body), "{\"url\":\"%s\"}", refused_urls[i]);
+		snprintf(body, sizeof(body), "{\"url\":\"%s\"}",
+		         refused_urls[i]);
 		expect_bad(key, "POST", "/v1/webhook-endpoints", body, "url");
 	}
 	/* the operator's allowlist admits a self-hosted receiver */
@@ -382,7 +385,8 @@ Test(webhooks, private_and_loopback_destinations_are_refused)
 	snprintf(path, sizeof(path), "/v1/webhook-endpoints/%s", id);
 	for (size_t i = 0; i < sizeof(refused_urls) / sizeof(refused_urls[0]);
 	     i++) {
-		snprintf(body, sizeof(body), "{\"url\":\"%s\"}", refused_urls[i]);
+		snprintf(body, sizeof(body), "{\"url\":\"%s\"}",
+		         refused_urls[i]);
 		expect_bad(key, "PATCH", path, body, "url");
 	}
 	cr_assert_eq(call("GET", key, path, NULL, NULL, &ans), 200);
@@ -428,9 +432,12 @@ Test(webhooks, other_accounts_get_404_and_viewers_403)
 	char path[200];
 	json_t *ans;
 	const char *writes[][2] = {
-	        {"PATCH", ""},           {"DELETE", ""},
-	        {"POST", "/rotate-secret"}, {"POST", "/test"},
-	        {"POST", "/recover"},    {"POST", "/messages/msg_1/resend"},
+	        {"PATCH", ""},
+	        {"DELETE", ""},
+	        {"POST", "/rotate-secret"},
+	        {"POST", "/test"},
+	        {"POST", "/recover"},
+	        {"POST", "/messages/msg_1/resend"},
 	};
 
 	t_account("developer", a, a_key);
@@ -500,24 +507,25 @@ Test(webhooks, patch_changes_fields_and_enabling_clears_the_disable)
 	             200);
 	cr_expect(json_is_true(json_object_get(ans, "enabled")));
 	cr_expect(json_is_null(json_object_get(ans, "disabled_reason")));
-	cr_expect_str_eq(vox_json_str(ans, "url"), "https://hooks2.example.com/");
+	cr_expect_str_eq(vox_json_str(ans, "url"),
+	                 "https://hooks2.example.com/");
 	cr_expect_str_eq(vox_json_str(ans, "description"), "again");
 	cr_expect_str_eq(json_string_value(json_array_get(
 	                         json_object_get(ans, "events"), 0)),
 	                 "number.activated");
 	json_decref(ans);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM webhook_endpoints WHERE "
+	cr_expect_eq(count_rows("SELECT count(*) FROM webhook_endpoints WHERE "
 	                        "id = $1 AND failing_since IS NULL AND "
 	                        "disabled_at IS NULL",
 	                        id),
 	             1);
 	/* description null clears it; other fields stay */
-	cr_assert_eq(call("PATCH", key, path, "{\"description\":null}", NULL,
-	                  &ans),
-	             200);
+	cr_assert_eq(
+	        call("PATCH", key, path, "{\"description\":null}", NULL, &ans),
+	        200);
 	cr_expect(json_is_null(json_object_get(ans, "description")));
-	cr_expect_str_eq(vox_json_str(ans, "url"), "https://hooks2.example.com/");
+	cr_expect_str_eq(vox_json_str(ans, "url"),
+	                 "https://hooks2.example.com/");
 	json_decref(ans);
 	expect_bad(key, "PATCH", path, "{\"events\":[]}", "events");
 	expect_bad(key, "PATCH", path, "{\"url\":null}", "url");
@@ -535,17 +543,18 @@ static void delivery(const char *account, const char *id, const char *status,
 	vox_error_t err;
 
 	cr_assert_eq(
-	        vox_pg_exec(pg,
-	                    "INSERT INTO notifications (account_id, "
-	                    "webhook_endpoint_id, channel, recipient, "
-	                    "event_type, template, message_id, ordering_key, "
-	                    "sequence, status, attempts, tries, sent_at, "
-	                    "created_at) VALUES ($1, $2::uuid, 'webhook', "
-	                    "'https://hooks.example.com/', 'number.activated', "
-	                    "'number.activated', $4, $2::text, 1, $3, 8, 8, CASE "
-	                    "WHEN $3 IN ('sent', 'delivered') THEN now() END, "
-	                    "now() - $5::interval) RETURNING id",
-	                    5, params, &res, &err),
+	        vox_pg_exec(
+	                pg,
+	                "INSERT INTO notifications (account_id, "
+	                "webhook_endpoint_id, channel, recipient, "
+	                "event_type, template, message_id, ordering_key, "
+	                "sequence, status, attempts, tries, sent_at, "
+	                "created_at) VALUES ($1, $2::uuid, 'webhook', "
+	                "'https://hooks.example.com/', 'number.activated', "
+	                "'number.activated', $4, $2::text, 1, $3, 8, 8, CASE "
+	                "WHEN $3 IN ('sent', 'delivered') THEN now() END, "
+	                "now() - $5::interval) RETURNING id",
+	                5, params, &res, &err),
 	        0, "%s", err.message);
 	nid = PQgetvalue(res, 0, 0);
 	if (out != NULL)
@@ -566,18 +575,15 @@ Test(webhooks, delete_cancels_queued_deliveries_and_is_404_after)
 	snprintf(path, sizeof(path), "/v1/webhook-endpoints/%s", id);
 	cr_assert_eq(call("DELETE", key, path, NULL, NULL, &ans), 204);
 	cr_expect_null(ans);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM notifications WHERE id = "
+	cr_expect_eq(count_rows("SELECT count(*) FROM notifications WHERE id = "
 	                        "$1 AND status = 'cancelled'",
 	                        queued),
 	             1);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM notifications WHERE id = "
+	cr_expect_eq(count_rows("SELECT count(*) FROM notifications WHERE id = "
 	                        "$1 AND status = 'failed'",
 	                        failed),
 	             1);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM webhook_endpoints WHERE "
+	cr_expect_eq(count_rows("SELECT count(*) FROM webhook_endpoints WHERE "
 	                        "id = $1 AND deleted_at IS NOT NULL AND NOT "
 	                        "enabled",
 	                        id),
@@ -589,9 +595,9 @@ Test(webhooks, delete_cancels_queued_deliveries_and_is_404_after)
 	cr_expect_eq(call("PATCH", key, path, "{\"enabled\":true}", NULL, &ans),
 	             404);
 	json_decref(ans);
-	cr_assert_eq(call("GET", key, "/v1/webhook-endpoints", NULL, NULL,
-	                  &ans),
-	             200);
+	cr_assert_eq(
+	        call("GET", key, "/v1/webhook-endpoints", NULL, NULL, &ans),
+	        200);
 	cr_expect_eq(json_array_size(json_object_get(ans, "data")), 0);
 	json_decref(ans);
 }
@@ -621,8 +627,7 @@ Test(webhooks, rotation_answers_a_new_secret_and_keeps_the_old_for_a_day)
 	               "= $1",
 	               id);
 	cr_expect_str_eq(old, before);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM webhook_endpoints WHERE "
+	cr_expect_eq(count_rows("SELECT count(*) FROM webhook_endpoints WHERE "
 	                        "id = $1 AND secret_old_expires_at BETWEEN "
 	                        "now() + interval '23 hours 59 minutes' AND "
 	                        "now() + interval '24 hours'",
@@ -691,9 +696,9 @@ Test(webhooks, test_queues_one_signed_message_for_the_worker)
 	cr_expect_eq(json_integer_value(json_object_get(payload, "sequence")),
 	             2);
 	cr_expect_not_null(vox_json_str(payload, "timestamp"));
-	cr_expect_str_eq(vox_json_str(json_object_get(payload, "data"),
-	                              "endpoint_id"),
-	                 id);
+	cr_expect_str_eq(
+	        vox_json_str(json_object_get(payload, "data"), "endpoint_id"),
+	        id);
 	json_decref(payload);
 	PQclear(res);
 	vox_pg_destroy(pg);
@@ -743,8 +748,8 @@ Test(webhooks, attempts_are_listed_newest_first_in_pages)
 	attempt(account, nid, 2, "abandoned", "20 minutes");
 	attempt(account, nid, 3, "succeeded", "10 minutes");
 	attempt(account, onid, 1, "failed", "5 minutes");
-	snprintf(path, sizeof(path), "/v1/webhook-endpoints/%s/attempts?limit=2",
-	         id);
+	snprintf(path, sizeof(path),
+	         "/v1/webhook-endpoints/%s/attempts?limit=2", id);
 	cr_assert_eq(call("GET", key, path, NULL, NULL, &ans), 200);
 	cr_assert_eq(json_array_size(json_object_get(ans, "data")), 2);
 	first = json_array_get(json_object_get(ans, "data"), 0);
@@ -811,20 +816,17 @@ Test(webhooks, recover_queues_failed_deliveries_since_a_time)
 	cr_assert_eq(call("POST", key, path, body, NULL, &ans), 202);
 	cr_expect_eq(json_integer_value(json_object_get(ans, "requeued")), 1);
 	json_decref(ans);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM notifications WHERE id = "
+	cr_expect_eq(count_rows("SELECT count(*) FROM notifications WHERE id = "
 	                        "$1 AND status = 'queued' AND attempts = 0 AND "
 	                        "tries = 8 AND lease_until IS NULL AND "
 	                        "next_attempt_at <= now()",
 	                        recent),
 	             1);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM notifications WHERE id = "
+	cr_expect_eq(count_rows("SELECT count(*) FROM notifications WHERE id = "
 	                        "$1 AND status = 'failed'",
 	                        older),
 	             1);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM notifications WHERE id = "
+	cr_expect_eq(count_rows("SELECT count(*) FROM notifications WHERE id = "
 	                        "$1 AND status = 'delivered'",
 	                        done),
 	             1);
@@ -858,7 +860,8 @@ Test(webhooks, recover_queues_failed_deliveries_since_a_time)
 	gmtime_r(&t, &tm);
 	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(body, sizeof(body),
-	         "{\"since\":\"%s\",\"until\":\"2020-01-01T00:00:00Z\"}", since);
+	         "{\"since\":\"%s\",\"until\":\"2020-01-01T00:00:00Z\"}",
+	         since);
 	expect_bad(key, "POST", path, body, "until");
 }
 
@@ -869,8 +872,8 @@ Test(webhooks, resend_queues_one_message_again)
 
 	t_account("developer", account, key);
 	endpoint(key, "{\"url\":\"https://hooks.example.com/\"}", id);
-	delivery(account, id, "delivered", "msg_0193a6012b3c7d4e8f50617283940a1b",
-	         "1 day", nid);
+	delivery(account, id, "delivered",
+	         "msg_0193a6012b3c7d4e8f50617283940a1b", "1 day", nid);
 	snprintf(path, sizeof(path),
 	         "/v1/webhook-endpoints/%s/messages/"
 	         "msg_0193a6012b3c7d4e8f50617283940a1b/resend",
@@ -879,8 +882,7 @@ Test(webhooks, resend_queues_one_message_again)
 	cr_expect_str_eq(vox_json_str(ans, "message_id"),
 	                 "msg_0193a6012b3c7d4e8f50617283940a1b");
 	json_decref(ans);
-	cr_expect_eq(count_rows(
-	                        "SELECT count(*) FROM notifications WHERE id = "
+	cr_expect_eq(count_rows("SELECT count(*) FROM notifications WHERE id = "
 	                        "$1 AND status = 'queued' AND attempts = 0 AND "
 	                        "tries = 8 AND next_attempt_at <= now()",
 	                        nid),
@@ -910,10 +912,12 @@ Test(webhooks, usage_trigger_callback_secret_is_shown_once)
 	             201);
 	cr_expect_eq(strncmp(vox_json_str(ans, "callback_secret"), "whsec_", 6),
 	             0);
-	snprintf(aad, sizeof(aad), "usage_triggers/%s", vox_json_str(ans, "id"));
-	stored = sql_text("SELECT callback_secret_enc FROM usage_triggers WHERE "
-	                  "id = $1",
-	                  vox_json_str(ans, "id"));
+	snprintf(aad, sizeof(aad), "usage_triggers/%s",
+	         vox_json_str(ans, "id"));
+	stored =
+	        sql_text("SELECT callback_secret_enc FROM usage_triggers WHERE "
+	                 "id = $1",
+	                 vox_json_str(ans, "id"));
 	plain = unseal(stored, aad);
 	cr_expect_str_eq(plain, vox_json_str(ans, "callback_secret"));
 	snprintf(path, sizeof(path), "/v1/usage-triggers/%s",
@@ -924,9 +928,9 @@ Test(webhooks, usage_trigger_callback_secret_is_shown_once)
 	json_decref(ans);
 	cr_assert_eq(call("GET", key, "/v1/usage-triggers", NULL, NULL, &ans),
 	             200);
-	cr_expect_null(json_object_get(
-	        json_array_get(json_object_get(ans, "data"), 0),
-	        "callback_secret"));
+	cr_expect_null(
+	        json_object_get(json_array_get(json_object_get(ans, "data"), 0),
+	                        "callback_secret"));
 	json_decref(ans);
 	free(stored);
 	free(plain);
