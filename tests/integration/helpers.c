@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "vox_auth.h"
+#include "vox_crypto.h"
 #include "vox_uuid.h"
 
 const char *t_env(const char *name)
@@ -385,4 +388,28 @@ int t_http_h(const char *method, int port, const char *path, const char *body,
 	else
 		free(hbuf.data);
 	return (int)status;
+}
+
+int t_cdr_push(int port, const char *carrier_key, const char *secret,
+               const char *body)
+{
+	long long t = (long long)time(NULL);
+	size_t blen = strlen(body), len;
+	char *msg = malloc(blen + 32), sig[65], auth[128], sigh[160];
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	cr_assert_not_null(msg);
+	len = (size_t)snprintf(msg, 32, "%lld.", t);
+	memcpy(msg + len, body, blen);
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)msg,
+	     len + blen, md, &mdlen);
+	vox_hex_encode(md, 32, sig);
+	free(msg);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", carrier_key);
+	snprintf(sigh, sizeof(sigh), "Vox-Signature: t=%lld,v1=%s", t, sig);
+	const char *headers[] = {auth, sigh, "Content-Type: application/json",
+	                         NULL};
+	return t_http_h("POST", port, "/v1/carrier/cdrs", body, headers, NULL,
+	                NULL);
 }

@@ -47,6 +47,11 @@ int t_http(const char *method, int port, const char *path, const char *body,
 /* A new account with one key of role (SQL, as voxctl would): account
  * and key receive the id and the secret. */
 void t_account(const char *role, char account[40], char key[64]);
+/* POST /v1/carrier/cdrs with body, signed as a carrier does (Vox-Signature
+ * t=<now>,v1=HMAC-SHA256(secret, "<t>.<body>")) under carrier_key;
+ * returns the HTTP status. */
+int t_cdr_push(int port, const char *carrier_key, const char *secret,
+               const char *body);
 /* Another key of role for account. key_id may be NULL. */
 void t_key(const char *account, const char *role, char key[64],
            char key_id[40]);

@@ -104,27 +104,7 @@ static void teardown(struct e2e *e)
 /* A signed push of body; returns the HTTP status. */
 static int push(struct e2e *e, const char *body)
 {
-	long long t = (long long)time(NULL);
-	size_t blen = strlen(body), len;
-	char *msg = malloc(blen + 32), sig[65], auth[128], sigh[160];
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	int status;
-
-	cr_assert_not_null(msg);
-	len = (size_t)snprintf(msg, 32, "%lld.", t);
-	memcpy(msg + len, body, blen);
-	HMAC(EVP_sha256(), e->secret, (int)strlen(e->secret),
-	     (unsigned char *)msg, len + blen, md, &mdlen);
-	vox_hex_encode(md, 32, sig);
-	free(msg);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", e->ckey);
-	snprintf(sigh, sizeof(sigh), "Vox-Signature: t=%lld,v1=%s", t, sig);
-	const char *headers[] = {auth, sigh, "Content-Type: application/json",
-	                         NULL};
-	status = t_http_h("POST", e->port, "/v1/carrier/cdrs", body, headers,
-	                  NULL, NULL);
-	return status;
+	return t_cdr_push(e->port, e->ckey, e->secret, body);
 }
 
 /* The JSON array of records r0..r0+n on the days before today. */
