@@ -1,0 +1,492 @@
+/*
+ * notify_receiver: the webhook endpoint of bench/notifications.
+ *
+ * A libmicrohttpd server (epoll, a pool of internal threads) that answers
+ * 200 "ok" to every POST, whatever its path, and records for each one its
+ * arrival time (CLOCK_REALTIME, µs, taken when the whole body is in), its
+ * `webhook-id` header and the event time the body carries: data.sent_at_us
+ * (set by the bench's producer when it made the event) and the body's
+ * "timestamp" (RFC 3339, the notification's own time). Latency is arrival
+ * minus event time, both read from the same machine's clock. No Python in
+ * the measured path.
+ *
+ *   notify_receiver [-a 127.0.0.77] [-p port] [-t threads] [-c capacity]
+ *                   [-s whsec_secret]
+ *
+ * With -s every request's `webhook-signature` is checked (Standard
+ * Webhooks: HMAC-SHA256 over "<id>.<timestamp>.<body>" with the decoded
+ * secret; any of its space-separated entries may match): sig_ok/sig_bad.
+ *
+ * GET /_stats answers the summary line; GET /_reset forgets every record
+ * (call it while no delivery is in flight). On SIGTERM or SIGINT the
+ * summary is printed on stdout and the program exits 0. The summary is one
+ * line of key=value pairs:
+ *   RECV count= distinct= dup= sig_ok= sig_bad= dropped= first_us= last_us=
+ *        span_s= rate= lat_n= p50_ms= p90_ms= p99_ms= max_ms= ts_p50_ms=
+ *        ts_p99_ms=
+ * (distinct: distinct webhook-ids; dup: count - distinct, i.e. redeliveries;
+ * dropped: requests beyond -c, answered but not recorded; rate: count over
+ * first..last arrival; p*: from data.sent_at_us, ts_*: from "timestamp".)
+ */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BODY_MAX (1024 * 1024)
+#define ID_MAX   64
+
+enum sig_state { SIG_UNCHECKED, SIG_OK, SIG_BAD };
+
+struct record {
+	atomic_bool ready; /* written in full: the summary may read it */
+	int64_t arrival_us;
+	int64_t event_us; /* data.sent_at_us, or -1 */
+	int64_t stamp_us; /* the body's "timestamp", or -1 */
+	unsigned char sig;
+	char id[ID_MAX];
+};
+
+struct upload {
+	char *body;
+	size_t len, cap;
+	bool too_big;
+};
+
+static struct record *records;
+static size_t capacity = 2000000;
+static atomic_size_t taken;
+static atomic_long dropped;
+static unsigned char secret[64];
+static int secret_len = -1; /* -1: signatures are not checked */
+static struct MHD_Response *ok_response;
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* "2026-12-06T20:50:19.153000Z" (UTC, any number of fraction digits) in
+ * µs since the epoch, or -1. */
+static int64_t rfc3339_us(const char *text)
+{
+	struct tm tm = {0};
+	int64_t frac = 0, scale = 1000000;
+	const char *p;
+	int used = 0;
+
+	if (text == NULL ||
+	    sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+	           &used) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	p = text + used;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+	if (*p != 'Z')
+		return -1;
+	return (int64_t)timegm(&tm) * 1000000 + frac;
+}
+
+static void event_times(const char *body, size_t len, int64_t *event_us,
+                        int64_t *stamp_us)
+{
+	json_t *doc = json_loadb(body, len, 0, NULL);
+	json_t *sent;
+
+	*event_us = *stamp_us = -1;
+	if (doc == NULL)
+		return;
+	sent = json_object_get(json_object_get(doc, "data"), "sent_at_us");
+	if (json_is_integer(sent))
+		*event_us = json_integer_value(sent);
+	*stamp_us = rfc3339_us(
+	        json_string_value(json_object_get(doc, "timestamp")));
+	json_decref(doc);
+}
+
+/* Whether one of the "v1,<base64>" entries of header is the signature of
+ * "<id>.<timestamp>.<body>" under the secret. */
+static bool signature_ok(const char *id, const char *stamp, const char *header,
+                         const char *body, size_t len)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE], want[EVP_MAX_MD_SIZE * 2];
+	size_t mac_len = 0, head_len, want_len;
+	const char *p;
+	char *signed_text;
+	bool ok = false;
+
+	if (id == NULL || stamp == NULL || header == NULL)
+		return false;
+	head_len = strlen(id) + 1 + strlen(stamp) + 1;
+	signed_text = malloc(head_len + len + 1);
+	if (signed_text == NULL)
+		return false;
+	snprintf(signed_text, head_len + 1, "%s.%s.", id, stamp);
+	memcpy(signed_text + head_len, body, len);
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret,
+	              (size_t)secret_len, (unsigned char *)signed_text,
+	              head_len + len, mac, sizeof(mac), &mac_len) == NULL) {
+		free(signed_text);
+		return false;
+	}
+	free(signed_text);
+	want_len = (size_t)EVP_EncodeBlock(want, mac, (int)mac_len);
+	for (p = header; *p != '\0' && !ok;) {
+		size_t n = strcspn(p, " ");
+
+		ok = n == want_len + 3 && strncmp(p, "v1,", 3) == 0 &&
+		     CRYPTO_memcmp(p + 3, want, want_len) == 0;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return ok;
+}
+
+static void record(struct MHD_Connection *conn, const struct upload *up)
+{
+	size_t slot = atomic_fetch_add(&taken, 1);
+	const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                             "webhook-id");
+	struct record *r;
+
+	if (slot >= capacity) {
+		atomic_fetch_add(&dropped, 1);
+		return;
+	}
+	r = &records[slot];
+	r->arrival_us = now_us();
+	event_times(up->body, up->len, &r->event_us, &r->stamp_us);
+	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
+	r->sig = SIG_UNCHECKED;
+	if (secret_len >= 0)
+		r->sig = signature_ok(id,
+		                      MHD_lookup_connection_value(
+		                              conn, MHD_HEADER_KIND,
+		                              "webhook-timestamp"),
+		                      MHD_lookup_connection_value(
+		                              conn, MHD_HEADER_KIND,
+		                              "webhook-signature"),
+		                      up->body ? up->body : "", up->len)
+		                 ? SIG_OK
+		                 : SIG_BAD;
+	atomic_store(&r->ready, true);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static double pct_ms(const int64_t *sorted, size_t n, double p)
+{
+	if (n == 0)
+		return 0.0;
+	return (double)sorted[(size_t)(p / 100.0 * (double)(n - 1) + 0.5)] /
+	       1000.0;
+}
+
+/* The summary line of the records written so far, into out. */
+static void summary(char *out, size_t outlen)
+{
+	size_t n = atomic_load(&taken), count = 0, nlat = 0, nts = 0;
+	size_t distinct = 0, sig_ok = 0, sig_bad = 0;
+	int64_t first = 0, last = 0, *lat, *ts;
+	const char **ids;
+
+	if (n > capacity)
+		n = capacity;
+	lat = malloc((n + 1) * sizeof(*lat));
+	ts = malloc((n + 1) * sizeof(*ts));
+	ids = malloc((n + 1) * sizeof(*ids));
+	if (lat == NULL || ts == NULL || ids == NULL) {
+		snprintf(out, outlen, "RECV error=out_of_memory");
+		goto out_free;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct record *r = &records[i];
+
+		if (!atomic_load(&r->ready))
+			continue;
+		if (count == 0 || r->arrival_us < first)
+			first = r->arrival_us;
+		if (r->arrival_us > last)
+			last = r->arrival_us;
+		ids[count++] = r->id;
+		if (r->event_us >= 0)
+			lat[nlat++] = r->arrival_us - r->event_us;
+		if (r->stamp_us >= 0)
+			ts[nts++] = r->arrival_us - r->stamp_us;
+		sig_ok += r->sig == SIG_OK;
+		sig_bad += r->sig == SIG_BAD;
+	}
+	qsort(lat, nlat, sizeof(*lat), cmp_i64);
+	qsort(ts, nts, sizeof(*ts), cmp_i64);
+	qsort(ids, count, sizeof(*ids), cmp_id);
+	for (size_t i = 0; i < count; i++)
+		distinct += i == 0 || strcmp(ids[i], ids[i - 1]) != 0;
+	snprintf(out, outlen,
+	         "RECV count=%zu distinct=%zu dup=%zu sig_ok=%zu sig_bad=%zu "
+	         "dropped=%ld first_us=%lld last_us=%lld span_s=%.3f "
+	         "rate=%.0f lat_n=%zu p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f "
+	         "max_ms=%.2f ts_p50_ms=%.2f ts_p99_ms=%.2f",
+	         count, distinct, count - distinct, sig_ok, sig_bad,
+	         atomic_load(&dropped), (long long)first, (long long)last,
+	         (double)(last - first) / 1e6,
+	         last > first
+	                 ? (double)(count - 1) * 1e6 / (double)(last - first)
+	                 : 0.0,
+	         nlat, pct_ms(lat, nlat, 50), pct_ms(lat, nlat, 90),
+	         pct_ms(lat, nlat, 99),
+	         nlat ? (double)lat[nlat - 1] / 1000.0 : 0.0,
+	         pct_ms(ts, nts, 50), pct_ms(ts, nts, 99));
+out_free:
+	free(lat);
+	free(ts);
+	free(ids);
+}
+
+static void reset(void)
+{
+	size_t n = atomic_load(&taken);
+
+	if (n > capacity)
+		n = capacity;
+	for (size_t i = 0; i < n; i++)
+		atomic_store(&records[i].ready, false);
+	atomic_store(&taken, 0);
+	atomic_store(&dropped, 0);
+}
+
+static enum MHD_Result answer_text(struct MHD_Connection *conn,
+                                   unsigned int status, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	        strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result rc;
+
+	if (resp == NULL)
+		return MHD_NO;
+	rc = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result admin(struct MHD_Connection *conn, const char *url)
+{
+	char line[1024];
+
+	if (strcmp(url, "/_stats") == 0) {
+		summary(line, sizeof(line));
+		return answer_text(conn, MHD_HTTP_OK, line);
+	}
+	if (strcmp(url, "/_reset") == 0) {
+		reset();
+		return answer_text(conn, MHD_HTTP_OK, "reset");
+	}
+	return answer_text(conn, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static bool append(struct upload *up, const char *data, size_t len)
+{
+	if (up->len + len > BODY_MAX)
+		return false;
+	if (up->len + len + 1 > up->cap) {
+		size_t cap = up->cap ? up->cap : 1024;
+		char *grown;
+
+		while (cap < up->len + len + 1)
+			cap *= 2;
+		grown = realloc(up->body, cap);
+		if (grown == NULL)
+			return false;
+		up->body = grown;
+		up->cap = cap;
+	}
+	memcpy(up->body + up->len, data, len);
+	up->len += len;
+	up->body[up->len] = '\0';
+	return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *data,
+                                  size_t *data_size, void **con_cls)
+{
+	struct upload *up = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (strcmp(method, "POST") != 0)
+		return admin(conn, url);
+	if (up == NULL) {
+		up = calloc(1, sizeof(*up));
+		if (up == NULL)
+			return MHD_NO;
+		*con_cls = up;
+		return MHD_YES;
+	}
+	if (*data_size > 0) {
+		if (!up->too_big && !append(up, data, *data_size))
+			up->too_big = true;
+		*data_size = 0;
+		return MHD_YES;
+	}
+	if (up->too_big)
+		return answer_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		                   "body too large");
+	record(conn, up);
+	return MHD_queue_response(conn, MHD_HTTP_OK, ok_response);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+	struct upload *up = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)why;
+	if (up != NULL) {
+		free(up->body);
+		free(up);
+		*con_cls = NULL;
+	}
+}
+
+static int set_secret(const char *text)
+{
+	unsigned char buf[128];
+	size_t b64len;
+	int n;
+
+	if (strncmp(text, "whsec_", 6) != 0)
+		return -1;
+	text += 6;
+	b64len = strlen(text);
+	if (b64len == 0 || b64len % 4 != 0 || b64len / 4 * 3 > sizeof(buf))
+		return -1;
+	n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)b64len);
+	if (n < 0)
+		return -1;
+	/* EVP_DecodeBlock counts the padding's zero bytes too */
+	n -= (text[b64len - 1] == '=') + (text[b64len - 2] == '=');
+	if (n < 16 || n > (int)sizeof(secret))
+		return -1;
+	memcpy(secret, buf, (size_t)n);
+	secret_len = n;
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: notify_receiver [-a addr] [-p port] "
+	                "[-t threads] [-c capacity] [-s whsec_secret]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *addr_text = "127.0.0.77";
+	unsigned int threads = 2;
+	long port = 48077;
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	struct MHD_Daemon *daemon;
+	char line[1024];
+	sigset_t stop;
+	int opt, sig;
+
+	while ((opt = getopt(argc, argv, "a:p:t:c:s:")) != -1) {
+		switch (opt) {
+		case 'a':
+			addr_text = optarg;
+			break;
+		case 'p':
+			port = strtol(optarg, NULL, 10);
+			break;
+		case 't':
+			threads = (unsigned int)strtoul(optarg, NULL, 10);
+			break;
+		case 'c':
+			capacity = strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			if (set_secret(optarg) != 0) {
+				fprintf(stderr, "notify_receiver: -s: not a "
+				                "whsec_ secret\n");
+				return 2;
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	if (port < 1 || port > 65535 || threads < 1 || threads > 64 ||
+	    capacity < 1 || capacity > 100000000 ||
+	    inet_pton(AF_INET, addr_text, &addr.sin_addr) != 1)
+		usage();
+	addr.sin_port = htons((uint16_t)port);
+	/* calloc: pages are touched only as records arrive */
+	records = calloc(capacity, sizeof(*records));
+	ok_response = MHD_create_response_from_buffer(2, (void *)"ok",
+	                                              MHD_RESPMEM_PERSISTENT);
+	if (records == NULL || ok_response == NULL) {
+		fprintf(stderr, "notify_receiver: out of memory\n");
+		return 1;
+	}
+	/* blocked before the server's threads start, so they inherit it and
+	 * only sigwait below sees the signals */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	daemon = MHD_start_daemon(
+	        MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, on_request, NULL,
+	        MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+	        threads, MHD_OPTION_CONNECTION_LIMIT, 4096U,
+	        MHD_OPTION_CONNECTION_TIMEOUT, 60U, MHD_OPTION_NOTIFY_COMPLETED,
+	        on_completed, NULL, MHD_OPTION_END);
+	if (daemon == NULL) {
+		fprintf(stderr, "notify_receiver: cannot listen on %s:%ld\n",
+		        addr_text, port);
+		return 1;
+	}
+	fprintf(stderr, "notify_receiver: listening on %s:%ld\n", addr_text,
+	        port);
+	sigwait(&stop, &sig);
+	MHD_stop_daemon(daemon);
+	summary(line, sizeof(line));
+	printf("%s\n", line);
+	MHD_destroy_response(ok_response);
+	free(records);
+	return 0;
+}
