@@ -17,8 +17,9 @@
  * Webhooks: HMAC-SHA256 over "<id>.<timestamp>.<body>" with the decoded
  * secret; any of its space-separated entries may match): sig_ok/sig_bad.
  *
- * GET /_stats answers the summary line; GET /_reset forgets every record
- * (call it while no delivery is in flight). On SIGTERM or SIGINT the
+ * GET /_stats answers the summary line; GET /_count the number of requests
+ * recorded (cheap: for polling); GET /_reset forgets every record (call it
+ * while no delivery is in flight). On SIGTERM or SIGINT the
  * summary is printed on stdout and the program exits 0. The summary is one
  * line of key=value pairs:
  *   RECV count= distinct= dup= sig_ok= sig_bad= dropped= first_us= last_us=
@@ -305,6 +306,13 @@ static enum MHD_Result admin(struct MHD_Connection *conn, const char *url)
 
 	if (strcmp(url, "/_stats") == 0) {
 		summary(line, sizeof(line));
+		return answer_text(conn, MHD_HTTP_OK, line);
+	}
+	if (strcmp(url, "/_count") == 0) {
+		size_t n = atomic_load(&taken);
+
+		snprintf(line, sizeof(line), "%zu",
+		         n < capacity ? n : capacity);
 		return answer_text(conn, MHD_HTTP_OK, line);
 	}
 	if (strcmp(url, "/_reset") == 0) {
