@@ -71,7 +71,7 @@ static int endpoints(const char *account, long n, const char *url_prefix,
 		fprintf(stderr, "notify_load: VOX_ENCRYPTION_KEY is not set\n");
 		return 2;
 	}
-	ring = vox_crypto_keyring_new(key, getenv("VOX_ENCRYPTION_KEYS_OLD"),
+	ring = vox_crypto_keyring_new(key, getenv("VOX_ENCRYPTION_OLD_KEYS"),
 	                              &err);
 	if (ring == NULL) {
 		fprintf(stderr, "notify_load: %s\n", err.message);
