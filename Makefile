@@ -244,6 +244,8 @@ NOTIFY_BENCH_TOOLS := $(BUILD)/bench/notify_receiver $(BUILD)/bench/notify_loop 
 bench-notifications: deps
 	@$(MAKE) --no-print-directory all $(NOTIFY_BENCH_TOOLS)
 	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/notifications
-$(BUILD)/bench/notify_load: bench/notify_load.c $(LIB)
+# Each links the common library (vox_whsig, vox_crypto, vox_event).
+$(BUILD)/bench/notify_receiver $(BUILD)/bench/notify_loop $(BUILD)/bench/notify_load: \
+		$(BUILD)/bench/notify_%: bench/notify_%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -8,7 +8,8 @@
  * notification as the worker sends it ({"id","type","timestamp","sequence",
  * "account_id","data":{...,"sent_at_us"}}, padded to -b bytes), built with
  * jansson per request, and signed like Standard Webhooks (webhook-id,
- * webhook-timestamp, webhook-signature: HMAC-SHA256 with -s's secret), so
+ * webhook-timestamp, webhook-signature by vox_whsig, the worker's signing
+ * code, with -s's secret), so
  * the loop does per request what the worker's send does, minus the
  * database.
  *
@@ -23,7 +24,6 @@
  */
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "vox_whsig.h"
 
 #define MAX_URLS 64
 
@@ -48,8 +50,8 @@ struct loop {
 
 static const char *urls[MAX_URLS];
 static int nurls;
-static unsigned char secret[64];
-static size_t secret_len;
+/* a fixed secret when none is given: signing costs the same */
+static const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 static double deadline;
 static long body_target;
 
@@ -143,38 +145,10 @@ static void lat_add(struct loop *l, double ms)
 	l->lat_ms[l->nlat++] = (float)ms;
 }
 
-/* webhook-signature for id.stamp.body: "v1," + base64 of the HMAC. */
-static int sign(const char *id, long long stamp, const char *body, size_t len,
-                char *out, size_t outlen)
-{
-	unsigned char mac[EVP_MAX_MD_SIZE], b64[EVP_MAX_MD_SIZE * 2];
-	size_t mac_len = 0, head_len;
-	char head[96], *text;
-
-	head_len = (size_t)snprintf(head, sizeof(head), "%s.%lld.", id, stamp);
-	text = malloc(head_len + len);
-	if (text == NULL || head_len >= sizeof(head)) {
-		free(text);
-		return -1;
-	}
-	memcpy(text, head, head_len);
-	memcpy(text + head_len, body, len);
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, secret_len,
-	              (unsigned char *)text, head_len + len, mac, sizeof(mac),
-	              &mac_len) == NULL) {
-		free(text);
-		return -1;
-	}
-	free(text);
-	EVP_EncodeBlock(b64, mac, (int)mac_len);
-	snprintf(out, outlen, "v1,%s", (char *)b64);
-	return 0;
-}
-
 /* One request: fresh id, time and signature, like a delivery attempt. */
 static void send_one(struct loop *l, CURL *curl, json_t *body, long i)
 {
-	char id[40], stamp_text[48], hdr[5][240], sig[136], *text;
+	char id[40], stamp_text[48], hdr[5][240], sig[VOX_WHSIG_SIG_MAX], *text;
 	struct curl_slist *headers = NULL;
 	long long stamp = (long long)time(NULL);
 	long status = 0;
@@ -190,7 +164,7 @@ static void send_one(struct loop *l, CURL *curl, json_t *body, long i)
 	                    json_integer(now_us()));
 	text = json_dumps(body, JSON_COMPACT);
 	if (text == NULL ||
-	    sign(id, stamp, text, strlen(text), sig, sizeof(sig)) != 0) {
+	    vox_whsig_sign(secret, id, stamp, text, strlen(text), sig) != 0) {
 		free(text);
 		l->failed++;
 		return;
@@ -252,29 +226,6 @@ static int cmp_float(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int set_secret(const char *text)
-{
-	unsigned char buf[128];
-	size_t b64len;
-	int n;
-
-	if (strncmp(text, "whsec_", 6) != 0)
-		return -1;
-	text += 6;
-	b64len = strlen(text);
-	if (b64len < 4 || b64len % 4 != 0 || b64len / 4 * 3 > sizeof(buf))
-		return -1;
-	n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)b64len);
-	if (n < 0)
-		return -1;
-	n -= (text[b64len - 1] == '=') + (text[b64len - 2] == '=');
-	if (n < 16 || n > (int)sizeof(secret))
-		return -1;
-	memcpy(secret, buf, (size_t)n);
-	secret_len = (size_t)n;
-	return 0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: notify_loop -u URL [-u URL...] [-n requests | "
@@ -292,8 +243,6 @@ int main(int argc, char **argv)
 	size_t nall = 0, body_bytes = 0;
 	int opt;
 
-	/* a fixed secret when none is given: signing costs the same */
-	set_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
 	while ((opt = getopt(argc, argv, "u:n:d:k:b:s:")) != -1) {
 		switch (opt) {
 		case 'u':
@@ -314,7 +263,8 @@ int main(int argc, char **argv)
 			body_target = strtol(optarg, NULL, 10);
 			break;
 		case 's':
-			if (set_secret(optarg) != 0)
+			secret = optarg;
+			if (!vox_whsig_secret_valid(secret))
 				usage();
 			break;
 		default:

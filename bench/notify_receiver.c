@@ -33,8 +33,6 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -44,6 +42,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "vox_whsig.h"
 
 #define BODY_MAX (1024 * 1024)
 #define ID_MAX   64
@@ -69,8 +69,7 @@ static struct record *records;
 static size_t capacity = 2000000;
 static atomic_size_t taken;
 static atomic_long dropped;
-static unsigned char secret[64];
-static int secret_len = -1; /* -1: signatures are not checked */
+static const char *secret; /* NULL: signatures are not checked */
 static struct MHD_Response *ok_response;
 
 static int64_t now_us(void)
@@ -127,41 +126,31 @@ static void event_times(const char *body, size_t len, int64_t *event_us,
 }
 
 /* Whether one of the "v1,<base64>" entries of header is the signature of
- * "<id>.<timestamp>.<body>" under the secret. */
+ * "<id>.<timestamp>.<body>" under the secret (vox_whsig: the worker's own
+ * signing code). */
 static bool signature_ok(const char *id, const char *stamp, const char *header,
                          const char *body, size_t len)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE], want[EVP_MAX_MD_SIZE * 2];
-	size_t mac_len = 0, head_len, want_len;
+	char want[VOX_WHSIG_SIG_MAX], entry[VOX_WHSIG_SIG_MAX];
 	const char *p;
-	char *signed_text;
-	bool ok = false;
 
-	if (id == NULL || stamp == NULL || header == NULL)
+	if (id == NULL || stamp == NULL || header == NULL ||
+	    vox_whsig_sign(secret, id, strtoll(stamp, NULL, 10), body, len,
+	                   want) != 0)
 		return false;
-	head_len = strlen(id) + 1 + strlen(stamp) + 1;
-	signed_text = malloc(head_len + len + 1);
-	if (signed_text == NULL)
-		return false;
-	snprintf(signed_text, head_len + 1, "%s.%s.", id, stamp);
-	memcpy(signed_text + head_len, body, len);
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret,
-	              (size_t)secret_len, (unsigned char *)signed_text,
-	              head_len + len, mac, sizeof(mac), &mac_len) == NULL) {
-		free(signed_text);
-		return false;
-	}
-	free(signed_text);
-	want_len = (size_t)EVP_EncodeBlock(want, mac, (int)mac_len);
-	for (p = header; *p != '\0' && !ok;) {
+	for (p = header; *p != '\0';) {
 		size_t n = strcspn(p, " ");
 
-		ok = n == want_len + 3 && strncmp(p, "v1,", 3) == 0 &&
-		     CRYPTO_memcmp(p + 3, want, want_len) == 0;
+		if (n < sizeof(entry)) {
+			memcpy(entry, p, n);
+			entry[n] = '\0';
+			if (vox_whsig_equal(entry, want))
+				return true;
+		}
 		p += n;
 		p += strspn(p, " ");
 	}
-	return ok;
+	return false;
 }
 
 static void record(struct MHD_Connection *conn, const struct upload *up)
@@ -180,7 +169,7 @@ static void record(struct MHD_Connection *conn, const struct upload *up)
 	event_times(up->body, up->len, &r->event_us, &r->stamp_us);
 	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
 	r->sig = SIG_UNCHECKED;
-	if (secret_len >= 0)
+	if (secret != NULL)
 		r->sig = signature_ok(id,
 		                      MHD_lookup_connection_value(
 		                              conn, MHD_HEADER_KIND,
@@ -390,30 +379,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-static int set_secret(const char *text)
-{
-	unsigned char buf[128];
-	size_t b64len;
-	int n;
-
-	if (strncmp(text, "whsec_", 6) != 0)
-		return -1;
-	text += 6;
-	b64len = strlen(text);
-	if (b64len == 0 || b64len % 4 != 0 || b64len / 4 * 3 > sizeof(buf))
-		return -1;
-	n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)b64len);
-	if (n < 0)
-		return -1;
-	/* EVP_DecodeBlock counts the padding's zero bytes too */
-	n -= (text[b64len - 1] == '=') + (text[b64len - 2] == '=');
-	if (n < 16 || n > (int)sizeof(secret))
-		return -1;
-	memcpy(secret, buf, (size_t)n);
-	secret_len = n;
-	return 0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: notify_receiver [-a addr] [-p port] "
@@ -447,7 +412,8 @@ int main(int argc, char **argv)
 			capacity = strtoul(optarg, NULL, 10);
 			break;
 		case 's':
-			if (set_secret(optarg) != 0) {
+			secret = optarg;
+			if (!vox_whsig_secret_valid(secret)) {
 				fprintf(stderr, "notify_receiver: -s: not a "
 				                "whsec_ secret\n");
 				return 2;
