@@ -114,8 +114,9 @@ static json_t *body_new(int thread)
 	text = json_dumps(body, JSON_COMPACT);
 	len = text ? strlen(text) : 0;
 	free(text);
-	if ((long)len + 10 < body_target) {
-		size_t pad = (size_t)body_target - len - 10;
+	/* ,"pad":"" is 9 bytes; the ids and times keep their lengths */
+	if ((long)len + 9 < body_target) {
+		size_t pad = (size_t)body_target - len - 9;
 		char *fill = malloc(pad + 1);
 
 		if (fill == NULL) {
