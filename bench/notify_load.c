@@ -30,6 +30,7 @@
 
 #include "vox_crypto.h"
 #include "vox_event.h"
+#include "vox_time.h"
 #include "vox_uuid.h"
 
 #define NUMBER_MAX 24
@@ -40,22 +41,6 @@ struct number {
 };
 
 static long acked, failed;
-
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---------------------------------------------------------------- endpoints */
 
@@ -214,7 +199,7 @@ static int produce(const char *brokers, const char *topic, long rate,
 
 	if (rk == NULL)
 		return 1;
-	t0 = mono_s();
+	t0 = vox_mono_seconds();
 	for (long i = 0; i < total; i++) {
 		const struct number *num = &nums[i % nn];
 		double due = t0 + (double)i / (double)rate, late;
@@ -222,9 +207,9 @@ static int produce(const char *brokers, const char *topic, long rate,
 		json_t *ev;
 		char *text;
 
-		if (mono_s() < due)
+		if (vox_mono_seconds() < due)
 			sleep_until(due);
-		late = mono_s() - due;
+		late = vox_mono_seconds() - due;
 		if (late > late_max)
 			late_max = late;
 		ev = vox_event_build(
@@ -232,7 +217,7 @@ static int produce(const char *brokers, const char *topic, long rate,
 		        json_pack("{s:s, s:s, s:s, s:s, s:I}", "phone_number",
 		                  num->e164, "status", "active", "number_id",
 		                  num->id, "account_id", account, "sent_at_us",
-		                  (json_int_t)realtime_us()));
+		                  (json_int_t)vox_now_us()));
 		text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 		json_decref(ev);
 		if (text == NULL) {
@@ -260,8 +245,8 @@ static int produce(const char *brokers, const char *topic, long rate,
 	rd_kafka_flush(rk, 60000);
 	printf("PRODUCE sent=%ld acked=%ld failed=%ld seconds=%.3f rate=%.0f "
 	       "late_max_ms=%.1f\n",
-	       sent, acked, failed, mono_s() - t0,
-	       (double)acked / (mono_s() - t0), late_max * 1e3);
+	       sent, acked, failed, vox_mono_seconds() - t0,
+	       (double)acked / (vox_mono_seconds() - t0), late_max * 1e3);
 	rd_kafka_destroy(rk);
 	free(nums);
 	return failed == 0 && acked == sent ? 0 : 1;

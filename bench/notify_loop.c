@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vox_time.h"
 #include "vox_whsig.h"
 
 #define MAX_URLS 64
@@ -55,40 +56,11 @@ static const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 static double deadline;
 static long body_target;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static size_t discard(char *data, size_t size, size_t n, void *cls)
 {
 	(void)data;
 	(void)cls;
 	return size * n;
-}
-
-/* "2026-12-06T20:50:19.153000Z" for now. */
-static void rfc3339_now(char out[48])
-{
-	struct timespec ts;
-	struct tm tm;
-	char day[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 48, "%s.%06dZ", day, (int)(ts.tv_nsec / 1000));
 }
 
 /* The template body: a number.activated notification like the worker's,
@@ -104,7 +76,7 @@ static json_t *body_new(int thread)
 	        "+16285550100", "status", "active", "number_id",
 	        "0193a601-2b3c-7d4e-8f50-617283940a1c", "account_id",
 	        "0193a601-2b3c-7d4e-8f50-617283940a1b", "sent_at_us",
-	        (json_int_t)now_us());
+	        (json_int_t)vox_now_us());
 	char *text;
 	size_t len;
 
@@ -158,11 +130,11 @@ static void send_one(struct loop *l, CURL *curl, json_t *body, long i)
 
 	snprintf(id, sizeof(id), "msg_%08x%024lx", (unsigned)l->index,
 	         (unsigned long)i);
-	rfc3339_now(stamp_text);
+	vox_time_now_rfc3339(stamp_text, sizeof(stamp_text));
 	json_object_set_new(body, "id", json_string(id));
 	json_object_set_new(body, "timestamp", json_string(stamp_text));
 	json_object_set_new(json_object_get(body, "data"), "sent_at_us",
-	                    json_integer(now_us()));
+	                    json_integer(vox_now_us()));
 	text = json_dumps(body, JSON_COMPACT);
 	if (text == NULL ||
 	    vox_whsig_sign(secret, id, stamp, text, strlen(text), sig) != 0) {
@@ -184,13 +156,13 @@ static void send_one(struct loop *l, CURL *curl, json_t *body, long i)
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
-	t0 = now_s();
+	t0 = vox_mono_seconds();
 	if (curl_easy_perform(curl) == CURLE_OK &&
 	    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) ==
 	            CURLE_OK &&
 	    status >= 200 && status < 300) {
 		l->ok++;
-		lat_add(l, (now_s() - t0) * 1e3);
+		lat_add(l, (vox_mono_seconds() - t0) * 1e3);
 	} else {
 		l->failed++;
 	}
@@ -213,7 +185,8 @@ static void *run(void *arg)
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
 	curl_easy_setopt(curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	for (long i = 0; l->quota ? i < l->quota : now_s() < deadline; i++)
+	for (long i = 0;
+	     l->quota ? i < l->quota : vox_mono_seconds() < deadline; i++)
 		send_one(l, curl, body, i);
 	json_decref(body);
 	curl_easy_cleanup(curl);
@@ -280,7 +253,7 @@ int main(int argc, char **argv)
 	loops = calloc((size_t)threads, sizeof(*loops));
 	if (loops == NULL)
 		return 1;
-	t0 = now_s();
+	t0 = vox_mono_seconds();
 	deadline = t0 + seconds;
 	for (long k = 0; k < threads; k++) {
 		loops[k].index = (int)k;
@@ -300,7 +273,7 @@ int main(int argc, char **argv)
 		nall += loops[k].nlat;
 		body_bytes = loops[k].body_bytes;
 	}
-	elapsed = now_s() - t0;
+	elapsed = vox_mono_seconds() - t0;
 	all = malloc((nall + 1) * sizeof(*all));
 	if (all == NULL)
 		return 1;

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vox_time.h"
 #include "vox_whsig.h"
 
 #define BODY_MAX (1024 * 1024)
@@ -72,46 +73,11 @@ static atomic_long dropped;
 static const char *secret; /* NULL: signatures are not checked */
 static struct MHD_Response *ok_response;
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* "2026-12-06T20:50:19.153000Z" (UTC, any number of fraction digits) in
- * µs since the epoch, or -1. */
-static int64_t rfc3339_us(const char *text)
-{
-	struct tm tm = {0};
-	int64_t frac = 0, scale = 1000000;
-	const char *p;
-	int used = 0;
-
-	if (text == NULL ||
-	    sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-	           &used) != 6)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	p = text + used;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (scale > 1) {
-				scale /= 10;
-				frac += (*p - '0') * scale;
-			}
-	if (*p != 'Z')
-		return -1;
-	return (int64_t)timegm(&tm) * 1000000 + frac;
-}
-
 static void event_times(const char *body, size_t len, int64_t *event_us,
                         int64_t *stamp_us)
 {
 	json_t *doc = json_loadb(body, len, 0, NULL);
+	const char *stamp;
 	json_t *sent;
 
 	*event_us = *stamp_us = -1;
@@ -120,8 +86,9 @@ static void event_times(const char *body, size_t len, int64_t *event_us,
 	sent = json_object_get(json_object_get(doc, "data"), "sent_at_us");
 	if (json_is_integer(sent))
 		*event_us = json_integer_value(sent);
-	*stamp_us = rfc3339_us(
-	        json_string_value(json_object_get(doc, "timestamp")));
+	stamp = json_string_value(json_object_get(doc, "timestamp"));
+	if (stamp == NULL || vox_rfc3339_parse(stamp, stamp_us) != 0)
+		*stamp_us = -1;
 	json_decref(doc);
 }
 
@@ -165,7 +132,7 @@ static void record(struct MHD_Connection *conn, const struct upload *up)
 		return;
 	}
 	r = &records[slot];
-	r->arrival_us = now_us();
+	r->arrival_us = vox_now_us();
 	event_times(up->body, up->len, &r->event_us, &r->stamp_us);
 	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
 	r->sig = SIG_UNCHECKED;
