@@ -25,7 +25,8 @@
  *   RECV count= distinct= dup= sig_ok= sig_bad= dropped= first_us= last_us=
  *        span_s= rate= lat_n= p50_ms= p90_ms= p99_ms= max_ms= ts_p50_ms=
  *        ts_p99_ms=
- * (distinct: distinct webhook-ids; dup: count - distinct, i.e. redeliveries;
+ * (distinct: distinct (path, webhook-id) pairs: one message goes to every
+ * endpoint under the same id; dup: count - distinct, i.e. redeliveries;
  * dropped: requests beyond -c, answered but not recorded; rate: count over
  * first..last arrival; p*: from data.sent_at_us, ts_*: from "timestamp".)
  */
@@ -47,7 +48,7 @@
 #include "vox_whsig.h"
 
 #define BODY_MAX (1024 * 1024)
-#define ID_MAX   64
+#define ID_MAX   128
 
 enum sig_state { SIG_UNCHECKED, SIG_OK, SIG_BAD };
 
@@ -57,7 +58,7 @@ struct record {
 	int64_t event_us; /* data.sent_at_us, or -1 */
 	int64_t stamp_us; /* the body's "timestamp", or -1 */
 	unsigned char sig;
-	char id[ID_MAX];
+	char id[ID_MAX]; /* "<path> <webhook-id>" */
 };
 
 struct upload {
@@ -120,7 +121,8 @@ static bool signature_ok(const char *id, const char *stamp, const char *header,
 	return false;
 }
 
-static void record(struct MHD_Connection *conn, const struct upload *up)
+static void record(struct MHD_Connection *conn, const char *url,
+                   const struct upload *up)
 {
 	size_t slot = atomic_fetch_add(&taken, 1);
 	const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -134,7 +136,7 @@ static void record(struct MHD_Connection *conn, const struct upload *up)
 	r = &records[slot];
 	r->arrival_us = vox_now_us();
 	event_times(up->body, up->len, &r->event_us, &r->stamp_us);
-	snprintf(r->id, sizeof(r->id), "%s", id ? id : "");
+	snprintf(r->id, sizeof(r->id), "%.60s %s", url, id ? id : "");
 	r->sig = SIG_UNCHECKED;
 	if (secret != NULL)
 		r->sig = signature_ok(id,
@@ -327,7 +329,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	if (up->too_big)
 		return answer_text(conn, MHD_HTTP_CONTENT_TOO_LARGE,
 		                   "body too large");
-	record(conn, up);
+	record(conn, url, up);
 	return MHD_queue_response(conn, MHD_HTTP_OK, ok_response);
 }
 
