@@ -47,13 +47,17 @@ LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
 PROGRAMS := producers/ingress producers/cdr-import workers/provisioning \
-	workers/metering tools/voxctl
+	workers/metering workers/notifications tools/voxctl
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
-TEST_ONLY_PROGRAMS := workers/metering workers/provisioning
+TEST_ONLY_PROGRAMS := workers/metering workers/provisioning workers/notifications
+# Where the notifications worker finds its templates unless
+# VOX_NOTIFY_TEMPLATES says otherwise: this tree's.
+$(BUILD)/workers/notifications/main.o: CFLAGS += \
+	-DVOX_TEMPLATE_DIR='"$(CURDIR)/workers/notifications/templates"'
 TEST_ONLY_BINS := $(foreach p,$(TEST_ONLY_PROGRAMS),$(BUILD)/test-bin/$(notdir $(p)))
 
 .PHONY: all test run lint format clean deps stack-up stack-down unit integration
@@ -125,7 +129,7 @@ deps:
 # fsync (its data is thrown away).
 TEST_ENV := VOX_RUN_DIR=$(CURDIR)/.run/test VOX_PG_PORT=25532 VOX_REDIS_PORT=26479 \
 	VOX_KAFKA_PORT=29192 VOX_KAFKA_CONTROLLER_PORT=29193 VOX_INGRESS_PORT=18180 VOX_CARRIER_PORT=27180 \
-	VOX_PG_FAST=1
+	VOX_PG_FAST=1 VOX_SMTP_PORT=27125 VOX_SMS_PORT=27181
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)

@@ -18,7 +18,7 @@
 #include <stddef.h>
 
 #define VOX_WHSIG_SECRET_MAX 100 /* "whsec_" + base64 of up to 64 bytes */
-#define VOX_WHSIG_SIG_MAX 64     /* "v1," + 44 base64 characters + NUL */
+#define VOX_WHSIG_SIG_MAX    64  /* "v1," + 44 base64 characters + NUL */
 
 /* A new secret from the OS's random source (24 bytes). 0, or -1. */
 int vox_whsig_secret_new(char out[VOX_WHSIG_SECRET_MAX]);
@@ -33,10 +33,9 @@ int vox_whsig_sign(const char *secret, const char *msg_id, long long timestamp,
 
 /* The webhook-signature header value for n secrets (n 1..2): entries
  * joined by one space. out must hold n * VOX_WHSIG_SIG_MAX. 0, or -1. */
-int vox_whsig_sign_all(const char *const *secrets, size_t n,
-                       const char *msg_id, long long timestamp,
-                       const void *body, size_t body_len, char *out,
-                       size_t outlen);
+int vox_whsig_sign_all(const char *const *secrets, size_t n, const char *msg_id,
+                       long long timestamp, const void *body, size_t body_len,
+                       char *out, size_t outlen);
 
 /* Twilio-style signature of a form post: names[i]=values[i], n pairs (in
  * any order; sorted by name here, bytewise). out: base64 of the 20-byte

@@ -9,7 +9,9 @@
  * (Idempotency-Key), writer.c (accepted rows, batched), listener.c
  * (LISTEN: cache invalidation and Prefer: wait), commands.c, resources.c,
  * lifecycle.c, config.c (number configuration), usage.c, cdrs.c and
- * carrier_auth.c, routing.c and routing_api.c (call routing), health.c, and the
+ * carrier_auth.c, routing.c and routing_api.c (call routing), health.c,
+ * webhooks.c and webhook_deliveries.c (customer webhook endpoints),
+ * sms_status.c (the SMS provider's delivery receipts), and the
  * number search (search.h: search.c, search_cache.c, search_flight.c,
  * pool_refill.c).
  */
@@ -39,6 +41,9 @@ struct ingress_cfg {
 	long test_clock_skew_s; /* tests only: moves idempotency's "now" */
 	const char *encryption_key, *encryption_old_keys;
 	bool bench_routes;
+	const char *webhook_allow_cidrs; /* vox_ssrf's allowlist */
+	/* SMS receipts (sms_status.c); callback URL "": ours on 127.0.0.1 */
+	const char *sms_callback_url, *sms_auth_token, *sms_account_sid;
 };
 
 struct key_cache;
@@ -48,6 +53,7 @@ struct accept_writer;
 struct listener;
 struct vox_crypto_keyring;
 struct routing_table;
+struct vox_ssrf;
 
 typedef struct ingress {
 	const struct ingress_cfg *cfg;
@@ -74,6 +80,10 @@ typedef struct ingress {
 	struct vox_crypto_keyring *keyring;
 	char *openapi; /* schemas/openapi.yaml as served */
 	size_t openapi_len;
+	/* Where customer URLs may point (VOX_WEBHOOK_ALLOW_CIDRS). */
+	struct vox_ssrf *ssrf;
+	/* The URL the SMS provider signs its receipts over. */
+	char sms_callback_url[2100];
 } ingress_t;
 
 /* What a route needs (vox_http_route_t.data points at one of these). */
@@ -252,6 +262,31 @@ void listener_wait_for(struct listener *l, vox_http_req_t *req,
 void ingress_command(vox_http_req_t *req, ingress_req_t *ir, const char *topic,
                      const char *type, const char *key, json_t *data);
 
+/* webhooks.c: customer URLs and their signing secrets, for webhook
+ * endpoints and usage triggers' callbacks. */
+/* http:// or https:// (lower case), 1..2048 printable ASCII characters:
+ * the shape of a customer URL, before the destination filter. */
+bool ingress_url_shape_ok(const char *url);
+/* Whether url may be a destination (vox_ssrf; a name that does not resolve
+ * passes, it is checked again at delivery): true, or false after answering
+ * 400 invalid_body naming field and the reason. */
+bool ingress_url_allowed(vox_http_req_t *req, ingress_t *in, const char *field,
+                         const char *url);
+/* Seals secret with the keyring for the row aad names, bound to it (aad:
+ * "webhook_endpoints/<id>", "usage_triggers/<id>"; the notifications worker
+ * opens with the same). *sealed_hex (malloc'd hex, for decode($n, 'hex'))
+ * is the caller's. VOX_ERR_UNAVAILABLE without a keyring. */
+int ingress_secret_seal(ingress_t *in, const char *aad, const char *secret,
+                        char **sealed_hex, vox_error_t *err);
+void ingress_endpoint_aad(const char *id, char *out, size_t outlen);
+/* An endpoint as answered (never its secret), from the columns id, url,
+ * events (JSON text), description, enabled, disabled_reason, created_at,
+ * updated_at. */
+json_t *ingress_endpoint_row(const PGresult *res, int i);
+/* The caller's endpoint {id} (not deleted) in those columns, or NULL after
+ * answering 404 webhook_endpoint_not_found or 503. PQclear it. */
+PGresult *ingress_endpoint_lookup(vox_http_req_t *req, ingress_req_t *ir);
+
 /* limits.c: this thread's Redis connection (search cache), or NULL. */
 struct vox_redis *limiter_redis(struct limiter *lim);
 bool limiter_redis_usable(struct limiter *lim);
@@ -290,6 +325,17 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx);
 void ingress_trigger_list(vox_http_req_t *req, void *ctx);
 void ingress_trigger_get(vox_http_req_t *req, void *ctx);
 void ingress_trigger_delete(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_create(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_list(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_get(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_update(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_delete(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_rotate(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_test(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_attempts(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_recover(vox_http_req_t *req, void *ctx);
+void ingress_endpoint_resend(vox_http_req_t *req, void *ctx);
+void ingress_sms_status(vox_http_req_t *req, void *ctx);
 /* config.c: PUT/GET of a number's routing, business-hours and voicemail
  * (the section is the route's), its versions, notification preferences. */
 void ingress_config_put(vox_http_req_t *req, void *ctx);

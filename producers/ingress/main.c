@@ -18,6 +18,7 @@
 #include "vox_json.h"
 #include "vox_log.h"
 #include "vox_signal.h"
+#include "vox_ssrf.h"
 
 static const route_rule_t open_route = {.perms = 0};
 static const route_rule_t read_route = {.perms = VOX_PERM_READ,
@@ -35,6 +36,21 @@ static const char *const key_secret[] = {"key", NULL};
 static const route_rule_t key_create_route = {.perms = VOX_PERM_KEYS,
                                               .limit_class = "command",
                                               .secret_fields = key_secret};
+/* Webhook endpoints' signing secret, answered at creation and rotation;
+ * a usage trigger's callback secret, at creation. */
+static const char *const endpoint_secret[] = {"secret", NULL};
+static const route_rule_t endpoint_secret_route = {.perms = VOX_PERM_OPERATE,
+                                                   .limit_class = "command",
+                                                   .secret_fields =
+                                                           endpoint_secret};
+static const char *const trigger_secret[] = {"callback_secret", NULL};
+static const route_rule_t trigger_create_route = {.perms = VOX_PERM_OPERATE,
+                                                  .limit_class = "command",
+                                                  .secret_fields =
+                                                          trigger_secret};
+/* The SMS provider signs its receipts (sms_status.c): no account. */
+static const route_rule_t provider_route = {
+        .perms = 0, .limit_class = "command", .max_body = 64 * 1024};
 /* Carriers authenticate with their own keys and signatures
  * (carrier_auth.c), not through ingress_begin: no account, no role. */
 static const route_rule_t carrier_route = {
@@ -95,12 +111,34 @@ static const vox_http_route_t routes[] = {
          &read_route},
         {"GET", "/v1/usage", ingress_usage_get, NULL, &read_route},
         {"POST", "/v1/usage-triggers", ingress_trigger_create, NULL,
-         &operate_route},
+         &trigger_create_route},
         {"GET", "/v1/usage-triggers", ingress_trigger_list, NULL, &read_route},
         {"GET", "/v1/usage-triggers/{id}", ingress_trigger_get, NULL,
          &read_route},
         {"DELETE", "/v1/usage-triggers/{id}", ingress_trigger_delete, NULL,
          &operate_route},
+        {"POST", "/v1/webhook-endpoints", ingress_endpoint_create, NULL,
+         &endpoint_secret_route},
+        {"GET", "/v1/webhook-endpoints", ingress_endpoint_list, NULL,
+         &read_route},
+        {"GET", "/v1/webhook-endpoints/{id}", ingress_endpoint_get, NULL,
+         &read_route},
+        {"PATCH", "/v1/webhook-endpoints/{id}", ingress_endpoint_update, NULL,
+         &operate_route},
+        {"DELETE", "/v1/webhook-endpoints/{id}", ingress_endpoint_delete, NULL,
+         &operate_route},
+        {"POST", "/v1/webhook-endpoints/{id}/rotate-secret",
+         ingress_endpoint_rotate, NULL, &endpoint_secret_route},
+        {"POST", "/v1/webhook-endpoints/{id}/test", ingress_endpoint_test, NULL,
+         &operate_route},
+        {"GET", "/v1/webhook-endpoints/{id}/attempts",
+         ingress_endpoint_attempts, NULL, &read_route},
+        {"POST", "/v1/webhook-endpoints/{id}/recover", ingress_endpoint_recover,
+         NULL, &operate_route},
+        {"POST", "/v1/webhook-endpoints/{id}/messages/{msg_id}/resend",
+         ingress_endpoint_resend, NULL, &operate_route},
+        {"POST", "/v1/providers/sms/status", ingress_sms_status, NULL,
+         &provider_route},
         {"POST", "/v1/carrier/cdrs", ingress_cdr_push, NULL, &carrier_route},
         {"POST", "/v1/carrier/calls/route", ingress_call_route, NULL,
          &carrier_decision_route},
@@ -358,6 +396,14 @@ static size_t route_max_body(const vox_http_route_t *route)
 	return rule ? rule->max_body : 0;
 }
 
+/* The URL the SMS provider signs receipts over, when not configured:
+ * ours, as the local stack's sandbox calls it. */
+static void sms_callback_default(ingress_t *in, int port)
+{
+	snprintf(in->sms_callback_url, sizeof(in->sms_callback_url),
+	         "http://127.0.0.1:%d/v1/providers/sms/status", port);
+}
+
 static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 {
 	vox_http_conf_t hconf = {0};
@@ -381,6 +427,8 @@ static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 		return 1;
 	}
 	snprintf(port, sizeof(port), "%d", vox_http_port(http));
+	if (cfg->port == 0 && *cfg->sms_callback_url == '\0')
+		sms_callback_default(in, vox_http_port(http));
 	vox_log(VOX_LOG_INFO, "ingress listening", "bind", cfg->bind, "port",
 	        port, NULL);
 	while (vox_running)
@@ -531,6 +579,18 @@ static int ingress_run(const struct ingress_cfg *cfg)
 		return rc;
 	}
 	rc = 1;
+	in.ssrf = vox_ssrf_new(cfg->webhook_allow_cidrs, &err);
+	if (in.ssrf == NULL) {
+		fprintf(stderr, "VOX_WEBHOOK_ALLOW_CIDRS: %s\n", err.message);
+		free(in.jwt_key);
+		vox_crypto_keyring_destroy(in.keyring);
+		return 2;
+	}
+	if (*cfg->sms_callback_url != '\0')
+		snprintf(in.sms_callback_url, sizeof(in.sms_callback_url), "%s",
+		         cfg->sms_callback_url);
+	else
+		sms_callback_default(&in, (int)cfg->port);
 	in.metrics = vox_metrics_new();
 	ingress_counters(&in);
 	in.openapi = read_file(cfg->openapi_file, &in.openapi_len);
@@ -570,6 +630,7 @@ out:
 	free(in.jwt_key);
 	free(in.openapi);
 	vox_crypto_keyring_destroy(in.keyring);
+	vox_ssrf_destroy(in.ssrf);
 	vox_log(VOX_LOG_INFO, "ingress stopped", NULL);
 	return rc;
 }
@@ -650,6 +711,24 @@ int main(int argc, char **argv)
 	         "TESTS ONLY: seconds added to the idempotency clock (key "
 	         "expiry, claim takeover); never set in production",
 	         &cfg.test_clock_skew_s},
+	        {"VOX_WEBHOOK_ALLOW_CIDRS", VOX_CFG_STRING, "", 0, 2000,
+	         "comma-separated CIDRs customer URLs (webhook endpoints, "
+	         "usage trigger callbacks) may point into although private "
+	         "or loopback (self-hosted receivers; empty: none)",
+	         &cfg.webhook_allow_cidrs},
+	        {"VOX_SMS_STATUS_CALLBACK_URL", VOX_CFG_STRING, "", 0, 2048,
+	         "the URL the SMS provider posts receipts to, as it signs it "
+	         "(X-Twilio-Signature; empty: http://127.0.0.1:<port>/v1/"
+	         "providers/sms/status)",
+	         &cfg.sms_callback_url},
+	        {"VOX_SMS_AUTH_TOKEN", VOX_CFG_STRING, "sandbox-token", 1, 512,
+	         "the SMS provider's auth token, the key of its receipts' "
+	         "signatures",
+	         &cfg.sms_auth_token},
+	        {"VOX_SMS_ACCOUNT_SID", VOX_CFG_STRING, "AC_sandbox", 1, 128,
+	         "our account at the SMS provider: receipts naming another "
+	         "AccountSid are refused",
+	         &cfg.sms_account_sid},
 	        {"VOX_INGRESS_BENCH", VOX_CFG_BOOL, "false", 0, 0,
 	         "also serve POST /bench/static (a static 202, for bench/)",
 	         &cfg.bench_routes},

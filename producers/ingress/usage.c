@@ -3,9 +3,12 @@
  * metering worker keeps) and the usage triggers resource
  * (/v1/usage-triggers). Triggers are account configuration, written
  * synchronously like API keys: the answer is the stored trigger, there is
- * no operation to follow. Firing them is the metering worker's job.
+ * no operation to follow. Firing them is the metering worker's job. The
+ * callback_url passes the destination filter (vox_ssrf), and the callback
+ * is signed with a whsec_ secret answered once, at creation.
  * Every query is scoped by the caller's account.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +19,9 @@
 #include "vox_json.h"
 #include "vox_phone.h"
 #include "vox_time.h"
+#include "vox_whsig.h"
 
 #define USAGE_MAX_DAYS        366
-#define TRIGGER_URL_MAX       2048
 #define TRIGGER_NAME_MAX      200
 #define TRIGGER_THRESHOLD_MAX (1LL << 53)
 
@@ -275,23 +278,15 @@ static bool one_of(const char *value, const char *const *allowed)
 	return false;
 }
 
-/* http(s)://host[...]: a host of at least one character, no whitespace or
- * control characters anywhere, at most TRIGGER_URL_MAX bytes. */
+/* The shape of a customer URL (ingress_url_shape_ok) with a host of at
+ * least one character; the destination filter checks the rest. */
 static bool callback_url_ok(const char *url)
 {
-	size_t n = url ? strlen(url) : 0, scheme, host;
+	size_t scheme, host;
 
-	if (n == 0 || n > TRIGGER_URL_MAX)
+	if (!ingress_url_shape_ok(url))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return false;
-	if (strncmp(url, "https://", 8) == 0)
-		scheme = 8;
-	else if (strncmp(url, "http://", 7) == 0)
-		scheme = 7;
-	else
-		return false;
+	scheme = url[4] == 's' ? 8 : 7;
 	host = strcspn(url + scheme, "/?#");
 	return host > 0 && url[scheme] != ':' && url[scheme] != '@';
 }
@@ -366,13 +361,39 @@ static bool trigger_fields_ok(vox_http_req_t *req, json_t *body)
 	if (!callback_url_ok(vox_json_str(body, "callback_url")))
 		return bad_field(req, "callback_url",
 		                 "must be an http:// or https:// URL with a "
-		                 "host, at most 2048 characters");
+		                 "host, at most 2048 printable ASCII "
+		                 "characters");
 	if (name != NULL && !json_is_null(name) &&
 	    (!json_is_string(name) ||
 	     utf8_chars(json_string_value(name)) > TRIGGER_NAME_MAX))
 		return bad_field(req, "friendly_name",
 		                 "must be a string of at most 200 characters");
 	return true;
+}
+
+/* The callback's signing secret for trigger id, sealed (*sealed_hex,
+ * malloc'd). Without a keyring the trigger is made unsigned, as triggers
+ * made before signing were (its callbacks still carry webhook-id and
+ * webhook-timestamp): 0 with *sealed_hex NULL. -1 after answering 500. */
+static int trigger_secret(vox_http_req_t *req, ingress_t *in, const char *id,
+                          char secret[VOX_WHSIG_SECRET_MAX], char **sealed_hex)
+{
+	char aad[64];
+	vox_error_t err = {0};
+
+	*sealed_hex = NULL;
+	secret[0] = '\0';
+	if (in->keyring == NULL)
+		return 0;
+	snprintf(aad, sizeof(aad), "usage_triggers/%s", id);
+	if (vox_whsig_secret_new(secret) != 0 ||
+	    ingress_secret_seal(in, aad, secret, sealed_hex, &err) != 0) {
+		OPENSSL_cleanse(secret, VOX_WHSIG_SECRET_MAX);
+		ingress_error(req, 500, "internal",
+		              "cannot make a signing secret", NULL);
+		return -1;
+	}
+	return 0;
 }
 
 void ingress_trigger_create(vox_http_req_t *req, void *ctx)
@@ -382,15 +403,23 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	        "callback_url", "friendly_name", NULL};
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	char id[VOX_UUID_STRLEN], threshold[24];
+	char secret[VOX_WHSIG_SECRET_MAX], *sealed = NULL;
 	long long value = 0;
 	PGresult *res;
-	json_t *body;
+	json_t *body, *trigger;
 
 	if (ir == NULL || (body = ingress_body(req, allowed, false)) == NULL)
 		return;
-	if (!trigger_fields_ok(req, body) || !idem_begin(req, ir))
+	if (!trigger_fields_ok(req, body) ||
+	    !ingress_url_allowed(req, ir->in, "callback_url",
+	                         vox_json_str(body, "callback_url")) ||
+	    !idem_begin(req, ir))
 		goto out;
 	vox_uuid7(id); /* time-ordered: the list pages by id */
+	if (trigger_secret(req, ir->in, id, secret, &sealed) != 0)
+		goto out;
+	if (sealed == NULL) /* no secret in the answer: replay it as is */
+		ir->secret_fields = NULL;
 	whole_number(json_object_get(body, "threshold"), &value);
 	snprintf(threshold, sizeof(threshold), "%lld", value);
 	const char *params[] = {id,
@@ -400,19 +429,28 @@ void ingress_trigger_create(vox_http_req_t *req, void *ctx)
 	                        threshold,
 	                        vox_json_str(body, "recurring"),
 	                        vox_json_str(body, "callback_url"),
-	                        vox_json_str(body, "friendly_name")};
+	                        vox_json_str(body, "friendly_name"),
+	                        sealed};
 	res = ingress_query(
 	        ir->in, req, "ingress_trigger_create",
 	        "INSERT INTO usage_triggers (id, account_id, "
 	        "category, trigger_by, threshold, recurring, "
-	        "callback_url, friendly_name) VALUES ($1, $2, $3, "
-	        "$4, $5::bigint, $6, $7, $8) RETURNING " TRIGGER_COLUMNS,
-	        8, params);
-	if (res == NULL)
-		goto out;
-	ingress_reply(req, 201, trigger_row(res, 0));
-	PQclear(res);
+	        "callback_url, friendly_name, callback_secret_enc) VALUES ($1, "
+	        "$2, $3, $4, $5::bigint, $6, $7, $8, decode($9, 'hex')) "
+	        "RETURNING " TRIGGER_COLUMNS,
+	        9, params);
+	if (res != NULL) {
+		/* shown once: GET and the list never carry it */
+		trigger = trigger_row(res, 0);
+		if (sealed != NULL)
+			json_object_set_new(trigger, "callback_secret",
+			                    json_string(secret));
+		ingress_reply(req, 201, trigger);
+		PQclear(res);
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
 out:
+	free(sealed);
 	json_decref(body);
 }
 

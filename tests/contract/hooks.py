@@ -14,8 +14,16 @@ ingress:
   valid `Vox-Signature` over the exact body sent, when the generated
   signature is well-formed (a malformed or missing one goes as generated
   and must get 401); NDJSON bodies sent as text;
+- POST /v1/providers/sms/status: the SMS provider's own `AccountSid`
+  (VOX_CONTRACT_SMS_ACCOUNT_SID, default the sandbox's AC_sandbox) in a
+  body that sends one, and a valid `X-Twilio-Signature` (HMAC-SHA1 with
+  VOX_CONTRACT_SMS_TOKEN, default sandbox-token, over the URL and the
+  sorted form) when one is sent (a missing one stays missing: 403);
 - GET /v1/usage: when both dates are given, the range the description
   requires (start <= end, at most 366 days), which a schema cannot state;
+- POST /v1/webhook-endpoints/{id}/recover: a `since` (and `until`) inside
+  the window the description requires (the last 14 days, since <= until),
+  which a schema cannot state either;
 - DELETE /v1/api-keys/{id} never revokes the key the run authenticates
   with (it would turn the rest of the run into 401s); a revoked key is
   still answered by GET with `revoked_at` set, as the document says, so
@@ -24,6 +32,7 @@ ingress:
 Environment: VOX_CONTRACT_KEY_ID (the run's API key id), VOX_CONTRACT_KEY
 (the account key), VOX_CONTRACT_CARRIER_KEY and VOX_CONTRACT_CARRIER_SECRET.
 """
+import base64
 import datetime
 import hashlib
 import hmac
@@ -134,6 +143,9 @@ ACCOUNT_KEY = os.environ.get("VOX_CONTRACT_KEY", "")
 KEY_ID = os.environ.get("VOX_CONTRACT_KEY_ID", "")
 CARRIER_KEY = os.environ.get("VOX_CONTRACT_CARRIER_KEY", "")
 CARRIER_SECRET = os.environ.get("VOX_CONTRACT_CARRIER_SECRET", "")
+SMS_PATH = "/v1/providers/sms/status"
+SMS_TOKEN = os.environ.get("VOX_CONTRACT_SMS_TOKEN", "sandbox-token")
+SMS_ACCOUNT_SID = os.environ.get("VOX_CONTRACT_SMS_ACCOUNT_SID", "AC_sandbox")
 # A signature is accepted once: each request gets another timestamp, all
 # within the 300 s window.
 _skew = itertools.cycle(range(0, 240))
@@ -155,6 +167,8 @@ class Client(requests.auth.AuthBase):
         url = urlsplit(r.url)
         if url.path.startswith("/v1/carrier/"):
             self.carrier(r)
+        elif url.path == SMS_PATH:
+            self.sms(r)
         elif r.method == "DELETE" and url.path == "/v1/api-keys/" + KEY_ID:
             r.url = urlunsplit(url._replace(path="/v1/api-keys/" + str(uuid.uuid4())))
         elif url.path == "/v1/usage":
@@ -179,6 +193,20 @@ class Client(requests.auth.AuthBase):
         r.headers["Vox-Signature"] = "t=%d,v1=%s" % (t, mac.hexdigest())
 
     @staticmethod
+    def sms(r):
+        """Twilio's scheme: base64 HMAC-SHA1 over the URL and each
+        parameter's name and value, sorted by name."""
+        if "X-Twilio-Signature" not in r.headers:
+            return
+        body = r.body or ""
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "surrogateescape")
+        params = sorted(parse_qsl(body, keep_blank_values=True))
+        text = r.url + "".join(k + v for k, v in params)
+        mac = hmac.new(SMS_TOKEN.encode(), text.encode("utf-8", "surrogateescape"), hashlib.sha1)
+        r.headers["X-Twilio-Signature"] = base64.b64encode(mac.digest()).decode()
+
+    @staticmethod
     def usage_range(query):
         q = parse_qsl(query, keep_blank_values=True)
         d = dict(q)
@@ -192,9 +220,34 @@ class Client(requests.auth.AuthBase):
 CLIENT = Client()
 
 
+def _recover_window(body):
+    """since and until moved into the last 14 days, in order, when both are
+    date-times (a value of another shape stays as generated)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamps = []
+    for name in ("since", "until"):
+        v = body.get(name)
+        if isinstance(v, str):
+            try:
+                datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            stamps.append(name)
+    for i, name in enumerate(stamps):
+        # since 2 days ago, until 1 day ago
+        t = now - datetime.timedelta(days=2 - i, seconds=next(_skew))
+        body[name] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     kwargs["auth"] = CLIENT
+    path = case.operation.path
+    if isinstance(case.body, dict):
+        if path == SMS_PATH and "AccountSid" in case.body:
+            case.body["AccountSid"] = SMS_ACCOUNT_SID
+        elif path == "/v1/webhook-endpoints/{id}/recover":
+            _recover_window(case.body)
 
 
 @schemathesis.hook

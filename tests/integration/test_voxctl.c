@@ -563,3 +563,72 @@ Test(voxctl_key, unknown_or_malformed_ids, .timeout = 60)
 	           "--description", long_text);
 	assert_refused(&r, 2, "--description");
 }
+
+/* voxctl user: who an account's notifications go to. */
+Test(voxctl_user, add_list_update_and_refuse_bad_input, .timeout = 60)
+{
+	char name[128], email[96], id[64];
+	struct account acct;
+	vox_pg_t *pg = t_pg();
+	struct run r;
+
+	account_new(&acct, name, sizeof(name));
+	snprintf(email, sizeof(email), "ops+%.8s@example.com", acct.id + 28);
+	r = VOXCTL("user", "add", "--account", acct.id, "--email", email,
+	           "--role", "owner", "--phone", "+14155550123", "--json");
+	cr_assert_eq(r.exit, 0, "user add: %s", r.err);
+	json_member(r.out, "id", id, sizeof(id));
+	run_free(&r);
+	cr_assert(vox_uuid_valid(id), "%s", id);
+	cr_assert_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM users WHERE id = $1 AND "
+	                        "phone = '+14155550123' AND role = 'owner'",
+	                        id),
+	             1);
+
+	/* The same address again (any case) is refused by the database. */
+	for (char *c = email; *c; c++)
+		*c = (char)(*c == 'o' ? 'O' : *c);
+	r = VOXCTL("user", "add", "--account", acct.id, "--email", email);
+	cr_assert_eq(r.exit, 1, "duplicate email: %s", r.out);
+	run_free(&r);
+	/* Bad input: exit 2, nothing written. */
+	r = VOXCTL("user", "add", "--account", acct.id, "--email", "nobody");
+	cr_assert_eq(r.exit, 2);
+	run_free(&r);
+	r = VOXCTL("user", "add", "--account", acct.id, "--email",
+	           "x@example.com", "--phone", "4155550123");
+	cr_assert_eq(r.exit, 2);
+	run_free(&r);
+	r = VOXCTL("user", "add", "--account", acct.id, "--email",
+	           "x@example.com", "--role", "root");
+	cr_assert_eq(r.exit, 2);
+	run_free(&r);
+	r = VOXCTL("user", "add", "--account", "not-a-uuid", "--email",
+	           "x@example.com");
+	cr_assert_eq(r.exit, 2);
+	run_free(&r);
+	cr_assert_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM users WHERE account_id = "
+	                        "$1",
+	                        acct.id),
+	             1);
+
+	r = VOXCTL("user", "update", id, "--no-phone", "--status", "disabled");
+	cr_assert_eq(r.exit, 0, "%s", r.err);
+	run_free(&r);
+	cr_assert_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM users WHERE id = $1 AND "
+	                        "phone IS NULL AND status = 'disabled'",
+	                        id),
+	             1);
+	r = VOXCTL("user", "update", "01930000-0000-7000-8000-000000000000",
+	           "--role", "admin");
+	cr_assert_eq(r.exit, 1);
+	run_free(&r);
+	r = VOXCTL("user", "list", "--account", acct.id, "--json");
+	cr_assert_eq(r.exit, 0);
+	cr_assert(strstr(r.out, id) != NULL, "%s", r.out);
+	run_free(&r);
+	vox_pg_destroy(pg);
+}

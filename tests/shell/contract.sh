@@ -55,6 +55,9 @@ VOX_CONTRACT_KEY_ID=$(jget "$tmp/account.json" key_id)
 VOX_CONTRACT_CARRIER_KEY=$(jget "$tmp/carrier.json" key)
 VOX_CONTRACT_CARRIER_SECRET=$(jget "$tmp/carrier.json" signing_secret)
 
+# A keyring, so answers that carry a secret (webhook endpoints, trigger
+# callbacks) can be made and sealed: without one they are 503 by design.
+export VOX_ENCRYPTION_KEY=${VOX_ENCRYPTION_KEY:-$(openssl rand -hex 32)}
 # Rate limits out of the way: the run is one credential sending thousands
 # of requests, and 429s would hide what it checks.
 port=$(free_port)

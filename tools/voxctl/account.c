@@ -1,7 +1,7 @@
 /*
  * voxctl account: tenants.
  *   voxctl account create --name NAME [--currency USD] [--timezone UTC]
- *                         [--json]
+ *                         [--language en] [--json]
  *   voxctl account list [--json]
  *   voxctl account show ID [--json]
  *
@@ -19,7 +19,7 @@
 
 #define ACCOUNT_CREATE_USAGE                                                   \
 	"voxctl account create --name NAME [--currency USD] "                  \
-	"[--timezone UTC] [--json]"
+	"[--timezone UTC] [--language en] [--json]"
 #define ACCOUNT_LIST_USAGE "voxctl account list [--json]"
 #define ACCOUNT_SHOW_USAGE "voxctl account show ID [--json]"
 
@@ -27,6 +27,7 @@ struct account_new {
 	const char *name;
 	const char *currency;
 	const char *timezone;
+	const char *language; /* of its notifications (accounts.language) */
 	char id[VOX_UUID_STRLEN];
 	struct voxctl_new_key key;
 };
@@ -51,6 +52,25 @@ static bool timezone_shape_valid(const char *zone)
 	                    "yz0123456789/_+-") == len;
 }
 
+/* accounts.language's CHECK: a BCP 47 primary tag and subtags. */
+static bool language_valid(const char *tag)
+{
+	size_t n = strspn(tag, "abcdefghijklmnopqrstuvwxyz");
+
+	if (n < 2 || n > 3)
+		return false;
+	while (tag[n] == '-') {
+		size_t sub = strspn(tag + n + 1, "abcdefghijklmnopqrstuvwxyz"
+		                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                                 "0123456789");
+
+		if (sub < 2 || sub > 8)
+			return false;
+		n += 1 + sub;
+	}
+	return tag[n] == '\0';
+}
+
 static int account_check(const struct account_new *acct)
 {
 	char why[80];
@@ -71,6 +91,11 @@ static int account_check(const struct account_new *acct)
 		        "--currency \"%s\" is not an ISO 4217 "
 		        "code (three capital letters)",
 		        acct->currency);
+	if (!language_valid(acct->language))
+		return voxctl_usage_error(ACCOUNT_CREATE_USAGE,
+		                          "--language \"%s\" is not a language "
+		                          "tag (en, es, pt-BR)",
+		                          acct->language);
 	if (!timezone_shape_valid(acct->timezone))
 		return voxctl_usage_error(
 		        ACCOUNT_CREATE_USAGE,
@@ -111,14 +136,15 @@ static int account_insert(vox_pg_t *pg, void *arg, vox_error_t *err)
 {
 	struct account_new *acct = arg;
 	const char *params[] = {acct->id, acct->name, acct->currency,
-	                        acct->timezone};
+	                        acct->timezone, acct->language};
 	int rc;
 
 	vox_uuid7(acct->id);
 	rc = vox_pg_exec(pg,
-	                 "INSERT INTO accounts (id, name, currency, timezone) "
-	                 "VALUES ($1::uuid, $2::text, $3::text, $4::text)",
-	                 4, params, NULL, err);
+	                 "INSERT INTO accounts (id, name, currency, timezone, "
+	                 "language) VALUES ($1::uuid, $2::text, $3::text, "
+	                 "$4::text, $5::text)",
+	                 5, params, NULL, err);
 	if (rc != 0)
 		return rc;
 	return voxctl_key_insert(pg, acct->id, VOX_ROLE_OWNER,
@@ -131,11 +157,13 @@ static int account_create(const struct voxctl_cfg *cfg, int argc, char **argv)
 	        {"name", required_argument, NULL, 'n'},
 	        {"currency", required_argument, NULL, 'c'},
 	        {"timezone", required_argument, NULL, 't'},
+	        {"language", required_argument, NULL, 'l'},
 	        {"json", no_argument, NULL, 'j'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	struct account_new acct = {.currency = "USD", .timezone = "UTC"};
+	struct account_new acct = {
+	        .currency = "USD", .timezone = "UTC", .language = "en"};
 	vox_error_t err = {0};
 	bool json = false;
 	vox_pg_t *pg;
@@ -152,6 +180,9 @@ static int account_create(const struct voxctl_cfg *cfg, int argc, char **argv)
 			break;
 		case 't':
 			acct.timezone = optarg;
+			break;
+		case 'l':
+			acct.language = optarg;
 			break;
 		case 'j':
 			json = true;

@@ -6,6 +6,7 @@
  *   voxctl usage       metering exceptions and re-rating (usage.c)
  *   voxctl carrier     create, list, revoke and seal carrier
  *                      credentials (carrier.c)
+ *   voxctl mail        the local SMTP sink's Maildir (mail.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -49,6 +50,12 @@ static const struct voxctl_command {
         {"usage", "metering exceptions; re-rate them", voxctl_usage},
         {"carrier", "create, list, revoke and seal carrier CDR credentials",
          voxctl_carrier},
+        {"user",
+         "add, list and update an account's users (who is "
+         "notified)",
+         voxctl_user},
+        {"mail", "list and show the mail the local SMTP sink accepted",
+         voxctl_mail},
 };
 
 static void usage(FILE *out)

@@ -31,6 +31,8 @@ int voxctl_account(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_key(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_usage(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_carrier(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_user(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv);
 
 /* cli.c: what the database subcommands share. */
 

@@ -1,0 +1,121 @@
+/*
+ * Completion: what one attempt came to, written back in one transaction:
+ * the attempt row, the notification (status, next attempt, lease cleared),
+ * the endpoint's bookkeeping and the chain (delivered, or moved on when
+ * its step failed). The chain is locked first, as everywhere.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "notifications.h"
+
+static const char *const row_status[] = {
+        [NOTIFY_DELIVERED] = "delivered",
+        [NOTIFY_SENT] = "sent",
+        [NOTIFY_RETRY] = "queued",
+        [NOTIFY_FAILED] = "failed",
+};
+
+/* Nothing was sent: the claim is undone (no attempt to show). */
+static int complete_unsent(vox_pg_t *pg, const struct notify_delivery *d,
+                           vox_error_t *err)
+{
+	char tries[16];
+	int rc;
+
+	snprintf(tries, sizeof(tries), "%d", d->tries);
+	const char *params[] = {d->id, tries};
+	rc = vox_pg_execp(pg, "notify_unsent_attempt",
+	                  "DELETE FROM notification_attempts WHERE "
+	                  "notification_id = $1 AND attempt = $2::int",
+	                  2, params, NULL, err);
+	if (rc == 0)
+		rc = vox_pg_execp(pg, "notify_unsent_row",
+		                  "UPDATE notifications SET attempts = "
+		                  "greatest(attempts - 1, 0), tries = "
+		                  "greatest(tries - 1, 0), lease_until = NULL "
+		                  "WHERE id = $1 AND tries = $2::int",
+		                  2, params, NULL, err);
+	return rc;
+}
+
+static int complete_attempt(vox_pg_t *pg, const struct notify_delivery *d,
+                            const char *retry_ms, vox_error_t *err)
+{
+	char tries[16], status[16], duration[24];
+	bool ok = d->outcome == NOTIFY_DELIVERED || d->outcome == NOTIFY_SENT;
+
+	snprintf(tries, sizeof(tries), "%d", d->tries);
+	snprintf(status, sizeof(status), "%d", d->status_code);
+	snprintf(duration, sizeof(duration), "%ld", d->duration_ms);
+	const char *params[] = {d->id,
+	                        tries,
+	                        ok ? "succeeded" : "failed",
+	                        d->status_code ? status : NULL,
+	                        duration,
+	                        *d->error ? d->error : NULL,
+	                        retry_ms};
+	return vox_pg_execp(
+	        pg, "notify_complete_attempt",
+	        "UPDATE notification_attempts SET outcome = $3, status_code = "
+	        "$4::int, duration_ms = $5::int, error = left($6, 1000), "
+	        "finished_at = now(), next_attempt_at = now() + $7::bigint * "
+	        "interval '1 ms' WHERE notification_id = $1 AND attempt = "
+	        "$2::int",
+	        7, params, NULL, err);
+}
+
+/* A row cancelled while it was on the wire stays cancelled unless it got
+ * through. */
+static int complete_notification(vox_pg_t *pg, const struct notify_delivery *d,
+                                 const char *retry_ms, vox_error_t *err)
+{
+	char status[16];
+
+	snprintf(status, sizeof(status), "%d", d->status_code);
+	const char *params[] = {d->id,
+	                        row_status[d->outcome],
+	                        *d->error ? d->error : NULL,
+	                        d->status_code ? status : NULL,
+	                        retry_ms,
+	                        *d->provider_id ? d->provider_id : NULL};
+	return vox_pg_execp(
+	        pg, "notify_complete_row",
+	        "UPDATE notifications SET status = CASE WHEN $2 = 'queued' AND "
+	        "status = 'cancelled' THEN 'cancelled' ELSE $2 END, last_error "
+	        "= left($3, 2000), last_status_code = $4::int, sent_at = CASE "
+	        "WHEN $2 IN ('sent', 'delivered') THEN now() ELSE sent_at END, "
+	        "delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE "
+	        "delivered_at END, next_attempt_at = CASE WHEN $5::bigint IS "
+	        "NULL THEN next_attempt_at ELSE now() + $5::bigint * interval "
+	        "'1 ms' END, provider_message_id = coalesce($6, "
+	        "provider_message_id), lease_until = NULL WHERE id = $1",
+	        6, params, NULL, err);
+}
+
+int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
+                        const struct notify_delivery *d, vox_error_t *err)
+{
+	char retry_ms[24];
+	bool retry = d->outcome == NOTIFY_RETRY;
+	int rc;
+
+	if (d->outcome == NOTIFY_UNSENT)
+		return complete_unsent(pg, d, err);
+	snprintf(retry_ms, sizeof(retry_ms), "%ld", d->retry_ms);
+	if (*d->chain_id != '\0' &&
+	    (rc = notify_chain_lock(pg, d->chain_id, err)) != 0)
+		return rc;
+	rc = complete_attempt(pg, d, retry ? retry_ms : NULL, err);
+	if (rc == 0)
+		rc = complete_notification(pg, d, retry ? retry_ms : NULL, err);
+	if (rc == 0 && strcmp(d->channel, "webhook") == 0)
+		rc = notify_endpoint_result(pg, nc, d, err);
+	if (rc != 0 || *d->chain_id == '\0')
+		return rc;
+	if (d->outcome == NOTIFY_DELIVERED)
+		return notify_chain_delivered(pg, d->chain_id, err);
+	if (d->outcome == NOTIFY_FAILED)
+		return notify_chain_advance(pg, nc, d->chain_id, err);
+	return 0;
+}

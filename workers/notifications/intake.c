@@ -1,0 +1,160 @@
+/*
+ * Intake: the handlers, each in the consumer's inbox transaction. An event
+ * to tell an account about becomes a chain (chain.c); an SMS receipt
+ * settles its row. A redelivered event finds its chain by source event id
+ * and does nothing, even past the inbox.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "notifications.h"
+#include "vox_json.h"
+#include "vox_log.h"
+#include "vox_usage_event.h"
+#include "vox_uuid.h"
+
+/* An event of the stream with no account (or a malformed one) is not for
+ * us to notify: logged and skipped, not dead-lettered (vox.events is
+ * shared; its producers validate it). */
+static int notify_skip(const vox_message_t *msg, const char *why)
+{
+	vox_log(VOX_LOG_WARN, "event not notified", "type", msg->type, "id",
+	        msg->id, "reason", why, NULL);
+	return 0;
+}
+
+int notify_requested(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                     vox_error_t *err)
+{
+	struct notify_event ev = {0};
+	const char *account;
+	int rc;
+
+	if ((rc = vox_notification_validate(msg->data, err)) != 0)
+		return rc; /* schema-invalid: dead-lettered */
+	account = vox_json_str(msg->data, "account_id");
+	if (msg->account_id == NULL || strcmp(msg->account_id, account) != 0)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "accountid and data.account_id differ");
+	ev.id = msg->id;
+	ev.type = "usage.trigger.fired";
+	ev.account_id = account;
+	ev.ordering_key = vox_json_str(msg->data, "trigger_id");
+	ev.time = msg->time;
+	ev.data = msg->data;
+	ev.trigger_id = ev.ordering_key;
+	ev.callback_url = vox_json_str(msg->data, "callback_url");
+	return notify_chain_start(pg, ctx, &ev, err);
+}
+
+/* number.*: ordered per number (the subject, its E.164). */
+int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                        vox_error_t *err)
+{
+	struct notify_event ev = {0};
+
+	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
+		return notify_skip(msg, "no account");
+	if (msg->subject == NULL || *msg->subject == '\0' ||
+	    strlen(msg->subject) > 300)
+		return notify_skip(msg, "no subject");
+	ev.id = msg->id;
+	ev.type = msg->type;
+	ev.account_id = msg->account_id;
+	ev.ordering_key = msg->subject;
+	ev.time = msg->time;
+	ev.data = msg->data;
+	return notify_chain_start(pg, ctx, &ev, err);
+}
+
+int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                             vox_error_t *err)
+{
+	const char *reservation = vox_json_str(msg->data, "reservation_id");
+	struct notify_event ev = {0};
+
+	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
+		return notify_skip(msg, "no account");
+	if (reservation == NULL || !vox_uuid_valid(reservation))
+		return notify_skip(msg, "no reservation_id");
+	ev.id = msg->id;
+	ev.type = msg->type;
+	ev.account_id = msg->account_id;
+	ev.ordering_key = reservation;
+	ev.time = msg->time;
+	ev.data = msg->data;
+	return notify_chain_start(pg, ctx, &ev, err);
+}
+
+/* The row an SMS receipt is about, its chain locked first (the lock order
+ * of every transaction here: chain, then its rows). 0 and row filled, or
+ * VOX_ERR_NOT_FOUND. */
+static int sms_row(vox_pg_t *pg, const char *sid, char id[40], char chain[40],
+                   vox_error_t *err)
+{
+	const char *params[] = {sid};
+	PGresult *res;
+	int rc;
+
+	rc = vox_pg_execp(pg, "notify_sms_row",
+	                  "SELECT id, chain_id FROM notifications WHERE "
+	                  "provider_message_id = $1 AND channel = 'sms'",
+	                  1, params, &res, err);
+	if (rc != 0)
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return VOX_ERR_NOT_FOUND;
+	}
+	snprintf(id, 40, "%s", PQgetvalue(res, 0, 0));
+	snprintf(chain, 40, "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (*chain != '\0')
+		rc = notify_chain_lock(pg, chain, err);
+	return rc;
+}
+
+/* vox.sms.status_received: delivered settles the row (and its chain);
+ * undelivered/failed fail it (its chain may move on); the others (queued,
+ * sent...) change nothing. */
+int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                      vox_error_t *err)
+{
+	const char *sid = vox_json_str(msg->data, "provider_message_id");
+	const char *status = vox_json_str(msg->data, "status");
+	const char *code = vox_json_str(msg->data, "error_code");
+	char id[40], chain[40], why[160];
+	bool delivered, failed;
+	int rc;
+
+	if (sid == NULL || status == NULL || strlen(sid) > 128)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "data.provider_message_id and data.status "
+		                     "are required");
+	delivered = strcmp(status, "delivered") == 0;
+	failed = strcmp(status, "undelivered") == 0 ||
+	         strcmp(status, "failed") == 0;
+	if (!delivered && !failed)
+		return 0;
+	rc = sms_row(pg, sid, id, chain, err);
+	if (rc == VOX_ERR_NOT_FOUND) /* a receipt may beat our commit */
+		return vox_error_set(err, VOX_ERR_NOT_FOUND, true,
+		                     "no SMS with sid %s (yet)", sid);
+	if (rc != 0)
+		return rc;
+	snprintf(why, sizeof(why), "%s (provider error %.40s)", status,
+	         code ? code : "none");
+	const char *params[] = {id, delivered ? "delivered" : "failed",
+	                        delivered ? NULL : why};
+	rc = vox_pg_execp(pg, "notify_sms_settle",
+	                  "UPDATE notifications SET status = $2, "
+	                  "delivered_at = CASE WHEN $2 = 'delivered' THEN "
+	                  "now() END, last_error = $3 WHERE id = $1 AND "
+	                  "status IN ('sent', 'queued')",
+	                  3, params, NULL, err);
+	if (rc != 0 || *chain == '\0')
+		return rc;
+	if (delivered)
+		return notify_chain_delivered(pg, chain, err);
+	return notify_chain_advance(pg, ctx, chain, err);
+}
