@@ -237,3 +237,19 @@ bench-routing: deps
 bench-numbers: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/numbers_load $(BUILD)/bench/numbers_orders
 	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/numbers
+
+# bench/notifications: webhook deliveries/s of the notifications worker
+# against a plain libcurl loop to the same receiver, and event-to-delivery
+# p99 at 1,000/s, on a stack of its own (bench/README.md). Not part of
+# `make test`.
+NOTIFY_BENCH_TOOLS := $(BUILD)/bench/notify_receiver $(BUILD)/bench/notify_loop \
+	$(BUILD)/bench/notify_load
+.PHONY: bench-notifications
+bench-notifications: deps
+	@$(MAKE) --no-print-directory all $(NOTIFY_BENCH_TOOLS)
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/notifications
+# Each links the common library (vox_whsig, vox_crypto, vox_event).
+$(BUILD)/bench/notify_receiver $(BUILD)/bench/notify_loop $(BUILD)/bench/notify_load: \
+		$(BUILD)/bench/notify_%: bench/notify_%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
