@@ -110,6 +110,8 @@ ALTER TABLE notifications
 -- earliest queued row of an (endpoint, ordering_key) goes first.
 CREATE INDEX notifications_order_idx ON notifications (webhook_endpoint_id, ordering_key, sequence)
     WHERE status = 'queued';
+CREATE INDEX notifications_callback_order_idx ON notifications (trigger_id, ordering_key, sequence)
+    WHERE status = 'queued' AND channel = 'callback';
 CREATE INDEX notifications_chain_idx ON notifications (chain_id, step);
 CREATE INDEX notifications_provider_idx ON notifications (provider_message_id)
     WHERE provider_message_id IS NOT NULL;
