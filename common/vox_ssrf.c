@@ -506,15 +506,24 @@ out:
 	return rc;
 }
 
-/* 0, or VOX_ERR_INVALID naming the address and its class. */
+/* 0, or VOX_ERR_INVALID naming the class of the address. The address
+ * itself only when the URL wrote it: what a name resolved to on our side
+ * is not told (the message reaches the customer, who could otherwise map
+ * our internal names to addresses). */
 static int check_one(const vox_ssrf_t *s, int family,
                      const unsigned char *bytes, const char *verb,
                      vox_error_t *err)
 {
-	char why[128], text[INET6_ADDRSTRLEN];
+	char why[128], text[INET6_ADDRSTRLEN], *detail;
 
 	if (address_allowed(s, family, bytes, why, sizeof(why)))
 		return 0;
+	if (strcmp(verb, "resolves to") == 0) {
+		if ((detail = strstr(why, " (")) != NULL)
+			*detail = '\0';
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "url resolves to %s", why);
+	}
 	inet_ntop(family, bytes, text, sizeof(text));
 	return vox_error_set(err, VOX_ERR_INVALID, false, "url %s %s, %s", verb,
 	                     text, why);

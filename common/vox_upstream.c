@@ -324,6 +324,8 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	char *grown;
 
+	if (ex->req->flags & VOX_UPSTREAM_DISCARD_BODY)
+		return n; /* read to keep the connection, never kept */
 	if (resp->len + n > ex->up->max_body) {
 		ex->too_big = true;
 		return 0;

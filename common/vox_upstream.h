@@ -114,6 +114,9 @@ typedef struct vox_upstream_conf {
 } vox_upstream_conf_t;
 
 /* Per-call behaviour. */
+#define VOX_UPSTREAM_DISCARD_BODY                                              \
+	(1u << 1) /* the answer's body is read and thrown away, whatever its   \
+size (customer webhooks: the status decides, the body is never kept) */
 #define VOX_UPSTREAM_GONE_IS_DONE                                              \
 	(1u << 0) /* DELETE: a 404 after an                                    \
 attempt that may have landed (timeout, 5xx) means it did: 0 */

@@ -255,7 +255,8 @@ void ingress_endpoint_recover(vox_http_req_t *req, void *ctx)
 	        "WITH again AS (UPDATE notifications SET status = 'queued', "
 	        "attempts = 0, lease_until = NULL, next_attempt_at = now() "
 	        "WHERE account_id = $1 AND webhook_endpoint_id = $2::uuid AND "
-	        "status = 'failed' AND created_at >= $3::timestamptz AND "
+	        "status IN ('failed', 'cancelled') AND created_at >= "
+	        "$3::timestamptz AND "
 	        "($4::timestamptz IS NULL OR created_at <= $4::timestamptz) "
 	        "RETURNING 1) SELECT count(*) FROM again",
 	        4, params);

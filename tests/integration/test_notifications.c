@@ -376,6 +376,48 @@ Test(notifications, webhook_retry_schedule)
 	                      id, "0 true true", WAIT_MS));
 }
 
+/* A disabled endpoint holds its deliveries (paused); a changed URL is
+ * where the next attempt goes: nothing reaches the old one. */
+Test(notifications, paused_endpoint_then_new_url_gets_the_delivery)
+{
+	char account[40], path[64], id[40], whsec[100], moved[64], url[128];
+	json_t *got;
+	vox_error_t err;
+
+	webhook_account(account, path, id, whsec);
+	unique("/moved-", moved, sizeof(moved));
+	secrets(moved, whsec, NULL);
+	const char *off[] = {id};
+	cr_assert_eq(vox_pg_exec(tn.pg,
+	                         "UPDATE webhook_endpoints SET enabled = false "
+	                         "WHERE id = $1",
+	                         1, off, NULL, &err),
+	             0, "%s", err.message);
+	number_event(account, "+15550000009", "number.activated");
+	cr_assert(tn_wait_sql("SELECT count(*) FROM notifications WHERE "
+	                      "webhook_endpoint_id = $1 AND status = 'queued'",
+	                      id, "1", WAIT_MS));
+	sleep(1);
+	got = tn_received(path, 0, 10);
+	cr_expect_eq(json_array_size(got), 0, "sent to a disabled endpoint");
+	json_decref(got);
+	snprintf(url, sizeof(url), "http://127.0.0.77:%d%s", tn.recv_port,
+	         moved);
+	const char *on[] = {id, url};
+	cr_assert_eq(vox_pg_exec(tn.pg,
+	                         "UPDATE webhook_endpoints SET enabled = true, "
+	                         "url = $2 WHERE id = $1",
+	                         2, on, NULL, &err),
+	             0, "%s", err.message);
+	got = tn_received(moved, 1, WAIT_MS);
+	cr_assert_eq(json_array_size(got), 1);
+	all_verified(got);
+	json_decref(got);
+	got = tn_received(path, 0, 10);
+	cr_expect_eq(json_array_size(got), 0, "the old URL got it");
+	json_decref(got);
+}
+
 Test(notifications, gone_disables_the_endpoint)
 {
 	char account[40], path[64], id[40], whsec[100];

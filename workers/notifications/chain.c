@@ -46,7 +46,10 @@ static long step_deadline_ms(const struct notify_ctx *nc, const char *channel)
 	return notify_scaled_ms(nc, (double)nc->webhook_deadline_s);
 }
 
-/* The rows of the chain's current step on channel; *n receives how many. */
+/* The rows of the chain's current step on channel; *n receives how many.
+ * An endpoint its customer disabled (PATCH enabled=false) gets its rows,
+ * held until it is enabled again (paused); one we disabled (410, 5 days
+ * of failures: disabled_at set) and a deleted one get none. */
 static int step_rows(vox_pg_t *pg, const char *chain_id, const char *channel,
                      long *n, vox_error_t *err)
 {
@@ -62,8 +65,8 @@ static int step_rows(vox_pg_t *pg, const char *chain_id, const char *channel,
 		                "w.id") "JOIN webhook_endpoints w ON "
 		                        "w.account_id = "
 		                        "c.account_id WHERE c.id = $1 AND "
-		                        "w.enabled AND "
-		                        "w.deleted_at IS NULL AND "
+		                        "(w.enabled OR w.disabled_at IS "
+		                        "NULL) AND w.deleted_at IS NULL AND "
 		                        "(c.event_type = ANY (w.events) "
 		                        "OR '*' = ANY (w.events)) ON CONFLICT "
 		                        "(dedup_key) DO "

@@ -68,18 +68,23 @@ static int complete_attempt(vox_pg_t *pg, const struct notify_delivery *d,
 /* A row cancelled while it was on the wire stays cancelled unless it got
  * through. */
 static int complete_notification(vox_pg_t *pg, const struct notify_delivery *d,
-                                 const char *retry_ms, vox_error_t *err)
+                                 const char *retry_ms, bool *ours,
+                                 vox_error_t *err)
 {
-	char status[16];
+	char status[16], tries[16];
+	PGresult *res;
+	int rc;
 
 	snprintf(status, sizeof(status), "%d", d->status_code);
+	snprintf(tries, sizeof(tries), "%d", d->tries);
 	const char *params[] = {d->id,
 	                        row_status[d->outcome],
 	                        *d->error ? d->error : NULL,
 	                        d->status_code ? status : NULL,
 	                        retry_ms,
-	                        *d->provider_id ? d->provider_id : NULL};
-	return vox_pg_execp(
+	                        *d->provider_id ? d->provider_id : NULL,
+	                        tries};
+	rc = vox_pg_execp(
 	        pg, "notify_complete_row",
 	        "UPDATE notifications SET status = CASE WHEN $2 = 'queued' AND "
 	        "status = 'cancelled' THEN 'cancelled' ELSE $2 END, last_error "
@@ -89,15 +94,21 @@ static int complete_notification(vox_pg_t *pg, const struct notify_delivery *d,
 	        "delivered_at END, next_attempt_at = CASE WHEN $5::bigint IS "
 	        "NULL THEN next_attempt_at ELSE now() + $5::bigint * interval "
 	        "'1 ms' END, provider_message_id = coalesce($6, "
-	        "provider_message_id), lease_until = NULL WHERE id = $1",
-	        6, params, NULL, err);
+	        "provider_message_id), lease_until = NULL WHERE id = $1 AND "
+	        "tries = $7::int RETURNING id",
+	        7, params, &res, err);
+	if (rc != 0)
+		return rc;
+	*ours = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
 }
 
 int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
                         const struct notify_delivery *d, vox_error_t *err)
 {
 	char retry_ms[24];
-	bool retry = d->outcome == NOTIFY_RETRY;
+	bool retry = d->outcome == NOTIFY_RETRY, ours = false;
 	int rc;
 
 	if (d->outcome == NOTIFY_UNSENT)
@@ -108,7 +119,13 @@ int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
 		return rc;
 	rc = complete_attempt(pg, d, retry ? retry_ms : NULL, err);
 	if (rc == 0)
-		rc = complete_notification(pg, d, retry ? retry_ms : NULL, err);
+		rc = complete_notification(pg, d, retry ? retry_ms : NULL,
+		                           &ours, err);
+	/* Our lease ran out and another sender claimed the row since (a
+	 * later try): our attempt row says what happened to ours, the row
+	 * itself is theirs now. */
+	if (rc == 0 && !ours)
+		return 0;
 	if (rc == 0 && strcmp(d->channel, "webhook") == 0)
 		rc = notify_endpoint_result(pg, nc, d, err);
 	if (rc != 0 || *d->chain_id == '\0')

@@ -1,5 +1,5 @@
 /*
- * Intake: the handlers, each in the consumer's inbox transaction. An event
+ * Intake: the handlers, run in the batch's transaction (batch.c). An event
  * to tell an account about becomes a chain (chain.c); an SMS receipt
  * settles its row. A redelivered event finds its chain by source event id
  * and does nothing, even past the inbox.
@@ -124,7 +124,7 @@ int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	const char *status = vox_json_str(msg->data, "status");
 	const char *code = vox_json_str(msg->data, "error_code");
 	char id[40], chain[40], why[160];
-	bool delivered, failed;
+	bool delivered, failed, settled;
 	int rc;
 
 	if (sid == NULL || status == NULL || strlen(sid) > 128)
@@ -146,14 +146,21 @@ int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	         code ? code : "none");
 	const char *params[] = {id, delivered ? "delivered" : "failed",
 	                        delivered ? NULL : why};
+	PGresult *res;
 	rc = vox_pg_execp(pg, "notify_sms_settle",
 	                  "UPDATE notifications SET status = $2, "
 	                  "delivered_at = CASE WHEN $2 = 'delivered' THEN "
 	                  "now() END, last_error = $3 WHERE id = $1 AND "
-	                  "status IN ('sent', 'queued')",
-	                  3, params, NULL, err);
-	if (rc != 0 || *chain == '\0')
+	                  "status IN ('sent', 'queued') RETURNING id",
+	                  3, params, &res, err);
+	if (rc != 0)
 		return rc;
+	settled = PQntuples(res) > 0;
+	PQclear(res);
+	/* a receipt seen before (a redelivery: there is no inbox in batch
+	 * mode) or after the row was settled otherwise changes nothing */
+	if (!settled || *chain == '\0')
+		return 0;
 	if (delivered)
 		return notify_chain_delivered(pg, chain, err);
 	return notify_chain_advance(pg, ctx, chain, err);

@@ -11,7 +11,6 @@
 
 #include "notifications.h"
 #include "vox_log.h"
-#include "vox_usage_event.h"
 #include "vox_worker.h"
 
 #ifndef VOX_TEMPLATE_DIR
@@ -19,18 +18,6 @@
 #endif
 
 static struct notify_ctx notify;
-
-static const vox_handler_t handlers[] = {
-        {VOX_NOTIFICATION_TYPE, notify_requested},
-        {"vox.sms.status_received", notify_sms_status},
-        {"number.purchased", notify_number_event},
-        {"number.activated", notify_number_event},
-        {"number.deactivated", notify_number_event},
-        {"number.released", notify_number_event},
-        {"number.configured", notify_number_event},
-        {"reservation.expired", notify_reservation_event},
-        {"*", NULL}, /* the rest of vox.events: not ours */
-};
 
 static const vox_cfg_opt_t opts[] = {
         {"VOX_NOTIFY_TEMPLATES", VOX_CFG_STRING, VOX_TEMPLATE_DIR, 1, 4096,
@@ -220,8 +207,7 @@ int main(int argc, char **argv)
 	                 "trigger callbacks",
 	        .topics = "vox.cmd.notifications,vox.events",
 	        .metrics_port = 19104,
-	        .handlers = handlers,
-	        .nhandlers = sizeof(handlers) / sizeof(handlers[0]),
+	        .batch_fn = notify_batch, /* batch.c */
 	        .ctx = &notify,
 	        .tick = notify_tick,
 	        .tick_ms = 500,

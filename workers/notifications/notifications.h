@@ -50,6 +50,9 @@ struct notify_ctx {
 };
 
 /* ---------------------------------------------------------------- intake */
+/* batch.c: the intake, one transaction a polled batch. */
+int notify_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
+                 void *ctx, vox_error_t *err);
 int notify_requested(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                      vox_error_t *err);
 int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
@@ -102,8 +105,8 @@ typedef enum notify_outcome {
 struct notify_delivery {
 	char id[40], account_id[40], chain_id[40], endpoint_id[40];
 	char trigger_id[40], channel[12], message_id[72], event_type[204];
-	char account_name[204], language[40];
-	char *recipient, *payload; /* owned */
+	char account_name[804], language[40]; /* 200 characters of UTF-8 */
+	char *recipient, *payload;            /* owned */
 	char *secret, *secret_old; /* opened, owned, wiped when freed */
 	int attempts, tries;
 	double chain_created; /* epoch s; 0: not in a chain */

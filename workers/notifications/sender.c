@@ -41,7 +41,9 @@ struct notify_senders {
  * EXISTS per channel, each an equality on its own partial index
  * (notifications_order_idx, notifications_callback_order_idx): an OR of
  * the two scanned every queued row for every candidate (15 ms a claim
- * with 20,000 queued, bench/RESULTS.md). The
+ * with 20,000 queued, bench/RESULTS.md). A webhook goes to its endpoint's
+ * URL as it is now (a PATCHed URL takes effect on the next attempt), and
+ * waits while the endpoint is disabled (paused: re-enabling sends it). The
  * previous 'sending' attempt of a row claimed again was its dead sender's. */
 static const char claim_sql[] =
         "WITH due AS (SELECT n.id FROM notifications n WHERE n.status = "
@@ -53,8 +55,11 @@ static const char claim_sql[] =
         "AND NOT (n.channel = 'callback' AND EXISTS (SELECT 1 FROM "
         "notifications e WHERE e.status = 'queued' AND e.channel = "
         "'callback' AND e.trigger_id = n.trigger_id AND e.ordering_key = "
-        "n.ordering_key AND e.sequence < n.sequence)) ORDER BY "
-        "n.next_attempt_at LIMIT $1::int FOR UPDATE OF n SKIP LOCKED), "
+        "n.ordering_key AND e.sequence < n.sequence)) AND NOT (n.channel "
+        "= 'webhook' AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE "
+        "w.id = n.webhook_endpoint_id AND (NOT w.enabled OR w.deleted_at "
+        "IS NOT NULL))) ORDER BY n.next_attempt_at LIMIT $1::int FOR "
+        "UPDATE OF n SKIP LOCKED), "
         "claimed AS (UPDATE notifications n SET lease_until = now() + "
         "$2::int * interval '1 s', attempts = n.attempts + 1, tries = "
         "n.tries + 1 FROM due WHERE n.id = due.id RETURNING n.*), "
@@ -69,7 +74,8 @@ static const char claim_sql[] =
         "coalesce(c.webhook_endpoint_id::text, ''), "
         "coalesce(c.trigger_id::text, ''), c.channel, "
         "coalesce(c.message_id, ''), coalesce(c.event_type, ''), a.name, "
-        "a.language, c.recipient, c.payload::text, c.attempts, c.tries, "
+        "a.language, CASE WHEN c.channel = 'webhook' THEN w.url ELSE "
+        "c.recipient END, c.payload::text, c.attempts, c.tries, "
         "coalesce(extract(epoch FROM ch.created_at), 0), w.secret_enc, "
         "CASE WHEN w.secret_old_expires_at > now() THEN w.secret_old_enc "
         "END, t.callback_secret_enc FROM claimed c JOIN accounts a ON a.id = "

@@ -68,13 +68,20 @@ static void sms_answer(const struct notify_ctx *nc, struct notify_delivery *d,
 			               "provider answered without a sid");
 		}
 		json_decref(doc);
-	} else if (resp->status >= 400 && resp->status < 500) {
+	} else if (resp->status >= 400 && resp->status < 500 &&
+	           resp->status != 408 && resp->status != 429) {
+		/* 408 and 429 (the provider's rate limit) are retried below,
+		 * the rest of 4xx is final: the message itself is refused */
 		notify_outcome(d, NOTIFY_FAILED, (int)resp->status,
 		               "refused: %s", err->message);
 	} else {
 		notify_outcome(d, NOTIFY_RETRY, (int)resp->status, "%s",
 		               rc == 0 ? "unexpected answer" : err->message);
 		d->retry_ms = notify_message_retry_ms(nc, d->attempts);
+		if (notify_scaled_ms(nc, (double)resp->retry_after_s) >
+		    d->retry_ms)
+			d->retry_ms = notify_scaled_ms(
+			        nc, (double)resp->retry_after_s);
 	}
 }
 

@@ -138,6 +138,7 @@ static void webhook_post(const struct notify_ctx *nc, struct notify_delivery *d,
 	req.content_type = "application/json";
 	req.headers = headers;
 	req.max_attempts = 1;
+	req.flags = VOX_UPSTREAM_DISCARD_BODY; /* the status decides */
 	req.customize = webhook_customize;
 	req.customize_arg = pin;
 	rc = vox_upstream_call(nc->webhooks, &req, &resp, &err);
