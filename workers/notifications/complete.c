@@ -5,6 +5,7 @@
  * its step failed). The chain is locked first, as everywhere.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "notifications.h"
@@ -104,13 +105,18 @@ static int complete_notification(vox_pg_t *pg, const struct notify_delivery *d,
 	return 0;
 }
 
-int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
-                        const struct notify_delivery *d, vox_error_t *err)
+/* The row, its attempt and its chain; the endpoint's bookkeeping only
+ * when endpoint_now (else the caller does it afterwards, in endpoint
+ * order: notify_complete_rows). Sets d->ours. */
+static int complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
+                        struct notify_delivery *d, bool endpoint_now,
+                        vox_error_t *err)
 {
 	char retry_ms[24];
-	bool retry = d->outcome == NOTIFY_RETRY, ours = false;
+	bool retry = d->outcome == NOTIFY_RETRY;
 	int rc;
 
+	d->ours = false;
 	if (d->outcome == NOTIFY_UNSENT)
 		return complete_unsent(pg, d, err);
 	snprintf(retry_ms, sizeof(retry_ms), "%ld", d->retry_ms);
@@ -120,19 +126,68 @@ int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
 	rc = complete_attempt(pg, d, retry ? retry_ms : NULL, err);
 	if (rc == 0)
 		rc = complete_notification(pg, d, retry ? retry_ms : NULL,
-		                           &ours, err);
+		                           &d->ours, err);
 	/* Our lease ran out and another sender claimed the row since (a
 	 * later try): our attempt row says what happened to ours, the row
 	 * itself is theirs now. */
-	if (rc == 0 && !ours)
-		return 0;
-	if (rc == 0 && strcmp(d->channel, "webhook") == 0)
-		rc = notify_endpoint_result(pg, nc, d, err);
-	if (rc != 0 || *d->chain_id == '\0')
+	if (rc != 0 || !d->ours)
 		return rc;
+	if (endpoint_now && strcmp(d->channel, "webhook") == 0 &&
+	    (rc = notify_endpoint_result(pg, nc, d, err)) != 0)
+		return rc;
+	if (*d->chain_id == '\0')
+		return 0;
 	if (d->outcome == NOTIFY_DELIVERED)
 		return notify_chain_delivered(pg, d->chain_id, err);
 	if (d->outcome == NOTIFY_FAILED)
 		return notify_chain_advance(pg, nc, d->chain_id, err);
 	return 0;
+}
+
+int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
+                        struct notify_delivery *d, vox_error_t *err)
+{
+	return complete_row(pg, nc, d, true, err);
+}
+
+static int by_endpoint(const void *a, const void *b)
+{
+	const struct notify_delivery *x = *(struct notify_delivery *const *)a;
+	const struct notify_delivery *y = *(struct notify_delivery *const *)b;
+
+	return strcmp(x->endpoint_id, y->endpoint_id);
+}
+
+/* A claimed batch in one transaction (one commit for up to the claim
+ * batch instead of one a row). Locks are taken in one order by every
+ * sender, so two batches cannot deadlock: chains in id order (the claim
+ * returns rows so), then endpoints in id order, a delivered endpoint's
+ * bookkeeping written once. */
+int notify_complete_rows(vox_pg_t *pg, const struct notify_ctx *nc,
+                         struct notify_delivery *d, int n, vox_error_t *err)
+{
+	struct notify_delivery **hooks = calloc((size_t)n + 1, sizeof(*hooks));
+	int rc = 0, k = 0;
+
+	if (hooks == NULL)
+		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
+	for (int i = 0; i < n && rc == 0; i++) {
+		rc = complete_row(pg, nc, &d[i], false, err);
+		if (rc == 0 && d[i].ours &&
+		    strcmp(d[i].channel, "webhook") == 0)
+			hooks[k++] = &d[i];
+	}
+	qsort(hooks, (size_t)k, sizeof(*hooks), by_endpoint);
+	for (int i = 0; i < k && rc == 0; i++) {
+		/* one success of an endpoint stands for the others after it
+		 * in the batch; failures are each counted */
+		if (hooks[i]->outcome == NOTIFY_DELIVERED && i + 1 < k &&
+		    strcmp(hooks[i + 1]->endpoint_id, hooks[i]->endpoint_id) ==
+		            0 &&
+		    hooks[i + 1]->outcome == NOTIFY_DELIVERED)
+			continue;
+		rc = notify_endpoint_result(pg, nc, hooks[i], err);
+	}
+	free(hooks);
+	return rc;
 }

@@ -117,6 +117,7 @@ struct notify_delivery {
 	bool gone; /* webhook 410: disable the endpoint */
 	char error[1000];
 	char provider_id[128]; /* SMS sid */
+	bool ours; /* completion: the row was still ours (same try) */
 };
 
 void notify_delivery_free(struct notify_delivery *d);
@@ -136,7 +137,10 @@ long notify_message_retry_ms(const struct notify_ctx *nc, int attempts);
 /* In its own transaction: the row's outcome, its attempt row, its
  * endpoint's bookkeeping and its chain (complete.c). */
 int notify_complete_row(vox_pg_t *pg, const struct notify_ctx *nc,
-                        const struct notify_delivery *d, vox_error_t *err);
+                        struct notify_delivery *d, vox_error_t *err);
+/* The whole claimed batch in the caller's transaction, in lock order. */
+int notify_complete_rows(vox_pg_t *pg, const struct notify_ctx *nc,
+                         struct notify_delivery *d, int n, vox_error_t *err);
 
 /* Sender threads (VOX_NOTIFY_SENDERS), each with its own connection. */
 struct notify_senders *notify_senders_start(struct notify_ctx *nc,

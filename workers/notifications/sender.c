@@ -245,51 +245,58 @@ static void count_outcome(const struct notify_ctx *nc,
 struct complete_tx {
 	const struct notify_ctx *nc;
 	struct notify_delivery *d;
+	int n;
 };
 
 static int complete_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 {
 	struct complete_tx *tx = arg;
 
-	return notify_complete_row(pg, tx->nc, tx->d, err);
+	if (tx->n == 1)
+		return notify_complete_row(pg, tx->nc, tx->d, err);
+	return notify_complete_rows(pg, tx->nc, tx->d, tx->n, err);
 }
 
-/* Writes a row's outcome at once (an SMS receipt may follow within
- * milliseconds); retried on deadlocks and lost connections. Giving up
- * leaves the lease to expire (the row goes again: at-least-once). */
-static void complete(struct sender *s, struct notify_delivery *d)
+/* Writes the outcomes of n rows in one transaction; retried on deadlocks
+ * and lost connections. A batch that fails for good is written row by
+ * row; giving up on a row leaves its lease to expire (it goes again:
+ * at-least-once). */
+static void complete(struct sender *s, struct notify_delivery *d, int n)
 {
-	struct complete_tx tx = {s->pool->nc, d};
+	struct complete_tx tx = {s->pool->nc, d, n};
 	vox_error_t err;
 
 	for (int t = 1; t <= COMPLETE_TRIES; t++) {
 		if (vox_pg_transaction(s->pg, complete_in_tx, &tx, &err) == 0) {
-			count_outcome(tx.nc, d);
+			for (int i = 0; i < n; i++)
+				count_outcome(tx.nc, &d[i]);
 			return;
 		}
 		vox_log(VOX_LOG_WARN, "completion", "notification_id", d->id,
-		        "error", err.message, NULL);
+		        "rows", n > 1 ? "batch" : "one", "error", err.message,
+		        NULL);
 		if (!err.retriable)
-			return;
+			break;
 		vox_sleep_ms(vox_backoff_ms(50, 2000, t, 0));
 	}
+	for (int i = 0; n > 1 && i < n; i++)
+		complete(s, &d[i], 1);
 }
 
-/* Sends the batch, each row completed after its send; a row whose send
- * could outlast the lease is not sent (its claim is undone), so no other
- * sender can take a row while it is on the wire. */
+/* Sends the batch, then writes every outcome in one transaction. A row
+ * whose send could outlast the lease is not sent (its claim is undone),
+ * so no other sender can take a row while it is on the wire. */
 static void send_batch(struct sender *s, struct notify_delivery *d, int n)
 {
 	const struct notify_ctx *nc = s->pool->nc;
 	int64_t until = vox_mono_ms() + nc->lease_s * 1000 - 1000;
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		if (d[i].outcome == NOTIFY_UNSENT &&
 		    vox_mono_ms() + send_budget(nc, d[i].channel) < until &&
 		    !s->pool->stop)
 			send_one(nc, &d[i]);
-		complete(s, &d[i]);
-	}
+	complete(s, d, n);
 }
 
 /* LISTEN again after every reconnect (a new session listens to
