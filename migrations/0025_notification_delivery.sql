@@ -140,7 +140,11 @@ CREATE INDEX notification_attempts_account_idx ON notification_attempts (account
 
 -- ---------------------------------------------------------------- wakeups
 -- Senders LISTEN on vox_notify: a row made due now wakes them at commit
--- (the handler's fan-out, the API's recover/resend/test).
+-- (the intake's fan-out, the API's recover/resend/test). Only rows that
+-- become due: a completion (delivered, failed, a retry later) wakes no one,
+-- or every sender would run an empty claim after every delivery; a sender
+-- claims again at once after a batch, which picks up the next row of an
+-- ordered resource. NOTIFY folds identical payloads of one transaction.
 CREATE FUNCTION notify_notification_due() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -151,4 +155,5 @@ $$;
 
 CREATE TRIGGER notifications_notify_due
     AFTER INSERT OR UPDATE OF status, next_attempt_at ON notifications
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_notification_due();
+    FOR EACH ROW WHEN (NEW.status = 'queued' AND NEW.next_attempt_at <= now())
+    EXECUTE FUNCTION notify_notification_due();
