@@ -797,3 +797,47 @@ Test(notify_smtp_down, email_retried_until_its_deadline_then_sms)
 	                      ev, "cancelled true", WAIT_MS));
 	cr_expect(tn_mail(email, 0) == NULL);
 }
+
+/* An endpoint whose deliveries fail without a break for the failing
+ * window (5 days; here 1 s at the time scale of 1000) is disabled at its
+ * next failure, and endpoint.disabled is emitted. */
+static void failing_start(void)
+{
+	static const char *const extra[] = {
+	        "VOX_NOTIFY_ENDPOINT_FAILING_S=1000", NULL};
+
+	tn_start(extra);
+}
+
+TestSuite(notify_failing, .init = failing_start, .fini = stop, .timeout = 90);
+
+Test(notify_failing, failing_for_the_window_disables_the_endpoint)
+{
+	char account[40], path[64], id[40], whsec[100];
+
+	webhook_account(account, path, id, whsec);
+	/* 500 forever: attempts at 0, 5 ms, 300 ms, 1.8 s, 7.2 s... */
+	script(path, "[{\"status\":500}],\"then\":{\"status\":500}");
+	number_event(account, "+15550000012", "number.activated");
+	cr_assert(tn_wait_sql("SELECT enabled || ' ' || left(disabled_reason, "
+	                      "7) FROM webhook_endpoints WHERE id = $1",
+	                      id, "false failing", WAIT_MS));
+	/* disabled at the first failure past the window: the 4th attempt
+	 * (0.305 s after the first is not yet 1 s; 2.105 s is) */
+	cr_expect(tn_wait_sql("SELECT count(*) FROM notification_attempts a "
+	                      "JOIN notifications n ON n.id = "
+	                      "a.notification_id WHERE n.webhook_endpoint_id "
+	                      "= $1",
+	                      id, "4", WAIT_MS));
+	cr_expect_eq(count_sql("SELECT count(*) FROM outbox WHERE topic = "
+	                       "'vox.events' AND message_key = $1 AND payload "
+	                       "LIKE '%\"type\":\"endpoint.disabled\"%'",
+	                       id),
+	             1);
+	/* its retry is cancelled with the rest of its queue (recover brings
+	 * it back once the endpoint is enabled) */
+	cr_expect(tn_wait_sql("SELECT status FROM notifications WHERE "
+	                      "webhook_endpoint_id = $1 AND event_type = "
+	                      "'number.activated'",
+	                      id, "cancelled", WAIT_MS));
+}
