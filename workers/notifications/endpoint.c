@@ -153,11 +153,20 @@ int notify_endpoint_result(vox_pg_t *pg, const struct notify_ctx *nc,
 	const char *params[] = {d->endpoint_id};
 
 	if (d->outcome == NOTIFY_DELIVERED)
-		return vox_pg_execp(pg, "notify_endpoint_ok",
-		                    "UPDATE webhook_endpoints SET "
-		                    "last_success_at = now(), failing_since = "
-		                    "NULL, failure_count = 0 WHERE id = $1",
-		                    1, params, NULL, err);
+		/* Written only when it changes something (or once a
+		 * minute for last_success_at): an UPDATE whose WHERE is false
+		 * takes no row lock, so the senders delivering to one busy
+		 * endpoint do not queue on its row at every commit. */
+		return vox_pg_execp(
+		        pg, "notify_endpoint_ok",
+		        "UPDATE webhook_endpoints SET "
+		        "last_success_at = now(), failing_since = "
+		        "NULL, failure_count = 0 WHERE id = $1 AND "
+		        "(failing_since IS NOT NULL OR failure_count "
+		        "<> 0 OR last_success_at IS NULL OR "
+		        "last_success_at < now() - interval '1 "
+		        "minute')",
+		        1, params, NULL, err);
 	if (d->gone)
 		return notify_endpoint_disable(pg, nc, d->endpoint_id,
 		                               "gone: endpoint answered 410",
