@@ -323,6 +323,16 @@ static void wait_wakeup(struct sender *s)
 		vox_sleep_ms(left);
 		return;
 	}
+	/* A NOTIFY that came in with the last query's answer is already in
+	 * libpq's queue, and the socket will not say so: claim again now
+	 * (sleeping here held every wakeup back by up to poll_ms). */
+	PQconsumeInput(conn);
+	if ((note = PQnotifies(conn)) != NULL) {
+		do
+			PQfreemem(note);
+		while ((note = PQnotifies(conn)) != NULL);
+		return;
+	}
 	pfd.fd = PQsocket(conn);
 	pfd.events = POLLIN;
 	/* short slices so a stop is seen quickly */
