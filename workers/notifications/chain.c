@@ -132,73 +132,6 @@ static int chain_enter(vox_pg_t *pg, const struct notify_ctx *nc,
 	        1, params, NULL, err);
 }
 
-/* The account's channel order for type ("" for none), or
- * VOX_ERR_NOT_FOUND for an unknown account. */
-static int chain_channels(vox_pg_t *pg, const char *account, const char *type,
-                          char *out, size_t outlen, vox_error_t *err)
-{
-	const char *params[] = {account, type};
-	PGresult *res;
-	int rc;
-
-	rc = vox_pg_execp(
-	        pg, "notify_chain_channels",
-	        "SELECT array_to_string(coalesce((SELECT channels FROM "
-	        "notification_preferences WHERE account_id = a.id AND user_id "
-	        "IS NULL AND event_type = $2), (SELECT channels FROM "
-	        "notification_preferences WHERE account_id = a.id AND user_id "
-	        "IS NULL AND event_type = '*'), '{" DEFAULT_CHANNELS "}'), "
-	        "',') FROM accounts a WHERE a.id = $1",
-	        2, params, &res, err);
-	if (rc != 0)
-		return rc;
-	if (PQntuples(res) == 0)
-		rc = vox_error_set(err, VOX_ERR_INVALID, false, "no account %s",
-		                   account);
-	else
-		snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return rc;
-}
-
-/* 1 when the event already has its chain (a redelivery). */
-static int chain_seen(vox_pg_t *pg, const char *event_id, vox_error_t *err)
-{
-	const char *params[] = {event_id};
-	PGresult *res;
-	int rc;
-
-	rc = vox_pg_execp(pg, "notify_chain_seen",
-	                  "SELECT 1 FROM notification_chains WHERE "
-	                  "source_event_id = $1",
-	                  1, params, &res, err);
-	if (rc != 0)
-		return rc;
-	rc = PQntuples(res) > 0;
-	PQclear(res);
-	return rc;
-}
-
-static int chain_sequence(vox_pg_t *pg, const struct notify_event *ev,
-                          long long *seq, vox_error_t *err)
-{
-	const char *params[] = {ev->account_id, ev->ordering_key};
-	PGresult *res;
-	int rc;
-
-	rc = vox_pg_execp(pg, "notify_chain_sequence",
-	                  "INSERT INTO notification_sequences (account_id, "
-	                  "ordering_key, last) VALUES ($1, $2, 1) ON CONFLICT "
-	                  "(account_id, ordering_key) DO UPDATE SET last = "
-	                  "notification_sequences.last + 1 RETURNING last",
-	                  2, params, &res, err);
-	if (rc != 0)
-		return rc;
-	*seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return 0;
-}
-
 /* The public body: {id, type, timestamp, sequence, account_id, data}. */
 static char *chain_payload(const struct notify_event *ev, const char *msg_id,
                            long long seq)
@@ -242,52 +175,104 @@ static int chain_callback(vox_pg_t *pg, const struct notify_event *ev,
 	        9, params, NULL, err);
 }
 
+/* The chain of an event in one statement: the account's channel order,
+ * the next sequence number of its ordering key and the chain row (with
+ * its first step's deadline), unless the event already has its chain (a
+ * redelivery: no new sequence). Answers channels ("" for none; NULL: no
+ * such account), the sequence (NULL: a redelivery) and whether a chain
+ * was made. Six statements an event made the intake the bottleneck at
+ * 1,000 events/s (bench/RESULTS.md). */
+static const char chain_insert_sql[] =
+        "WITH pref AS (SELECT array_to_string(coalesce((SELECT channels "
+        "FROM notification_preferences WHERE account_id = a.id AND user_id "
+        "IS NULL AND event_type = $4), (SELECT channels FROM "
+        "notification_preferences WHERE account_id = a.id AND user_id IS "
+        "NULL AND event_type = '*'), '{" DEFAULT_CHANNELS "}'), ',') AS "
+        "channels FROM accounts a WHERE a.id = $2::uuid), "
+        "fresh AS (SELECT 1 FROM pref WHERE NOT EXISTS (SELECT 1 FROM "
+        "notification_chains WHERE source_event_id = $3)), "
+        "seq AS (INSERT INTO notification_sequences (account_id, "
+        "ordering_key, last) SELECT $2::uuid, $5, 1 FROM fresh ON CONFLICT "
+        "(account_id, ordering_key) DO UPDATE SET last = "
+        "notification_sequences.last + 1 RETURNING last), "
+        "chain AS (INSERT INTO notification_chains (id, account_id, "
+        "source_event_id, event_type, ordering_key, sequence, payload, "
+        "channels, step, step_deadline_at) SELECT $1::uuid, $2::uuid, $3, "
+        "$4, $5, seq.last, jsonb_set($6::jsonb, '{sequence}', "
+        "to_jsonb(seq.last)), string_to_array(pref.channels, ','), 0, "
+        "now() + (CASE split_part(pref.channels, ',', 1) WHEN 'email' THEN "
+        "$7 WHEN 'sms' THEN $8 ELSE $9 END)::bigint * interval '1 ms' FROM "
+        "seq, pref WHERE pref.channels <> '' ON CONFLICT (source_event_id) "
+        "DO NOTHING RETURNING 1) "
+        "SELECT (SELECT channels FROM pref), (SELECT last FROM seq), "
+        "(SELECT count(*) FROM chain)";
+
 int notify_chain_start(vox_pg_t *pg, const struct notify_ctx *nc,
                        const struct notify_event *ev, vox_error_t *err)
 {
-	char id[VOX_UUID_STRLEN], msg_id[40], channels[64], seq_text[24];
+	char id[VOX_UUID_STRLEN], msg_id[40], channels[64], first[16];
+	char email_ms[24], sms_ms[24], webhook_ms[24];
 	char *payload = NULL;
 	long long seq;
+	bool made;
+	PGresult *res;
+	long n = 0;
 	int rc, j = 4;
 
-	if ((rc = chain_seen(pg, ev->id, err)) != 0)
-		return rc < 0 ? rc : 0;
-	rc = chain_channels(pg, ev->account_id, ev->type, channels,
-	                    sizeof(channels), err);
-	if (rc == 0)
-		rc = chain_sequence(pg, ev, &seq, err);
-	if (rc != 0)
-		return rc;
 	vox_uuid7(id);
 	memcpy(msg_id, "msg_", 4);
 	for (const char *p = id; *p != '\0'; p++)
 		if (*p != '-')
 			msg_id[j++] = *p;
 	msg_id[j] = '\0';
-	snprintf(seq_text, sizeof(seq_text), "%lld", seq);
-	payload = chain_payload(ev, msg_id, seq);
+	payload = chain_payload(ev, msg_id, 0);
 	if (payload == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
-	if (*channels != '\0') {
-		const char *params[] = {id,       ev->account_id,   ev->id,
-		                        ev->type, ev->ordering_key, seq_text,
-		                        payload,  channels};
-		rc = vox_pg_execp(
-		        pg, "notify_chain_insert",
-		        "INSERT INTO notification_chains (id, account_id, "
-		        "source_event_id, event_type, ordering_key, sequence, "
-		        "payload, channels) VALUES ($1, $2, $3, $4, $5, "
-		        "$6::bigint, $7::jsonb, string_to_array($8, ','))",
-		        8, params, NULL, err);
-		if (rc == 0)
-			rc = chain_enter(pg, nc, id, channels, 0, err);
+	snprintf(email_ms, sizeof(email_ms), "%ld",
+	         step_deadline_ms(nc, "email"));
+	snprintf(sms_ms, sizeof(sms_ms), "%ld", step_deadline_ms(nc, "sms"));
+	snprintf(webhook_ms, sizeof(webhook_ms), "%ld",
+	         step_deadline_ms(nc, "webhook"));
+	const char *params[] = {id,       ev->account_id,   ev->id,
+	                        ev->type, ev->ordering_key, payload,
+	                        email_ms, sms_ms,           webhook_ms};
+	rc = vox_pg_execp(pg, "notify_chain_insert", chain_insert_sql, 9,
+	                  params, &res, err);
+	free(payload);
+	if (rc != 0)
+		return rc;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "no account %s", ev->account_id);
+	}
+	if (PQgetisnull(res, 0, 1)) { /* the event has its chain already */
+		PQclear(res);
+		return 0;
+	}
+	snprintf(channels, sizeof(channels), "%s", PQgetvalue(res, 0, 0));
+	seq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	made = strcmp(PQgetvalue(res, 0, 2), "0") != 0;
+	PQclear(res);
+	if (made) {
+		/* step 0's rows; none: the next step (chain_enter) */
+		snprintf(first, sizeof(first), "%.*s",
+		         (int)strcspn(channels, ","), channels);
+		rc = step_rows(pg, id, first, &n, err);
+		if (rc == 0 && n == 0)
+			rc = chain_enter(pg, nc, id, channels, 1, err);
 	} else {
 		vox_log(VOX_LOG_INFO, "account takes no notification",
 		        "account_id", ev->account_id, "type", ev->type, NULL);
 	}
-	if (rc == 0 && ev->callback_url != NULL && *ev->callback_url != '\0')
+	if (rc == 0 && ev->callback_url != NULL && *ev->callback_url != '\0') {
+		payload = chain_payload(ev, msg_id, seq);
+		if (payload == NULL)
+			return vox_error_set(err, VOX_ERR_NOMEM, true,
+			                     "out of memory");
 		rc = chain_callback(pg, ev, payload, msg_id, seq, err);
-	free(payload);
+		free(payload);
+	}
 	return rc;
 }
 
