@@ -198,7 +198,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	        {"GET", "/metrics", worker_metrics, NULL, NULL},
 	        {"GET", "/healthz", worker_healthz, NULL, NULL},
 	};
-	char group[96], port[16];
+	char group[96], port[16], batch[16];
 	struct worker_cfg cfg = {0};
 	vox_http_conf_t hconf = {0};
 	vox_metrics_t *metrics;
@@ -208,6 +208,8 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 
 	snprintf(group, sizeof(group), "vox.%s", def->name);
 	snprintf(port, sizeof(port), "%d", def->metrics_port);
+	snprintf(batch, sizeof(batch), "%d",
+	         def->batch_max > 0 ? def->batch_max : 10000);
 	const vox_cfg_opt_t opts[] = {
 	        {"VOX_PG_URL", VOX_CFG_STRING,
 	         "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
@@ -230,8 +232,9 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "handler attempts before dead-lettering", &cfg.max_attempts},
 	        {"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
 	         "first retry delay, doubled each attempt", &cfg.backoff_ms},
-	        {"VOX_WORKER_BATCH_MAX", VOX_CFG_INT, "10000", 1, 100000,
-	         "messages per transaction (batch-mode workers: metering)",
+	        {"VOX_WORKER_BATCH_MAX", VOX_CFG_INT, batch, 1, 100000,
+	         "messages per transaction (batch-mode workers: metering "
+	         "10000, notifications 100)",
 	         &cfg.batch_max},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
 	         300000, "consumer group session timeout",

@@ -21,6 +21,9 @@ typedef struct vox_worker_def {
 	/* Set instead of handlers: batch mode (vox_consumer.h), batches of up
 	 * to VOX_WORKER_BATCH_MAX messages. */
 	vox_batch_fn batch_fn;
+	/* Default of VOX_WORKER_BATCH_MAX (0: 10000). Smaller batches commit
+	 * sooner: what their effects start (notifications) is seen sooner. */
+	int batch_max;
 	/* Optional with batch_fn: pipelined batches (vox_consumer.h); the
 	 * worker gives prepare a PostgreSQL connection of its own. */
 	vox_batch_prepare_fn batch_prepare;

@@ -208,6 +208,8 @@ int main(int argc, char **argv)
 	        .topics = "vox.cmd.notifications,vox.events",
 	        .metrics_port = 19104,
 	        .batch_fn = notify_batch, /* batch.c */
+	        /* a batch's deliveries wait for its commit: keep it short */
+	        .batch_max = 100,
 	        .ctx = &notify,
 	        .tick = notify_tick,
 	        .tick_ms = 500,
