@@ -617,7 +617,7 @@ Test(notify_crash, killed_mid_delivery_loses_nothing_sends_no_attempt_twice)
 	        "VOX_NOTIFY_LEASE_S=5",     "VOX_WEBHOOK_TIMEOUT_MS=3000",
 	        "VOX_SMTP_TIMEOUT_MS=3000", "VOX_SMS_TIMEOUT_MS=3000",
 	        "VOX_NOTIFY_CLAIM_BATCH=1", NULL};
-	char account[40], path[64], id[40], whsec[100], e164[20];
+	char account[40], path[64], id[40], whsec[100], e164[32];
 	json_t *got, *r;
 	PGresult *res;
 	vox_error_t err;
