@@ -17,10 +17,7 @@ int vox_carrier_secret_seal(const vox_crypto_keyring_t *ring,
                             const char *credential_id, const char *secret,
                             char **sealed_hex, vox_error_t *err)
 {
-	unsigned char *sealed = NULL;
-	size_t sealed_len = 0;
 	char aad[96];
-	int rc;
 
 	*sealed_hex = NULL;
 	if (strlen(secret) > VOX_CARRIER_SECRET_MAX)
@@ -29,17 +26,7 @@ int vox_carrier_secret_seal(const vox_crypto_keyring_t *ring,
 		                     "bytes",
 		                     VOX_CARRIER_SECRET_MAX);
 	secret_aad(credential_id, aad, sizeof(aad));
-	rc = vox_crypto_seal(ring, secret, strlen(secret), aad, strlen(aad),
-	                     &sealed, &sealed_len, err);
-	if (rc != 0)
-		return rc;
-	*sealed_hex = malloc(2 * sealed_len + 1);
-	if (*sealed_hex == NULL)
-		rc = vox_error_set(err, VOX_ERR_NOMEM, false, "out of memory");
-	else
-		vox_hex_encode(sealed, sealed_len, *sealed_hex);
-	free(sealed);
-	return rc;
+	return vox_crypto_seal_hex(ring, secret, aad, sealed_hex, err);
 }
 
 int vox_carrier_secret_open(const vox_crypto_keyring_t *ring,

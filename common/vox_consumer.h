@@ -52,15 +52,16 @@ typedef struct vox_message {
 	const char *consumer; /* inbox name of the consumer */
 } vox_message_t;
 
+/* Fills msg's envelope members (event, id, type, account_id, subject,
+ * time, traceparent, data) from a parsed envelope; for batch handlers that
+ * run handler-style functions over the messages they parse. */
+void vox_message_envelope(const json_t *ev, vox_message_t *msg);
+
 /* Runs inside the transaction, after the inbox claim. Return 0 to commit;
  * an error rolls everything back (the inbox claim too). */
 typedef int (*vox_handler_fn)(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                               vox_error_t *err);
 
-/* A table may end with {"*", fn}: every type not listed goes to fn (NULL:
- * skipped, the offset stored, nothing written; for a worker that reads a
- * shared stream such as vox.events for a few types). Without it, a type
- * not listed is dead-lettered. */
 typedef struct vox_handler {
 	const char *type; /* CloudEvents type, e.g. "vox.canary.requested" */
 	vox_handler_fn fn;

@@ -11,19 +11,13 @@
 #include "vox_json.h"
 #include "vox_log.h"
 
-/* The handler of type, else the "*" entry if the table has one. */
 static const vox_handler_t *find_handler(const vox_consumer_t *c,
                                          const char *type)
 {
-	const vox_handler_t *any = NULL;
-
-	for (size_t i = 0; i < c->nhandlers; i++) {
+	for (size_t i = 0; i < c->nhandlers; i++)
 		if (strcmp(c->handlers[i].type, type) == 0)
 			return &c->handlers[i];
-		if (strcmp(c->handlers[i].type, "*") == 0)
-			any = &c->handlers[i];
-	}
-	return any;
+	return NULL;
 }
 
 struct handle_tx {
@@ -60,6 +54,12 @@ static void message_view(const vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	msg->key = key;
 	msg->payload = rkm->payload;
 	msg->len = rkm->len;
+	vox_message_envelope(ev, msg);
+	msg->consumer = c->name;
+}
+
+void vox_message_envelope(const json_t *ev, vox_message_t *msg)
+{
 	msg->event = ev;
 	msg->id = vox_json_str(ev, "id");
 	msg->type = vox_json_str(ev, "type");
@@ -68,7 +68,6 @@ static void message_view(const vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	msg->time = vox_json_str(ev, "time");
 	msg->traceparent = vox_json_str(ev, "traceparent");
 	msg->data = json_object_get(ev, "data");
-	msg->consumer = c->name;
 }
 
 /* Runs the handler until it commits, is skipped as a duplicate, or must be
@@ -145,10 +144,6 @@ int vox_consumer_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 		snprintf(reason, sizeof(reason), "no handler for type %s",
 		         vox_json_str(ev, "type"));
 		rc = vox_dlq_send(c, rkm, reason, 1, running);
-		goto out;
-	}
-	if (handler->fn == NULL) { /* a type this consumer does not want */
-		rc = 0;
 		goto out;
 	}
 	if (rkm->key != NULL)

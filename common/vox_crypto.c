@@ -238,6 +238,27 @@ int vox_crypto_seal(const vox_crypto_keyring_t *ring, const void *plain,
 	return 0;
 }
 
+int vox_crypto_seal_hex(const vox_crypto_keyring_t *ring, const char *secret,
+                        const char *aad, char **hex, vox_error_t *err)
+{
+	unsigned char *sealed = NULL;
+	size_t sealed_len = 0;
+	int rc;
+
+	*hex = NULL;
+	rc = vox_crypto_seal(ring, secret, strlen(secret), aad, strlen(aad),
+	                     &sealed, &sealed_len, err);
+	if (rc != 0)
+		return rc;
+	*hex = malloc(2 * sealed_len + 1);
+	if (*hex == NULL)
+		rc = vox_error_set(err, VOX_ERR_NOMEM, false, "out of memory");
+	else
+		vox_hex_encode(sealed, sealed_len, *hex);
+	free(sealed);
+	return rc;
+}
+
 int vox_crypto_open(const vox_crypto_keyring_t *ring,
                     const unsigned char *sealed, size_t len, const void *aad,
                     size_t aad_len, char **plain, size_t *plain_len,

@@ -44,6 +44,12 @@ int vox_crypto_seal(const vox_crypto_keyring_t *ring, const void *plain,
                     size_t len, const void *aad, size_t aad_len,
                     unsigned char **out, size_t *out_len, vox_error_t *err);
 
+/* vox_crypto_seal of the text secret bound to the text aad, as lower-case
+ * hex for a bytea parameter (decode($n, 'hex')). *hex (malloc'd) is the
+ * caller's. */
+int vox_crypto_seal_hex(const vox_crypto_keyring_t *ring, const char *secret,
+                        const char *aad, char **hex, vox_error_t *err);
+
 /* Opens what vox_crypto_seal made with any key of the ring and the same
  * aad. *plain (malloc'd, NUL-terminated after *plain_len bytes) is the
  * caller's; wipe it when it holds a secret. VOX_ERR_INVALID when the value

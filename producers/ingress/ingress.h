@@ -28,6 +28,7 @@
 #include "vox_metrics.h"
 #include "vox_pg.h"
 #include "vox_uuid.h"
+#include "vox_whsig.h"
 
 struct ingress_cfg {
 	const char *bind, *pg_url, *redis_url, *brokers, *log_level;
@@ -272,12 +273,12 @@ bool ingress_url_shape_ok(const char *url);
  * 400 invalid_body naming field and the reason. */
 bool ingress_url_allowed(vox_http_req_t *req, ingress_t *in, const char *field,
                          const char *url);
-/* Seals secret with the keyring for the row aad names, bound to it (aad:
- * "webhook_endpoints/<id>", "usage_triggers/<id>"; the notifications worker
- * opens with the same). *sealed_hex (malloc'd hex, for decode($n, 'hex'))
- * is the caller's. VOX_ERR_UNAVAILABLE without a keyring. */
-int ingress_secret_seal(ingress_t *in, const char *aad, const char *secret,
-                        char **sealed_hex, vox_error_t *err);
+/* A new whsec_ secret and its sealed form (vox_crypto_seal_hex), bound to
+ * the row aad names ("webhook_endpoints/<id>", "usage_triggers/<id>"; the
+ * notifications worker opens with the same). 0, or -1 after answering
+ * (503 secret_storage_unavailable without a keyring, 500). */
+int ingress_secret_make(vox_http_req_t *req, ingress_t *in, const char *aad,
+                        char secret[VOX_WHSIG_SECRET_MAX], char **sealed_hex);
 void ingress_endpoint_aad(const char *id, char *out, size_t outlen);
 /* An endpoint as answered (never its secret), from the columns id, url,
  * events (JSON text), description, enabled, disabled_reason, created_at,

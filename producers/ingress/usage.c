@@ -379,21 +379,13 @@ static int trigger_secret(vox_http_req_t *req, ingress_t *in, const char *id,
                           char secret[VOX_WHSIG_SECRET_MAX], char **sealed_hex)
 {
 	char aad[64];
-	vox_error_t err = {0};
 
 	*sealed_hex = NULL;
 	secret[0] = '\0';
 	if (in->keyring == NULL)
 		return 0;
 	snprintf(aad, sizeof(aad), "usage_triggers/%s", id);
-	if (vox_whsig_secret_new(secret) != 0 ||
-	    ingress_secret_seal(in, aad, secret, sealed_hex, &err) != 0) {
-		OPENSSL_cleanse(secret, VOX_WHSIG_SECRET_MAX);
-		ingress_error(req, 500, "internal",
-		              "cannot make a signing secret", NULL);
-		return -1;
-	}
-	return 0;
+	return ingress_secret_make(req, in, aad, secret, sealed_hex);
 }
 
 void ingress_trigger_create(vox_http_req_t *req, void *ctx)

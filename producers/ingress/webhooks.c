@@ -71,34 +71,10 @@ bool ingress_url_allowed(vox_http_req_t *req, ingress_t *in, const char *field,
 	return false;
 }
 
-int ingress_secret_seal(ingress_t *in, const char *aad, const char *secret,
-                        char **sealed_hex, vox_error_t *err)
-{
-	unsigned char *sealed = NULL;
-	size_t sealed_len = 0;
-	int rc;
-
-	*sealed_hex = NULL;
-	if (in->keyring == NULL)
-		return vox_error_set(err, VOX_ERR_UNAVAILABLE, false,
-		                     "no VOX_ENCRYPTION_KEY is configured");
-	rc = vox_crypto_seal(in->keyring, secret, strlen(secret), aad,
-	                     strlen(aad), &sealed, &sealed_len, err);
-	if (rc != 0)
-		return rc;
-	*sealed_hex = malloc(2 * sealed_len + 1);
-	if (*sealed_hex == NULL)
-		rc = vox_error_set(err, VOX_ERR_NOMEM, false, "out of memory");
-	else
-		vox_hex_encode(sealed, sealed_len, *sealed_hex);
-	free(sealed);
-	return rc;
-}
-
 /* A new secret and its sealed form for the row aad names: 0, or answered
  * (503 secret_storage_unavailable without a keyring, 500). */
-static int secret_make(vox_http_req_t *req, ingress_t *in, const char *aad,
-                       char secret[VOX_WHSIG_SECRET_MAX], char **sealed_hex)
+int ingress_secret_make(vox_http_req_t *req, ingress_t *in, const char *aad,
+                        char secret[VOX_WHSIG_SECRET_MAX], char **sealed_hex)
 {
 	vox_error_t err = {0};
 
@@ -112,7 +88,8 @@ static int secret_make(vox_http_req_t *req, ingress_t *in, const char *aad,
 		return -1;
 	}
 	if (vox_whsig_secret_new(secret) != 0 ||
-	    ingress_secret_seal(in, aad, secret, sealed_hex, &err) != 0) {
+	    vox_crypto_seal_hex(in->keyring, secret, aad, sealed_hex, &err) !=
+	            0) {
 		OPENSSL_cleanse(secret, VOX_WHSIG_SECRET_MAX);
 		ingress_error(req, 500, "internal",
 		              "cannot make a signing secret", NULL);
@@ -369,7 +346,7 @@ void ingress_endpoint_create(vox_http_req_t *req, void *ctx)
 		goto out;
 	vox_uuid7(id); /* time-ordered: the list pages by id */
 	ingress_endpoint_aad(id, aad, sizeof(aad));
-	if (secret_make(req, ir->in, aad, secret, &sealed) != 0)
+	if (ingress_secret_make(req, ir->in, aad, secret, &sealed) != 0)
 		goto out;
 	events = events_text(body, true);
 	enabled = json_object_get(body, "enabled");
@@ -555,7 +532,7 @@ void ingress_endpoint_rotate(vox_http_req_t *req, void *ctx)
 	if (!idem_begin(req, ir))
 		return;
 	ingress_endpoint_aad(id, aad, sizeof(aad));
-	if (secret_make(req, ir->in, aad, secret, &sealed) != 0)
+	if (ingress_secret_make(req, ir->in, aad, secret, &sealed) != 0)
 		return;
 	const char *params[] = {id, ir->who.account_id, sealed};
 	/* The previous secret stays valid for 24 h: deliveries carry both

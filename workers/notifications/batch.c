@@ -46,14 +46,7 @@ static void message_view(const vox_batch_msg_t *m, const json_t *ev,
 	msg->offset = m->offset;
 	msg->payload = m->payload;
 	msg->len = m->len;
-	msg->event = ev;
-	msg->id = vox_json_str(ev, "id");
-	msg->type = vox_json_str(ev, "type");
-	msg->account_id = vox_json_str(ev, "accountid");
-	msg->subject = vox_json_str(ev, "subject");
-	msg->time = vox_json_str(ev, "time");
-	msg->traceparent = vox_json_str(ev, "traceparent");
-	msg->data = json_object_get(ev, "data");
+	vox_message_envelope(ev, msg);
 	msg->consumer = "notifications";
 }
 
