@@ -1,0 +1,71 @@
+/*
+ * vox_carrier_port: porting at the carrier (docs/CARRIER_SANDBOX.md
+ * "Porting"), Telnyx v2-like: portability checks and porting orders. Calls
+ * go through the vox_carrier_t handle (retries, breaker, metrics with
+ * endpoints "portability", "port_create", "port_update", "port_cancel",
+ * "port_get"); errors map as in vox_carrier.h.
+ */
+#ifndef VOX_CARRIER_PORT_H
+#define VOX_CARRIER_PORT_H
+
+#include <stdbool.h>
+
+#include "vox_carrier.h"
+
+/* Most numbers one portability check carries (VOX_PORTING_CHECK_MAX). */
+#define VOX_CARRIER_PORT_CHECK_MAX 250
+
+typedef struct vox_carrier_portability {
+	char e164[24];
+	bool portable, fast_portable;
+	char not_portable_reason[40]; /* "" when portable */
+	char losing_carrier[96];      /* "" when unknown */
+	char spid[16];
+	char number_type[16]; /* "local", "mobile", "toll_free" */
+	bool pin_required, account_number_required;
+} vox_carrier_portability_t;
+
+/* POST /v2/portability_checks for e164s[n] (1..VOX_CARRIER_PORT_CHECK_MAX):
+ * out[i] for e164s[i] (a number missing from the answer: not portable,
+ * reason "number_not_found"). */
+int vox_carrier_portability(vox_carrier_t *c, const char *const *e164s, int n,
+                            vox_carrier_portability_t *out, vox_error_t *err);
+
+/* What a port request carries. Secrets are borrowed, never logged. */
+typedef struct vox_carrier_port_req {
+	const char *customer_reference; /* our order id (required) */
+	const char *const *e164s;
+	int n; /* 1..1000 */
+	const char *authorized_name, *business_name;
+	const char *service_address_json; /* a JSON object, or NULL */
+	const char *account_number, *pin; /* pin may be NULL */
+	const char *foc_date;             /* "YYYY-MM-DD" */
+	const char *loa_document_id, *invoice_document_id;
+} vox_carrier_port_req_t;
+
+typedef struct vox_carrier_port {
+	char id[64];     /* the carrier's porting order id */
+	char status[24]; /* our status names: "submitted", "in-process"... */
+} vox_carrier_port_t;
+
+/* POST /v2/porting_orders with Idempotency-Key = idempotency_key (the
+ * leaf order's id + ":" + its version): the carrier answers a repeated key
+ * with the first order, so a redelivered submit never ports twice. */
+int vox_carrier_port_create(vox_carrier_t *c, const vox_carrier_port_req_t *req,
+                            const char *idempotency_key,
+                            vox_carrier_port_t *out, vox_error_t *err);
+/* PATCH /v2/porting_orders/{id}: corrected details after an exception
+ * (the carrier resubmits); Idempotency-Key as above. */
+int vox_carrier_port_update(vox_carrier_t *c, const char *carrier_order_id,
+                            const vox_carrier_port_req_t *req,
+                            const char *idempotency_key,
+                            vox_carrier_port_t *out, vox_error_t *err);
+/* POST /v2/porting_orders/{id}/actions/cancel. Idempotent at the carrier
+ * (a second cancel answers the order as it is). */
+int vox_carrier_port_cancel(vox_carrier_t *c, const char *carrier_order_id,
+                            vox_carrier_port_t *out, vox_error_t *err);
+/* GET /v2/porting_orders/{id}. */
+int vox_carrier_port_get(vox_carrier_t *c, const char *carrier_order_id,
+                         vox_carrier_port_t *out, vox_error_t *err);
+
+#endif
