@@ -47,13 +47,14 @@ LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
 PROGRAMS := producers/ingress producers/cdr-import workers/provisioning \
-	workers/metering workers/notifications tools/voxctl
+	workers/metering workers/notifications workers/porting tools/voxctl
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
-TEST_ONLY_PROGRAMS := workers/metering workers/provisioning workers/notifications
+TEST_ONLY_PROGRAMS := workers/metering workers/provisioning workers/notifications \
+	workers/porting
 # Where the notifications worker finds its templates unless
 # VOX_NOTIFY_TEMPLATES says otherwise: this tree's.
 $(BUILD)/workers/notifications/main.o: CFLAGS += \
