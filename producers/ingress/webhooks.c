@@ -32,7 +32,12 @@ static const char *const public_types[] = {
         "number.activated",    "number.deactivated",
         "number.released",     "number.configured",
         "reservation.expired", "endpoint.disabled",
-        "webhook.test",        NULL};
+        "webhook.test",
+        /* porting orders (workers/porting) */
+        "porting_order.submitted", "porting_order.in_process",
+        "porting_order.exception", "porting_order.foc_date_confirmed",
+        "porting_order.ported", "porting_order.cancel_pending",
+        "porting_order.cancelled", "porting_order.expired", NULL};
 
 /* ---------------------------------------------------------------- shared */
 

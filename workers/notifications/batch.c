@@ -25,6 +25,16 @@ static const vox_handler_t handlers[] = {
         {"number.released", notify_number_event},
         {"number.configured", notify_number_event},
         {"reservation.expired", notify_reservation_event},
+        /* porting orders (workers/porting): subject = the order id, so
+         * one order's messages keep their order */
+        {"porting_order.submitted", notify_number_event},
+        {"porting_order.in_process", notify_number_event},
+        {"porting_order.exception", notify_number_event},
+        {"porting_order.foc_date_confirmed", notify_number_event},
+        {"porting_order.ported", notify_number_event},
+        {"porting_order.cancel_pending", notify_number_event},
+        {"porting_order.cancelled", notify_number_event},
+        {"porting_order.expired", notify_number_event},
 };
 
 /* The handler of type, NULL for the types that are not ours (the rest of
