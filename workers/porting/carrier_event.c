@@ -11,27 +11,25 @@
  *
  * An event can overtake our own record of the submit: the worker died
  * after the carrier took the order and before its transaction committed
- * (the carrier's webhooks do not wait for us). Such an event (its order
- * not submitted yet, or not there yet: a child of a split being redone,
- * while a submit operation is pending) is put back on the topic with a new
- * id until the submit is recorded, for at most VOX_PORTING_EARLY_WAIT_S;
- * applying it as refused would lose the move. An event about no order we
- * know is logged and skipped.
+ * (the carrier's webhooks do not wait for us). Such an event (its leaf has
+ * no carrier order yet, or is not there yet: a child of a split that is
+ * redone; or a resubmit of a leaf in exception is pending) is held on the
+ * order that has the numbers (a history row, applied = false, reason
+ * "early", the event as detail) and applied in its order by the submit
+ * when it is recorded: applying it as refused would lose the move. An
+ * event about no order we know is logged and skipped.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "porting.h"
 #include "vox_event.h"
+#include "vox_fault.h"
 #include "vox_json.h"
 #include "vox_log.h"
 #include "vox_porting.h"
 #include "vox_uuid.h"
-
-#define REQUEUE_FIELD "vox_requeue_until"
 
 struct cevent {
 	const char *id, *carrier, *carrier_order, *reference, *status;
@@ -40,13 +38,13 @@ struct cevent {
 	char *numbers_json;
 };
 
-static int cevent_parse(const vox_message_t *msg, struct cevent *ev,
+static int cevent_parse(const json_t *data, struct cevent *ev,
                         vox_error_t *err)
 {
 	memset(ev, 0, sizeof(*ev));
-	ev->id = vox_json_str(msg->data, "id");
-	ev->carrier = vox_json_str(msg->data, "carrier");
-	ev->payload = json_object_get(msg->data, "payload");
+	ev->id = vox_json_str(data, "id");
+	ev->carrier = vox_json_str(data, "carrier");
+	ev->payload = json_object_get(data, "payload");
 	ev->carrier_order = vox_json_str(ev->payload, "id");
 	ev->reference = vox_json_str(ev->payload, "customer_reference");
 	ev->status = vox_json_str(ev->payload, "status");
@@ -103,30 +101,22 @@ static int find_leaf(vox_pg_t *pg, const struct cevent *ev,
 	return por_order_lock(pg, id, NULL, leaf, err);
 }
 
-/* Whether a submit of this order (or its parent, or of an order holding
- * the event's numbers) is still pending: the event came before it. */
-static int submit_pending(vox_pg_t *pg, const char *leaf_id,
-                          const struct cevent *ev, bool *pending,
-                          vox_error_t *err)
+/* Whether a submit of the leaf (or its parent) is still pending: an
+ * accepted or running porting.submit operation. */
+static int submit_pending(vox_pg_t *pg, const struct por_order *leaf,
+                          bool *pending, vox_error_t *err)
 {
-	const char *params[] = {leaf_id, ev->numbers_json};
+	const char *params[] = {leaf->id, *leaf->parent_id ? leaf->parent_id
+	                                                   : leaf->id};
 	PGresult *res;
 	int rc;
 
 	rc = vox_pg_execp(
 	        pg, "por_submit_pending",
-	        "WITH mine AS (SELECT o.id::text AS id FROM porting_orders o "
-	        "WHERE o.id = $1::uuid UNION SELECT o.parent_id::text FROM "
-	        "porting_orders o WHERE o.id = $1::uuid AND o.parent_id IS NOT "
-	        "NULL UNION SELECT coalesce(o.parent_id, o.id)::text FROM "
-	        "porting_order_numbers n JOIN porting_orders o ON o.id = "
-	        "n.order_id WHERE o.status IN ('draft', 'exception') AND "
-	        "n.e164 IN (SELECT x->>'phone_number' FROM "
-	        "jsonb_array_elements($2::jsonb) x)) "
 	        "SELECT EXISTS (SELECT 1 FROM operations op WHERE op.kind = "
 	        "'porting.submit' AND op.status IN ('accepted', 'running') AND "
-	        "(op.subject IN (SELECT id FROM mine) OR op.request->>'order_id' "
-	        "IN (SELECT id FROM mine)))",
+	        "(op.subject IN ($1, $2) OR op.request->>'order_id' IN ($1, "
+	        "$2)))",
 	        2, params, &res, err);
 	if (rc != 0)
 		return rc;
@@ -135,43 +125,54 @@ static int submit_pending(vox_pg_t *pg, const char *leaf_id,
 	return 0;
 }
 
-/* Puts the event back on its topic under a new id (the inbox would skip
- * the old one), until its deadline. */
-static int requeue(vox_pg_t *pg, const vox_message_t *msg,
-                   const struct porting_ctx *pc, vox_error_t *err)
+/* The order that holds the event's numbers before its submit is recorded
+ * (the parent of a split being redone): draft or exception. */
+static int find_holder(vox_pg_t *pg, const struct cevent *ev,
+                       struct por_order *holder, vox_error_t *err)
 {
-	const json_t *until = json_object_get(msg->data, REQUEUE_FIELD);
-	long long now = (long long)time(NULL), deadline;
-	char id[VOX_UUID_STRLEN], *text;
-	json_t *ev, *data;
+	const char *params[] = {ev->numbers_json};
+	PGresult *res;
+	char id[40];
 	int rc;
 
-	deadline = json_is_integer(until) ? json_integer_value(until)
-	                                  : now + pc->early_wait_s;
-	if (now > deadline) {
-		vox_log(VOX_LOG_WARN,
-		        "a carrier porting event found no submitted order in "
-		        "time: skipped",
-		        "message_id", msg->id, "order_id", msg->subject, NULL);
-		return 0;
+	rc = vox_pg_execp(pg, "por_find_holder",
+	                  "SELECT n.order_id FROM porting_order_numbers n JOIN "
+	                  "porting_orders o ON o.id = n.order_id WHERE "
+	                  "o.status IN ('draft', 'exception') AND n.e164 IN "
+	                  "(SELECT x->>'phone_number' FROM "
+	                  "jsonb_array_elements($1::jsonb) x) LIMIT 1",
+	                  1, params, &res, err);
+	if (rc != 0)
+		return rc;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return VOX_ERR_NOT_FOUND;
 	}
-	ev = json_deep_copy(msg->event);
-	data = ev != NULL ? json_object_get(ev, "data") : NULL;
-	if (data == NULL) {
-		json_decref(ev);
+	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return por_order_lock(pg, id, NULL, holder, err);
+}
+
+/* Keeps an event that came before our record of its submit (the worker
+ * died after the carrier took the order, before its commit; the carrier's
+ * webhooks do not wait for us) on the order that holds it, applied =
+ * false with reason "early" and the whole event as detail; the submit
+ * replays it once recorded (por_early_replay). A duplicate is nothing. */
+static int hold_early(vox_pg_t *pg, const vox_message_t *msg,
+                      const struct por_order *holder, const struct cevent *ev,
+                      vox_error_t *err)
+{
+	char *detail = json_dumps(msg->data, JSON_COMPACT);
+	int rc;
+
+	if (detail == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
-	}
-	vox_uuid7(id);
-	json_object_set_new(ev, "id", json_string(id));
-	json_object_set_new(data, REQUEUE_FIELD, json_integer(deadline));
-	text = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	if (text == NULL)
-		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
-	/* not a hot loop while the submit is on its way */
-	usleep(50 * 1000);
-	rc = vox_outbox_add(pg, msg->topic, msg->key, text, NULL, err);
-	free(text);
+	rc = por_history(pg, holder->id, holder->status, ev->status, false,
+	                 "carrier", ev->id, POR_EARLY, detail, NULL, err);
+	free(detail);
+	vox_log(VOX_LOG_INFO,
+	        "carrier porting event before its submit was recorded: held",
+	        "order_id", holder->id, "carrier_event_id", ev->id, NULL);
 	return rc;
 }
 
@@ -309,6 +310,11 @@ static int apply(vox_pg_t *pg, const vox_message_t *msg,
 		return rc;
 	if (*leaf->parent_id != '\0')
 		rc = por_parent_sync(pg, msg, leaf->parent_id, err);
+	/* tests: killed with the move written, not committed */
+	if (rc == 0)
+		vox_fault_point(strcmp(ev->status, "ported") == 0
+		                        ? "porting.event.ported"
+		                        : "porting.event.applied");
 	return rc;
 }
 
@@ -318,10 +324,10 @@ int por_carrier_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	struct porting_ctx *pc = ctx;
 	struct por_order leaf;
 	struct cevent ev;
-	bool pending = false, found;
+	bool pending = false;
 	int rc;
 
-	if ((rc = cevent_parse(msg, &ev, err)) != 0)
+	if ((rc = cevent_parse(msg->data, &ev, err)) != 0)
 		goto out;
 	if (ev.carrier == NULL || strcmp(ev.carrier, pc->carrier_name) != 0) {
 		vox_log(VOX_LOG_WARN,
@@ -330,38 +336,84 @@ int por_carrier_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 		goto out;
 	}
 	rc = find_leaf(pg, &ev, &leaf, err);
-	if (rc != 0 && rc != VOX_ERR_NOT_FOUND)
+	if (rc == VOX_ERR_NOT_FOUND) {
+		/* a child of a split not recorded yet, or nothing of ours */
+		rc = find_holder(pg, &ev, &leaf, err);
+		if (rc == 0)
+			rc = hold_early(pg, msg, &leaf, &ev, err);
+		else if (rc == VOX_ERR_NOT_FOUND) {
+			vox_log(VOX_LOG_WARN,
+			        "carrier porting event for no order of ours: "
+			        "skipped",
+			        "carrier_event_id", ev.id, "order_id",
+			        ev.reference, NULL);
+			rc = 0;
+		}
 		goto out;
-	found = rc == 0;
-	if (found && *leaf.carrier_order_id != '\0' &&
+	}
+	if (rc != 0)
+		goto out;
+	if (*leaf.carrier_order_id != '\0' &&
 	    strcmp(leaf.carrier_order_id, ev.carrier_order) != 0) {
 		vox_log(VOX_LOG_WARN,
 		        "carrier porting event names another carrier order: "
 		        "skipped",
 		        "order_id", leaf.id, "carrier_event_id", ev.id, NULL);
-		rc = 0;
 		goto out;
 	}
-	if (!found || *leaf.carrier_order_id == '\0' ||
-	    strcmp(leaf.status, "exception") == 0) {
-		rc = submit_pending(pg, found ? leaf.id : NULL, &ev, &pending,
-		                    err);
-		if (rc != 0)
+	if (*leaf.carrier_order_id == '\0') {
+		rc = hold_early(pg, msg, &leaf, &ev, err);
+		goto out;
+	}
+	if (strcmp(leaf.status, "exception") == 0) {
+		/* a resubmit the carrier took and we did not record yet */
+		if ((rc = submit_pending(pg, &leaf, &pending, err)) != 0)
 			goto out;
 		if (pending) {
-			rc = requeue(pg, msg, pc, err);
-			goto out;
-		}
-		if (!found) {
-			vox_log(VOX_LOG_WARN,
-			        "carrier porting event for no order of ours: "
-			        "skipped",
-			        "carrier_event_id", ev.id, NULL);
+			rc = hold_early(pg, msg, &leaf, &ev, err);
 			goto out;
 		}
 	}
 	rc = apply(pg, msg, pc, &leaf, &ev, err);
 out:
 	free(ev.numbers_json);
+	return rc;
+}
+
+int por_early_replay(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                     const char *holder_id, const char *leaf_id,
+                     vox_error_t *err)
+{
+	struct porting_ctx *pc = ctx;
+	PGresult *res;
+	int rc;
+
+	const char *params[] = {leaf_id, holder_id, POR_EARLY};
+	rc = vox_pg_execp(
+	        pg, "por_early_take",
+	        "WITH e AS (SELECT id, detail FROM porting_order_events WHERE "
+	        "order_id IN ($1::uuid, $2::uuid) AND NOT applied AND reason = "
+	        "$3 AND (detail->'payload'->>'customer_reference' = $1 OR "
+	        "detail->'payload'->>'id' = (SELECT carrier_order_id FROM "
+	        "porting_orders WHERE id = $1::uuid)) FOR UPDATE), d AS ("
+	        "DELETE FROM porting_order_events x USING e WHERE x.id = e.id) "
+	        "SELECT detail::text FROM e ORDER BY id",
+	        3, params, &res, err);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+		json_t *data = json_loads(PQgetvalue(res, i, 0), 0, NULL);
+		struct por_order leaf;
+		struct cevent ev;
+
+		rc = cevent_parse(data, &ev, err);
+		if (rc == 0)
+			rc = por_order_lock(pg, leaf_id, NULL, &leaf, err);
+		if (rc == 0)
+			rc = apply(pg, msg, pc, &leaf, &ev, err);
+		free(ev.numbers_json);
+		json_decref(data);
+	}
+	PQclear(res);
 	return rc;
 }

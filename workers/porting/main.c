@@ -39,10 +39,6 @@ static const vox_cfg_opt_t opts[] = {
         {"VOX_ENCRYPTION_OLD_KEYS", VOX_CFG_STRING, "", 0, 2000,
          "retired keys that still open what they sealed: ID:KEY,...",
          &porting.encryption_old_keys},
-        {"VOX_PORTING_EARLY_WAIT_S", VOX_CFG_INT, "120", 1, 3600,
-         "how long a carrier event that came before its submit was "
-         "recorded is put back on the topic",
-         &porting.early_wait_s},
         {"VOX_PORTING_EXPIRE_BATCH", VOX_CFG_INT, "100", 1, 10000,
          "drafts expired per tick at most", &porting.expire_batch},
 };

@@ -27,7 +27,6 @@ struct porting_ctx {
 	const char *carrier_url, *carrier_key, *carrier_name;
 	const char *encryption_key, *encryption_old_keys;
 	long carrier_timeout_ms;
-	long early_wait_s; /* how long an early carrier event is requeued */
 	long expire_batch;
 };
 
@@ -49,6 +48,15 @@ int por_cancel(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                vox_error_t *err);
 int por_carrier_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                       vox_error_t *err);
+/* Applies, in their order, the carrier events held on holder_id (the
+ * leaf itself, or the parent it was split from) before the submit of
+ * leaf_id was recorded (carrier_event.c); called by the submit once it
+ * is. */
+int por_early_replay(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
+                     const char *holder_id, const char *leaf_id,
+                     vox_error_t *err);
+/* The reason of a held early event. */
+#define POR_EARLY "early"
 /* tick (expire.c): drafts past expires_at become cancelled. */
 void por_expire(vox_pg_t *pg, void *ctx);
 

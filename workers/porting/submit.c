@@ -23,6 +23,7 @@
 
 #include "porting.h"
 #include "vox_carrier_port.h"
+#include "vox_fault.h"
 #include "vox_json.h"
 #include "vox_log.h"
 #include "vox_porting.h"
@@ -400,6 +401,8 @@ static void undo_created(const struct porting_ctx *pc,
 
 /* The leaves are at the carrier: record it. */
 static int leaves_submitted(vox_pg_t *pg, const vox_message_t *msg,
+                            const struct porting_ctx *pc,
+                            const struct por_order *o,
                             struct por_order *leaves,
                             const vox_carrier_port_t *sent, int n,
                             vox_error_t *err)
@@ -417,6 +420,11 @@ static int leaves_submitted(vox_pg_t *pg, const vox_message_t *msg,
 			rc = por_move(pg, msg, &leaves[i], "submitted", "api",
 			              NULL, err);
 	}
+	/* what the carrier said before we got here, once every leaf is
+	 * submitted (a parent's summary must see them all) */
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = por_early_replay(pg, msg, (void *)pc, o->id, leaves[i].id,
+		                      err);
 	return rc;
 }
 
@@ -449,7 +457,9 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 		return por_fail(pg, msg, KIND, "carrier_refused", cerr.message,
 		                err);
 	}
-	rc = leaves_submitted(pg, msg, leaves, sent, n, err);
+	/* tests: killed with the carrier's orders made, ours not recorded */
+	vox_fault_point("porting.submit.after_carrier");
+	rc = leaves_submitted(pg, msg, pc, o, leaves, sent, n, err);
 	/* a parent (split now or before) follows its children */
 	if (rc == 0 && (n > 1 || strcmp(leaves[0].id, o->id) != 0))
 		rc = por_parent_sync(pg, msg, o->id, err);
@@ -457,6 +467,7 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 		rc = por_order_lock(pg, o->id, NULL, o, err);
 	if (rc != 0)
 		return rc;
+	vox_fault_point("porting.submit.before_commit");
 	return por_done(pg, msg, KIND, por_result(o), err);
 }
 
