@@ -1,0 +1,360 @@
+/*
+ * Issue 14's acceptance 1 end to end, nothing played by the test: through
+ * the real ingress (documents, porting API, the carrier's signed webhooks),
+ * the carrier sandbox playing the losing carriers, the porting worker, the
+ * metering worker and the notifications worker.
+ *
+ * 1. check -> draft -> LOA and invoice -> submit -> exception (wrong PIN)
+ *    -> PATCH the PIN -> submit -> FOC confirmed -> ported: the number is
+ *    active in GET /v1/numbers, a CDR pushed for it is rated, every move
+ *    is in the order's history, reached vox.events and became a
+ *    notification (mail in the SMTP sink).
+ * 2. numbers of two losing carriers: split into two children, one ported,
+ *    the other cancelled by its id before its FOC; the parent shows both
+ *    and sums up as ported.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "test_notify_helpers.h"
+#include "test_porting_helpers.h"
+#include "vox_json.h"
+#include "vox_uuid.h"
+
+#define WAIT_MS 60000
+
+/* The end user of the orders, with pin (NULL: none). */
+static json_t *end_user(const char *account_number, const char *pin)
+{
+	json_t *u = json_pack(
+	        "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:s}",
+	        "authorized_name", "Ada Lovelace", "business_name",
+	        "Analytical Ltd", "service_address", "street", "1 Main St",
+	        "locality", "San Francisco", "administrative_area", "CA",
+	        "postal_code", "94105", "country", "US", "account_number",
+	        account_number);
+
+	if (pin != NULL)
+		json_object_set_new(u, "pin", json_string(pin));
+	return u;
+}
+
+/* A draft of numbers (a JSON array, stolen) with documents; its id. */
+static void draft(struct tp_world *w, json_t *numbers, json_t *user,
+                  char id[40])
+{
+	char loa[40], invoice[40], path[120], foc[11], *body;
+	json_t *doc;
+
+	tp_document(w, "loa", loa);
+	tp_document(w, "invoice", invoice);
+	doc = json_pack("{s:o, s:o, s:{s:s, s:s}, s:s}", "phone_numbers",
+	                numbers, "end_user", user, "documents", "loa", loa,
+	                "invoice", invoice, "customer_reference", "e2e");
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	doc = tp_api(w, "POST", "/v1/porting-orders", body, 201);
+	free(body);
+	cr_assert_str_eq(vox_json_str(doc, "status"), "draft");
+	snprintf(id, 40, "%s", vox_json_str(doc, "id"));
+	json_decref(doc);
+
+	/* the earliest FOC the order may ask for */
+	tp_first_foc(w, id, foc);
+	doc = json_pack("{s:s}", "requested_foc_date", foc);
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	json_decref(tp_api(w, "PATCH", path, body, 200));
+	free(body);
+}
+
+static void submit(struct tp_world *w, const char *id)
+{
+	char path[160];
+	json_t *doc;
+
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/submit",
+	         id);
+	doc = tp_api(w, "POST", path, NULL, 202);
+	cr_assert(json_is_object(json_object_get(doc, "operation")),
+	          "submit answered no operation");
+	json_decref(doc);
+}
+
+/* The account's number e164 as GET /v1/numbers shows it (NULL: absent). */
+static json_t *listed_number(struct tp_world *w, const char *e164)
+{
+	json_t *doc = tp_api(w, "GET", "/v1/numbers?limit=100", NULL, 200);
+	json_t *data = json_object_get(doc, "data"), *n, *found = NULL;
+	size_t i;
+
+	json_array_foreach(data, i, n)
+	{
+		if (strcmp(vox_json_str(n, "phone_number"), e164) == 0)
+			found = json_incref(n);
+	}
+	json_decref(doc);
+	return found;
+}
+
+/* A rate card that prices sms_sent at 300 micro-units for the account. */
+static void rate_card(const char *account)
+{
+	vox_pg_t *pg = t_pg();
+	vox_error_t err;
+	const char *params[] = {account};
+
+	cr_assert_eq(
+	        vox_pg_exec(pg,
+	                    "WITH card AS (INSERT INTO rate_cards (name, "
+	                    "currency, effective_from) VALUES ('porting e2e', "
+	                    "'USD', '2020-01-01') RETURNING id), rate AS "
+	                    "(INSERT INTO rates (rate_card_id, currency, "
+	                    "event_type, prefix, per_minute_micros, "
+	                    "per_unit_micros, setup_micros, first_increment_s, "
+	                    "next_increment_s) SELECT id, 'USD', 'sms_sent', "
+	                    "'', 0, 300, 0, 60, 60 FROM card) INSERT INTO "
+	                    "account_rate_cards (account_id, rate_card_id, "
+	                    "effective_from) SELECT $1, id, '2020-01-01' FROM "
+	                    "card",
+	                    1, params, NULL, &err),
+	        0, "%s", err.message);
+	vox_pg_destroy(pg);
+}
+
+static void push_sms(struct tp_world *w, const char *e164)
+{
+	char body[400], when[32], id[VOX_UUID_STRLEN];
+	time_t at = time(NULL) - 60;
+	struct tm tm;
+
+	gmtime_r(&at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	vox_uuid7(id);
+	snprintf(body, sizeof(body),
+	         "[{\"id\":\"port-%s\",\"type\":\"sms_sent\",\"from\":\"%s\","
+	         "\"to\":\"+442079460000\",\"started_at\":\"%s\","
+	         "\"segments\":1}]",
+	         id, e164, when);
+	cr_assert_eq(t_cdr_push(w->port, w->ckey, w->csecret, body), 202);
+}
+
+#define CHAIN_TYPES                                                            \
+	"SELECT string_agg(event_type, ',' ORDER BY created_at, event_type) "   \
+	"FROM notification_chains WHERE account_id = $1 AND event_type LIKE "   \
+	"'porting_order.%'"
+#define USAGE_COUNT                                                            \
+	"SELECT count(*) FROM usage_records WHERE account_id = $1 AND "         \
+	"event_type = 'sms_sent' AND cost_micros > 0"
+
+Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
+     .timeout = 300)
+{
+	char number[20], account_number[40], pin[8], id[40], path[160];
+	char uid[VOX_UUID_STRLEN], *body, *mail;
+	struct tp_world w;
+	json_t *doc, *item, *n;
+
+	tp_start(&w, true, false, NULL, 500000);
+	tp_number(number, 3); /* Acme Wireless: a PIN, the last four digits */
+	snprintf(pin, sizeof(pin), "%s", number + strlen(number) - 4);
+	vox_uuid7(uid);
+	snprintf(account_number, sizeof(account_number), "ACC-%.12s",
+	         uid + 24);
+
+	/* 1. portability */
+	body = NULL;
+	doc = json_pack("{s:[s]}", "phone_numbers", number);
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	doc = tp_api(&w, "POST", "/v1/porting/portability-checks", body, 200);
+	free(body);
+	item = json_array_get(json_object_get(doc, "data"), 0);
+	cr_assert(json_is_true(json_object_get(item, "portable")),
+	          "%s is not portable", number);
+	cr_assert_str_eq(vox_json_str(json_object_get(item, "losing_carrier"),
+	                              "name"),
+	                 "Acme Wireless");
+	cr_assert(json_is_true(json_object_get(
+	        json_object_get(item, "requirements"), "pin_required")));
+	json_decref(doc);
+
+	/* 2. the draft with its documents, a wrong PIN */
+	draft(&w, json_pack("[s]", number), end_user(account_number, "0000"),
+	      id);
+
+	/* 3. submit: the losing carrier refuses the PIN */
+	submit(&w, id);
+	doc = tp_wait_status(&w, id, "exception", WAIT_MS);
+	item = json_array_get(json_object_get(doc, "exceptions"), 0);
+	cr_assert_str_eq(vox_json_str(item, "code"), "wrong_pin");
+	cr_assert_str_eq(vox_json_str(item, "field"), "end_user.pin");
+	json_decref(doc);
+
+	/* 4. the PIN fixed, submitted again: FOC, then ported */
+	doc = json_pack("{s:o}", "end_user", end_user(account_number, pin));
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	doc = tp_api(&w, "PATCH", path, body, 200);
+	free(body);
+	cr_assert_str_eq(vox_json_str(json_object_get(doc, "end_user"),
+	                              "pin_last2"),
+	                 pin + 2);
+	json_decref(doc);
+	submit(&w, id);
+	doc = tp_wait_status(&w, id, "ported", WAIT_MS);
+	cr_assert(json_is_string(json_object_get(doc, "foc_date")),
+	          "no FOC date on the ported order");
+	cr_assert(json_is_string(json_object_get(doc, "ported_at")));
+	cr_assert_eq(json_array_size(json_object_get(doc, "exceptions")), 0);
+	n = json_array_get(json_object_get(doc, "phone_numbers"), 0);
+	cr_assert_str_eq(vox_json_str(n, "status"), "ported");
+	cr_assert(json_is_string(json_object_get(n, "number_id")));
+	json_decref(doc);
+
+	/* 5. the number is the account's, active */
+	n = listed_number(&w, number);
+	cr_assert_not_null(n, "%s not in GET /v1/numbers", number);
+	cr_assert_str_eq(vox_json_str(n, "status"), "active");
+	json_decref(n);
+
+	/* 6. metered like a bought one */
+	rate_card(w.account);
+	push_sms(&w, number);
+	cr_assert(tn_wait_sql(USAGE_COUNT, w.account, "1", WAIT_MS),
+	          "the CDR of the ported number was not rated");
+
+	/* 7. the history: every move once, in order */
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/events", id);
+	doc = tp_api(&w, "GET", path, NULL, 200);
+	{
+		static const char *const moves[] = {
+		        "submitted",  "in-process", "exception",
+		        "submitted",  "in-process", "foc-date-confirmed",
+		        "ported"};
+		json_t *data = json_object_get(doc, "data");
+		size_t k = 0, i;
+		json_t *e;
+
+		json_array_foreach(data, i, e)
+		{
+			if (!json_is_true(json_object_get(e, "applied")))
+				continue;
+			cr_assert_lt(k, 7, "more applied moves than 7");
+			cr_expect_str_eq(vox_json_str(e, "to_status"), moves[k],
+			                 "move %zu", k);
+			k++;
+		}
+		cr_assert_eq(k, 7, "%zu applied moves", k);
+	}
+	json_decref(doc);
+
+	/* 8. a notification per move, and mail in the sink */
+	cr_assert(tn_wait_sql(CHAIN_TYPES, w.account,
+	                      "porting_order.submitted,porting_order.in_process,"
+	                      "porting_order.exception,porting_order.submitted,"
+	                      "porting_order.in_process,porting_order."
+	                      "foc_date_confirmed,porting_order.ported",
+	                      WAIT_MS),
+	          "notifications: %s", tn_sql(CHAIN_TYPES, w.account));
+	mail = tn_mail(w.email, WAIT_MS);
+	cr_assert_not_null(mail, "no porting mail reached the SMTP sink");
+	cr_expect(strstr(mail, id) != NULL, "the mail names no order: %.300s",
+	          mail);
+	free(mail);
+	tp_stop(&w);
+}
+
+/* The child of parent doc whose losing carrier is lc. */
+static void child_of(const json_t *parent, const char *lc, char id[40])
+{
+	json_t *kids = json_object_get(parent, "children"), *c;
+	size_t i;
+
+	id[0] = '\0';
+	json_array_foreach(kids, i, c)
+	{
+		if (strcmp(vox_json_str(c, "losing_carrier"), lc) == 0)
+			snprintf(id, 40, "%s", vox_json_str(c, "id"));
+	}
+	cr_assert(id[0] != '\0', "no child for %s", lc);
+}
+
+Test(porting_e2e, two_losing_carriers_split_one_ported_one_cancelled,
+     .timeout = 300)
+{
+	char acme[20], beta[20], pin[8], id[40], kid_a[40], kid_b[40];
+	char path[160];
+	struct tp_world w;
+	json_t *doc = NULL, *n;
+
+	/* FOC (3 business days ahead) about 15 s away: time to cancel one */
+	tp_start(&w, false, false, NULL, 20000);
+	tp_number(acme, 2);
+	tp_number(beta, 6);
+	snprintf(pin, sizeof(pin), "%s", acme + strlen(acme) - 4);
+	draft(&w, json_pack("[s, s]", acme, beta), end_user("ACC-7788", pin),
+	      id);
+	submit(&w, id);
+
+	/* split: a child per losing carrier */
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	for (int i = 0; i < 100; i++) {
+		json_decref(doc);
+		doc = tp_api(&w, "GET", path, NULL, 200);
+		if (json_array_size(json_object_get(doc, "children")) == 2)
+			break;
+		usleep(100 * 1000);
+	}
+	cr_assert_eq(json_array_size(json_object_get(doc, "children")), 2,
+	             "the order was not split");
+	child_of(doc, "Acme Wireless", kid_a);
+	child_of(doc, "Beta Telecom", kid_b);
+	json_decref(doc);
+
+	/* the Beta child cancelled by its id, before its FOC */
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/cancel",
+	         kid_b);
+	json_decref(tp_api(&w, "POST", path, NULL, 202));
+	json_decref(tp_wait_status(&w, kid_b, "cancelled", WAIT_MS));
+	json_decref(tp_wait_status(&w, kid_a, "ported", 2 * WAIT_MS));
+
+	/* the parent: both children, all numbers, summary ported */
+	doc = tp_wait_status(&w, id, "ported", WAIT_MS);
+	cr_assert_eq(json_array_size(json_object_get(doc, "children")), 2);
+	{
+		json_t *kids = json_object_get(doc, "children"), *c;
+		int ported = 0, cancelled = 0;
+		size_t i;
+
+		json_array_foreach(kids, i, c)
+		{
+			ported += strcmp(vox_json_str(c, "status"), "ported") == 0;
+			cancelled +=
+			        strcmp(vox_json_str(c, "status"), "cancelled") == 0;
+		}
+		cr_assert(ported == 1 && cancelled == 1,
+		          "children: %d ported, %d cancelled", ported,
+		          cancelled);
+	}
+	cr_assert_eq(json_array_size(json_object_get(doc, "phone_numbers")),
+	             2);
+	json_decref(doc);
+
+	/* one carrier order per child, the Acme number ours, not Beta's */
+	cr_assert_eq(tp_carrier_orders(kid_a), 1);
+	cr_assert_eq(tp_carrier_orders(kid_b), 1);
+	n = listed_number(&w, acme);
+	cr_assert_not_null(n, "%s not in GET /v1/numbers", acme);
+	cr_assert_str_eq(vox_json_str(n, "status"), "active");
+	json_decref(n);
+	cr_assert_null(listed_number(&w, beta), "the cancelled number is ours");
+	tp_stop(&w);
+}
