@@ -87,7 +87,8 @@ static int owned_numbers(vox_http_req_t *req, ingress_t *in,
 	res = ingress_query(in, req, "ingress_porting_owned",
 	                    "SELECT e164 FROM numbers WHERE e164 IN (SELECT "
 	                    "json_array_elements_text($1::json)) AND "
-	                    "account_id IS NOT NULL",
+	                    "account_id IS NOT NULL AND status IN ('active', "
+	                    "'suspended', 'reserved')",
 	                    1, params);
 	free(text);
 	if (res == NULL)
