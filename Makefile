@@ -18,7 +18,8 @@ SANFLAGS :=
 OPT := -O2
 endif
 
-PKGS := rdkafka libpq hiredis jansson libcurl openssl libmicrohttpd libjwt
+# libmagic: the documents' content check (producers/ingress/documents.c).
+PKGS := rdkafka libpq hiredis jansson libcurl openssl libmicrohttpd libjwt libmagic
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -130,7 +131,8 @@ deps:
 # fsync (its data is thrown away).
 TEST_ENV := VOX_RUN_DIR=$(CURDIR)/.run/test VOX_PG_PORT=25532 VOX_REDIS_PORT=26479 \
 	VOX_KAFKA_PORT=29192 VOX_KAFKA_CONTROLLER_PORT=29193 VOX_INGRESS_PORT=18180 VOX_CARRIER_PORT=27180 \
-	VOX_PG_FAST=1 VOX_SMTP_PORT=27125 VOX_SMS_PORT=27181 VOX_CARRIER_PORT_TIME_SCALE=500000
+	VOX_PG_FAST=1 VOX_SMTP_PORT=27125 VOX_SMS_PORT=27181 VOX_CARRIER_PORT_TIME_SCALE=500000 \
+	VOX_S3_PORT=27190
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)

@@ -57,17 +57,6 @@ static const vox_event_kind_t kinds[] = {
         {"vox.notification_preferences.update_requested", "/voxlink/ingress",
          "vox.cmd.provisioning"},
         {"number.configured", "/voxlink/provisioning", "vox.events"},
-        /* porting orders' moves and ported numbers (workers/porting) */
-        {"porting_order.submitted", "/voxlink/porting", "vox.events"},
-        {"porting_order.in_process", "/voxlink/porting", "vox.events"},
-        {"porting_order.exception", "/voxlink/porting", "vox.events"},
-        {"porting_order.foc_date_confirmed", "/voxlink/porting",
-         "vox.events"},
-        {"porting_order.ported", "/voxlink/porting", "vox.events"},
-        {"porting_order.cancel_pending", "/voxlink/porting", "vox.events"},
-        {"porting_order.cancelled", "/voxlink/porting", "vox.events"},
-        {"porting_order.expired", "/voxlink/porting", "vox.events"},
-        {"number.ported_in", "/voxlink/porting", "vox.events"},
         /* the SMS provider's delivery receipts, checked by the ingress */
         {"vox.sms.status_received", "/voxlink/ingress",
          "vox.cmd.notifications"},

@@ -95,6 +95,58 @@ const char *vox_http_body(const vox_http_req_t *req, size_t *len)
 	return req->body ? req->body : "";
 }
 
+struct http_form {
+	vox_http_part_fn fn;
+	void *arg;
+	int stopped; /* fn's nonzero answer */
+};
+
+static enum MHD_Result http_form_piece(void *cls, enum MHD_ValueKind kind,
+                                       const char *key, const char *filename,
+                                       const char *content_type,
+                                       const char *transfer_encoding,
+                                       const char *data, uint64_t off,
+                                       size_t size)
+{
+	struct http_form *form = cls;
+
+	(void)kind;
+	(void)transfer_encoding;
+	if (form->stopped != 0)
+		return MHD_NO;
+	form->stopped = form->fn(form->arg, key, filename, content_type, off,
+	                         data, size);
+	return form->stopped == 0 ? MHD_YES : MHD_NO;
+}
+
+int vox_http_form(vox_http_req_t *req, vox_http_part_fn fn, void *arg,
+                  vox_error_t *err)
+{
+	struct http_form form = {fn, arg, 0};
+	struct MHD_PostProcessor *pp;
+	enum MHD_Result parsed = MHD_YES, complete;
+
+	/* 16 KiB: a part's header lines must fit (a 255-byte filename and
+	 * its quoting with room to spare); data streams through. */
+	pp = MHD_create_post_processor(req->conn, 16 * 1024, http_form_piece,
+	                               &form);
+	if (pp == NULL)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "the body is not multipart/form-data with "
+		                     "a boundary");
+	if (req->len > 0)
+		parsed = MHD_post_process(pp, req->body, req->len);
+	/* Flushes the last piece; MHD_NO when the body ended mid-part. */
+	complete = MHD_destroy_post_processor(pp);
+	if (form.stopped != 0)
+		return form.stopped;
+	if (parsed != MHD_YES || complete != MHD_YES)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "the multipart body is malformed or "
+		                     "truncated");
+	return 0;
+}
+
 void vox_http_set_state(vox_http_req_t *req, void *state,
                         void (*free_fn)(void *))
 {

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vox_error.h"
 #include "vox_metrics.h"
@@ -62,6 +63,20 @@ const char *vox_http_request_id(const vox_http_req_t *req);
 const char *vox_http_query(const vox_http_req_t *req, const char *name);
 /* The matched route (NULL before routing or when none matched). */
 const vox_http_route_t *vox_http_route(const vox_http_req_t *req);
+
+/* The parts of a multipart/form-data (or urlencoded) body, through
+ * libmicrohttpd's post processor: fn sees each part in pieces, in order;
+ * off is where data starts within the part (0 on its first piece; an
+ * empty part may come as one piece of size 0, or not at all). filename
+ * and content_type are the part's own (NULL when it has none). fn returns
+ * 0 to go on, anything else to stop: vox_http_form then returns that
+ * value. VOX_ERR_INVALID when the request's Content-Type is not a form
+ * with a boundary or the body is malformed or truncated. */
+typedef int (*vox_http_part_fn)(void *arg, const char *name,
+                                const char *filename, const char *content_type,
+                                uint64_t off, const char *data, size_t size);
+int vox_http_form(vox_http_req_t *req, vox_http_part_fn fn, void *arg,
+                  vox_error_t *err);
 
 /* Per-request slot for the handler's own state (freed with free_fn). */
 void vox_http_set_state(vox_http_req_t *req, void *state,

@@ -41,4 +41,12 @@ int vox_s3_delete(vox_s3_t *s3, const char *key, vox_error_t *err);
 /* Creates the bucket when it is missing (ops/stack, tests). */
 int vox_s3_ensure_bucket(vox_s3_t *s3, vox_error_t *err);
 
+/* The request path of key in bucket, "/<bucket>/<key>" with every byte of
+ * the key but A-Z a-z 0-9 - . _ ~ / percent-encoded once (the canonical
+ * URI SigV4 signs for S3), into out. VOX_ERR_INVALID for a key that is
+ * empty, longer than 1024 bytes or holds a control character;
+ * VOX_ERR_LIMIT when out is too small. */
+int vox_s3_object_path(const char *bucket, const char *key, char *out,
+                       size_t outlen, vox_error_t *err);
+
 #endif

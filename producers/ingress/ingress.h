@@ -11,7 +11,8 @@
  * lifecycle.c, config.c (number configuration), usage.c, cdrs.c and
  * carrier_auth.c, routing.c and routing_api.c (call routing), health.c,
  * webhooks.c and webhook_deliveries.c (customer webhook endpoints),
- * sms_status.c (the SMS provider's delivery receipts), and the
+ * sms_status.c (the SMS provider's delivery receipts), documents.c
+ * (uploaded documents in the S3-compatible store), and the
  * number search (search.h: search.c, search_cache.c, search_flight.c,
  * pool_refill.c).
  */
@@ -43,6 +44,10 @@ struct ingress_cfg {
 	const char *encryption_key, *encryption_old_keys;
 	bool bench_routes;
 	const char *webhook_allow_cidrs; /* vox_ssrf's allowlist */
+	/* Documents (documents.c): the S3-compatible store, the size cap. */
+	const char *s3_endpoint, *s3_region, *s3_bucket;
+	const char *s3_access_key, *s3_secret_key;
+	long document_max_bytes;
 	/* SMS receipts (sms_status.c); callback URL "": ours on 127.0.0.1 */
 	const char *sms_callback_url, *sms_auth_token, *sms_account_sid;
 };
@@ -55,6 +60,7 @@ struct listener;
 struct vox_crypto_keyring;
 struct routing_table;
 struct vox_ssrf;
+struct documents;
 
 typedef struct ingress {
 	const struct ingress_cfg *cfg;
@@ -83,6 +89,8 @@ typedef struct ingress {
 	size_t openapi_len;
 	/* Where customer URLs may point (VOX_WEBHOOK_ALLOW_CIDRS). */
 	struct vox_ssrf *ssrf;
+	/* The document store and content check (documents.c). */
+	struct documents *documents;
 	/* The URL the SMS provider signs its receipts over. */
 	char sms_callback_url[2100];
 } ingress_t;
@@ -357,5 +365,20 @@ void ingress_porting_cancel(vox_http_req_t *req, void *ctx);
 void ingress_porting_events(vox_http_req_t *req, void *ctx);
 void ingress_porting_windows(vox_http_req_t *req, void *ctx);
 void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx);
+
+/* documents.c: POST /v1/documents (multipart), GET /v1/documents/{id} and
+ * /v1/documents/{id}/content (docs/PORTING.md "Documents"). The upload
+ * route's body cap is VOX_DOCUMENT_MAX_BYTES plus this much for the
+ * multipart framing (boundaries, part headers, the kind part). */
+#define INGRESS_DOCUMENT_FORM_OVERHEAD (64u * 1024)
+/* The store (NULL without S3 credentials: the routes answer 503) and
+ * libmagic; NULL with err when the configuration is bad or libmagic has
+ * no database. */
+struct documents *documents_new(const struct ingress_cfg *cfg,
+                                vox_error_t *err);
+void documents_destroy(struct documents *d);
+void ingress_document_create(vox_http_req_t *req, void *ctx);
+void ingress_document_get(vox_http_req_t *req, void *ctx);
+void ingress_document_content(vox_http_req_t *req, void *ctx);
 
 #endif

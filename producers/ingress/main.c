@@ -57,6 +57,10 @@ static const route_rule_t carrier_route = {
         .perms = 0, .limit_class = "command", .max_body = INGRESS_CDR_MAX_BODY};
 static const route_rule_t carrier_decision_route = {.perms = 0,
                                                     .limit_class = "route"};
+/* POST /v1/documents: its body cap is VOX_DOCUMENT_MAX_BYTES plus the
+ * multipart framing, set from the configuration before serving. */
+static route_rule_t document_upload_route = {.perms = VOX_PERM_OPERATE,
+                                             .limit_class = "command"};
 
 /* docs/PERMISSIONS.md and schemas/openapi.yaml describe this table; a
  * test compares the OpenAPI paths with `ingress --routes`. */
@@ -117,6 +121,11 @@ static const vox_http_route_t routes[] = {
          &read_route},
         {"DELETE", "/v1/usage-triggers/{id}", ingress_trigger_delete, NULL,
          &operate_route},
+        {"POST", "/v1/documents", ingress_document_create, NULL,
+         &document_upload_route},
+        {"GET", "/v1/documents/{id}", ingress_document_get, NULL, &read_route},
+        {"GET", "/v1/documents/{id}/content", ingress_document_content, NULL,
+         &read_route},
         {"POST", "/v1/webhook-endpoints", ingress_endpoint_create, NULL,
          &endpoint_secret_route},
         {"GET", "/v1/webhook-endpoints", ingress_endpoint_list, NULL,
@@ -616,6 +625,14 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	if (in.openapi == NULL)
 		vox_log(VOX_LOG_WARN, "OpenAPI file not readable", "path",
 		        cfg->openapi_file, NULL);
+	in.documents = documents_new(cfg, &err);
+	if (in.documents == NULL) {
+		fprintf(stderr, "documents: %s\n", err.message);
+		rc = 2;
+		goto out;
+	}
+	document_upload_route.max_body = (size_t)cfg->document_max_bytes +
+	                                 INGRESS_DOCUMENT_FORM_OVERHEAD;
 	in.pg_pool = vox_pg_pool_new(cfg->pg_url, (int)cfg->pg_pool);
 	in.keys = key_cache_new();
 	in.carrier_keys = carrier_keys_new();
@@ -650,6 +667,7 @@ out:
 	free(in.openapi);
 	vox_crypto_keyring_destroy(in.keyring);
 	vox_ssrf_destroy(in.ssrf);
+	documents_destroy(in.documents);
 	vox_log(VOX_LOG_INFO, "ingress stopped", NULL);
 	return rc;
 }
@@ -748,6 +766,24 @@ int main(int argc, char **argv)
 	         "our account at the SMS provider: receipts naming another "
 	         "AccountSid are refused",
 	         &cfg.sms_account_sid},
+	        {"VOX_S3_ENDPOINT", VOX_CFG_STRING, "http://127.0.0.1:27090", 8,
+	         2048,
+	         "the S3-compatible object store of documents (AWS S3, MinIO, "
+	         "Ceph, ...; path-style requests)",
+	         &cfg.s3_endpoint},
+	        {"VOX_S3_REGION", VOX_CFG_STRING, "us-east-1", 1, 64,
+	         "the store's region (SigV4 signing scope)", &cfg.s3_region},
+	        {"VOX_S3_BUCKET", VOX_CFG_STRING, "voxlink-documents", 3, 63,
+	         "the bucket documents go to", &cfg.s3_bucket},
+	        {"VOX_S3_ACCESS_KEY", VOX_CFG_STRING, "", 0, 256,
+	         "the store's access key id (empty: /v1/documents answers "
+	         "503)",
+	         &cfg.s3_access_key},
+	        {"VOX_S3_SECRET_KEY", VOX_CFG_STRING, "", 0, 256,
+	         "the store's secret access key", &cfg.s3_secret_key},
+	        {"VOX_DOCUMENT_MAX_BYTES", VOX_CFG_INT, "10485760", 1024,
+	         67108864, "largest document accepted (POST /v1/documents)",
+	         &cfg.document_max_bytes},
 	        {"VOX_INGRESS_BENCH", VOX_CFG_BOOL, "false", 0, 0,
 	         "also serve POST /bench/static (a static 202, for bench/)",
 	         &cfg.bench_routes},
