@@ -141,7 +141,7 @@ static char *moves(vox_pg_t *pg, const char *order)
 }
 
 Test(porting_crash, killed_mid_transitions_nothing_lost_or_twice,
-     .timeout = 300)
+     .timeout = 300, .fini = tp_fini)
 {
 	char acme[20], beta[20], id[40], kid_a[40], kid_b[40], *m;
 	struct tp_world w;

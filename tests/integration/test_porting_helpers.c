@@ -19,6 +19,9 @@
 #include "vox_time.h"
 #include "vox_uuid.h"
 
+/* The running test's world, for tp_fini. */
+static struct tp_world *tp_current;
+
 /* Commits group's offsets at the end of topic, so a worker of that group
  * reads only what comes after (not every earlier test's commands). */
 static void group_at_end(const char *group, const char *topic)
@@ -244,6 +247,7 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 	json_t *settings;
 
 	memset(w, 0, sizeof(*w));
+	tp_current = w;
 	vox_uuid7(id);
 	snprintf(w->tag, sizeof(w->tag), "%.8s", id + 28);
 	w->test_bin = test_bin;
@@ -310,6 +314,23 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 	json_decref(settings);
 }
 
+void tp_fini(void)
+{
+	struct tp_world *w = tp_current;
+
+	if (w == NULL)
+		return;
+	if (w->notify)
+		tn_stop();
+	pid_t *pids[] = {&w->worker, &w->metering, &w->ingress};
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++)
+		if (*pids[i] > 0) {
+			t_stop(*pids[i], SIGTERM, 10000);
+			*pids[i] = 0;
+		}
+	tp_current = NULL;
+}
+
 void tp_stop(struct tp_world *w)
 {
 	if (w->notify)
@@ -319,6 +340,8 @@ void tp_stop(struct tp_world *w)
 	cr_expect_eq(t_stop(w->metering, SIGTERM, 30000), 0);
 	cr_expect_eq(t_stop(w->ingress, SIGTERM, 20000), 0);
 	w->worker = w->metering = w->ingress = 0;
+	w->notify = false;
+	tp_current = NULL;
 }
 
 json_t *tp_api(struct tp_world *w, const char *method, const char *path,

@@ -40,6 +40,9 @@ void tp_worker_spawn(struct tp_world *w, const char *fault_points);
  * it did (abort). */
 bool tp_worker_died(struct tp_world *w, int timeout_ms);
 void tp_stop(struct tp_world *w);
+/* For .fini: stops what the running test started and did not stop (a
+ * failed assertion skips tp_stop; the processes must not outlive it). */
+void tp_fini(void);
 
 /* The API under the account's key; asserts the status; the answer's JSON
  * (a new reference). body may be NULL. */

@@ -16,7 +16,7 @@
 #include "vox_porting.h"
 
 #define KIND "porting.cancel"
-#define CANCEL_REASON "customer_request"
+#define CANCEL_REASON "cancelled" /* as the ingress cancels a draft */
 
 static int set_reason(vox_pg_t *pg, const char *id, vox_error_t *err)
 {

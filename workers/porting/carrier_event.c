@@ -393,8 +393,8 @@ int por_early_replay(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	        pg, "por_early_take",
 	        "WITH e AS (SELECT id, detail FROM porting_order_events WHERE "
 	        "order_id IN ($1::uuid, $2::uuid) AND NOT applied AND reason = "
-	        "$3 AND (detail->'payload'->>'customer_reference' = $1 OR "
-	        "detail->'payload'->>'id' = (SELECT carrier_order_id FROM "
+	        "$3 AND (detail->'payload'->>'customer_reference' = $1::text "
+	        "OR detail->'payload'->>'id' = (SELECT carrier_order_id FROM "
 	        "porting_orders WHERE id = $1::uuid)) FOR UPDATE), d AS ("
 	        "DELETE FROM porting_order_events x USING e WHERE x.id = e.id) "
 	        "SELECT detail::text FROM e ORDER BY id",
