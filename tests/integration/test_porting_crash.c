@@ -149,8 +149,8 @@ Test(porting_crash, killed_mid_transitions_nothing_lost_or_twice,
 	vox_pg_t *pg = t_pg();
 	long long applied_total = 0;
 
-	/* FOC 3 business days ahead: a few seconds at this scale */
-	tp_start(&w, false, true, "porting.submit.after_carrier", 100000);
+	/* FOC 3 business days ahead: some 15 s at this scale */
+	tp_start(&w, false, true, "porting.submit.after_carrier", 20000);
 	tp_number(acme, 1);
 	tp_number(beta, 5);
 	draft_and_submit(&w, acme, beta, id);
@@ -168,10 +168,11 @@ Test(porting_crash, killed_mid_transitions_nothing_lost_or_twice,
 	                        "parent_id = $1",
 	                        id),
 	             0, "the split survived the crash");
-	/* the carrier goes on meanwhile: its webhooks reach the ingress */
-	sleep(2);
-
-	/* 2. dead applying the first ported event */
+	/* 2. dead applying the first ported event. The carrier went on
+	 * meanwhile (in-process, foc-date-confirmed: held until the submit
+	 * is recorded); the port comes some 15 s after the FOC is confirmed,
+	 * once the submit is in (the consumer dead-letters a message that
+	 * killed the worker twice: the two deaths must be two messages'). */
 	tp_worker_spawn(&w, "porting.event.ported");
 	cr_assert(tp_worker_died(&w, 2 * WAIT_MS),
 	          "the worker did not die at porting.event.ported");

@@ -340,18 +340,20 @@ static int other_port(vox_pg_t *pg, const char *order_id, char *e164,
 /* The carrier call of one leaf: create, or update after an exception. */
 static int leaf_send(vox_pg_t *pg, const struct porting_ctx *pc,
                      const struct por_order *leaf, vox_carrier_port_t *out,
-                     vox_error_t *err)
+                     bool *carrier_said, vox_error_t *err)
 {
 	vox_carrier_port_req_t req = {0};
 	struct leaf_req r;
 	char key[120];
 	int rc;
 
+	*carrier_said = false;
 	rc = leaf_load(pg, pc, leaf, &r, err);
 	if (rc != 0) {
 		leaf_req_free(&r);
 		return rc;
 	}
+	*carrier_said = true;
 	req.customer_reference = leaf->id;
 	req.e164s = (const char *const *)r.e164s;
 	req.n = r.n;
@@ -438,8 +440,11 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 	int rc;
 
 	for (int i = 0; i < n; i++) {
+		bool carrier_said;
+
 		memset(&sent[i], 0, sizeof(sent[i]));
-		if (leaf_send(pg, pc, &leaves[i], &sent[i], &cerr) == 0) {
+		if (leaf_send(pg, pc, &leaves[i], &sent[i], &carrier_said,
+		              &cerr) == 0) {
 			created[i] = *leaves[i].carrier_order_id == '\0';
 			continue;
 		}
@@ -448,14 +453,17 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 			*err = cerr;
 			return cerr.code; /* rolled back; the consumer retries */
 		}
-		/* refused: back to where it was, then the reason */
+		/* refused (or our secrets do not open: a key missing from
+		 * the keyring): back to where it was, then the reason */
 		undo_created(pc, sent, created, i);
 		rc = vox_pg_exec(pg, "ROLLBACK TO SAVEPOINT por_submit", 0,
 		                 NULL, NULL, err);
 		if (rc != 0)
 			return rc;
-		return por_fail(pg, msg, KIND, "carrier_refused", cerr.message,
-		                err);
+		return por_fail(pg, msg, KIND,
+		                carrier_said ? "carrier_refused"
+		                             : "secrets_unreadable",
+		                cerr.message, err);
 	}
 	/* tests: killed with the carrier's orders made, ours not recorded */
 	vox_fault_point("porting.submit.after_carrier");
