@@ -76,11 +76,12 @@ curl -fsS -m 10 -X POST "$carrier_url/admin/porting" -H 'Content-Type: applicati
 	>/dev/null || { echo "the carrier sandbox refused its porting settings"; exit 1; }
 
 n=0
-api() { # METHOD PATH [BODY-FILE]: the answer in $tmp/r<N>.json, the status printed
+code=
+api() { # METHOD PATH [BODY-FILE]: the answer in $tmp/r<N>.json (last), the status in $code
 	n=$((n + 1))
-	curl -sS -m 30 -o "$tmp/r$n.json" -w '%{http_code}' -X "$1" "http://127.0.0.1:$port$2" \
+	code=$(curl -sS -m 30 -o "$tmp/r$n.json" -w '%{http_code}' -X "$1" "http://127.0.0.1:$port$2" \
 		-H "Authorization: Bearer $api_key" -H "Idempotency-Key: ps-$tag-$n" \
-		-H 'Content-Type: application/json' ${3:+--data-binary @"$3"}
+		-H 'Content-Type: application/json' ${3:+--data-binary @"$3"})
 }
 last() { echo "$tmp/r$n.json"; }
 
@@ -104,30 +105,35 @@ print(json.dumps({"phone_numbers": [sys.argv[1]],
                "account_number": sys.argv[2], "pin": sys.argv[3]},
   "documents": {"loa": sys.argv[4], "invoice": sys.argv[5]}}))' \
 	"$number" "$acct" "$pin" "$loa" "$invoice" >"$tmp/draft.json"
-status=$(api POST /v1/porting-orders "$tmp/draft.json")
-[ "$status" = 201 ] || { echo "POST /v1/porting-orders: $status $(head -c 300 "$(last)")"; exit 1; }
+api POST /v1/porting-orders "$tmp/draft.json"
+[ "$code" = 201 ] || { echo "POST /v1/porting-orders: $code $(head -c 300 "$(last)")"; exit 1; }
 order=$(j "$(last)" 'd["id"]')
 [ "$(j "$(last)" 'd["end_user"]["pin_last2"]')" = "${pin: -2}" ] && ok || fail "pin_last2"
 [ "$(j "$(last)" 'd["end_user"]["account_number_last2"]')" = "${acct: -2}" ] && ok || fail "account_number_last2"
+# the greps below can see them (a control: the request we sent holds both)
+grep -qF "$acct" "$tmp/draft.json" && grep -qF "$pin" "$tmp/draft.json" && ok || fail "control grep"
 rm -f "$tmp/draft.json"
 
-status=$(api GET "/v1/porting-orders/$order/allowed-foc-windows")
-[ "$status" = 200 ] || { echo "allowed-foc-windows: $status"; exit 1; }
+api GET "/v1/porting-orders/$order/allowed-foc-windows"
+[ "$code" = 200 ] || { echo "allowed-foc-windows: $code"; exit 1; }
 foc=$(j "$(last)" 'd["data"][0]["date"]')
 printf '{"requested_foc_date":"%s"}' "$foc" >"$tmp/patch.json"
-[ "$(api PATCH "/v1/porting-orders/$order" "$tmp/patch.json")" = 200 ] && ok || fail "PATCH the FOC"
-[ "$(api POST "/v1/porting-orders/$order/actions/submit")" = 202 ] && ok || fail "submit"
+api PATCH "/v1/porting-orders/$order" "$tmp/patch.json"
+[ "$code" = 200 ] && ok || fail "PATCH the FOC: $code"
+api POST "/v1/porting-orders/$order/actions/submit"
+[ "$code" = 202 ] && ok || fail "submit: $code"
 
 # ported (FOC three business days ahead: about a second at this time scale)
 state=
 for _ in $(seq 1 300); do
-	api GET "/v1/porting-orders/$order" >/dev/null
+	api GET "/v1/porting-orders/$order"
 	state=$(j "$(last)" 'd["status"]' 2>/dev/null)
 	[ "$state" = ported ] && break
 	sleep 0.2
 done
 [ "$state" = ported ] && ok || fail "the order did not port (status $state)"
-[ "$(api GET "/v1/porting-orders/$order/events")" = 200 ] && ok || fail "GET events"
+api GET "/v1/porting-orders/$order/events"
+[ "$code" = 200 ] && ok || fail "GET events: $code"
 
 # the secrets are stored: sealed, with their last two characters only
 sealed=$(psql "$pg_url" -Atc "SELECT octet_length(account_number_enc) > 30 AND octet_length(pin_enc) > 16
