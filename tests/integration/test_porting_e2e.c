@@ -151,7 +151,7 @@ static void push_sms(struct tp_world *w, const char *e164)
 }
 
 #define CHAIN_TYPES                                                            \
-	"SELECT string_agg(event_type, ',' ORDER BY created_at, event_type) "   \
+	"SELECT string_agg(event_type, ',' ORDER BY sequence) "                \
 	"FROM notification_chains WHERE account_id = $1 AND event_type LIKE "   \
 	"'porting_order.%'"
 #define USAGE_COUNT                                                            \
@@ -361,5 +361,189 @@ Test(porting_e2e, two_losing_carriers_split_one_ported_one_cancelled,
 	cr_assert_str_eq(vox_json_str(n, "status"), "active");
 	json_decref(n);
 	cr_assert_null(listed_number(&w, beta), "the cancelled number is ours");
+	tp_stop(&w);
+}
+
+/* A carrier webhook body about our order. */
+static char *carrier_body(const char *event_id, const char *carrier_order,
+                          const char *reference, const char *status,
+                          const char *e164)
+{
+	json_t *doc = json_pack(
+	        "{s:{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:n, s:[], s:[{s:s, "
+	        "s:s, s:n}]}}}",
+	        "data", "id", event_id, "event_type",
+	        "porting_order.status_changed", "occurred_at",
+	        "2026-12-07T10:00:00Z", "payload", "id", carrier_order,
+	        "customer_reference", reference, "status", status, "foc_date",
+	        "exceptions", "phone_numbers", "phone_number", e164, "status",
+	        status, "id");
+	char *body = json_dumps(doc, JSON_COMPACT);
+
+	json_decref(doc);
+	return body;
+}
+
+#define EVENT_ROWS                                                             \
+	"SELECT count(*) FROM porting_order_events WHERE carrier_event_id = $1"
+
+static bool refused_row(void *arg)
+{
+	vox_pg_t *pg = t_pg();
+	bool there = t_pg_count(pg,
+	                        "SELECT count(*) FROM porting_order_events "
+	                        "WHERE carrier_event_id = $1 AND NOT applied "
+	                        "AND reason LIKE 'move not allowed%'",
+	                        arg) == 1;
+
+	vox_pg_destroy(pg);
+	return there;
+}
+
+Test(porting_e2e, carrier_events_once_refused_recorded_strangers_skipped,
+     .timeout = 300, .fini = tp_fini)
+{
+	char number[20], id[40], carrier_order[80], seen[120], stranger[40];
+	char late[60], other[60], unknown[60], uid[VOX_UUID_STRLEN], *body;
+	struct tp_world w;
+	vox_pg_t *pg = t_pg();
+	long long before;
+	PGresult *res;
+	vox_error_t err;
+	json_t *doc;
+
+	tp_start(&w, false, false, NULL, 500000);
+	tp_number(number, 8); /* Beta Telecom: no PIN */
+	draft(&w, json_pack("[s]", number), end_user("ACC-4242", NULL), id);
+	submit(&w, id);
+	json_decref(tp_wait_status(&w, id, "ported", WAIT_MS));
+	{
+		const char *p[] = {id};
+
+		cr_assert_eq(vox_pg_exec(pg,
+		                         "SELECT o.carrier_order_id, "
+		                         "e.carrier_event_id FROM porting_orders "
+		                         "o JOIN porting_order_events e ON "
+		                         "e.order_id = o.id WHERE o.id = $1 AND "
+		                         "e.to_status = 'in-process' AND e.source "
+		                         "= 'carrier'",
+		                         1, p, &res, &err),
+		             0, "%s", err.message);
+		cr_assert_eq(PQntuples(res), 1);
+		snprintf(carrier_order, sizeof(carrier_order), "%s",
+		         PQgetvalue(res, 0, 0));
+		snprintf(seen, sizeof(seen), "%s", PQgetvalue(res, 0, 1));
+		PQclear(res);
+	}
+	before = t_pg_count(pg,
+	                    "SELECT count(*) FROM porting_order_events WHERE "
+	                    "order_id = $1",
+	                    id);
+	vox_uuid7(uid);
+	snprintf(late, sizeof(late), "late-%s", uid);
+	snprintf(other, sizeof(other), "other-%s", uid);
+	snprintf(unknown, sizeof(unknown), "unknown-%s", uid);
+
+	/* a delivery again of an event applied already */
+	body = carrier_body(seen, carrier_order, id, "in-process", number);
+	cr_assert_eq(tp_carrier_event(&w, body), 202);
+	free(body);
+	/* our order's id with another carrier order's */
+	body = carrier_body(other, "not-our-order", id, "cancelled", number);
+	cr_assert_eq(tp_carrier_event(&w, body), 202);
+	free(body);
+	/* a move the table refuses: ported -> in-process */
+	body = carrier_body(late, carrier_order, id, "in-process", number);
+	cr_assert_eq(tp_carrier_event(&w, body), 202);
+	free(body);
+	/* an order we do not have */
+	vox_uuid7(stranger);
+	body = carrier_body(unknown, "no-such-order", stranger, "ported",
+	                    "+16285550100");
+	cr_assert_eq(tp_carrier_event(&w, body), 202);
+	free(body);
+
+	/* the refused move is recorded (same partition as the two before:
+	 * they were handled first), and nothing else changed */
+	cr_assert(t_wait_for(refused_row, late, WAIT_MS),
+	          "the refused move was not recorded");
+	cr_expect_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM porting_order_events "
+	                        "WHERE order_id = $1",
+	                        id),
+	             before + 1);
+	cr_expect_eq(t_pg_count(pg, EVENT_ROWS, seen), 1);
+	cr_expect_eq(t_pg_count(pg, EVENT_ROWS, other), 0);
+	doc = tp_wait_status(&w, id, "ported", 1000);
+	json_decref(doc);
+	sleep(2); /* the stranger's partition */
+	cr_expect_eq(t_pg_count(pg, EVENT_ROWS, unknown), 0);
+	cr_expect_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1",
+	                        stranger),
+	             0);
+	vox_pg_destroy(pg);
+	tp_stop(&w);
+}
+
+static bool outbox_expired(void *arg)
+{
+	vox_pg_t *pg = t_pg();
+	bool there = t_pg_count(pg,
+	                        "SELECT count(*) FROM outbox WHERE topic = "
+	                        "'vox.events' AND message_key = $1 AND "
+	                        "payload::jsonb->>'type' = "
+	                        "'porting_order.expired'",
+	                        arg) == 1;
+
+	vox_pg_destroy(pg);
+	return there;
+}
+
+Test(porting_e2e, draft_expires_into_cancelled, .timeout = 120,
+     .fini = tp_fini)
+{
+	char number[20], id[40], *body;
+	struct tp_world w;
+	vox_pg_t *pg = t_pg();
+	vox_error_t err;
+	json_t *doc;
+
+	tp_start(&w, false, false, NULL, 500000);
+	tp_number(number, 4);
+	doc = json_pack("{s:[s]}", "phone_numbers", number);
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	doc = tp_api(&w, "POST", "/v1/porting-orders", body, 201);
+	free(body);
+	snprintf(id, sizeof(id), "%s", vox_json_str(doc, "id"));
+	json_decref(doc);
+	/* the 30 days cut short (SQL): the worker's tick does the rest */
+	const char *p[] = {id};
+	cr_assert_eq(vox_pg_exec(pg,
+	                         "UPDATE porting_orders SET expires_at = now() "
+	                         "- interval '1 second' WHERE id = $1",
+	                         1, p, NULL, &err),
+	             0, "%s", err.message);
+	doc = tp_wait_status(&w, id, "cancelled", WAIT_MS);
+	cr_assert_str_eq(vox_json_str(doc, "cancel_reason"), "draft_expired");
+	cr_assert_str_eq(vox_json_str(json_array_get(json_object_get(
+	                                                     doc,
+	                                                     "phone_numbers"),
+	                                             0),
+	                              "status"),
+	                 "cancelled");
+	json_decref(doc);
+	cr_expect_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM porting_order_events "
+	                        "WHERE order_id = $1 AND from_status = 'draft' "
+	                        "AND to_status = 'cancelled' AND source = "
+	                        "'system' AND reason = 'draft_expired'",
+	                        id),
+	             1);
+	cr_assert(t_wait_for(outbox_expired, id, WAIT_MS),
+	          "no porting_order.expired event");
+	vox_pg_destroy(pg);
 	tp_stop(&w);
 }

@@ -5,6 +5,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "helpers.h"
 #include "test_notify_helpers.h"
 #include "vox_auth.h"
+#include "vox_crypto.h"
 #include "vox_time.h"
 #include "vox_uuid.h"
 
@@ -468,4 +471,27 @@ json_t *tp_wait_status(struct tp_world *w, const char *order_id,
 	                 status, "order %s did not reach %s", order_id,
 	                 status);
 	return doc;
+}
+
+int tp_carrier_event(struct tp_world *w, const char *body)
+{
+	long long t = (long long)time(NULL);
+	size_t blen = strlen(body), len;
+	char *signed_text = malloc(blen + 32), sig[65], auth[160], sigh[160];
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	cr_assert_not_null(signed_text);
+	len = (size_t)snprintf(signed_text, 32, "%lld.", t);
+	memcpy(signed_text + len, body, blen);
+	HMAC(EVP_sha256(), w->csecret, (int)strlen(w->csecret),
+	     (unsigned char *)signed_text, len + blen, md, &mdlen);
+	vox_hex_encode(md, 32, sig);
+	free(signed_text);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", w->ckey);
+	snprintf(sigh, sizeof(sigh), "Vox-Signature: t=%lld,v1=%s", t, sig);
+	const char *headers[] = {auth, sigh, "Content-Type: application/json",
+	                         NULL};
+	return t_http_h("POST", w->port, "/v1/carrier/porting-events", body,
+	                headers, NULL, NULL);
 }

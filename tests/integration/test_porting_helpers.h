@@ -61,6 +61,9 @@ json_t *tp_wait_status(struct tp_world *w, const char *order_id,
                        const char *status, int timeout_ms);
 /* The sandbox's porting orders whose customer_reference is ref. */
 int tp_carrier_orders(const char *ref);
+/* POSTs a carrier porting webhook body to the ingress, signed with the
+ * world's carrier credential; returns the HTTP status. */
+int tp_carrier_event(struct tp_world *w, const char *body);
 /* Sets the sandbox's porting time scale. */
 void tp_time_scale(long scale);
 
