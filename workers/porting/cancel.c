@@ -105,6 +105,8 @@ int por_cancel(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 		rc = cancel_leaf(pg, msg, pc, &leaves[i], err);
 	if (rc == 0 && parent)
 		rc = por_parent_sync(pg, msg, o.id, err);
+	else if (rc == 0 && *o.parent_id != '\0') /* a child by its id */
+		rc = por_parent_sync(pg, msg, o.parent_id, err);
 	if (rc == 0)
 		rc = por_order_lock(pg, o.id, NULL, &o, err);
 	if (rc != 0)

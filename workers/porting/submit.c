@@ -468,9 +468,12 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 	/* tests: killed with the carrier's orders made, ours not recorded */
 	vox_fault_point("porting.submit.after_carrier");
 	rc = leaves_submitted(pg, msg, pc, o, leaves, sent, n, err);
-	/* a parent (split now or before) follows its children */
+	/* a parent (split now or before) follows its children; so does the
+	 * parent of a child submitted by its own id */
 	if (rc == 0 && (n > 1 || strcmp(leaves[0].id, o->id) != 0))
 		rc = por_parent_sync(pg, msg, o->id, err);
+	else if (rc == 0 && *o->parent_id != '\0')
+		rc = por_parent_sync(pg, msg, o->parent_id, err);
 	if (rc == 0)
 		rc = por_order_lock(pg, o->id, NULL, o, err);
 	if (rc != 0)
