@@ -28,11 +28,9 @@
 /* The public event types an endpoint may subscribe to (NOTIFICATIONS.md
  * "What is notified"); "*" alone means all of them. */
 static const char *const public_types[] = {
-        "usage.trigger.fired", "number.purchased",
-        "number.activated",    "number.deactivated",
-        "number.released",     "number.configured",
-        "reservation.expired", "endpoint.disabled",
-        "webhook.test",
+        "usage.trigger.fired", "number.purchased", "number.activated",
+        "number.deactivated", "number.released", "number.configured",
+        "reservation.expired", "endpoint.disabled", "webhook.test",
         /* porting orders (workers/porting) */
         "porting_order.submitted", "porting_order.in_process",
         "porting_order.exception", "porting_order.foc_date_confirmed",

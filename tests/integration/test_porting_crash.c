@@ -84,8 +84,8 @@ static void draft_and_submit(struct tp_world *w, const char *acme,
 	                "authorized_name", "Grace Hopper", "service_address",
 	                "street", "2 Harbor Rd", "locality", "Arlington",
 	                "administrative_area", "VA", "postal_code", "22201",
-	                "country", "US", "account_number", "ACC-CRASH-1",
-	                "pin", acme + strlen(acme) - 4, "documents", "loa", loa,
+	                "country", "US", "account_number", "ACC-CRASH-1", "pin",
+	                acme + strlen(acme) - 4, "documents", "loa", loa,
 	                "invoice", invoice);
 	body = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
@@ -113,9 +113,8 @@ static void child_id(vox_pg_t *pg, const char *parent, const char *lc,
 	PGresult *res;
 	vox_error_t err;
 
-	cr_assert_eq(vox_pg_exec(pg,
-	                         "SELECT md5($1 || ':' || $2)::uuid::text", 2,
-	                         params, &res, &err),
+	cr_assert_eq(vox_pg_exec(pg, "SELECT md5($1 || ':' || $2)::uuid::text",
+	                         2, params, &res, &err),
 	             0, "%s", err.message);
 	snprintf(out, 40, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -192,8 +191,9 @@ Test(porting_crash, killed_mid_transitions_nothing_lost_or_twice,
 	const char *kids[] = {kid_a, kid_b};
 	for (int i = 0; i < 2; i++) {
 		m = moves(pg, kids[i]);
-		cr_expect_str_eq(m, "submitted,in-process,foc-date-confirmed,"
-		                    "ported",
+		cr_expect_str_eq(m,
+		                 "submitted,in-process,foc-date-confirmed,"
+		                 "ported",
 		                 "child %s moves", kids[i]);
 		free(m);
 	}
@@ -216,14 +216,15 @@ Test(porting_crash, killed_mid_transitions_nothing_lost_or_twice,
 	                           id);
 
 	/* the numbers once, active, the account's; one port_in per child */
-	cr_expect_eq(t_pg_count(pg,
-	                        "SELECT count(*) FROM numbers n JOIN "
-	                        "porting_order_numbers p ON p.number_id = n.id "
-	                        "JOIN porting_orders o ON o.id = p.order_id "
-	                        "WHERE o.parent_id = $1 AND n.status = 'active' "
-	                        "AND n.account_id = o.account_id",
-	                        id),
-	             2);
+	cr_expect_eq(
+	        t_pg_count(pg,
+	                   "SELECT count(*) FROM numbers n JOIN "
+	                   "porting_order_numbers p ON p.number_id = n.id "
+	                   "JOIN porting_orders o ON o.id = p.order_id "
+	                   "WHERE o.parent_id = $1 AND n.status = 'active' "
+	                   "AND n.account_id = o.account_id",
+	                   id),
+	        2);
 	cr_expect_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM orders r JOIN "
 	                        "porting_orders o ON o.id = r.id WHERE "
@@ -258,9 +259,8 @@ Test(porting_crash, killed_mid_transitions_nothing_lost_or_twice,
 			size_t i;
 			json_t *v;
 
-			json_array_foreach(list, i, v)
-			        json_object_set(distinct, json_string_value(v),
-			                        json_true());
+			json_array_foreach(list, i, v) json_object_set(
+			        distinct, json_string_value(v), json_true());
 			events += (long long)json_object_size(distinct);
 			/* a type twice is a move applied twice, except the
 			 * two submits of nothing here: one each */

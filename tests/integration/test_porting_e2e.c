@@ -31,13 +31,13 @@
 /* The end user of the orders, with pin (NULL: none). */
 static json_t *end_user(const char *account_number, const char *pin)
 {
-	json_t *u = json_pack(
-	        "{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:s}",
-	        "authorized_name", "Ada Lovelace", "business_name",
-	        "Analytical Ltd", "service_address", "street", "1 Main St",
-	        "locality", "San Francisco", "administrative_area", "CA",
-	        "postal_code", "94105", "country", "US", "account_number",
-	        account_number);
+	json_t *u =
+	        json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:s}",
+	                  "authorized_name", "Ada Lovelace", "business_name",
+	                  "Analytical Ltd", "service_address", "street",
+	                  "1 Main St", "locality", "San Francisco",
+	                  "administrative_area", "CA", "postal_code", "94105",
+	                  "country", "US", "account_number", account_number);
 
 	if (pin != NULL)
 		json_object_set_new(u, "pin", json_string(pin));
@@ -152,10 +152,10 @@ static void push_sms(struct tp_world *w, const char *e164)
 
 #define CHAIN_TYPES                                                            \
 	"SELECT string_agg(event_type, ',' ORDER BY sequence) "                \
-	"FROM notification_chains WHERE account_id = $1 AND event_type LIKE "   \
+	"FROM notification_chains WHERE account_id = $1 AND event_type LIKE "  \
 	"'porting_order.%'"
 #define USAGE_COUNT                                                            \
-	"SELECT count(*) FROM usage_records WHERE account_id = $1 AND "         \
+	"SELECT count(*) FROM usage_records WHERE account_id = $1 AND "        \
 	"event_type = 'sms_sent' AND cost_micros > 0"
 
 Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
@@ -170,8 +170,7 @@ Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
 	tp_number(number, 3); /* Acme Wireless: a PIN, the last four digits */
 	snprintf(pin, sizeof(pin), "%s", number + strlen(number) - 4);
 	vox_uuid7(uid);
-	snprintf(account_number, sizeof(account_number), "ACC-%.12s",
-	         uid + 24);
+	snprintf(account_number, sizeof(account_number), "ACC-%.12s", uid + 24);
 
 	/* 1. portability */
 	body = NULL;
@@ -183,9 +182,9 @@ Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
 	item = json_array_get(json_object_get(doc, "data"), 0);
 	cr_assert(json_is_true(json_object_get(item, "portable")),
 	          "%s is not portable", number);
-	cr_assert_str_eq(vox_json_str(json_object_get(item, "losing_carrier"),
-	                              "name"),
-	                 "Acme Wireless");
+	cr_assert_str_eq(
+	        vox_json_str(json_object_get(item, "losing_carrier"), "name"),
+	        "Acme Wireless");
 	cr_assert(json_is_true(json_object_get(
 	        json_object_get(item, "requirements"), "pin_required")));
 	json_decref(doc);
@@ -209,9 +208,9 @@ Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
 	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
 	doc = tp_api(&w, "PATCH", path, body, 200);
 	free(body);
-	cr_assert_str_eq(vox_json_str(json_object_get(doc, "end_user"),
-	                              "pin_last2"),
-	                 pin + 2);
+	cr_assert_str_eq(
+	        vox_json_str(json_object_get(doc, "end_user"), "pin_last2"),
+	        pin + 2);
 	json_decref(doc);
 	submit(&w, id);
 	doc = tp_wait_status(&w, id, "ported", WAIT_MS);
@@ -241,8 +240,8 @@ Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
 	doc = tp_api(&w, "GET", path, NULL, 200);
 	{
 		static const char *const moves[] = {
-		        "submitted",  "in-process", "exception",
-		        "submitted",  "in-process", "foc-date-confirmed",
+		        "submitted", "in-process", "exception",
+		        "submitted", "in-process", "foc-date-confirmed",
 		        "ported"};
 		json_t *data = json_object_get(doc, "data");
 		size_t k = 0, i;
@@ -262,13 +261,14 @@ Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
 	json_decref(doc);
 
 	/* 8. a notification per move, and mail in the sink */
-	cr_assert(tn_wait_sql(CHAIN_TYPES, w.account,
-	                      "porting_order.submitted,porting_order.in_process,"
-	                      "porting_order.exception,porting_order.submitted,"
-	                      "porting_order.in_process,porting_order."
-	                      "foc_date_confirmed,porting_order.ported",
-	                      WAIT_MS),
-	          "notifications: %s", tn_sql(CHAIN_TYPES, w.account));
+	cr_assert(
+	        tn_wait_sql(CHAIN_TYPES, w.account,
+	                    "porting_order.submitted,porting_order.in_process,"
+	                    "porting_order.exception,porting_order.submitted,"
+	                    "porting_order.in_process,porting_order."
+	                    "foc_date_confirmed,porting_order.ported",
+	                    WAIT_MS),
+	        "notifications: %s", tn_sql(CHAIN_TYPES, w.account));
 	mail = tn_mail(w.email, WAIT_MS);
 	cr_assert_not_null(mail, "no porting mail reached the SMTP sink");
 	cr_expect(strstr(mail, id) != NULL, "the mail names no order: %.300s",
@@ -341,16 +341,16 @@ Test(porting_e2e, two_losing_carriers_split_one_ported_one_cancelled,
 
 		json_array_foreach(kids, i, c)
 		{
-			ported += strcmp(vox_json_str(c, "status"), "ported") == 0;
-			cancelled +=
-			        strcmp(vox_json_str(c, "status"), "cancelled") == 0;
+			ported += strcmp(vox_json_str(c, "status"), "ported") ==
+			          0;
+			cancelled += strcmp(vox_json_str(c, "status"),
+			                    "cancelled") == 0;
 		}
 		cr_assert(ported == 1 && cancelled == 1,
 		          "children: %d ported, %d cancelled", ported,
 		          cancelled);
 	}
-	cr_assert_eq(json_array_size(json_object_get(doc, "phone_numbers")),
-	             2);
+	cr_assert_eq(json_array_size(json_object_get(doc, "phone_numbers")), 2);
 	json_decref(doc);
 
 	/* one carrier order per child, the Acme number ours, not Beta's */
@@ -385,7 +385,8 @@ static char *carrier_body(const char *event_id, const char *carrier_order,
 }
 
 #define EVENT_ROWS                                                             \
-	"SELECT count(*) FROM porting_order_events WHERE carrier_event_id = $1"
+	"SELECT count(*) FROM porting_order_events WHERE carrier_event_id = "  \
+	"$1"
 
 static bool refused_row(void *arg)
 {
@@ -420,15 +421,16 @@ Test(porting_e2e, carrier_events_once_refused_recorded_strangers_skipped,
 	{
 		const char *p[] = {id};
 
-		cr_assert_eq(vox_pg_exec(pg,
-		                         "SELECT o.carrier_order_id, "
-		                         "e.carrier_event_id FROM porting_orders "
-		                         "o JOIN porting_order_events e ON "
-		                         "e.order_id = o.id WHERE o.id = $1 AND "
-		                         "e.to_status = 'in-process' AND e.source "
-		                         "= 'carrier'",
-		                         1, p, &res, &err),
-		             0, "%s", err.message);
+		cr_assert_eq(
+		        vox_pg_exec(pg,
+		                    "SELECT o.carrier_order_id, "
+		                    "e.carrier_event_id FROM porting_orders "
+		                    "o JOIN porting_order_events e ON "
+		                    "e.order_id = o.id WHERE o.id = $1 AND "
+		                    "e.to_status = 'in-process' AND e.source "
+		                    "= 'carrier'",
+		                    1, p, &res, &err),
+		        0, "%s", err.message);
 		cr_assert_eq(PQntuples(res), 1);
 		snprintf(carrier_order, sizeof(carrier_order), "%s",
 		         PQgetvalue(res, 0, 0));
@@ -501,8 +503,7 @@ static bool outbox_expired(void *arg)
 	return there;
 }
 
-Test(porting_e2e, draft_expires_into_cancelled, .timeout = 120,
-     .fini = tp_fini)
+Test(porting_e2e, draft_expires_into_cancelled, .timeout = 120, .fini = tp_fini)
 {
 	char number[20], id[40], *body;
 	struct tp_world w;
@@ -528,12 +529,11 @@ Test(porting_e2e, draft_expires_into_cancelled, .timeout = 120,
 	             0, "%s", err.message);
 	doc = tp_wait_status(&w, id, "cancelled", WAIT_MS);
 	cr_assert_str_eq(vox_json_str(doc, "cancel_reason"), "draft_expired");
-	cr_assert_str_eq(vox_json_str(json_array_get(json_object_get(
-	                                                     doc,
-	                                                     "phone_numbers"),
-	                                             0),
-	                              "status"),
-	                 "cancelled");
+	cr_assert_str_eq(
+	        vox_json_str(json_array_get(
+	                             json_object_get(doc, "phone_numbers"), 0),
+	                     "status"),
+	        "cancelled");
 	json_decref(doc);
 	cr_expect_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM porting_order_events "

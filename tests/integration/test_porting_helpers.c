@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -201,8 +201,7 @@ void tp_number(char out[20], int last)
 	 * draw the same sequence */
 	vox_uuid7(id);
 	r = strtoul(id + 28, NULL, 16);
-	snprintf(out, 20, "+1628%lu%05lu%d", 2 + r % 8, (r / 8) % 100000,
-	         last);
+	snprintf(out, 20, "+1628%lu%05lu%d", 2 + r % 8, (r / 8) % 100000, last);
 }
 
 void tp_worker_spawn(struct tp_world *w, const char *fault_points)
@@ -233,7 +232,7 @@ void tp_worker_spawn(struct tp_world *w, const char *fault_points)
 	snprintf(log, sizeof(log), "porting-%s-worker-%d.log", w->tag,
 	         ++w->worker_starts);
 	w->worker = tp_spawn(w->test_bin ? "../test-bin/porting" : "porting",
-	                    log, env);
+	                     log, env);
 }
 
 bool tp_worker_died(struct tp_world *w, int timeout_ms)
@@ -245,7 +244,8 @@ bool tp_worker_died(struct tp_world *w, int timeout_ms)
 
 		if (got == w->worker) {
 			w->worker = 0;
-			return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+			return WIFSIGNALED(status) &&
+			       WTERMSIG(status) == SIGABRT;
 		}
 		usleep(50 * 1000);
 	}
@@ -329,8 +329,9 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 	tp_worker_spawn(w, fault_points);
 
 	/* the metering worker, for the ported number's CDRs */
-	snprintf(mgroup, sizeof(mgroup), "VOX_WORKER_GROUP=vox.test.porting-"
-	                                 "metering.%s",
+	snprintf(mgroup, sizeof(mgroup),
+	         "VOX_WORKER_GROUP=vox.test.porting-"
+	         "metering.%s",
 	         id);
 	group_at_end(mgroup + strlen("VOX_WORKER_GROUP="), "vox.cdr.raw");
 	const char *menv[] = {mgroup, "VOX_WORKER_METRICS_PORT=0",
@@ -468,8 +469,7 @@ json_t *tp_wait_status(struct tp_world *w, const char *order_id,
 		usleep(100 * 1000);
 	}
 	cr_assert_str_eq(json_string_value(json_object_get(doc, "status")),
-	                 status, "order %s did not reach %s", order_id,
-	                 status);
+	                 status, "order %s did not reach %s", order_id, status);
 	return doc;
 }
 

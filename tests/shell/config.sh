@@ -26,6 +26,10 @@ expect 2 "ingress port out of range" env VOX_INGRESS_PORT=70000 "$bin/ingress"
 expect 2 "ingress port not a number" env VOX_INGRESS_PORT=80a "$bin/ingress"
 expect 2 "worker attempts out of range" env VOX_WORKER_MAX_ATTEMPTS=0 "$bin/provisioning"
 expect 2 "worker bool not a bool" env VOX_WORKER_RELAY=maybe "$bin/provisioning"
+expect 0 "porting --help" "$bin/porting" --help
+expect 2 "porting unknown argument" "$bin/porting" --bogus
+expect 2 "porting without VOX_ENCRYPTION_KEY" env -u VOX_ENCRYPTION_KEY "$bin/porting"
+expect 2 "porting with a malformed key" env VOX_ENCRYPTION_KEY=not-a-key "$bin/porting"
 expect 0 "voxctl help" "$bin/voxctl" help
 expect 2 "voxctl no command" "$bin/voxctl"
 expect 2 "voxctl unknown command" "$bin/voxctl" frobnicate

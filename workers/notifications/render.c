@@ -19,12 +19,13 @@
 
 /* The types a chain carries to email and SMS: en has all their parts. */
 static const char *const required_types[] = {
-        "usage.trigger.fired", "number.purchased",  "number.activated",
-        "number.deactivated",  "number.released",   "number.configured",
-        "reservation.expired", "endpoint.disabled",
+        "usage.trigger.fired",     "number.purchased",
+        "number.activated",        "number.deactivated",
+        "number.released",         "number.configured",
+        "reservation.expired",     "endpoint.disabled",
         "porting_order.submitted", "porting_order.in_process",
         "porting_order.exception", "porting_order.foc_date_confirmed",
-        "porting_order.ported", "porting_order.cancel_pending",
+        "porting_order.ported",    "porting_order.cancel_pending",
         "porting_order.cancelled", "porting_order.expired",
 };
 static const char *const parts[] = {"subject", "txt", "html", "sms"};

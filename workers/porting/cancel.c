@@ -15,7 +15,7 @@
 #include "vox_log.h"
 #include "vox_porting.h"
 
-#define KIND "porting.cancel"
+#define KIND          "porting.cancel"
 #define CANCEL_REASON "cancelled" /* as the ingress cancels a draft */
 
 static int set_reason(vox_pg_t *pg, const char *id, vox_error_t *err)
@@ -50,7 +50,8 @@ static int cancel_leaf(vox_pg_t *pg, const vox_message_t *msg,
 	if (vox_carrier_port_cancel(pc->carrier, leaf->carrier_order_id, &out,
 	                            &cerr) != 0) {
 		if (cerr.retriable || cerr.fatal ||
-		    cerr.code == VOX_ERR_INTERNAL || cerr.code == VOX_ERR_NOMEM) {
+		    cerr.code == VOX_ERR_INTERNAL ||
+		    cerr.code == VOX_ERR_NOMEM) {
 			*err = cerr;
 			return cerr.code;
 		}

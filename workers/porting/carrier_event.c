@@ -38,8 +38,7 @@ struct cevent {
 	char *numbers_json;
 };
 
-static int cevent_parse(const json_t *data, struct cevent *ev,
-                        vox_error_t *err)
+static int cevent_parse(const json_t *data, struct cevent *ev, vox_error_t *err)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->id = vox_json_str(data, "id");
@@ -106,8 +105,8 @@ static int find_leaf(vox_pg_t *pg, const struct cevent *ev,
 static int submit_pending(vox_pg_t *pg, const struct por_order *leaf,
                           bool *pending, vox_error_t *err)
 {
-	const char *params[] = {leaf->id, *leaf->parent_id ? leaf->parent_id
-	                                                   : leaf->id};
+	const char *params[] = {leaf->id,
+	                        *leaf->parent_id ? leaf->parent_id : leaf->id};
 	PGresult *res;
 	int rc;
 
@@ -269,7 +268,8 @@ static int complete(vox_pg_t *pg, const vox_message_t *msg,
 	        "'completed', 'USD', now() FROM porting_orders WHERE id = "
 	        "$1::uuid ON CONFLICT (id) DO NOTHING RETURNING id) "
 	        "INSERT INTO order_items (order_id, country, e164, number_id, "
-	        "status, currency) SELECT o.id, p.country, p.e164, p.number_id, "
+	        "status, currency) SELECT o.id, p.country, p.e164, "
+	        "p.number_id, "
 	        "'provisioned', 'USD' FROM o JOIN porting_order_numbers p ON "
 	        "p.order_id = o.id WHERE p.number_id IS NOT NULL",
 	        1, params, NULL, err);
@@ -296,9 +296,9 @@ static int apply(vox_pg_t *pg, const vox_message_t *msg,
 	if (rc != 0 || !inserted)
 		return rc; /* a duplicate changes nothing */
 	if (!allowed) {
-		vox_log(VOX_LOG_WARN, "carrier porting event refused", "order_id",
-		        leaf->id, "carrier_event_id", ev->id, "reason", reason,
-		        NULL);
+		vox_log(VOX_LOG_WARN, "carrier porting event refused",
+		        "order_id", leaf->id, "carrier_event_id", ev->id,
+		        "reason", reason, NULL);
 		return 0;
 	}
 	if ((rc = apply_fields(pg, leaf, ev, err)) != 0)

@@ -34,8 +34,8 @@ static int expire_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 		rc = por_order_lock(pg, PQgetvalue(res, i, 0), NULL, &o, err);
 		if (rc == 0)
 			rc = por_move_as(pg, NULL, &o, "cancelled", "system",
-			                 "draft_expired", "porting_order.expired",
-			                 err);
+			                 "draft_expired",
+			                 "porting_order.expired", err);
 	}
 	if (rc == 0 && PQntuples(res) > 0)
 		vox_logf(VOX_LOG_INFO, "%d porting drafts expired",

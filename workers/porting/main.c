@@ -5,6 +5,7 @@
  * expires drafts.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "porting.h"
 #include "vox_log.h"
@@ -49,15 +50,9 @@ static int porting_setup(void *ctx, vox_metrics_t *metrics)
 	vox_carrier_conf_t conf = {0};
 	vox_error_t err;
 
-	if (*pc->encryption_key == '\0') {
-		vox_log(VOX_LOG_ERROR,
-		        "VOX_ENCRYPTION_KEY is required: porting orders carry "
-		        "sealed account numbers and PINs",
-		        NULL);
-		return -1;
-	}
-	pc->ring = vox_crypto_keyring_new(pc->encryption_key,
-	                                  pc->encryption_old_keys, &err);
+	if (pc->ring == NULL) /* main() made it: here for safety */
+		pc->ring = vox_crypto_keyring_new(
+		        pc->encryption_key, pc->encryption_old_keys, &err);
 	if (pc->ring == NULL)
 		goto failed;
 	conf.base_url = pc->carrier_url;
@@ -82,8 +77,35 @@ static void porting_teardown(void *ctx)
 	vox_crypto_keyring_destroy(pc->ring);
 }
 
+/* The keyring is configuration: without it (or with a malformed key) the
+ * worker stops at once with exit code 2, like any bad setting. Only when
+ * it is to run (no arguments: vox_worker_main answers --help and refuses
+ * anything else). */
+static int porting_keyring(void)
+{
+	const char *key = getenv("VOX_ENCRYPTION_KEY");
+	vox_error_t err;
+
+	if (key == NULL || *key == '\0') {
+		fprintf(stderr, "porting: VOX_ENCRYPTION_KEY is required: "
+		                "porting orders carry sealed account numbers "
+		                "and PINs\n");
+		return 2;
+	}
+	porting.ring = vox_crypto_keyring_new(
+	        key, getenv("VOX_ENCRYPTION_OLD_KEYS"), &err);
+	if (porting.ring == NULL) {
+		/* the message never holds key material */
+		fprintf(stderr, "porting: VOX_ENCRYPTION_KEY: %s\n",
+		        err.message);
+		return 2;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	int rc;
 	const vox_worker_def_t def = {
 	        .name = "porting",
 	        .about = "porting orders: submit (split by losing carrier), "
@@ -101,5 +123,7 @@ int main(int argc, char **argv)
 	        .nopts = sizeof(opts) / sizeof(opts[0]),
 	};
 
+	if (argc == 1 && (rc = porting_keyring()) != 0)
+		return rc;
 	return vox_worker_main(&def, argc, argv);
 }

@@ -63,15 +63,14 @@ int por_fail(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
 	vox_op_t op;
 
 	op_of(msg, kind, &op);
-	vox_log(VOX_LOG_INFO, "porting operation failed", "operation_id",
-	        op.id, "order_id", op.subject, "code", code, "reason", message,
-	        NULL);
+	vox_log(VOX_LOG_INFO, "porting operation failed", "operation_id", op.id,
+	        "order_id", op.subject, "code", code, "reason", message, NULL);
 	return vox_op_finish(pg, &op, "failed", NULL, code, message, err);
 }
 
 #define ORDER_COLUMNS                                                          \
-	"o.id, o.account_id, coalesce(o.parent_id::text, ''), o.status, "     \
-	"coalesce(o.losing_carrier, ''), coalesce(o.carrier_order_id, ''), "  \
+	"o.id, o.account_id, coalesce(o.parent_id::text, ''), o.status, "      \
+	"coalesce(o.losing_carrier, ''), coalesce(o.carrier_order_id, ''), "   \
 	"coalesce(vox_iso(o.foc_date), ''), "                                  \
 	"coalesce(o.requested_foc_date::text, ''), o.version, "                \
 	"coalesce(o.foc_date < now() + interval '48 hours', false), "          \
@@ -150,8 +149,10 @@ int por_history(vox_pg_t *pg, const char *order_id, const char *from,
                 const char *carrier_event_id, const char *reason,
                 const char *detail_json, bool *inserted, vox_error_t *err)
 {
-	const char *params[] = {order_id, from,   to,     applied ? "t" : "f",
-	                        source,   carrier_event_id, reason, detail_json};
+	const char *params[] = {order_id, from,
+	                        to,       applied ? "t" : "f",
+	                        source,   carrier_event_id,
+	                        reason,   detail_json};
 	PGresult *res;
 	int rc;
 
@@ -233,7 +234,8 @@ int por_emit_order(vox_pg_t *pg, const vox_message_t *msg, const char *id,
 	        "o.parent_id, 'account_id', o.account_id, 'status', o.status, "
 	        "'previous_status', $2::text, 'phone_numbers', coalesce(("
 	        "SELECT json_agg(json_build_object('phone_number', n.e164, "
-	        "'status', n.status, 'number_id', n.number_id) ORDER BY n.e164) "
+	        "'status', n.status, 'number_id', n.number_id) ORDER BY "
+	        "n.e164) "
 	        "FROM porting_order_numbers n WHERE n.order_id = o.id OR "
 	        "n.order_id IN (SELECT c.id FROM porting_orders c WHERE "
 	        "c.parent_id = o.id)), '[]'), 'losing_carrier', "
@@ -266,8 +268,7 @@ int por_emit_order(vox_pg_t *pg, const vox_message_t *msg, const char *id,
 	char account_id[40];
 	snprintf(account_id, sizeof(account_id), "%s", account);
 	return vox_event_emit(pg, type, id, id, account_id,
-	                      msg != NULL ? msg->traceparent : NULL, data,
-	                      err);
+	                      msg != NULL ? msg->traceparent : NULL, data, err);
 }
 
 int por_parent_sync(vox_pg_t *pg, const vox_message_t *msg,
@@ -297,7 +298,8 @@ int por_parent_sync(vox_pg_t *pg, const vox_message_t *msg,
 	        "UPDATE porting_orders p SET exceptions = coalesce((SELECT "
 	        "jsonb_agg(e) FROM porting_orders c, jsonb_array_elements("
 	        "c.exceptions) e WHERE c.parent_id = p.id AND c.status = "
-	        "'exception'), '[]'::jsonb), foc_date = (SELECT max(c.foc_date) "
+	        "'exception'), '[]'::jsonb), foc_date = (SELECT "
+	        "max(c.foc_date) "
 	        "FROM porting_orders c WHERE c.parent_id = p.id) WHERE p.id = "
 	        "$1::uuid",
 	        1, params, NULL, err);

@@ -131,16 +131,15 @@ static int leaf_load(vox_pg_t *pg, const struct porting_ctx *pc,
 	r->loa = dup_or_null(res, 6);
 	r->invoice = dup_or_null(res, 7);
 	r->submits = strtol(PQgetvalue(res, 0, 8), NULL, 10);
-	rc = open_secret(pc, PQgetisnull(res, 0, 3) ? NULL
-	                                            : PQgetvalue(res, 0, 3),
+	rc = open_secret(pc,
+	                 PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
 	                 "account_number", leaf->id, leaf->account_id,
 	                 &r->account_number, err);
 	if (rc == 0)
-		rc = open_secret(pc,
-		                 PQgetisnull(res, 0, 4) ? NULL
-		                                        : PQgetvalue(res, 0, 4),
-		                 "pin", leaf->id, leaf->account_id, &r->pin,
-		                 err);
+		rc = open_secret(
+		        pc,
+		        PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4),
+		        "pin", leaf->id, leaf->account_id, &r->pin, err);
 	PQclear(res);
 	if (rc != 0)
 		return rc;
@@ -165,14 +164,13 @@ static int leaf_load(vox_pg_t *pg, const struct porting_ctx *pc,
 /* Seals the parent's secret again for the child (field's aad). */
 static int reseal(vox_pg_t *pg, const struct porting_ctx *pc,
                   const struct por_order *parent, const char *child_id,
-                  const char *field, const char *column_text,
-                  vox_error_t *err)
+                  const char *field, const char *column_text, vox_error_t *err)
 {
 	char aad[200], *plain = NULL, *hex = NULL;
 	int rc;
 
-	rc = open_secret(pc, column_text, field, parent->id,
-	                 parent->account_id, &plain, err);
+	rc = open_secret(pc, column_text, field, parent->id, parent->account_id,
+	                 &plain, err);
 	if (rc != 0 || plain == NULL)
 		return rc;
 	vox_porting_aad(aad, sizeof(aad), field, child_id, parent->account_id);
@@ -288,12 +286,11 @@ static int split(vox_pg_t *pg, const struct porting_ctx *pc,
 		return rc;
 	}
 	for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-		rc = split_child(pg, pc, o, PQgetvalue(res, i, 0),
-		                 PQgetisnull(sec, 0, 0) ? NULL
-		                                        : PQgetvalue(sec, 0, 0),
-		                 PQgetisnull(sec, 0, 1) ? NULL
-		                                        : PQgetvalue(sec, 0, 1),
-		                 &leaves[*n], err);
+		rc = split_child(
+		        pg, pc, o, PQgetvalue(res, i, 0),
+		        PQgetisnull(sec, 0, 0) ? NULL : PQgetvalue(sec, 0, 0),
+		        PQgetisnull(sec, 0, 1) ? NULL : PQgetvalue(sec, 0, 1),
+		        &leaves[*n], err);
 		if (rc == 0)
 			(*n)++;
 	}
@@ -382,8 +379,8 @@ static int leaf_send(vox_pg_t *pg, const struct porting_ctx *pc,
 /* Undoes what this submit did at the carrier after a later leaf was
  * refused (best effort: a failure is logged). */
 static void undo_created(const struct porting_ctx *pc,
-                         const vox_carrier_port_t *sent,
-                         const bool *created, int n)
+                         const vox_carrier_port_t *sent, const bool *created,
+                         int n)
 {
 	for (int i = 0; i < n; i++) {
 		vox_carrier_port_t out;
@@ -404,8 +401,7 @@ static void undo_created(const struct porting_ctx *pc,
 /* The leaves are at the carrier: record it. */
 static int leaves_submitted(vox_pg_t *pg, const vox_message_t *msg,
                             const struct porting_ctx *pc,
-                            const struct por_order *o,
-                            struct por_order *leaves,
+                            const struct por_order *o, struct por_order *leaves,
                             const vox_carrier_port_t *sent, int n,
                             vox_error_t *err)
 {
@@ -414,10 +410,11 @@ static int leaves_submitted(vox_pg_t *pg, const vox_message_t *msg,
 	for (int i = 0; i < n && rc == 0; i++) {
 		const char *params[] = {leaves[i].id, sent[i].id};
 
-		rc = vox_pg_execp(pg, "por_carrier_order",
-		                  "UPDATE porting_orders SET carrier_order_id = "
-		                  "$2 WHERE id = $1::uuid",
-		                  2, params, NULL, err);
+		rc = vox_pg_execp(
+		        pg, "por_carrier_order",
+		        "UPDATE porting_orders SET carrier_order_id = "
+		        "$2 WHERE id = $1::uuid",
+		        2, params, NULL, err);
 		if (rc == 0)
 			rc = por_move(pg, msg, &leaves[i], "submitted", "api",
 			              NULL, err);
@@ -449,9 +446,11 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 			continue;
 		}
 		if (cerr.retriable || cerr.fatal ||
-		    cerr.code == VOX_ERR_INTERNAL || cerr.code == VOX_ERR_NOMEM) {
+		    cerr.code == VOX_ERR_INTERNAL ||
+		    cerr.code == VOX_ERR_NOMEM) {
 			*err = cerr;
-			return cerr.code; /* rolled back; the consumer retries */
+			return cerr
+			        .code; /* rolled back; the consumer retries */
 		}
 		/* refused (or our secrets do not open: a key missing from
 		 * the keyring): back to where it was, then the reason */
@@ -504,10 +503,11 @@ int por_submit(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	if (rc != 0)
 		return rc;
 	if (o.version != json_integer_value(version))
-		return por_fail(pg, msg, KIND, "order_changed",
-		                "the order changed after this submit was asked: "
-		                "submit again",
-		                err);
+		return por_fail(
+		        pg, msg, KIND, "order_changed",
+		        "the order changed after this submit was asked: "
+		        "submit again",
+		        err);
 	if (strcmp(o.status, "draft") != 0 && strcmp(o.status, "exception"))
 		return por_fail(pg, msg, KIND, "invalid_state",
 		                "only an order in draft or exception can be "
