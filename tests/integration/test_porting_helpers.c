@@ -370,6 +370,8 @@ void tp_fini(void)
 
 void tp_stop(struct tp_world *w)
 {
+	/* the sandbox is shared: back to the time scale of make test */
+	tp_time_scale(500000);
 	if (w->notify)
 		tn_stop();
 	if (w->worker > 0)
