@@ -154,6 +154,11 @@ static void push_sms(struct tp_world *w, const char *e164)
 	"SELECT string_agg(event_type, ',' ORDER BY sequence) "                \
 	"FROM notification_chains WHERE account_id = $1 AND event_type LIKE "  \
 	"'porting_order.%'"
+#define MAILS_DELIVERED                                                        \
+	"SELECT count(*) FROM notifications n JOIN notification_chains c ON "  \
+	"c.id = n.chain_id WHERE c.account_id = $1 AND c.event_type LIKE "     \
+	"'porting_order.%' AND n.channel = 'email' AND n.status = "            \
+	"'delivered'"
 #define USAGE_COUNT                                                            \
 	"SELECT count(*) FROM usage_records WHERE account_id = $1 AND "        \
 	"event_type = 'sms_sent' AND cost_micros > 0"
@@ -269,6 +274,9 @@ Test(porting_e2e, check_draft_documents_exception_fix_ported_rated,
 	                    "foc_date_confirmed,porting_order.ported",
 	                    WAIT_MS),
 	        "notifications: %s", tn_sql(CHAIN_TYPES, w.account));
+	cr_assert(tn_wait_sql(MAILS_DELIVERED, w.account, "7", WAIT_MS),
+	          "%s of 7 porting mails delivered",
+	          tn_sql(MAILS_DELIVERED, w.account));
 	mail = tn_mail(w.email, WAIT_MS);
 	cr_assert_not_null(mail, "no porting mail reached the SMTP sink");
 	cr_expect(strstr(mail, id) != NULL, "the mail names no order: %.300s",
