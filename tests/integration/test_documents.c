@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "vox_buf.h"
@@ -719,4 +720,47 @@ Test(documents, a_store_that_does_not_answer_is_503)
 	cr_assert_eq(t_stop(dead, SIGTERM, 20000), 0);
 	json_decref(stored);
 	free(png);
+}
+
+/* The row cannot be written (a trigger of this test refuses this account's
+ * rows): 503, and the object already stored is deleted again. */
+Test(documents, a_row_that_cannot_be_written_leaves_no_object)
+{
+	char account[40], key[64], sql[1024];
+	size_t len;
+	char *pdf = read_data("loa.pdf", &len);
+	json_t *doc = NULL;
+	vox_error_t err = {0};
+	vox_pg_t *pg = t_pg();
+
+	t_account("developer", account, key);
+	snprintf(sql, sizeof(sql),
+	         "CREATE FUNCTION documents_refuse_%d() RETURNS trigger "
+	         "LANGUAGE plpgsql AS $$ BEGIN IF NEW.account_id = '%s' THEN "
+	         "RAISE EXCEPTION 'test: refused' USING ERRCODE = "
+	         "'check_violation'; END IF; RETURN NEW; END $$; "
+	         "CREATE TRIGGER documents_refuse_%d BEFORE INSERT ON documents "
+	         "FOR EACH ROW EXECUTE FUNCTION documents_refuse_%d();",
+	         (int)getpid(), account, (int)getpid(), (int)getpid());
+	cr_assert_eq(vox_pg_exec_script(pg, sql, &err), 0, "%s", err.message);
+	long status = upload_file(port, key, "loa.pdf", "application/pdf", pdf,
+	                          len, "loa", &doc);
+	snprintf(sql, sizeof(sql),
+	         "DROP TRIGGER documents_refuse_%d ON documents; "
+	         "DROP FUNCTION documents_refuse_%d();",
+	         (int)getpid(), (int)getpid());
+	cr_assert_eq(vox_pg_exec_script(pg, sql, &err), 0, "%s", err.message);
+	vox_pg_destroy(pg);
+	cr_assert_eq(status, 503, "HTTP %ld", status);
+	cr_assert_str_eq(error_code(doc), "database_unavailable");
+	json_decref(doc);
+	cr_assert_eq(rows_of(account), 0);
+	cr_assert_eq(objects_of(account), 0, "the object went with the row");
+	/* And the next upload goes through. */
+	cr_assert_eq(upload_file(port, key, "loa.pdf", "application/pdf", pdf,
+	                         len, "loa", &doc),
+	             201);
+	json_decref(doc);
+	cr_assert_eq(objects_of(account), 1);
+	free(pdf);
 }
