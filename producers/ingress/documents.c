@@ -176,7 +176,12 @@ static int upload_piece(void *arg, const char *name, const char *filename,
 		up->kind[up->kind_len] = '\0';
 		return 0;
 	}
+	/* Echoed in the answer: printable ASCII only (a name may be any
+	 * bytes, and JSON text must be UTF-8). */
 	snprintf(up->unknown, sizeof(up->unknown), "%s", name ? name : "");
+	for (char *c = up->unknown; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
 	return UPLOAD_UNKNOWN_PART;
 }
 
@@ -221,7 +226,7 @@ static bool upload_read(vox_http_req_t *req, struct upload *up)
 		                 "part");
 	case UPLOAD_UNKNOWN_PART:
 		snprintf(msg, sizeof(msg),
-		         "unknown part \"%.60s\": the form takes file and kind",
+		         "unknown part \"%s\": the form takes file and kind",
 		         up->unknown);
 		return bad_field(req, up->unknown, msg);
 	case UPLOAD_KIND_LONG:

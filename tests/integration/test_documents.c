@@ -554,6 +554,13 @@ Test(documents, form_rules)
 		refused_400(key, p, 2, "owner", "an unknown part");
 	}
 	{
+		/* Its name echoed as printable ASCII (JSON must stay UTF-8). */
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"\xc3\xa9t\xff", NULL, NULL, "x", 1}};
+		refused_400(key, p, 2, "??t?", "an unknown part, not ASCII");
+	}
+	{
 		struct part p[] = {
 		        {"file", "a.pdf", "application/pdf", pdf, len},
 		        {"file", "b.pdf", "application/pdf", pdf, len}};
