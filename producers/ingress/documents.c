@@ -120,7 +120,7 @@ enum upload_stop {
 	UPLOAD_TOO_LARGE = 1,
 	UPLOAD_DUPLICATE,
 	UPLOAD_UNKNOWN_PART,
-	UPLOAD_KIND_LONG,
+	UPLOAD_KIND_BAD, /* too long, or a NUL in it */
 	UPLOAD_NO_MEMORY,
 };
 
@@ -169,9 +169,12 @@ static int upload_piece(void *arg, const char *name, const char *filename,
 		if (up->has_kind && off != up->kind_len)
 			return UPLOAD_DUPLICATE;
 		up->has_kind = true;
-		if (up->kind_len + size > DOCUMENT_KIND_MAX)
-			return UPLOAD_KIND_LONG;
-		memcpy(up->kind + up->kind_len, data, size);
+		/* A NUL would cut the value short of what was sent. */
+		if (up->kind_len + size > DOCUMENT_KIND_MAX ||
+		    (size > 0 && memchr(data, '\0', size) != NULL))
+			return UPLOAD_KIND_BAD;
+		if (size > 0)
+			memcpy(up->kind + up->kind_len, data, size);
 		up->kind_len += size;
 		up->kind[up->kind_len] = '\0';
 		return 0;
@@ -229,7 +232,7 @@ static bool upload_read(vox_http_req_t *req, struct upload *up)
 		         "unknown part \"%s\": the form takes file and kind",
 		         up->unknown);
 		return bad_field(req, up->unknown, msg);
-	case UPLOAD_KIND_LONG:
+	case UPLOAD_KIND_BAD:
 		return bad_field(req, "kind",
 		                 "kind is one of loa, invoice, other");
 	case UPLOAD_NO_MEMORY:

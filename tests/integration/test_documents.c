@@ -550,6 +550,12 @@ Test(documents, form_rules)
 	{
 		struct part p[] = {
 		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"kind", NULL, NULL, "loa\0x", 5}};
+		refused_400(key, p, 2, "kind", "a NUL in kind");
+	}
+	{
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
 		        {"owner", NULL, NULL, "me", 2}};
 		refused_400(key, p, 2, "owner", "an unknown part");
 	}
