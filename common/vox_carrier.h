@@ -24,7 +24,8 @@
  * Files: vox_carrier.c (the handle), vox_carrier_search.c,
  * vox_carrier_order.c, vox_carrier_number.c (configure, release),
  * vox_carrier_settings.c (versioned call forwarding),
- * vox_carrier_errors.c (the carrier's error bodies), vox_carrier_money.c.
+ * vox_carrier_errors.c (the carrier's error bodies), vox_carrier_money.c,
+ * vox_carrier_port.c (porting: vox_carrier_port.h).
  *
  * Threads: a vox_carrier_t may be shared by threads (vox_upstream keeps
  * one curl easy handle per running call and the breaker in atomics); one
@@ -57,7 +58,9 @@ typedef struct vox_carrier_conf {
 	int breaker_cooldown_ms; /* open this long, then one trial (5000) */
 	/* optional; borrowed, must outlive the handle: the vox_upstream_*
 	 * series with upstream="carrier" (vox_upstream.h), endpoint one of
-	 * search, order, order_status, configure, release, voice */
+	 * search, order, order_status, configure, release, voice, and for
+	 * porting portability, port_create, port_update, port_cancel,
+	 * port_get */
 	vox_metrics_t *metrics;
 	int order_wait_ms; /* an order left pending is polled this long (10000)
 	                    */
