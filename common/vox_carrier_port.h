@@ -33,7 +33,10 @@ typedef struct vox_carrier_portability {
 
 /* POST /v2/portability_checks for e164s[n] (1..VOX_CARRIER_PORT_CHECK_MAX):
  * out[i] for e164s[i] (a number missing from the answer: not portable,
- * reason "number_not_found"). */
+ * reason "number_not_found"). Every e164s[i] must have the E.164 shape
+ * ("+" and 2..15 digits), else VOX_ERR_INVALID before any request: check
+ * the numbers first and ask only about the valid ones. Safe to retry (a
+ * check changes nothing at the carrier). */
 int vox_carrier_portability(vox_carrier_t *c, const char *const *e164s, int n,
                             vox_carrier_portability_t *out, vox_error_t *err);
 
@@ -65,18 +68,26 @@ typedef struct vox_carrier_port {
 
 /* POST /v2/porting_orders with Idempotency-Key = idempotency_key (the
  * leaf order's id + ":" + its version): the carrier answers a repeated key
- * with the first order, so a redelivered submit never ports twice. */
+ * with the first order, so a redelivered submit never ports twice.
+ * Required in req: customer_reference, e164s/n, foc_date (the carrier
+ * refuses an order without it). A refusal (VOX_ERR_INVALID, not retriable)
+ * carries the carrier's code in its message: "mixed_losing_carriers",
+ * "number_not_portable", "number_in_open_port", "duplicate_number". */
 int vox_carrier_port_create(vox_carrier_t *c, const vox_carrier_port_req_t *req,
                             const char *idempotency_key,
                             vox_carrier_port_t *out, vox_error_t *err);
 /* PATCH /v2/porting_orders/{id}: corrected details after an exception
- * (the carrier resubmits); Idempotency-Key as above. */
+ * (the carrier resubmits: out->status "submitted"); Idempotency-Key as
+ * above. Only what req sets is sent (e164s and customer_reference are
+ * not). Outside "exception": VOX_ERR_CONFLICT (409 invalid_state). */
 int vox_carrier_port_update(vox_carrier_t *c, const char *carrier_order_id,
                             const vox_carrier_port_req_t *req,
                             const char *idempotency_key,
                             vox_carrier_port_t *out, vox_error_t *err);
 /* POST /v2/porting_orders/{id}/actions/cancel. Idempotent at the carrier
- * (a second cancel answers the order as it is). */
+ * (a second cancel answers the order as it is): out->status
+ * "cancel-pending", then a webhook says "cancelled". A ported order:
+ * VOX_ERR_CONFLICT. */
 int vox_carrier_port_cancel(vox_carrier_t *c, const char *carrier_order_id,
                             vox_carrier_port_t *out, vox_error_t *err);
 /* GET /v2/porting_orders/{id}. */

@@ -17,9 +17,10 @@
 #include "vox_buf.h"
 #include "vox_crypto.h"
 
-#define S3_KEY_MAX      1024 /* S3's own limit, in bytes */
-#define S3_ERROR_SNIP   160  /* bytes of a refusal's body in a message */
-#define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_KEY_MAX    1024 /* S3's own limit, in bytes */
+#define S3_ERROR_SNIP 160  /* bytes of a refusal's body in a message */
+#define S3_EMPTY_SHA256                                                        \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct vox_s3 {
 	char *endpoint; /* without a trailing slash */
@@ -133,8 +134,9 @@ static int s3_conf_check(const vox_s3_conf_t *conf, vox_error_t *err)
 {
 	const char *ep = conf->endpoint;
 
-	if (ep == NULL || (strncmp(ep, "http://", 7) != 0 &&
-	                   strncmp(ep, "https://", 8) != 0) ||
+	if (ep == NULL ||
+	    (strncmp(ep, "http://", 7) != 0 &&
+	     strncmp(ep, "https://", 8) != 0) ||
 	    !s3_text_ok(ep, 2048))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "VOX_S3_ENDPOINT: an http:// or https:// "
@@ -219,8 +221,8 @@ static size_t s3_collect(char *data, size_t size, size_t nmemb, void *arg)
 /* The error of an answer that is not 2xx: 5xx and 429/503 may pass
  * (retriable), 404 is NOT_FOUND, other refusals (403 for a bad
  * signature, 400) are INVALID. The store's <Code> is in the message. */
-static int s3_refusal(const char *what, const char *key,
-                      struct s3_answer *ans, vox_error_t *err)
+static int s3_refusal(const char *what, const char *key, struct s3_answer *ans,
+                      vox_error_t *err)
 {
 	const char *text = vox_buf_str(&ans->body);
 	const char *code = strstr(text, "<Code>");
@@ -376,14 +378,15 @@ int vox_s3_get(vox_s3_t *s3, const char *key, size_t max, char **data,
 	*len = 0;
 	if ((rc = s3_path(s3, key, path, sizeof(path), err)) != 0 ||
 	    (rc = s3_request(s3, "GET", path, NULL, 0, NULL,
-	                     max > 64 * 1024 ? max : 64 * 1024, &ans,
-	                     err)) != 0)
+	                     max > 64 * 1024 ? max : 64 * 1024, &ans, err)) !=
+	            0)
 		return rc;
 	if (ans.status < 200 || ans.status > 299) {
 		rc = s3_refusal("GET", key, &ans, err);
 	} else if (vox_buf_len(&ans.body) > max) {
 		rc = vox_error_set(err, VOX_ERR_LIMIT, false,
-		                   "s3 GET %s: larger than %zu bytes", key, max);
+		                   "s3 GET %s: larger than %zu bytes", key,
+		                   max);
 	} else {
 		*len = vox_buf_len(&ans.body);
 		*data = vox_buf_take(&ans.body, NULL);
@@ -404,8 +407,8 @@ int vox_s3_delete(vox_s3_t *s3, const char *key, vox_error_t *err)
 	int rc;
 
 	if ((rc = s3_path(s3, key, path, sizeof(path), err)) != 0 ||
-	    (rc = s3_request(s3, "DELETE", path, NULL, 0, NULL, 64 * 1024,
-	                     &ans, err)) != 0)
+	    (rc = s3_request(s3, "DELETE", path, NULL, 0, NULL, 64 * 1024, &ans,
+	                     err)) != 0)
 		return rc;
 	if ((ans.status < 200 || ans.status > 299) && ans.status != 404)
 		rc = s3_refusal("DELETE", key, &ans, err);

@@ -1,8 +1,8 @@
 """The carrier sandbox's state: the (regenerated) inventory plus what changed since — owned numbers,
-orders, idempotency keys, released numbers in quarantine, and porting (orders with their pending steps
-and undelivered webhook events, and the porting settings set at run time: porting.py). Kept in memory under one lock and, when
-a state dir is given, written to <state dir>/state.json (temp file + fsync + rename) after every
-change, and read back on start: a restart keeps what was ordered.
+orders, idempotency keys, released numbers in quarantine, and porting (orders with their pending
+steps and undelivered webhook events, and the porting settings set at run time: porting.py). Kept in
+memory under one lock and, when a state dir is given, written to <state dir>/state.json (temp file +
+fsync + rename) after every change, and read back on start: a restart keeps what was ordered.
 """
 
 import datetime

@@ -24,10 +24,10 @@
 #define DOCUMENT_FILENAME_MAX 255
 #define DOCUMENT_KIND_MAX     16
 /* A stored object path: "documents/" + two UUIDs. */
-#define DOCUMENT_KEY_LEN      160
+#define DOCUMENT_KEY_LEN 160
 
-#define DOCUMENT_COLUMNS                                                    \
-	"id, filename, content_type, kind, size_bytes, "                    \
+#define DOCUMENT_COLUMNS                                                       \
+	"id, filename, content_type, kind, size_bytes, "                       \
 	"encode(sha256, 'hex'), vox_iso(created_at), storage_key"
 
 struct documents {
@@ -41,8 +41,7 @@ static const char *const allowed_types[] = {"application/pdf", "image/png",
                                             "image/jpeg", NULL};
 static const char *const kinds[] = {"loa", "invoice", "other", NULL};
 
-struct documents *documents_new(const struct ingress_cfg *cfg,
-                                vox_error_t *err)
+struct documents *documents_new(const struct ingress_cfg *cfg, vox_error_t *err)
 {
 	struct documents *d = calloc(1, sizeof(*d));
 	vox_s3_conf_t conf = {
@@ -103,8 +102,8 @@ static bool in_list(const char *value, const char *const *list)
 }
 
 /* The content's own type (libmagic), copied into out. */
-static void document_sniff(struct documents *d, const char *data,
-                           size_t len, char *out, size_t outlen)
+static void document_sniff(struct documents *d, const char *data, size_t len,
+                           char *out, size_t outlen)
 {
 	const char *mime;
 
@@ -121,15 +120,15 @@ enum upload_stop {
 	UPLOAD_TOO_LARGE = 1,
 	UPLOAD_DUPLICATE,
 	UPLOAD_UNKNOWN_PART,
-	UPLOAD_KIND_LONG,
+	UPLOAD_KIND_BAD, /* too long, or a NUL in it */
 	UPLOAD_NO_MEMORY,
 };
 
 struct upload {
 	size_t max;
 	bool has_file, has_kind;
-	char *filename;     /* the file part's, as sent (NULL: none) */
-	vox_buf_t content;  /* the file's bytes, capped at max */
+	char *filename;    /* the file part's, as sent (NULL: none) */
+	vox_buf_t content; /* the file's bytes, capped at max */
 	char kind[DOCUMENT_KIND_MAX + 1];
 	size_t kind_len;
 	char unknown[64]; /* the first part we do not take */
@@ -170,14 +169,22 @@ static int upload_piece(void *arg, const char *name, const char *filename,
 		if (up->has_kind && off != up->kind_len)
 			return UPLOAD_DUPLICATE;
 		up->has_kind = true;
-		if (up->kind_len + size > DOCUMENT_KIND_MAX)
-			return UPLOAD_KIND_LONG;
-		memcpy(up->kind + up->kind_len, data, size);
+		/* A NUL would cut the value short of what was sent. */
+		if (up->kind_len + size > DOCUMENT_KIND_MAX ||
+		    (size > 0 && memchr(data, '\0', size) != NULL))
+			return UPLOAD_KIND_BAD;
+		if (size > 0)
+			memcpy(up->kind + up->kind_len, data, size);
 		up->kind_len += size;
 		up->kind[up->kind_len] = '\0';
 		return 0;
 	}
+	/* Echoed in the answer: printable ASCII only (a name may be any
+	 * bytes, and JSON text must be UTF-8). */
 	snprintf(up->unknown, sizeof(up->unknown), "%s", name ? name : "");
+	for (char *c = up->unknown; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
 	return UPLOAD_UNKNOWN_PART;
 }
 
@@ -212,9 +219,9 @@ static bool upload_read(vox_http_req_t *req, struct upload *up)
 		snprintf(msg, sizeof(msg),
 		         "the file is larger than %zu bytes; send less",
 		         up->max);
-		ingress_error(req, 413, "document_too_large", msg,
-		              json_pack("{s:I}", "max_bytes",
-		                        (json_int_t)up->max));
+		ingress_error(
+		        req, 413, "document_too_large", msg,
+		        json_pack("{s:I}", "max_bytes", (json_int_t)up->max));
 		return false;
 	case UPLOAD_DUPLICATE:
 		return bad_field(req, "file",
@@ -222,10 +229,10 @@ static bool upload_read(vox_http_req_t *req, struct upload *up)
 		                 "part");
 	case UPLOAD_UNKNOWN_PART:
 		snprintf(msg, sizeof(msg),
-		         "unknown part \"%.60s\": the form takes file and kind",
+		         "unknown part \"%s\": the form takes file and kind",
 		         up->unknown);
 		return bad_field(req, up->unknown, msg);
-	case UPLOAD_KIND_LONG:
+	case UPLOAD_KIND_BAD:
 		return bad_field(req, "kind",
 		                 "kind is one of loa, invoice, other");
 	case UPLOAD_NO_MEMORY:
@@ -258,9 +265,10 @@ static bool upload_check(vox_http_req_t *req, struct documents *d,
                          struct upload *up, char *mime, size_t mimelen)
 {
 	if (!up->has_file)
-		return bad_field(req, "file",
-		                 "a file part (Content-Disposition: form-data; "
-		                 "name=\"file\"; filename=\"...\") is required");
+		return bad_field(
+		        req, "file",
+		        "a file part (Content-Disposition: form-data; "
+		        "name=\"file\"; filename=\"...\") is required");
 	if (up->filename == NULL)
 		return bad_field(req, "file",
 		                 "the file part needs a filename in its "
@@ -292,14 +300,13 @@ static bool upload_check(vox_http_req_t *req, struct documents *d,
 
 static json_t *document_json(const PGresult *res, int i)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "id",
-	                 PQgetvalue(res, i, 0), "filename",
-	                 PQgetvalue(res, i, 1), "content_type",
-	                 PQgetvalue(res, i, 2), "kind", PQgetvalue(res, i, 3),
-	                 "size_bytes",
-	                 (json_int_t)strtoll(PQgetvalue(res, i, 4), NULL, 10),
-	                 "sha256", PQgetvalue(res, i, 5), "created_at",
-	                 PQgetvalue(res, i, 6));
+	return json_pack(
+	        "{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "id",
+	        PQgetvalue(res, i, 0), "filename", PQgetvalue(res, i, 1),
+	        "content_type", PQgetvalue(res, i, 2), "kind",
+	        PQgetvalue(res, i, 3), "size_bytes",
+	        (json_int_t)strtoll(PQgetvalue(res, i, 4), NULL, 10), "sha256",
+	        PQgetvalue(res, i, 5), "created_at", PQgetvalue(res, i, 6));
 }
 
 static void storage_unavailable(vox_http_req_t *req, const char *why)
@@ -331,13 +338,15 @@ static void upload_store(vox_http_req_t *req, ingress_req_t *ir,
 		storage_unavailable(req, err.message);
 		return;
 	}
-	const char *params[] = {id,   ir->who.account_id, up->kind, up->filename,
-	                        mime, size,               sha,      key};
+	const char *params[] = {
+	        id, ir->who.account_id, up->kind, up->filename, mime, size, sha,
+	        key};
 	res = ingress_query(ir->in, req, "ingress_document_create",
 	                    "INSERT INTO documents (id, account_id, kind, "
 	                    "filename, content_type, size_bytes, sha256, "
 	                    "storage_key) VALUES ($1, $2, $3, $4, $5, "
-	                    "$6::bigint, decode($7, 'hex'), $8) RETURNING " DOCUMENT_COLUMNS,
+	                    "$6::bigint, decode($7, 'hex'), $8) "
+	                    "RETURNING " DOCUMENT_COLUMNS,
 	                    8, params);
 	if (res == NULL || PQntuples(res) != 1) {
 		/* ingress_query answered 503; the object must not stay. */
@@ -450,8 +459,8 @@ void ingress_document_content(vox_http_req_t *req, void *ctx)
 		storage_unavailable(req, "no VOX_S3_ACCESS_KEY configured");
 		goto out;
 	}
-	if (vox_s3_get(d->s3, PQgetvalue(res, 0, 7), size, &data, &len,
-	               &err) != 0) {
+	if (vox_s3_get(d->s3, PQgetvalue(res, 0, 7), size, &data, &len, &err) !=
+	    0) {
 		if (err.code == VOX_ERR_UNAVAILABLE ||
 		    err.code == VOX_ERR_TIMEOUT) {
 			storage_unavailable(req, err.message);
@@ -468,8 +477,10 @@ void ingress_document_content(vox_http_req_t *req, void *ctx)
 	vox_sha256_hex(data, len, sha);
 	if (len != size || strcmp(sha, PQgetvalue(res, 0, 5)) != 0) {
 		/* The row pins the bytes: never serve others. */
-		vox_log(VOX_LOG_ERROR, "document content does not match its "
-		        "SHA-256", "document_id", PQgetvalue(res, 0, 0), NULL);
+		vox_log(VOX_LOG_ERROR,
+		        "document content does not match its "
+		        "SHA-256",
+		        "document_id", PQgetvalue(res, 0, 0), NULL);
 		ingress_error(req, 500, "internal",
 		              "the stored content does not match the document",
 		              NULL);

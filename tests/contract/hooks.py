@@ -24,6 +24,10 @@ ingress:
 - POST /v1/webhook-endpoints/{id}/recover: a `since` (and `until`) inside
   the window the description requires (the last 14 days, since <= until),
   which a schema cannot state either;
+- POST /v1/documents: the `file` of a positive case is one of the real
+  documents of tests/data/documents (PDF, PNG, JPEG), since the ingress
+  checks the content (libmagic) and random bytes are no document, which a
+  schema cannot state (a negative case keeps what it generated);
 - DELETE /v1/api-keys/{id} never revokes the key the run authenticates
   with (it would turn the rest of the run into 401s); a revoked key is
   still answered by GET with `revoked_at` set, as the document says, so
@@ -219,6 +223,38 @@ class Client(requests.auth.AuthBase):
 
 CLIENT = Client()
 
+_DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "documents")
+_documents = itertools.cycle(
+    [open(os.path.join(_DOCS, name), "rb").read() for name in ("loa.pdf", "stamp.png", "scan.jpg")]
+)
+_FILE_PART = re.compile(rb'(Content-Disposition: form-data; name="file"; filename="[^"\r\n]*"\r\n(?:[^\r\n]+\r\n)*\r\n)')
+
+
+class DocumentClient(Client):
+    """The client, and in a positive upload's multipart body the file
+    part's bytes swapped for a real document. On the wire, not in the case:
+    schemathesis takes an edited body holding binary data for a negative
+    case."""
+
+    def __call__(self, r):
+        r = super().__call__(r)
+        body = r.body if isinstance(r.body, bytes) else None
+        m = re.search(rb"boundary=([^;\s]+)", r.headers.get("Content-Type", "").encode())
+        if body is None or m is None:
+            return r
+        start = _FILE_PART.search(body)
+        if start is None:
+            return r
+        end = body.find(b"\r\n--" + m.group(1), start.end())
+        if end < 0:
+            return r
+        r.body = body[: start.end()] + next(_documents) + body[end:]
+        r.headers["Content-Length"] = str(len(r.body))
+        return r
+
+
+DOCUMENT_CLIENT = DocumentClient()
+
 
 def _recover_window(body):
     """since and until moved into the last 14 days, in order, when both are
@@ -243,6 +279,9 @@ def _recover_window(body):
 def before_call(context, case, kwargs):
     kwargs["auth"] = CLIENT
     path = case.operation.path
+    negative = case.meta is not None and case.meta.generation.mode.is_negative
+    if path == "/v1/documents" and case.method.upper() == "POST" and not negative:
+        kwargs["auth"] = DOCUMENT_CLIENT
     if isinstance(case.body, dict):
         if path == SMS_PATH and "AccountSid" in case.body:
             case.body["AccountSid"] = SMS_ACCOUNT_SID

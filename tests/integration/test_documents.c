@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "vox_buf.h"
@@ -64,8 +65,7 @@ static void suite_stop(void)
 	cr_expect_eq(status, 0, "ingress exit status %d", status);
 }
 
-TestSuite(documents, .init = suite_start, .fini = suite_stop,
-          .timeout = 180);
+TestSuite(documents, .init = suite_start, .fini = suite_stop, .timeout = 180);
 
 /* ---------------------------------------------------------------- HTTP */
 
@@ -91,8 +91,8 @@ static void header_value(const char *line, size_t len, const char *name,
 	if (len > n && strncasecmp(line, name, n) == 0) {
 		size_t v = len - n;
 
-		while (v > 0 && (line[n + v - 1] == '\r' ||
-		                 line[n + v - 1] == '\n'))
+		while (v > 0 &&
+		       (line[n + v - 1] == '\r' || line[n + v - 1] == '\n'))
 			v--;
 		snprintf(out, outlen, "%.*s", (int)v, line + n);
 	}
@@ -110,9 +110,9 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
 }
 
 /* One request; the answer's body is in a->body (vox_buf_free it). */
-static long call(const char *method, int at, const char *path,
-                 const char *key, const char *content_type, const void *body,
-                 size_t len, const char *idem, struct answer *a)
+static long call(const char *method, int at, const char *path, const char *key,
+                 const char *content_type, const void *body, size_t len,
+                 const char *idem, struct answer *a)
 {
 	struct curl_slist *headers = NULL;
 	char url[512], line[256];
@@ -203,8 +203,8 @@ static void form(vox_buf_t *b, const struct part *parts, size_t n)
 	cr_assert_eq(vox_buf_error(b), 0);
 }
 
-static long upload(int at, const char *key, const struct part *parts,
-                   size_t n, const char *idem, json_t **doc)
+static long upload(int at, const char *key, const struct part *parts, size_t n,
+                   const char *idem, json_t **doc)
 {
 	struct answer a;
 	vox_buf_t body;
@@ -222,8 +222,8 @@ static long upload(int at, const char *key, const struct part *parts,
 
 /* One file part (and a kind part when kind is not NULL). */
 static long upload_file(int at, const char *key, const char *filename,
-                        const char *content_type, const void *data,
-                        size_t len, const char *kind, json_t **doc)
+                        const char *content_type, const void *data, size_t len,
+                        const char *kind, json_t **doc)
 {
 	struct part parts[2] = {
 	        {"file", filename, content_type, data, len},
@@ -328,7 +328,8 @@ static void check_stored(int at, const char *key, json_t *doc,
 	             (json_int_t)len);
 	cr_assert_str_eq(json_string_value(json_object_get(doc, "sha256")),
 	                 sha);
-	cr_assert_not_null(json_string_value(json_object_get(doc, "created_at")));
+	cr_assert_not_null(
+	        json_string_value(json_object_get(doc, "created_at")));
 	cr_assert_eq(json_object_size(doc), 7, "only the documented fields");
 
 	snprintf(path, sizeof(path), "/v1/documents/%s", id);
@@ -369,9 +370,9 @@ Test(documents, pdf_png_jpeg_round_trip)
 		size_t len;
 		char *data = read_data(cases[i].file, &len);
 		json_t *doc = NULL;
-		long status = upload_file(port, key, cases[i].file,
-		                          cases[i].type, data, len,
-		                          cases[i].sent_kind, &doc);
+		long status =
+		        upload_file(port, key, cases[i].file, cases[i].type,
+		                    data, len, cases[i].sent_kind, &doc);
 
 		cr_assert_eq(status, 201, "%s: HTTP %ld %s", cases[i].file,
 		             status, doc ? error_code(doc) : "");
@@ -490,12 +491,12 @@ static void refused_400(const char *key, const struct part *parts, size_t n,
 	cr_assert_eq(status, 400, "%s: HTTP %ld", why, status);
 	cr_assert_str_eq(error_code(doc), "invalid_body", "%s", why);
 	if (field != NULL)
-		cr_assert_str_eq(json_string_value(json_object_get(
-		                         json_object_get(json_object_get(
-		                                                 doc, "error"),
-		                                         "details"),
-		                         "field")),
-		                 field, "%s", why);
+		cr_assert_str_eq(
+		        json_string_value(json_object_get(
+		                json_object_get(json_object_get(doc, "error"),
+		                                "details"),
+		                "field")),
+		        field, "%s", why);
 	json_decref(doc);
 }
 
@@ -525,33 +526,50 @@ Test(documents, form_rules)
 		refused_400(key, p, 1, NULL, "an empty filename");
 	}
 	{
-		struct part p[] = {{"file", "a\tb.pdf", "application/pdf", pdf,
-		                    len}};
+		struct part p[] = {
+		        {"file", "a\tb.pdf", "application/pdf", pdf, len}};
 		refused_400(key, p, 1, "filename", "a tab in the filename");
 	}
 	{
-		struct part p[] = {{"file", "bad\xff\xfe.pdf", "application/pdf",
-		                    pdf, len}};
+		struct part p[] = {{"file", "bad\xff\xfe.pdf",
+		                    "application/pdf", pdf, len}};
 		refused_400(key, p, 1, "filename", "invalid UTF-8");
 	}
 	{
-		struct part p[] = {{"file", "a.pdf", "application/pdf", pdf, len},
-		                   {"kind", NULL, NULL, "passport", 8}};
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"kind", NULL, NULL, "passport", 8}};
 		refused_400(key, p, 2, "kind", "an unknown kind");
 	}
 	{
-		struct part p[] = {{"file", "a.pdf", "application/pdf", pdf, len},
-		                   {"kind", NULL, NULL, "invoice-but-longer", 18}};
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"kind", NULL, NULL, "invoice-but-longer", 18}};
 		refused_400(key, p, 2, "kind", "a long kind");
 	}
 	{
-		struct part p[] = {{"file", "a.pdf", "application/pdf", pdf, len},
-		                   {"owner", NULL, NULL, "me", 2}};
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"kind", NULL, NULL, "loa\0x", 5}};
+		refused_400(key, p, 2, "kind", "a NUL in kind");
+	}
+	{
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"owner", NULL, NULL, "me", 2}};
 		refused_400(key, p, 2, "owner", "an unknown part");
 	}
 	{
-		struct part p[] = {{"file", "a.pdf", "application/pdf", pdf, len},
-		                   {"file", "b.pdf", "application/pdf", pdf, len}};
+		/* Its name echoed as printable ASCII (JSON must stay UTF-8). */
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"\xc3\xa9t\xff", NULL, NULL, "x", 1}};
+		refused_400(key, p, 2, "??t?", "an unknown part, not ASCII");
+	}
+	{
+		struct part p[] = {
+		        {"file", "a.pdf", "application/pdf", pdf, len},
+		        {"file", "b.pdf", "application/pdf", pdf, len}};
 		refused_400(key, p, 2, "file", "two files");
 	}
 	/* Not a form at all. */
@@ -566,10 +584,11 @@ Test(documents, form_rules)
 	{
 		static const char cut[] =
 		        "--" BOUNDARY "\r\nContent-Disposition: form-data; "
-		        "name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4 half";
+		        "name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4 "
+		        "half";
 		cr_assert_eq(call("POST", port, "/v1/documents", key,
-		                  "multipart/form-data; boundary=" BOUNDARY, cut,
-		                  sizeof(cut) - 1, NULL, &a),
+		                  "multipart/form-data; boundary=" BOUNDARY,
+		                  cut, sizeof(cut) - 1, NULL, &a),
 		             400, "a truncated form: %.200s",
 		             vox_buf_str(&a.body));
 		vox_buf_free(&a.body);
@@ -593,7 +612,8 @@ Test(documents, form_rules)
 		refused_400(key, p, 1, "filename", "a 256-byte filename");
 	}
 	/* UTF-8 names are fine; quotes travel percent-encoded. */
-	cr_assert_eq(upload_file(port, key, "lettre d\xe2\x80\x99\x61utorisation.pdf",
+	cr_assert_eq(upload_file(port, key,
+	                         "lettre d\xe2\x80\x99\x61utorisation.pdf",
 	                         "application/pdf", pdf, len, "loa", &doc),
 	             201);
 	check_stored(port, key, doc, "lettre d\xe2\x80\x99\x61utorisation.pdf",
@@ -719,4 +739,48 @@ Test(documents, a_store_that_does_not_answer_is_503)
 	cr_assert_eq(t_stop(dead, SIGTERM, 20000), 0);
 	json_decref(stored);
 	free(png);
+}
+
+/* The row cannot be written (a trigger of this test refuses this account's
+ * rows): 503, and the object already stored is deleted again. */
+Test(documents, a_row_that_cannot_be_written_leaves_no_object)
+{
+	char account[40], key[64], sql[1024];
+	size_t len;
+	char *pdf = read_data("loa.pdf", &len);
+	json_t *doc = NULL;
+	vox_error_t err = {0};
+	vox_pg_t *pg = t_pg();
+
+	t_account("developer", account, key);
+	snprintf(
+	        sql, sizeof(sql),
+	        "CREATE FUNCTION documents_refuse_%d() RETURNS trigger "
+	        "LANGUAGE plpgsql AS $$ BEGIN IF NEW.account_id = '%s' THEN "
+	        "RAISE EXCEPTION 'test: refused' USING ERRCODE = "
+	        "'check_violation'; END IF; RETURN NEW; END $$; "
+	        "CREATE TRIGGER documents_refuse_%d BEFORE INSERT ON documents "
+	        "FOR EACH ROW EXECUTE FUNCTION documents_refuse_%d();",
+	        (int)getpid(), account, (int)getpid(), (int)getpid());
+	cr_assert_eq(vox_pg_exec_script(pg, sql, &err), 0, "%s", err.message);
+	long status = upload_file(port, key, "loa.pdf", "application/pdf", pdf,
+	                          len, "loa", &doc);
+	snprintf(sql, sizeof(sql),
+	         "DROP TRIGGER documents_refuse_%d ON documents; "
+	         "DROP FUNCTION documents_refuse_%d();",
+	         (int)getpid(), (int)getpid());
+	cr_assert_eq(vox_pg_exec_script(pg, sql, &err), 0, "%s", err.message);
+	vox_pg_destroy(pg);
+	cr_assert_eq(status, 503, "HTTP %ld", status);
+	cr_assert_str_eq(error_code(doc), "database_unavailable");
+	json_decref(doc);
+	cr_assert_eq(rows_of(account), 0);
+	cr_assert_eq(objects_of(account), 0, "the object went with the row");
+	/* And the next upload goes through. */
+	cr_assert_eq(upload_file(port, key, "loa.pdf", "application/pdf", pdf,
+	                         len, "loa", &doc),
+	             201);
+	json_decref(doc);
+	cr_assert_eq(objects_of(account), 1);
+	free(pdf);
 }

@@ -56,8 +56,8 @@ static void roundtrip(vox_s3_t *s3, const char *key, const char *data,
 	             0, "put %s: %s", key, err.message);
 	cr_assert_eq(vox_s3_get(s3, key, len, &got, &got_len, &err), 0,
 	             "get %s: %s", key, err.message);
-	cr_assert_eq(got_len, len, "%s: %zu bytes back, %zu sent", key,
-	             got_len, len);
+	cr_assert_eq(got_len, len, "%s: %zu bytes back, %zu sent", key, got_len,
+	             len);
 	cr_assert(memcmp(got, data, len) == 0, "%s: other bytes back", key);
 	free(got);
 	cr_assert_eq(vox_s3_delete(s3, key, &err), 0, "delete %s: %s", key,
@@ -163,12 +163,12 @@ Test(s3, get_larger_than_max_is_refused)
 	unique_key("cap", key, sizeof(key));
 	cr_assert_eq(vox_s3_put(s3, key, payload, sizeof(payload), NULL, &err),
 	             0, "%s", err.message);
-	cr_assert_eq(vox_s3_get(s3, key, sizeof(payload) - 1, &data, &len,
-	                        &err),
-	             VOX_ERR_LIMIT, "%s", err.message);
+	cr_assert_eq(
+	        vox_s3_get(s3, key, sizeof(payload) - 1, &data, &len, &err),
+	        VOX_ERR_LIMIT, "%s", err.message);
 	cr_assert_null(data);
-	cr_assert_eq(vox_s3_get(s3, key, sizeof(payload), &data, &len, &err),
-	             0, "%s", err.message);
+	cr_assert_eq(vox_s3_get(s3, key, sizeof(payload), &data, &len, &err), 0,
+	             "%s", err.message);
 	cr_assert_eq(len, sizeof(payload));
 	free(data);
 	cr_assert_eq(vox_s3_delete(s3, key, &err), 0, "%s", err.message);

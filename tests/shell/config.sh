@@ -24,6 +24,13 @@ for b in ingress provisioning; do
 done
 expect 2 "ingress port out of range" env VOX_INGRESS_PORT=70000 "$bin/ingress"
 expect 2 "ingress port not a number" env VOX_INGRESS_PORT=80a "$bin/ingress"
+# A document store set up wrong stops the ingress before it listens (no store at all does not).
+expect 2 "ingress S3 bucket not a bucket name" env VOX_INGRESS_PORT=0 VOX_S3_ACCESS_KEY=k \
+	VOX_S3_SECRET_KEY=s VOX_S3_BUCKET=Not_A_Bucket "$bin/ingress"
+expect 2 "ingress S3 key without secret" env VOX_INGRESS_PORT=0 VOX_S3_ACCESS_KEY=k VOX_S3_SECRET_KEY= "$bin/ingress"
+expect 2 "ingress S3 endpoint not a URL" env VOX_INGRESS_PORT=0 VOX_S3_ACCESS_KEY=k VOX_S3_SECRET_KEY=s \
+	VOX_S3_ENDPOINT=s3.example.com "$bin/ingress"
+expect 2 "ingress document cap too small" env VOX_DOCUMENT_MAX_BYTES=10 "$bin/ingress"
 expect 2 "worker attempts out of range" env VOX_WORKER_MAX_ATTEMPTS=0 "$bin/provisioning"
 expect 2 "worker bool not a bool" env VOX_WORKER_RELAY=maybe "$bin/provisioning"
 expect 0 "porting --help" "$bin/porting" --help

@@ -11,7 +11,7 @@ out=$(ops/stack up 2>&1) || { echo "FAIL: second up failed: $out"; exit 1; }
 echo "$out"
 after=$(pids_of)
 [ "$before" = "$after" ] || { echo "FAIL: pids changed: '$before' -> '$after'"; exit 1; }
-for svc in postgres redis kafka carrier smtp sms; do
+for svc in postgres redis kafka carrier smtp sms s3; do
 	grep -qi "$svc.*already" <<<"$out" || { echo "FAIL: $svc did not say already running"; exit 1; }
 done
 ops/stack status || { echo "FAIL: status after second up"; exit 1; }

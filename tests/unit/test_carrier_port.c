@@ -366,7 +366,7 @@ Test(carrier_port_answer, order)
 
 Test(carrier_port_answer, order_exceptions_kept_to_the_maximum)
 {
-	json_t *list = json_array();
+	json_t *list = json_array(), *doc;
 	char *body;
 	vox_carrier_port_t out;
 	vox_error_t err;
@@ -375,10 +375,10 @@ Test(carrier_port_answer, order_exceptions_kept_to_the_maximum)
 		json_array_append_new(list, json_pack("{s:s,s:s}", "code",
 		                                      "wrong_pin", "field",
 		                                      "end_user.pin"));
-	body = json_dumps(json_pack("{s:{s:s,s:{s:s},s:o}}", "data", "id",
-	                            "po-3", "status", "value", "exception",
-	                            "exceptions", list),
-	                  JSON_COMPACT);
+	doc = json_pack("{s:{s:s,s:{s:s},s:o}}", "data", "id", "po-3", "status",
+	                "value", "exception", "exceptions", list);
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
 	cr_assert_not_null(body);
 	cr_assert_eq(vox_carrier_parse_port(body, strlen(body), &out, &err), 0,
 	             "%s", err.message);

@@ -104,7 +104,8 @@ static const char *path_of(const char *key)
 
 Test(s3_path, encodes_as_sigv4_canonical_uri)
 {
-	cr_assert_str_eq(path_of("documents/a/b.pdf"), "/bkt/documents/a/b.pdf");
+	cr_assert_str_eq(path_of("documents/a/b.pdf"),
+	                 "/bkt/documents/a/b.pdf");
 	cr_assert_str_eq(path_of("AZaz09-._~"), "/bkt/AZaz09-._~");
 	cr_assert_str_eq(path_of("a b+c=d&e"), "/bkt/a%20b%2Bc%3Dd%26e");
 	cr_assert_str_eq(path_of("100%"), "/bkt/100%25");
