@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "carrier_auth.h"
 #include "porting.h"
@@ -156,7 +157,7 @@ void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx)
 	ingress_t *in = ctx;
 	struct porting_push *push = calloc(1, sizeof(*push));
 	json_t *doc = NULL, *data, *event;
-	const char *body;
+	const char *body, *ct;
 	char key[VOX_UUID_STRLEN], *text = NULL;
 	vox_error_t err = {0};
 	size_t len;
@@ -171,6 +172,16 @@ void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx)
 	if (carrier_auth_check(req, in, "command", in->cfg->rate_command,
 	                       &push->who) != 0)
 		return;
+	ct = vox_http_header(req, "Content-Type");
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+		carrier_auth_forget(in, &push->who);
+		vox_http_reply_error(req, 415, "unsupported_media_type",
+		                     "send the event as Content-Type: "
+		                     "application/json",
+		                     NULL);
+		return;
+	}
 	body = vox_http_body(req, &len);
 	doc = vox_json_parse(body, len, VOX_JSON_DEFAULT_DEPTH, &err);
 	if (doc == NULL) {
