@@ -383,6 +383,13 @@ Test(porting_api, draft_holds_secrets_sealed_and_never_answers_them)
 	PQclear(res);
 	vox_pg_destroy(pg);
 	free(body);
+	/* and the ingress never logged them (its log is in the cwd) */
+	FILE *log = fopen("porting-api-ingress.log", "r");
+	char line[4096];
+	cr_assert_not_null(log);
+	while (fgets(line, sizeof(line), log) != NULL)
+		cr_expect_null(strstr(line, "ACC-123456"), "%s", line);
+	fclose(log);
 }
 
 /* One refused request: status, code, rule; nothing stored. */
