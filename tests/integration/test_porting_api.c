@@ -1096,3 +1096,163 @@ Test(porting_api, carrier_webhook_signed_and_published_by_order)
 	cr_expect_str_eq(error_code(ans), "replayed_request");
 	json_decref(ans);
 }
+
+/* ---------------------------------------------------------------- parents */
+
+/* The secret field of order id opens with its own aad and equals want. */
+static void assert_sealed(const char *field, const char *id,
+                          const char *account, const char *want)
+{
+	vox_pg_t *pg = t_pg();
+	PGresult *res = NULL;
+	vox_error_t err;
+	char sql[160], aad[200], *plain = NULL;
+	const char *params[] = {id};
+	size_t n, plain_len;
+	unsigned char *sealed;
+	vox_crypto_keyring_t *ring =
+	        vox_crypto_keyring_new(ENC_KEY, NULL, &err);
+
+	cr_assert_not_null(ring);
+	snprintf(sql, sizeof(sql),
+	         "SELECT encode(%s_enc, 'hex') FROM porting_orders WHERE id = "
+	         "$1::uuid",
+	         field);
+	cr_assert_eq(vox_pg_exec(pg, sql, 1, params, &res, &err), 0, "%s",
+	             err.message);
+	cr_assert_eq(PQntuples(res), 1);
+	n = strlen(PQgetvalue(res, 0, 0)) / 2;
+	cr_assert_gt(n, 0, "%s of %s not stored", field, id);
+	sealed = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		sscanf(PQgetvalue(res, 0, 0) + 2 * i, "%2hhx", &sealed[i]);
+	vox_porting_aad(aad, sizeof(aad), field, id, account);
+	cr_assert_eq(vox_crypto_open(ring, sealed, n, aad, strlen(aad), &plain,
+	                             &plain_len, &err),
+	             0, "%s of %s: %s", field, id, err.message);
+	cr_expect_str_eq(plain, want);
+	free(plain);
+	free(sealed);
+	PQclear(res);
+	vox_crypto_keyring_destroy(ring);
+	vox_pg_destroy(pg);
+}
+
+Test(porting_api, parent_shows_children_and_patch_reaches_those_in_exception)
+{
+	char account[40], key[64], acme[24], beta[24], parent[40], path[128];
+	char kid[2][40], body[256];
+	json_t *ans, *children;
+	int status;
+
+	t_account("developer", account, key);
+	number(acme, 1);
+	number(beta, 6);
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\", \"%s\"]}",
+	         acme, beta);
+	draft(key, body, parent);
+	/* The worker's split, done here in SQL (no worker in this suite):
+	 * one child per losing carrier, the numbers moved to them. */
+	vox_uuid7(kid[0]);
+	vox_uuid7(kid[1]);
+	const char *params[] = {parent, account, kid[0], kid[1]};
+	sql_run("INSERT INTO porting_orders (id, account_id, parent_id, "
+	        "status, "
+	        "losing_carrier) VALUES ($3::uuid, $2::uuid, $1::uuid, "
+	        "'exception', 'Acme Wireless'), ($4::uuid, $2::uuid, $1::uuid, "
+	        "'foc-date-confirmed', 'Beta Telecom')",
+	        4, params);
+	sql_run("UPDATE porting_order_numbers SET order_id = CASE WHEN "
+	        "losing_carrier = 'Acme Wireless' THEN $3::uuid ELSE $4::uuid "
+	        "END, status = CASE WHEN losing_carrier = 'Acme Wireless' THEN "
+	        "'exception' ELSE 'foc-date-confirmed' END WHERE order_id = "
+	        "$1::uuid AND $2::uuid IS NOT NULL",
+	        4, params);
+	sql_run("UPDATE porting_orders SET status = 'exception' WHERE id = "
+	        "$1::uuid AND account_id = $2::uuid",
+	        2, params);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", parent);
+	status = call("GET", key, path, NULL, NULL, &ans);
+	cr_assert_eq(status, 200);
+	children = json_object_get(ans, "children");
+	cr_assert_eq(json_array_size(children), 2);
+	cr_expect_str_eq(
+	        vox_json_str(json_array_get(children, 0), "losing_carrier"),
+	        "Acme Wireless");
+	cr_expect_str_eq(vox_json_str(json_array_get(children, 0), "status"),
+	                 "exception");
+	cr_expect_str_eq(json_string_value(json_array_get(
+	                         json_object_get(json_array_get(children, 0),
+	                                         "phone_numbers"),
+	                         0)),
+	                 acme);
+	cr_expect_eq(json_array_size(json_object_get(ans, "phone_numbers")), 2);
+	json_decref(ans);
+	/* a child reads as an order of its own, listed by parent */
+	snprintf(path, sizeof(path), "/v1/porting-orders?parent_id=%s", parent);
+	cr_assert_eq(call("GET", key, path, NULL, NULL, &ans), 200);
+	cr_expect_eq(json_array_size(json_object_get(ans, "data")), 2);
+	json_decref(ans);
+	/* the fix reaches the parent and the child in exception, each
+	 * secret sealed for its own row; not the other child */
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", parent);
+	status = call("PATCH", key, path,
+	              "{\"end_user\": {\"pin\": \"4321\", "
+	              "\"authorized_name\": \"Ada King\"}}",
+	              NULL, &ans);
+	cr_assert_eq(status, 200, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	assert_sealed("pin", parent, account, "4321");
+	assert_sealed("pin", kid[0], account, "4321");
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND authorized_name = 'Ada King' "
+	                        "AND pin_last2 = '21'",
+	                        kid[0]),
+	             1);
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND pin_enc IS NULL AND "
+	                        "authorized_name IS NULL",
+	                        kid[1]),
+	             1);
+	/* the parent's numbers are not a PATCH target out of draft */
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", acme);
+	refused(key, account, "PATCH", path, body, 409, "invalid_state", NULL);
+}
+
+/* ---------------------------------------------------------------- no key */
+
+Test(porting_api, no_encryption_key_refuses_secrets_and_stores_nothing)
+{
+	char account[40], key[64], e164[24], body[512], pe[64];
+	int at = t_free_port();
+	const char *url = getenv("VOX_TEST_PORTING_CARRIER_URL");
+	static char carrier_env[600];
+	json_t *ans;
+	int status;
+
+	snprintf(pe, sizeof(pe), "VOX_INGRESS_PORT=%d", at);
+	snprintf(carrier_env, sizeof(carrier_env), "VOX_CARRIER_URL=%s",
+	         url && *url ? url : t_env("VOX_CARRIER_URL"));
+	const char *const env[] = {pe, carrier_env, "VOX_ENCRYPTION_KEY=",
+	                           "VOX_RATE_COMMAND=1000", NULL};
+	pid_t other = t_spawn("ingress", "porting-api-nokey-ingress.log", env);
+	int saved = port;
+
+	port = at;
+	cr_assert(t_wait_for(ingress_up, NULL, 20000), "ingress not up");
+	t_account("developer", account, key);
+	number(e164, 3);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"1234\"}}",
+	         e164);
+	refused(key, account, "POST", "/v1/porting-orders", body, 503,
+	        "secret_storage_unavailable", NULL);
+	/* without a secret it works */
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", e164);
+	status = call("POST", key, "/v1/porting-orders", body, NULL, &ans);
+	cr_expect_eq(status, 201, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	port = saved;
+	cr_expect_eq(t_stop(other, SIGTERM, 20000), 0);
+}
