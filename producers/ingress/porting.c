@@ -476,8 +476,24 @@ static bool documents_owned(vox_http_req_t *req, ingress_req_t *ir,
 	return true;
 }
 
+/* A secret is stored only sealed: none without a keyring. true, or
+ * false after answering 503 secret_storage_unavailable. */
+static bool secrets_storable(vox_http_req_t *req, const ingress_t *in,
+                             const struct porting_input *pi)
+{
+	if ((pi->account_number == NULL && pi->pin == NULL) ||
+	    in->keyring != NULL)
+		return true;
+	ingress_error(req, 503, "secret_storage_unavailable",
+	              "account numbers and PINs are stored encrypted and this "
+	              "server has no VOX_ENCRYPTION_KEY: a configuration error "
+	              "on our side; nothing was stored",
+	              NULL);
+	return false;
+}
+
 /* Seals the secrets pi carries into set for order id: 0, or answered
- * (503 secret_storage_unavailable, 500). */
+ * (500; 503 secret_storage_unavailable when there is no keyring). */
 static int seal_secrets(vox_http_req_t *req, ingress_t *in,
                         const struct porting_input *pi, const char *id,
                         const char *account, json_t *set)
@@ -688,11 +704,8 @@ void ingress_porting_create(vox_http_req_t *req, void *ctx)
 		goto out;
 	/* The id first: the secrets are sealed bound to it. */
 	vox_uuid7(id);
-	if ((pi.has_account_number || pi.has_pin) && ir->in->keyring == NULL) {
-		seal_secrets(req, ir->in, &pi, id, ir->who.account_id, pi.set);
-		goto out;
-	}
-	if (!documents_owned(req, ir, &pi) ||
+	if (!secrets_storable(req, ir->in, &pi) ||
+	    !documents_owned(req, ir, &pi) ||
 	    (rows = numbers_checked(req, ir, NULL, &pi)) == NULL ||
 	    seal_secrets(req, ir->in, &pi, id, ir->who.account_id, pi.set) != 0)
 		goto out;
@@ -865,11 +878,8 @@ void ingress_porting_update(vox_http_req_t *req, void *ctx)
 		              json_pack("{s:s}", "current_status", status));
 		goto out;
 	}
-	if ((pi.has_account_number || pi.has_pin) && ir->in->keyring == NULL) {
-		seal_secrets(req, ir->in, &pi, id, ir->who.account_id, pi.set);
-		goto out;
-	}
-	if (!documents_owned(req, ir, &pi))
+	if (!secrets_storable(req, ir->in, &pi) ||
+	    !documents_owned(req, ir, &pi))
 		goto out;
 	if (pi.numbers != NULL &&
 	    (rows = numbers_checked(req, ir, id, &pi)) == NULL)

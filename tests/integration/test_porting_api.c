@@ -138,18 +138,21 @@ static long long stored(const char *account)
  * Wireless (PIN), 5-8 Beta Telecom, 9 not portable. */
 static void number(char out[24], int last_digit)
 {
-	static const char *const areas[] = {"212", "312", "415", "617", "646",
-	                                    "713", "206", "303", "404", "503"};
+	static const char *const areas[] = {
+	        "212", "312", "415", "617", "646", "713", "206", "303",
+	        "404", "503", "305", "512", "602", "702", "801", "919",
+	        "615", "704", "214", "310", "408", "510", "650", "718",
+	        "773", "847", "917", "201", "202", "216"};
 	static unsigned seq;
 	static int area = -1, base;
 
 	if (area < 0) {
 		srand((unsigned)time(NULL) ^ (unsigned)getpid());
-		area = rand() % 10;
-		base = rand() % 400;
+		area = rand() % 30;
+		base = rand() % 1000;
 	}
 	seq++;
-	snprintf(out, 24, "+1%s555%03d%d", areas[(area + seq / 1000) % 10],
+	snprintf(out, 24, "+1%s555%03d%d", areas[(area + seq / 1000) % 30],
 	         (base + seq) % 1000, last_digit);
 }
 
@@ -227,7 +230,9 @@ Test(porting_api, portability_checks_answer_per_number)
 	number(owned, 1);
 	const char *params[] = {owned, account};
 	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
-	        "VALUES ($1, 'US', 'active', $2::uuid)",
+	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
+	        "e164) DO UPDATE SET status = 'active', account_id = "
+	        "$2::uuid",
 	        2, params);
 	snprintf(body, sizeof(body),
 	         "{\"phone_numbers\": [\"%s\", \"%s\", \"%s\", \"%s\", "
