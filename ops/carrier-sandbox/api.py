@@ -12,6 +12,7 @@ import uuid
 
 import phonenumbers as pn
 
+import porting
 from store import now_iso
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -537,6 +538,9 @@ _ORDER = re.compile(r"^/v2/number_orders/([^/]+)$")
 
 def route(method, path):
     """(fault endpoint name, handler(store, req)) or (None, Response) for 404/405."""
+    found = porting.route(method, path)
+    if found is not None:
+        return found
     if path == "/v2/available_phone_numbers":
         if method == "GET":
             return "search", search

@@ -3,7 +3,8 @@ the next N calls), held requests (client timeouts) and dropped connections, plus
 
 A rule (JSON, every field optional but `endpoint`):
   endpoint     search | order | get | configure | release | voice (PATCH .../voice, the versioned
-               voice settings) | "*" (any endpoint without its own rule)
+               voice settings) | portability | port_create | port_update | port_cancel | port_get
+               (porting.py) | "*" (any endpoint without its own rule)
   latency_ms   delay added to every matching call
   error_rate   probability (0..1) that a call fails
   fail_next    the next N calls fail, later ones succeed (deterministic)
@@ -20,7 +21,8 @@ timeout_ms and neither fail_next nor error_rate fails every call.
 import random
 import threading
 
-ENDPOINTS = ("search", "order", "get", "configure", "release", "voice")
+ENDPOINTS = ("search", "order", "get", "configure", "release", "voice", "portability", "port_create",
+             "port_update", "port_cancel", "port_get")
 _FIELDS = ("endpoint", "latency_ms", "error_rate", "fail_next", "status", "timeout_ms", "refuse",
            "phase", "retry_after")
 

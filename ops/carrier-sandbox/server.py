@@ -7,7 +7,9 @@ HTTP/1.1), with fault injection. See docs/CARRIER_SANDBOX.md and ops/carrier-san
 Settings (environment): VOX_CARRIER_PORT (27080), VOX_CARRIER_API_KEY (sandbox-key),
 VOX_CARRIER_INVENTORY_PER_COUNTRY (3000), VOX_CARRIER_SEED (voxlink), VOX_CARRIER_QUARANTINE_S (0),
 VOX_CARRIER_ORDER_DELAY_MS (0), VOX_CARRIER_IDEMPOTENCY_TTL_S (86400), VOX_CARRIER_FAULTS (JSON),
-VOX_CARRIER_FAULT_SEED (random), VOX_CARRIER_TRAFFIC (JSON: CDR traffic started at once).
+VOX_CARRIER_FAULT_SEED (random), VOX_CARRIER_TRAFFIC (JSON: CDR traffic started at once),
+VOX_CARRIER_PORT_WEBHOOK_URL, VOX_CARRIER_PORT_KEY, VOX_CARRIER_PORT_SECRET (porting webhooks: none),
+VOX_CARRIER_PORT_TIME_SCALE (8640), VOX_CARRIER_PORT_STEP_MS (200).
 """
 
 import sys
@@ -31,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit  # noqa: E402
 import api  # noqa: E402
 import faults as faults_mod  # noqa: E402
 import inventory  # noqa: E402
+import porting  # noqa: E402
 import traffic as traffic_mod  # noqa: E402
 from store import Store, now_iso  # noqa: E402
 
@@ -67,6 +70,7 @@ class App:
         self.api_key = api_key.encode("utf-8")
         self.initial_config = dict(config)
         self.traffic = traffic_mod.Traffic(self.sold_numbers, log)
+        self.porting = porting.Engine(store, log)
 
     def sold_numbers(self):
         with self.store.lock:
@@ -257,13 +261,28 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"faults": app.faults.list()})
         elif p == "/admin/traffic":
             self.admin_traffic(app, req, m)
+        elif p == "/admin/porting" and m == "GET":
+            self.send_json(200, porting.admin_settings(app.store))
+        elif p == "/admin/porting" and m == "POST":
+            try:
+                porting.admin_set(app.store, json.loads(req.body.decode("utf-8") or "null"))
+            except (ValueError, UnicodeDecodeError) as e:
+                self.send_json(400, api.error(400, 10015, "Bad Request", "porting: %s" % e).body)
+                return
+            out = porting.admin_settings(app.store)
+            log("porting settings: %s" % json.dumps({k: out[k] for k in (
+                "webhook_url", "api_key_set", "signing_secret_set", "time_scale", "step_ms")}))
+            self.send_json(200, out)
+        elif p == "/admin/porting/orders" and m == "GET":
+            self.send_json(200, porting.admin_orders(app.store, req.q("customer_reference")))
         elif p == "/admin/reset" and m == "POST":
             app.traffic.stop("reset")
             app.store.reset()
             app.faults.clear()
             app.faults.reset_stats()
             self.apply_config(app, app.initial_config)
-            log("reset: inventory restored, orders/numbers/keys/faults/stats cleared")
+            app.store.port_wake()
+            log("reset: inventory restored, orders/numbers/keys/faults/stats/porting orders cleared")
             self.send_json(200, {"reset": True, **app.store.counts()})
         elif p == "/admin/stats" and m == "GET":
             self.send_json(200, {**app.faults.stats(), **app.store.counts(), "config": self.config(app)})
@@ -370,12 +389,25 @@ def main(argv=None):
             sys.stderr.write("carrier-sandbox: VOX_CARRIER_TRAFFIC: %s\n" % e)
             sys.exit(2)
 
+    port_env = dict(porting.SETTINGS_DEFAULTS)
+    port_env["time_scale"] = env_num("VOX_CARRIER_PORT_TIME_SCALE", 8640.0, 1, 10 ** 9, float)
+    port_env["step_ms"] = env_num("VOX_CARRIER_PORT_STEP_MS", 200, 0, 600000)
+    for name, field in (("VOX_CARRIER_PORT_WEBHOOK_URL", "webhook_url"), ("VOX_CARRIER_PORT_KEY", "api_key"),
+                        ("VOX_CARRIER_PORT_SECRET", "signing_secret")):
+        raw = os.environ.get(name, "")
+        if raw:
+            try:
+                port_env.update(porting.check_settings({field: raw}))
+            except ValueError as e:
+                sys.stderr.write("carrier-sandbox: %s: %s\n" % (name, e))
+                sys.exit(2)
+
     t0 = time.monotonic()
     inv = inventory.generate(size, seed)
     log("inventory: %d numbers (%d per country, seed %r) in %.2f s" % (
         len(inv), size, seed, time.monotonic() - t0))
     try:
-        store = Store(inv, args.state_dir, quarantine, ttl, delay, log=log)
+        store = Store(inv, args.state_dir, quarantine, ttl, delay, log=log, port_env=port_env)
     except (OSError, ValueError) as e:
         sys.stderr.write("carrier-sandbox: cannot load state: %s\n" % e)
         sys.exit(1)
@@ -398,10 +430,12 @@ def main(argv=None):
                                                    args.state_dir or "in memory only"))
     if traffic_cfg is not None:
         app.traffic.start(traffic_cfg)
+    app.porting.start()
     while not stop.wait(3600):
         pass
     log("stopping")
     app.traffic.stop("sandbox stopping")
+    app.porting.stop()
     srv.shutdown()
     srv.server_close()
     return 0

@@ -1,5 +1,6 @@
 """The carrier sandbox's state: the (regenerated) inventory plus what changed since — owned numbers,
-orders, idempotency keys and released numbers in quarantine. Kept in memory under one lock and, when
+orders, idempotency keys, released numbers in quarantine, and porting (orders with their pending steps
+and undelivered webhook events, and the porting settings set at run time: porting.py). Kept in memory under one lock and, when
 a state dir is given, written to <state dir>/state.json (temp file + fsync + rename) after every
 change, and read back on start: a restart keeps what was ordered.
 """
@@ -22,8 +23,12 @@ def now_iso(t=None):
 
 class Store:
     def __init__(self, inventory, state_dir=None, quarantine_s=0.0, idempotency_ttl_s=86400.0,
-                 order_delay_ms=0, log=None):
+                 order_delay_ms=0, log=None, port_env=None):
         self.lock = threading.RLock()
+        # porting: the settings from the environment (porting.SETTINGS_DEFAULTS' keys); run-time ones
+        # (POST /admin/porting) are in self.port_settings, persisted, and win
+        self.port_env = dict(port_env or {})
+        self.port_wake = lambda: None  # set by porting.Engine: a state change for it to look at
         self.inventory = inventory
         self.by_e164 = {r.e164: r for r in inventory}
         self.by_country = {}
@@ -44,6 +49,8 @@ class Store:
         self.orders = {}       # id -> order (dict, stored form)
         self.idempotency = {}  # key -> {"scope", "fingerprint", "status", "body", "at"}
         self.quarantine = {}   # e164 -> epoch seconds when it is sellable again
+        self.port_orders = {}    # id -> porting order (porting.py's stored form)
+        self.port_settings = {}  # porting settings set at run time
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -59,9 +66,11 @@ class Store:
         self.orders = doc.get("orders", {})
         self.idempotency = doc.get("idempotency", {})
         self.quarantine = doc.get("quarantine", {})
+        self.port_orders = doc.get("port_orders", {})
+        self.port_settings = doc.get("port_settings", {})
         self.owned = {n["phone_number"]: i for i, n in self.numbers.items()}
-        self.log("state: loaded %s (%d numbers, %d orders, %d idempotency keys)" % (
-            self.path, len(self.numbers), len(self.orders), len(self.idempotency)))
+        self.log("state: loaded %s (%d numbers, %d orders, %d idempotency keys, %d porting orders)" % (
+            self.path, len(self.numbers), len(self.orders), len(self.idempotency), len(self.port_orders)))
 
     def save(self):
         """Writes the state atomically; call with the lock held, after every change."""
@@ -73,7 +82,8 @@ class Store:
         for k in [k for k, until in self.quarantine.items() if until <= now]:
             del self.quarantine[k]
         doc = {"version": STATE_VERSION, "saved_at": now_iso(now), "numbers": self.numbers,
-               "orders": self.orders, "idempotency": self.idempotency, "quarantine": self.quarantine}
+               "orders": self.orders, "idempotency": self.idempotency, "quarantine": self.quarantine,
+               "port_orders": self.port_orders, "port_settings": self.port_settings}
         os.makedirs(self.state_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.state_dir)
         try:
@@ -95,6 +105,11 @@ class Store:
             self.save()
 
     # -- queries ----------------------------------------------------------------------------------
+
+    def port_setting(self, name):
+        if name in self.port_settings:
+            return self.port_settings[name]
+        return self.port_env[name]
 
     def available(self, e164, now=None):
         if e164 in self.owned:
@@ -132,4 +147,5 @@ class Store:
             return {"inventory": len(self.inventory), "available": avail,
                     "owned": len(self.numbers), "orders": len(self.orders),
                     "idempotency_keys": len(self.idempotency), "quarantined": len(
-                        [1 for u in self.quarantine.values() if u > now])}
+                        [1 for u in self.quarantine.values() if u > now]),
+                    "porting_orders": len(self.port_orders)}

@@ -10,8 +10,6 @@ with exponential backoff and jitter, signed again with a fresh timestamp each ti
 (the credential is wrong: retrying cannot help).
 """
 
-import hashlib
-import hmac
 import http.client
 import json
 import math
@@ -22,6 +20,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
+from signing import sign  # shared with porting's webhooks
 from store import now_iso
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -34,12 +33,6 @@ UNANSWERED = 0.15  # share of calls with duration 0
 OTHER_PREFIXES = {"1": ["212", "213", "312", "415", "617", "646", "702", "305", "416", "604"],
                   "44": ["20", "161", "121", "7700", "7800"], "49": ["30", "40", "89", "151", "170"],
                   "33": ["1", "4", "6", "7"], "61": ["2", "3", "4", "7"]}
-
-
-def sign(secret, t, body):
-    """The Vox-Signature header value for body (bytes) at unix time t."""
-    mac = hmac.new(secret.encode("utf-8"), b"%d." % t + body, hashlib.sha256).hexdigest()
-    return "t=%d,v1=%s" % (t, mac)
 
 
 def parse_config(cfg):
