@@ -527,6 +527,40 @@ Test(porting_api, rules_and_bad_input_store_nothing)
 	cr_expect_eq(stored(account), 0);
 }
 
+Test(porting_api, a_replayed_create_answers_the_same_draft_once)
+{
+	char account[40], key[64], e164[24], body[256], first[40];
+	json_t *ans;
+	int status;
+
+	t_account("developer", account, key);
+	number(e164, 8);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"QzXw7!\"}}",
+	         e164);
+	status = call("POST", key, "/v1/porting-orders", body, "porting-idem-1",
+	              &ans);
+	cr_assert_eq(status, 201, "%d %s", status, error_code(ans));
+	snprintf(first, sizeof(first), "%s", vox_json_str(ans, "id"));
+	json_decref(ans);
+	status = call("POST", key, "/v1/porting-orders", body, "porting-idem-1",
+	              &ans);
+	cr_expect_eq(status, 201);
+	cr_expect_str_eq(vox_json_str(ans, "id"), first);
+	json_decref(ans);
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE "
+	                        "account_id = $1::uuid",
+	                        account),
+	             1);
+	/* the stored answer holds no secret either */
+	cr_expect_eq(count_rows("SELECT count(*) FROM idempotency_keys WHERE "
+	                        "account_id = $1::uuid AND response_body::text "
+	                        "LIKE '%QzXw7!%'",
+	                        account),
+	             0);
+}
+
 Test(porting_api, one_thousand_numbers_are_accepted)
 {
 	char account[40], key[64], id[40];
