@@ -182,6 +182,21 @@ struct porting_input {
 	const char *docs[2];              /* loa, invoice ids to check */
 };
 
+/* The body's plaintext secrets, wiped before the body is freed. */
+static void wipe_secrets(json_t *body)
+{
+	static const char *const fields[] = {"account_number", "pin"};
+	json_t *end_user = json_object_get(body, "end_user");
+
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(end_user, fields[i]);
+
+		if (json_is_string(v))
+			OPENSSL_cleanse((char *)json_string_value(v),
+			                json_string_length(v));
+	}
+}
+
 static void input_free(struct porting_input *pi)
 {
 	json_decref(pi->set);
@@ -721,6 +736,7 @@ out:
 	write_free(&w);
 	json_decref(rows);
 	input_free(&pi);
+	wipe_secrets(body);
 	json_decref(body);
 }
 
@@ -906,6 +922,7 @@ out:
 	json_decref(children);
 	json_decref(rows);
 	input_free(&pi);
+	wipe_secrets(body);
 	json_decref(body);
 	PQclear(order);
 }
