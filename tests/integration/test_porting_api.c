@@ -1256,6 +1256,38 @@ Test(porting_api, parent_shows_children_and_patch_reaches_those_in_exception)
 	/* the parent's numbers are not a PATCH target out of draft */
 	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", acme);
 	refused(key, account, "PATCH", path, body, 409, "invalid_state", NULL);
+	/* The other child ported (its number is the account's now): the
+	 * resubmit checks only the numbers of the child in exception. */
+	sql_run("UPDATE porting_orders SET status = 'ported' WHERE id = "
+	        "$4::uuid AND parent_id = $1::uuid AND account_id = $2::uuid "
+	        "AND $3::uuid IS NOT NULL",
+	        4, params);
+	const char *nparams[] = {beta, account};
+	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
+	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
+	        "e164) DO UPDATE SET status = 'active', account_id = "
+	        "$2::uuid",
+	        2, nparams);
+	char loa[40], inv[40], *full;
+	document(account, "loa", loa);
+	document(account, "invoice", inv);
+	full = full_body(acme, loa, inv);
+	json_t *patch = json_loads(full, 0, NULL);
+	json_object_del(patch, "phone_numbers");
+	char *ptext = vox_json_dump(patch);
+	status = call("PATCH", key, path, ptext, NULL, &ans);
+	cr_assert_eq(status, 200, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/submit",
+	         parent);
+	status = call("POST", key, path, NULL, NULL, &ans);
+	cr_expect_eq(status, 202, "%d %s %s", status, error_code(ans),
+	             error_detail(ans, "rule"));
+	json_decref(ans);
+	assert_sealed("account_number", kid[0], account, "ACC-123456");
+	free(ptext);
+	free(full);
+	json_decref(patch);
 }
 
 /* ---------------------------------------------------------------- no key */
