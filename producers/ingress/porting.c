@@ -182,6 +182,21 @@ struct porting_input {
 	const char *docs[2];              /* loa, invoice ids to check */
 };
 
+/* The body's plaintext secrets, wiped before the body is freed. */
+static void wipe_secrets(json_t *body)
+{
+	static const char *const fields[] = {"account_number", "pin"};
+	json_t *end_user = json_object_get(body, "end_user");
+
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(end_user, fields[i]);
+
+		if (json_is_string(v))
+			OPENSSL_cleanse((char *)json_string_value(v),
+			                json_string_length(v));
+	}
+}
+
 static void input_free(struct porting_input *pi)
 {
 	json_decref(pi->set);
@@ -476,8 +491,24 @@ static bool documents_owned(vox_http_req_t *req, ingress_req_t *ir,
 	return true;
 }
 
+/* A secret is stored only sealed: none without a keyring. true, or
+ * false after answering 503 secret_storage_unavailable. */
+static bool secrets_storable(vox_http_req_t *req, const ingress_t *in,
+                             const struct porting_input *pi)
+{
+	if ((pi->account_number == NULL && pi->pin == NULL) ||
+	    in->keyring != NULL)
+		return true;
+	ingress_error(req, 503, "secret_storage_unavailable",
+	              "account numbers and PINs are stored encrypted and this "
+	              "server has no VOX_ENCRYPTION_KEY: a configuration error "
+	              "on our side; nothing was stored",
+	              NULL);
+	return false;
+}
+
 /* Seals the secrets pi carries into set for order id: 0, or answered
- * (503 secret_storage_unavailable, 500). */
+ * (500; 503 secret_storage_unavailable when there is no keyring). */
 static int seal_secrets(vox_http_req_t *req, ingress_t *in,
                         const struct porting_input *pi, const char *id,
                         const char *account, json_t *set)
@@ -688,11 +719,8 @@ void ingress_porting_create(vox_http_req_t *req, void *ctx)
 		goto out;
 	/* The id first: the secrets are sealed bound to it. */
 	vox_uuid7(id);
-	if ((pi.has_account_number || pi.has_pin) && ir->in->keyring == NULL) {
-		seal_secrets(req, ir->in, &pi, id, ir->who.account_id, pi.set);
-		goto out;
-	}
-	if (!documents_owned(req, ir, &pi) ||
+	if (!secrets_storable(req, ir->in, &pi) ||
+	    !documents_owned(req, ir, &pi) ||
 	    (rows = numbers_checked(req, ir, NULL, &pi)) == NULL ||
 	    seal_secrets(req, ir->in, &pi, id, ir->who.account_id, pi.set) != 0)
 		goto out;
@@ -708,6 +736,7 @@ out:
 	write_free(&w);
 	json_decref(rows);
 	input_free(&pi);
+	wipe_secrets(body);
 	json_decref(body);
 }
 
@@ -865,11 +894,8 @@ void ingress_porting_update(vox_http_req_t *req, void *ctx)
 		              json_pack("{s:s}", "current_status", status));
 		goto out;
 	}
-	if ((pi.has_account_number || pi.has_pin) && ir->in->keyring == NULL) {
-		seal_secrets(req, ir->in, &pi, id, ir->who.account_id, pi.set);
-		goto out;
-	}
-	if (!documents_owned(req, ir, &pi))
+	if (!secrets_storable(req, ir->in, &pi) ||
+	    !documents_owned(req, ir, &pi))
 		goto out;
 	if (pi.numbers != NULL &&
 	    (rows = numbers_checked(req, ir, id, &pi)) == NULL)
@@ -896,6 +922,7 @@ out:
 	json_decref(children);
 	json_decref(rows);
 	input_free(&pi);
+	wipe_secrets(body);
 	json_decref(body);
 	PQclear(order);
 }

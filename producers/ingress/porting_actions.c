@@ -120,12 +120,43 @@ static bool documents_still_owned(vox_http_req_t *req, ingress_req_t *ir,
 	return true;
 }
 
-/* The order's numbers (its own, or its children's) checked again, and the
- * PIN when the losing carrier needs one. */
+/* The numbers a submit sends: a leaf's own; a parent's, those of its
+ * children in exception (the others are at the carrier, or ported: a
+ * ported number is ours now and would fail the checks). A JSON array of
+ * E.164 strings. */
+static json_t *numbers_to_submit(const PGresult *order)
+{
+	json_t *children =
+	        json_loads(PQgetvalue(order, 0, PC_CHILDREN), 0, NULL);
+	json_t *own = json_loads(PQgetvalue(order, 0, PC_NUMBERS), 0, NULL);
+	json_t *out = json_array(), *item;
+	size_t i;
+
+	if (json_array_size(children) == 0) {
+		json_array_foreach(own, i, item) json_array_append(
+		        out, json_object_get(item, "phone_number"));
+	} else {
+		json_array_foreach(children, i, item)
+		{
+			const char *status = vox_json_str(item, "status");
+
+			if (status != NULL && strcmp(status, "exception") == 0)
+				json_array_extend(
+				        out,
+				        json_object_get(item, "phone_numbers"));
+		}
+	}
+	json_decref(children);
+	json_decref(own);
+	return out;
+}
+
+/* The numbers checked again, and the PIN when their losing carrier needs
+ * one. */
 static bool numbers_still_ok(vox_http_req_t *req, ingress_req_t *ir,
                              const PGresult *order)
 {
-	json_t *numbers = json_loads(PQgetvalue(order, 0, PC_NUMBERS), 0, NULL);
+	json_t *numbers = numbers_to_submit(order);
 	size_t n = json_array_size(numbers);
 	const char **e164s = calloc(n + 1, sizeof(*e164s));
 	vox_carrier_portability_t *checks = calloc(n + 1, sizeof(*checks));
@@ -141,8 +172,7 @@ static bool numbers_still_ok(vox_http_req_t *req, ingress_req_t *ir,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		e164s[i] = vox_json_str(json_array_get(numbers, i),
-		                        "phone_number");
+		e164s[i] = json_string_value(json_array_get(numbers, i));
 	if (!porting_numbers_ok(req, ir->in, PQgetvalue(order, 0, PC_ID), e164s,
 	                        (int)n, checks))
 		goto out;

@@ -16,6 +16,18 @@
 #include "vox_log.h"
 #include "vox_phone.h"
 
+/* Characters of one item of a check (what the OpenAPI maxLength says). */
+#define CHECK_ITEM_MAX 64
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
 static pthread_key_t carrier_key;
 static pthread_once_t carrier_once = PTHREAD_ONCE_INIT;
 
@@ -305,7 +317,7 @@ void ingress_porting_check(vox_http_req_t *req, void *ctx)
 	for (i = 0; i < n; i++) {
 		value = json_array_get(list, i);
 		if (!json_is_string(value) ||
-		    strlen(json_string_value(value)) > 64) {
+		    utf8_chars(json_string_value(value)) > CHECK_ITEM_MAX) {
 			porting_bad_field(req, "phone_numbers",
 			                  "must hold strings of at most 64 "
 			                  "characters");

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "carrier_auth.h"
 #include "porting.h"
@@ -36,18 +37,6 @@ static void push_free(void *state)
 	free(state);
 }
 
-static bool refuse(vox_http_req_t *req, struct porting_push *push,
-                   const char *field, const char *why)
-{
-	char msg[240];
-
-	carrier_auth_forget(push->in, &push->who);
-	snprintf(msg, sizeof(msg), "%s %s", field, why);
-	vox_http_reply_error(req, 400, "invalid_body", msg,
-	                     json_pack("{s:s}", "field", field));
-	return false;
-}
-
 static bool text_ok(const json_t *v, size_t max)
 {
 	const char *s = json_string_value(v);
@@ -55,61 +44,62 @@ static bool text_ok(const json_t *v, size_t max)
 	return s != NULL && s[0] != '\0' && strlen(s) <= max;
 }
 
-/* The webhook's data object (borrowed from doc), or NULL after
- * answering 400. */
-static json_t *event_data(vox_http_req_t *req, struct porting_push *push,
-                          json_t *doc)
+static bool absent_or(const json_t *v, bool (*is)(const json_t *))
 {
-	json_t *data = json_object_get(doc, "data");
-	json_t *payload = json_object_get(data, "payload");
-	const char *status;
+	return v == NULL || is(v);
+}
 
+static bool is_string(const json_t *v)
+{
+	return json_is_string(v);
+}
+
+static bool is_array(const json_t *v)
+{
+	return json_is_array(v);
+}
+
+/* What the worker relies on in a webhook: NULL when the shape is right,
+ * else the field that is not, *why saying what it must be. */
+static const char *event_shape_error(const json_t *doc, const char **why)
+{
+	const json_t *data = json_object_get(doc, "data");
+	const json_t *payload = json_object_get(data, "payload");
+	const char *status = vox_json_str(payload, "status");
+
+	*why = "must be an object";
 	if (!json_is_object(doc))
-		return refuse(req, push, "body", "must be a JSON object"), NULL;
+		return "body";
 	if (!json_is_object(data))
-		return refuse(req, push, "data", "must be an object"), NULL;
+		return "data";
+	*why = "must be the event id (1 to 200 characters)";
 	if (!text_ok(json_object_get(data, "id"), EVENT_ID_MAX))
-		return refuse(req, push, "data.id",
-		              "must be the event id (1 to 200 characters)"),
-		       NULL;
+		return "data.id";
+	*why = "must be a string of 1 to 100 characters";
 	if (!text_ok(json_object_get(data, "event_type"), EVENT_TYPE_MAX))
-		return refuse(req, push, "data.event_type",
-		              "must be a string of 1 to 100 characters"),
-		       NULL;
-	if (json_object_get(data, "occurred_at") != NULL &&
-	    !json_is_string(json_object_get(data, "occurred_at")))
-		return refuse(req, push, "data.occurred_at",
-		              "must be an RFC 3339 time"),
-		       NULL;
+		return "data.event_type";
+	*why = "must be an RFC 3339 time";
+	if (!absent_or(json_object_get(data, "occurred_at"), is_string))
+		return "data.occurred_at";
+	*why = "must be an object";
 	if (!json_is_object(payload))
-		return refuse(req, push, "data.payload", "must be an object"),
-		       NULL;
+		return "data.payload";
+	*why = "must be the carrier's porting order id (1 to 200 characters)";
 	if (!text_ok(json_object_get(payload, "id"), EVENT_ID_MAX))
-		return refuse(req, push, "data.payload.id",
-		              "must be the carrier's porting order id"),
-		       NULL;
+		return "data.payload.id";
+	*why = "must be our porting order id (a UUID)";
 	if (!vox_uuid_valid(vox_json_str(payload, "customer_reference")))
-		return refuse(req, push, "data.payload.customer_reference",
-		              "must be our porting order id (a UUID)"),
-		       NULL;
-	status = vox_json_str(payload, "status");
+		return "data.payload.customer_reference";
+	*why = "must be one of submitted, in-process, exception, "
+	       "foc-date-confirmed, ported, cancel-pending, cancelled";
 	if (!vox_porting_status_valid(status) || strcmp(status, "draft") == 0)
-		return refuse(req, push, "data.payload.status",
-		              "must be one of submitted, in-process, "
-		              "exception, foc-date-confirmed, ported, "
-		              "cancel-pending, cancelled"),
-		       NULL;
-	if (json_object_get(payload, "exceptions") != NULL &&
-	    !json_is_array(json_object_get(payload, "exceptions")))
-		return refuse(req, push, "data.payload.exceptions",
-		              "must be a list"),
-		       NULL;
-	if (json_object_get(payload, "phone_numbers") != NULL &&
-	    !json_is_array(json_object_get(payload, "phone_numbers")))
-		return refuse(req, push, "data.payload.phone_numbers",
-		              "must be a list"),
-		       NULL;
-	return data;
+		return "data.payload.status";
+	*why = "must be a list";
+	if (!absent_or(json_object_get(payload, "exceptions"), is_array))
+		return "data.payload.exceptions";
+	if (!absent_or(json_object_get(payload, "phone_numbers"), is_array))
+		return "data.payload.phone_numbers";
+	return NULL;
 }
 
 static void push_answer(vox_http_req_t *req, void *ctx)
@@ -156,7 +146,7 @@ void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx)
 	ingress_t *in = ctx;
 	struct porting_push *push = calloc(1, sizeof(*push));
 	json_t *doc = NULL, *data, *event;
-	const char *body;
+	const char *body, *ct, *field, *why;
 	char key[VOX_UUID_STRLEN], *text = NULL;
 	vox_error_t err = {0};
 	size_t len;
@@ -171,6 +161,16 @@ void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx)
 	if (carrier_auth_check(req, in, "command", in->cfg->rate_command,
 	                       &push->who) != 0)
 		return;
+	ct = vox_http_header(req, "Content-Type");
+	if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ')) {
+		carrier_auth_forget(in, &push->who);
+		vox_http_reply_error(req, 415, "unsupported_media_type",
+		                     "send the event as Content-Type: "
+		                     "application/json",
+		                     NULL);
+		return;
+	}
 	body = vox_http_body(req, &len);
 	doc = vox_json_parse(body, len, VOX_JSON_DEFAULT_DEPTH, &err);
 	if (doc == NULL) {
@@ -179,8 +179,16 @@ void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx)
 		                     NULL);
 		return;
 	}
-	if ((data = event_data(req, push, doc)) == NULL)
+	if ((field = event_shape_error(doc, &why)) != NULL) {
+		char msg[200];
+
+		carrier_auth_forget(in, &push->who);
+		snprintf(msg, sizeof(msg), "%s %s", field, why);
+		vox_http_reply_error(req, 400, "invalid_body", msg,
+		                     json_pack("{s:s}", "field", field));
 		goto out;
+	}
+	data = json_object_get(doc, "data");
 	snprintf(push->event_id, sizeof(push->event_id), "%s",
 	         vox_json_str(data, "id"));
 	snprintf(key, sizeof(key), "%s",

@@ -138,18 +138,21 @@ static long long stored(const char *account)
  * Wireless (PIN), 5-8 Beta Telecom, 9 not portable. */
 static void number(char out[24], int last_digit)
 {
-	static const char *const areas[] = {"212", "312", "415", "617", "646",
-	                                    "713", "206", "303", "404", "503"};
+	static const char *const areas[] = {
+	        "212", "312", "415", "617", "646", "713", "206", "303",
+	        "404", "503", "305", "512", "602", "702", "801", "919",
+	        "615", "704", "214", "310", "408", "510", "650", "718",
+	        "773", "847", "917", "201", "202", "216"};
 	static unsigned seq;
 	static int area = -1, base;
 
 	if (area < 0) {
 		srand((unsigned)time(NULL) ^ (unsigned)getpid());
-		area = rand() % 10;
-		base = rand() % 400;
+		area = rand() % 30;
+		base = rand() % 1000;
 	}
 	seq++;
-	snprintf(out, 24, "+1%s555%03d%d", areas[(area + seq / 1000) % 10],
+	snprintf(out, 24, "+1%s555%03d%d", areas[(area + seq / 1000) % 30],
 	         (base + seq) % 1000, last_digit);
 }
 
@@ -227,7 +230,9 @@ Test(porting_api, portability_checks_answer_per_number)
 	number(owned, 1);
 	const char *params[] = {owned, account};
 	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
-	        "VALUES ($1, 'US', 'active', $2::uuid)",
+	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
+	        "e164) DO UPDATE SET status = 'active', account_id = "
+	        "$2::uuid",
 	        2, params);
 	snprintf(body, sizeof(body),
 	         "{\"phone_numbers\": [\"%s\", \"%s\", \"%s\", \"%s\", "
@@ -383,6 +388,13 @@ Test(porting_api, draft_holds_secrets_sealed_and_never_answers_them)
 	PQclear(res);
 	vox_pg_destroy(pg);
 	free(body);
+	/* and the ingress never logged them (its log is in the cwd) */
+	FILE *log = fopen("porting-api-ingress.log", "r");
+	char line[4096];
+	cr_assert_not_null(log);
+	while (fgets(line, sizeof(line), log) != NULL)
+		cr_expect_null(strstr(line, "ACC-123456"), "%s", line);
+	fclose(log);
 }
 
 /* One refused request: status, code, rule; nothing stored. */
@@ -513,6 +525,40 @@ Test(porting_api, rules_and_bad_input_store_nothing)
 	refused(key, account, "POST", "/v1/porting-orders", body, 400,
 	        "invalid_body", NULL);
 	cr_expect_eq(stored(account), 0);
+}
+
+Test(porting_api, a_replayed_create_answers_the_same_draft_once)
+{
+	char account[40], key[64], e164[24], body[256], first[40];
+	json_t *ans;
+	int status;
+
+	t_account("developer", account, key);
+	number(e164, 8);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"QzXw7!\"}}",
+	         e164);
+	status = call("POST", key, "/v1/porting-orders", body, "porting-idem-1",
+	              &ans);
+	cr_assert_eq(status, 201, "%d %s", status, error_code(ans));
+	snprintf(first, sizeof(first), "%s", vox_json_str(ans, "id"));
+	json_decref(ans);
+	status = call("POST", key, "/v1/porting-orders", body, "porting-idem-1",
+	              &ans);
+	cr_expect_eq(status, 201);
+	cr_expect_str_eq(vox_json_str(ans, "id"), first);
+	json_decref(ans);
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE "
+	                        "account_id = $1::uuid",
+	                        account),
+	             1);
+	/* the stored answer holds no secret either */
+	cr_expect_eq(count_rows("SELECT count(*) FROM idempotency_keys WHERE "
+	                        "account_id = $1::uuid AND response_body::text "
+	                        "LIKE '%QzXw7!%'",
+	                        account),
+	             0);
 }
 
 Test(porting_api, one_thousand_numbers_are_accepted)
@@ -1088,4 +1134,196 @@ Test(porting_api, carrier_webhook_signed_and_published_by_order)
 	cr_expect_eq(status, 401, "%d", status);
 	cr_expect_str_eq(error_code(ans), "replayed_request");
 	json_decref(ans);
+}
+
+/* ---------------------------------------------------------------- parents */
+
+/* The secret field of order id opens with its own aad and equals want. */
+static void assert_sealed(const char *field, const char *id,
+                          const char *account, const char *want)
+{
+	vox_pg_t *pg = t_pg();
+	PGresult *res = NULL;
+	vox_error_t err;
+	char sql[160], aad[200], *plain = NULL;
+	const char *params[] = {id};
+	size_t n, plain_len;
+	unsigned char *sealed;
+	vox_crypto_keyring_t *ring =
+	        vox_crypto_keyring_new(ENC_KEY, NULL, &err);
+
+	cr_assert_not_null(ring);
+	snprintf(sql, sizeof(sql),
+	         "SELECT encode(%s_enc, 'hex') FROM porting_orders WHERE id = "
+	         "$1::uuid",
+	         field);
+	cr_assert_eq(vox_pg_exec(pg, sql, 1, params, &res, &err), 0, "%s",
+	             err.message);
+	cr_assert_eq(PQntuples(res), 1);
+	n = strlen(PQgetvalue(res, 0, 0)) / 2;
+	cr_assert_gt(n, 0, "%s of %s not stored", field, id);
+	sealed = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		sscanf(PQgetvalue(res, 0, 0) + 2 * i, "%2hhx", &sealed[i]);
+	vox_porting_aad(aad, sizeof(aad), field, id, account);
+	cr_assert_eq(vox_crypto_open(ring, sealed, n, aad, strlen(aad), &plain,
+	                             &plain_len, &err),
+	             0, "%s of %s: %s", field, id, err.message);
+	cr_expect_str_eq(plain, want);
+	free(plain);
+	free(sealed);
+	PQclear(res);
+	vox_crypto_keyring_destroy(ring);
+	vox_pg_destroy(pg);
+}
+
+Test(porting_api, parent_shows_children_and_patch_reaches_those_in_exception)
+{
+	char account[40], key[64], acme[24], beta[24], parent[40], path[128];
+	char kid[2][40], body[256];
+	json_t *ans, *children;
+	int status;
+
+	t_account("developer", account, key);
+	number(acme, 1);
+	number(beta, 6);
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\", \"%s\"]}",
+	         acme, beta);
+	draft(key, body, parent);
+	/* The worker's split, done here in SQL (no worker in this suite):
+	 * one child per losing carrier, the numbers moved to them. */
+	vox_uuid7(kid[0]);
+	vox_uuid7(kid[1]);
+	const char *params[] = {parent, account, kid[0], kid[1]};
+	sql_run("INSERT INTO porting_orders (id, account_id, parent_id, "
+	        "status, "
+	        "losing_carrier) VALUES ($3::uuid, $2::uuid, $1::uuid, "
+	        "'exception', 'Acme Wireless'), ($4::uuid, $2::uuid, $1::uuid, "
+	        "'foc-date-confirmed', 'Beta Telecom')",
+	        4, params);
+	sql_run("UPDATE porting_order_numbers SET order_id = CASE WHEN "
+	        "losing_carrier = 'Acme Wireless' THEN $3::uuid ELSE $4::uuid "
+	        "END, status = CASE WHEN losing_carrier = 'Acme Wireless' THEN "
+	        "'exception' ELSE 'foc-date-confirmed' END WHERE order_id = "
+	        "$1::uuid AND $2::uuid IS NOT NULL",
+	        4, params);
+	sql_run("UPDATE porting_orders SET status = 'exception' WHERE id = "
+	        "$1::uuid AND account_id = $2::uuid",
+	        2, params);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", parent);
+	status = call("GET", key, path, NULL, NULL, &ans);
+	cr_assert_eq(status, 200);
+	children = json_object_get(ans, "children");
+	cr_assert_eq(json_array_size(children), 2);
+	cr_expect_str_eq(
+	        vox_json_str(json_array_get(children, 0), "losing_carrier"),
+	        "Acme Wireless");
+	cr_expect_str_eq(vox_json_str(json_array_get(children, 0), "status"),
+	                 "exception");
+	cr_expect_str_eq(json_string_value(json_array_get(
+	                         json_object_get(json_array_get(children, 0),
+	                                         "phone_numbers"),
+	                         0)),
+	                 acme);
+	cr_expect_eq(json_array_size(json_object_get(ans, "phone_numbers")), 2);
+	json_decref(ans);
+	/* a child reads as an order of its own, listed by parent */
+	snprintf(path, sizeof(path), "/v1/porting-orders?parent_id=%s", parent);
+	cr_assert_eq(call("GET", key, path, NULL, NULL, &ans), 200);
+	cr_expect_eq(json_array_size(json_object_get(ans, "data")), 2);
+	json_decref(ans);
+	/* the fix reaches the parent and the child in exception, each
+	 * secret sealed for its own row; not the other child */
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", parent);
+	status = call("PATCH", key, path,
+	              "{\"end_user\": {\"pin\": \"4321\", "
+	              "\"authorized_name\": \"Ada King\"}}",
+	              NULL, &ans);
+	cr_assert_eq(status, 200, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	assert_sealed("pin", parent, account, "4321");
+	assert_sealed("pin", kid[0], account, "4321");
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND authorized_name = 'Ada King' "
+	                        "AND pin_last2 = '21'",
+	                        kid[0]),
+	             1);
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND pin_enc IS NULL AND "
+	                        "authorized_name IS NULL",
+	                        kid[1]),
+	             1);
+	/* the parent's numbers are not a PATCH target out of draft */
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", acme);
+	refused(key, account, "PATCH", path, body, 409, "invalid_state", NULL);
+	/* The other child ported (its number is the account's now): the
+	 * resubmit checks only the numbers of the child in exception. */
+	sql_run("UPDATE porting_orders SET status = 'ported' WHERE id = "
+	        "$4::uuid AND parent_id = $1::uuid AND account_id = $2::uuid "
+	        "AND $3::uuid IS NOT NULL",
+	        4, params);
+	const char *nparams[] = {beta, account};
+	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
+	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
+	        "e164) DO UPDATE SET status = 'active', account_id = "
+	        "$2::uuid",
+	        2, nparams);
+	char loa[40], inv[40], *full;
+	document(account, "loa", loa);
+	document(account, "invoice", inv);
+	full = full_body(acme, loa, inv);
+	json_t *patch = json_loads(full, 0, NULL);
+	json_object_del(patch, "phone_numbers");
+	char *ptext = vox_json_dump(patch);
+	status = call("PATCH", key, path, ptext, NULL, &ans);
+	cr_assert_eq(status, 200, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/submit",
+	         parent);
+	status = call("POST", key, path, NULL, NULL, &ans);
+	cr_expect_eq(status, 202, "%d %s %s", status, error_code(ans),
+	             error_detail(ans, "rule"));
+	json_decref(ans);
+	assert_sealed("account_number", kid[0], account, "ACC-123456");
+	free(ptext);
+	free(full);
+	json_decref(patch);
+}
+
+/* ---------------------------------------------------------------- no key */
+
+Test(porting_api, no_encryption_key_refuses_secrets_and_stores_nothing)
+{
+	char account[40], key[64], e164[24], body[512], pe[64];
+	int at = t_free_port();
+	const char *url = getenv("VOX_TEST_PORTING_CARRIER_URL");
+	static char carrier_env[600];
+	json_t *ans;
+	int status;
+
+	snprintf(pe, sizeof(pe), "VOX_INGRESS_PORT=%d", at);
+	snprintf(carrier_env, sizeof(carrier_env), "VOX_CARRIER_URL=%s",
+	         url && *url ? url : t_env("VOX_CARRIER_URL"));
+	const char *const env[] = {pe, carrier_env, "VOX_ENCRYPTION_KEY=",
+	                           "VOX_RATE_COMMAND=1000", NULL};
+	pid_t other = t_spawn("ingress", "porting-api-nokey-ingress.log", env);
+	int saved = port;
+
+	port = at;
+	cr_assert(t_wait_for(ingress_up, NULL, 20000), "ingress not up");
+	t_account("developer", account, key);
+	number(e164, 3);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"1234\"}}",
+	         e164);
+	refused(key, account, "POST", "/v1/porting-orders", body, 503,
+	        "secret_storage_unavailable", NULL);
+	/* without a secret it works */
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", e164);
+	status = call("POST", key, "/v1/porting-orders", body, NULL, &ans);
+	cr_expect_eq(status, 201, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	port = saved;
+	cr_expect_eq(t_stop(other, SIGTERM, 20000), 0);
 }

@@ -556,6 +556,10 @@ Test(porting_e2e, draft_expires_into_cancelled, .timeout = 120, .fini = tp_fini)
 	tp_stop(&w);
 }
 
+#define SUBMITS                                                                \
+	"SELECT count(*) FROM porting_order_events WHERE order_id = $1 AND "   \
+	"to_status = 'submitted' AND applied"
+
 Test(porting_e2e, split_child_in_exception_fixed_through_the_parent,
      .timeout = 300, .fini = tp_fini)
 {
@@ -586,15 +590,71 @@ Test(porting_e2e, split_child_in_exception_fixed_through_the_parent,
 	json_decref(tp_wait_status(&w, kid_a, "exception", WAIT_MS));
 
 	/* the PIN fixed on the parent (its child in exception follows),
-	 * the child submitted again by its own id: only it goes back, and
-	 * the parent follows. (Submitting the parent itself is refused by
-	 * the ingress for now: its check counts the ported child's number as
-	 * owned, 422 number_already_owned; see docs/PORTING.md "Not there
-	 * yet".) */
+	 * the parent submitted again: only that child goes back (a PATCH
+	 * of its carrier order), the ported one is left alone */
 	doc = json_pack("{s:o}", "end_user", end_user("ACC-5151", pin));
 	body = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	json_decref(tp_api(&w, "PATCH", path, body, 200));
+	free(body);
+	submit(&w, id);
+	json_decref(tp_wait_status(&w, kid_a, "ported", WAIT_MS));
+	doc = tp_wait_status(&w, id, "ported", WAIT_MS);
+	cr_assert_eq(json_array_size(json_object_get(doc, "exceptions")), 0);
+	json_decref(doc);
+
+	/* one carrier order per child: the fix was a PATCH of the first */
+	cr_assert_eq(tp_carrier_orders(kid_a), 1);
+	cr_assert_eq(tp_carrier_orders(kid_b), 1);
+	cr_expect(tp_wait_sql(SUBMITS, kid_a, "2", 1, NULL),
+	          "the child in exception was not submitted twice");
+	cr_expect(tp_wait_sql(SUBMITS, kid_b, "1", 1, NULL),
+	          "the ported child was submitted again");
+	n = listed_number(&w, acme);
+	cr_assert_not_null(n, "%s not in GET /v1/numbers", acme);
+	json_decref(n);
+	n = listed_number(&w, beta);
+	cr_assert_not_null(n, "%s not in GET /v1/numbers", beta);
+	json_decref(n);
+	tp_stop(&w);
+}
+
+Test(porting_e2e, split_child_in_exception_resubmitted_by_its_own_id,
+     .timeout = 300, .fini = tp_fini)
+{
+	char acme[20], beta[20], pin[8], id[40], kid_a[40], kid_b[40];
+	char path[160], *body;
+	struct tp_world w;
+	json_t *doc, *n;
+
+	tp_start(&w, false, false, NULL, 500000);
+	tp_number(acme, 3);
+	tp_number(beta, 6);
+	snprintf(pin, sizeof(pin), "%s", acme + strlen(acme) - 4);
+	/* a wrong PIN: the Acme child stops in exception, Beta ports */
+	draft(&w, json_pack("[s, s]", acme, beta), end_user("ACC-6161", "8888"),
+	      id);
+	submit(&w, id);
+	doc = tp_wait_status(&w, id, "exception", WAIT_MS);
+	cr_assert_eq(json_array_size(json_object_get(doc, "children")), 2);
+	child_of(doc, "Acme Wireless", kid_a);
+	child_of(doc, "Beta Telecom", kid_b);
+	cr_assert_str_eq(
+	        vox_json_str(
+	                json_array_get(json_object_get(doc, "exceptions"), 0),
+	                "code"),
+	        "wrong_pin");
+	json_decref(doc);
+	json_decref(tp_wait_status(&w, kid_b, "ported", WAIT_MS));
+	json_decref(tp_wait_status(&w, kid_a, "exception", WAIT_MS));
+
+	/* the PIN fixed on the child itself, the child submitted by its
+	 * own id: the parent follows it */
+	doc = json_pack("{s:o}", "end_user", end_user("ACC-6161", pin));
+	body = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", kid_a);
 	json_decref(tp_api(&w, "PATCH", path, body, 200));
 	free(body);
 	submit(&w, kid_a);
@@ -612,66 +672,5 @@ Test(porting_e2e, split_child_in_exception_fixed_through_the_parent,
 	n = listed_number(&w, beta);
 	cr_assert_not_null(n, "%s not in GET /v1/numbers", beta);
 	json_decref(n);
-	tp_stop(&w);
-}
-
-#define OP_STATUS "SELECT status FROM operations WHERE id = $1"
-
-Test(porting_e2e, split_child_in_exception_resubmitted_by_the_parent,
-     .timeout = 300, .fini = tp_fini)
-{
-	char acme[20], beta[20], pin[8], id[40], kid_a[40], kid_b[40];
-	char path[160], op[40], *body, *last = NULL;
-	struct tp_world w;
-	json_t *doc;
-
-	tp_start(&w, false, false, NULL, 500000);
-	tp_number(acme, 3);
-	tp_number(beta, 6);
-	snprintf(pin, sizeof(pin), "%s", acme + strlen(acme) - 4);
-	draft(&w, json_pack("[s, s]", acme, beta), end_user("ACC-6161", "8888"),
-	      id);
-	submit(&w, id);
-	doc = tp_wait_status(&w, id, "exception", WAIT_MS);
-	child_of(doc, "Acme Wireless", kid_a);
-	child_of(doc, "Beta Telecom", kid_b);
-	json_decref(doc);
-	json_decref(tp_wait_status(&w, kid_b, "ported", WAIT_MS));
-
-	/* the PIN fixed on the parent, then the parent's submit command as
-	 * the ingress publishes it (published here: the ingress refuses a
-	 * parent whose other child is ported, see the test above) */
-	doc = json_pack("{s:o}", "end_user", end_user("ACC-6161", pin));
-	body = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
-	json_decref(tp_api(&w, "PATCH", path, body, 200));
-	free(body);
-	tp_publish_submit(&w, id, op);
-	cr_assert(tp_wait_sql(OP_STATUS, op, "completed", WAIT_MS, &last),
-	          "the parent's submit: %s", last);
-	free(last);
-	json_decref(tp_wait_status(&w, kid_a, "ported", WAIT_MS));
-	json_decref(tp_wait_status(&w, id, "ported", WAIT_MS));
-	/* the ported child was left alone; one carrier order each */
-	cr_assert_eq(tp_carrier_orders(kid_a), 1);
-	cr_assert_eq(tp_carrier_orders(kid_b), 1);
-	{
-		vox_pg_t *pg = t_pg();
-
-		cr_expect_eq(t_pg_count(pg,
-		                        "SELECT count(*) FROM "
-		                        "porting_order_events WHERE order_id = "
-		                        "$1 AND to_status = 'submitted'",
-		                        kid_b),
-		             1);
-		cr_expect_eq(t_pg_count(pg,
-		                        "SELECT count(*) FROM "
-		                        "porting_order_events WHERE order_id = "
-		                        "$1 AND to_status = 'submitted'",
-		                        kid_a),
-		             2);
-		vox_pg_destroy(pg);
-	}
 	tp_stop(&w);
 }

@@ -21,8 +21,6 @@
 #include "test_notify_helpers.h"
 #include "vox_auth.h"
 #include "vox_crypto.h"
-#include "vox_event.h"
-#include "vox_kafka.h"
 #include "vox_time.h"
 #include "vox_uuid.h"
 
@@ -498,40 +496,6 @@ int tp_carrier_event(struct tp_world *w, const char *body)
 	                         NULL};
 	return t_http_h("POST", w->port, "/v1/carrier/porting-events", body,
 	                headers, NULL, NULL);
-}
-
-void tp_publish_submit(struct tp_world *w, const char *id, char op[40])
-{
-	vox_producer_conf_t conf = {.brokers = t_env("VOX_KAFKA_BROKERS"),
-	                            .client_id = "vox-test-porting"};
-	vox_pg_t *pg = t_pg();
-	vox_producer_t *p;
-	vox_error_t err;
-	json_t *ev;
-	char *text;
-	long long version;
-
-	version = t_pg_count(
-	        pg, "SELECT version FROM porting_orders WHERE id = $1", id);
-	vox_pg_destroy(pg);
-	cr_assert_gt(version, 0);
-	vox_uuid7(op);
-	ev = vox_event_build(
-	        "vox.porting_order.submit_requested", id, w->account, NULL,
-	        json_pack("{s:s, s:s, s:I, s:s}", "order_id", id, "account_id",
-	                  w->account, "version", (json_int_t)version,
-	                  "operation_id", op));
-	cr_assert_not_null(ev);
-	text = json_dumps(ev, JSON_COMPACT);
-	json_decref(ev);
-	p = vox_producer_new(&conf, &err);
-	cr_assert_not_null(p, "%s", err.message);
-	cr_assert_eq(vox_producer_send_sync(p, "vox.cmd.porting", id, text,
-	                                    strlen(text), NULL, 0, NULL, NULL,
-	                                    &err),
-	             0, "%s", err.message);
-	vox_producer_destroy(p, 5000);
-	free(text);
 }
 
 bool tp_wait_sql(const char *sql, const char *param, const char *want,

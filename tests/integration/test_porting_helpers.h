@@ -64,10 +64,6 @@ int tp_carrier_orders(const char *ref);
 /* POSTs a carrier porting webhook body to the ingress, signed with the
  * world's carrier credential; returns the HTTP status. */
 int tp_carrier_event(struct tp_world *w, const char *body);
-/* Publishes vox.porting_order.submit_requested for order id at its
- * current version on vox.cmd.porting (the ingress's command, without the
- * ingress); its operation id into op. */
-void tp_publish_submit(struct tp_world *w, const char *id, char op[40]);
 /* Polls sql (one text parameter; first column of the first row) until it
  * equals want; false after timeout_ms. *last (may be NULL) gets the last
  * value seen (malloc'd). */
