@@ -670,3 +670,36 @@ Test(porting_e2e, split_child_in_exception_resubmitted_by_its_own_id,
 	json_decref(n);
 	tp_stop(&w);
 }
+
+#define POLLED                                                                 \
+	"SELECT string_agg(to_status, ',' ORDER BY id) FROM "                  \
+	"porting_order_events WHERE order_id = $1 AND applied AND "            \
+	"carrier_event_id LIKE 'poll:%'"
+
+Test(porting_e2e, lost_webhooks_the_worker_polls_the_carrier, .timeout = 300,
+     .fini = tp_fini)
+{
+	char number[20], id[40], *polled = NULL;
+	struct tp_world w;
+	json_t *n;
+
+	/* the port done some 0.5 s after the submit, before any poll */
+	tp_start(&w, false, false, NULL, 10000000);
+	tp_worker_env(&w, "VOX_PORTING_POLL_AFTER_S=1");
+	/* the carrier's webhooks go nowhere (nothing listens on port 9) */
+	tp_webhook_url("http://127.0.0.1:9/v1/carrier/porting-events");
+	tp_number(number, 5); /* Beta Telecom */
+	draft(&w, json_pack("[s]", number), end_user("ACC-7070", NULL), id);
+	submit(&w, id);
+	json_decref(tp_wait_status(&w, id, "ported", WAIT_MS));
+	/* the carrier said ported while we had submitted: the FOC first */
+	cr_assert(tp_wait_sql(POLLED, id, "foc-date-confirmed,ported", 1,
+	                      &polled),
+	          "moves applied from polls: %s", polled);
+	free(polled);
+	n = listed_number(&w, number);
+	cr_assert_not_null(n, "%s not in GET /v1/numbers", number);
+	cr_assert_str_eq(vox_json_str(n, "status"), "active");
+	json_decref(n);
+	tp_stop(&w);
+}

@@ -221,6 +221,8 @@ void tp_worker_spawn(struct tp_world *w, const char *fault_points)
 	env[n++] = "VOX_WORKER_TOPICS=vox.cmd.porting";
 	env[n++] = "VOX_KAFKA_SESSION_TIMEOUT_MS=6000";
 	env[n++] = "VOX_PORTING_EARLY_WAIT_S=60";
+	if (*w->extra != '\0')
+		env[n++] = w->extra;
 	if (fault_points != NULL) {
 		snprintf(fault, sizeof(fault), "VOX_FAULT_POINT=%s",
 		         fault_points);
@@ -233,6 +235,21 @@ void tp_worker_spawn(struct tp_world *w, const char *fault_points)
 	         ++w->worker_starts);
 	w->worker = tp_spawn(w->test_bin ? "../test-bin/porting" : "porting",
 	                     log, env);
+}
+
+void tp_worker_env(struct tp_world *w, const char *setting)
+{
+	cr_assert_eq(t_stop(w->worker, SIGTERM, 20000), 0);
+	snprintf(w->extra, sizeof(w->extra), "%s", setting);
+	tp_worker_spawn(w, NULL);
+}
+
+void tp_webhook_url(const char *url)
+{
+	json_t *s = json_pack("{s:s}", "webhook_url", url);
+
+	sandbox_porting(s);
+	json_decref(s);
 }
 
 bool tp_worker_died(struct tp_world *w, int timeout_ms)

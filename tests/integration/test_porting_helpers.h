@@ -24,6 +24,7 @@ struct tp_world {
 	char account[40], key[64], auth[100], email[80];
 	char carrier[40], ckey[96], csecret[64];
 	char group[200], tag[16];
+	char extra[120]; /* one more worker setting, or "" */
 	bool test_bin, notify;
 	int worker_starts;
 };
@@ -61,6 +62,10 @@ json_t *tp_wait_status(struct tp_world *w, const char *order_id,
                        const char *status, int timeout_ms);
 /* The sandbox's porting orders whose customer_reference is ref. */
 int tp_carrier_orders(const char *ref);
+/* Restarts the porting worker with one more "NAME=value" setting. */
+void tp_worker_env(struct tp_world *w, const char *setting);
+/* Where the sandbox sends its porting webhooks from now on. */
+void tp_webhook_url(const char *url);
 /* POSTs a carrier porting webhook body to the ingress, signed with the
  * world's carrier credential; returns the HTTP status. */
 int tp_carrier_event(struct tp_world *w, const char *body);

@@ -42,6 +42,13 @@ static const vox_cfg_opt_t opts[] = {
          &porting.encryption_old_keys},
         {"VOX_PORTING_EXPIRE_BATCH", VOX_CFG_INT, "100", 1, 10000,
          "drafts expired per tick at most", &porting.expire_batch},
+        {"VOX_PORTING_POLL_AFTER_S", VOX_CFG_INT, "3600", 0, 2592000,
+         "a leaf the carrier has sent nothing about for this long (a "
+         "confirmed FOC: this long past it) is read at the carrier, and "
+         "its status applied (a lost webhook); 0: never",
+         &porting.poll_after_s},
+        {"VOX_PORTING_POLL_BATCH", VOX_CFG_INT, "20", 1, 1000,
+         "leaves polled per tick at most", &porting.poll_batch},
 };
 
 static int porting_setup(void *ctx, vox_metrics_t *metrics)
@@ -67,6 +74,13 @@ static int porting_setup(void *ctx, vox_metrics_t *metrics)
 failed:
 	vox_log(VOX_LOG_ERROR, "porting setup", "error", err.message, NULL);
 	return -1;
+}
+
+/* Every tick: the draft expiry, then the lost-webhook poll. */
+static void porting_tick(vox_pg_t *pg, void *ctx)
+{
+	por_expire(pg, ctx);
+	por_poll(pg, ctx);
 }
 
 static void porting_teardown(void *ctx)
@@ -115,7 +129,7 @@ int main(int argc, char **argv)
 	        .handlers = handlers,
 	        .nhandlers = sizeof(handlers) / sizeof(handlers[0]),
 	        .ctx = &porting,
-	        .tick = por_expire,
+	        .tick = porting_tick,
 	        .tick_ms = 1000,
 	        .setup = porting_setup,
 	        .teardown = porting_teardown,

@@ -28,6 +28,7 @@ struct porting_ctx {
 	const char *encryption_key, *encryption_old_keys;
 	long carrier_timeout_ms;
 	long expire_batch;
+	long poll_after_s, poll_batch; /* the lost-webhook poll (poll.c) */
 };
 
 /* One order row, as the handlers need it (porting_orders). */
@@ -59,6 +60,9 @@ int por_early_replay(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 #define POR_EARLY "early"
 /* tick (expire.c): drafts past expires_at become cancelled. */
 void por_expire(vox_pg_t *pg, void *ctx);
+/* tick (poll.c): leaves the carrier has been silent about are read at the
+ * carrier, and a status that moved on is applied (a lost webhook). */
+void por_poll(vox_pg_t *pg, void *ctx);
 
 /* order.c: shared by the handlers */
 /* Checks the message's account and data.order_id / data.operation_id,
