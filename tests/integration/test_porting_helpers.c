@@ -239,7 +239,8 @@ void tp_worker_spawn(struct tp_world *w, const char *fault_points)
 
 void tp_worker_env(struct tp_world *w, const char *setting)
 {
-	cr_assert_eq(t_stop(w->worker, SIGTERM, 20000), 0);
+	/* just started, it may not handle SIGTERM yet: any end will do */
+	cr_assert_neq(t_stop(w->worker, SIGTERM, 20000), -1);
 	snprintf(w->extra, sizeof(w->extra), "%s", setting);
 	tp_worker_spawn(w, NULL);
 }
