@@ -28,6 +28,13 @@ static const vox_event_kind_t kinds[] = {
          "vox.cmd.provisioning"},
         {"vox.number.release_requested", "/voxlink/ingress",
          "vox.cmd.provisioning"},
+        /* porting (docs/PORTING.md "Kafka commands"): the customer's
+         * submit and cancel, the carrier's signed webhooks */
+        {"vox.porting_order.submit_requested", "/voxlink/ingress",
+         "vox.cmd.porting"},
+        {"vox.porting_order.cancel_requested", "/voxlink/ingress",
+         "vox.cmd.porting"},
+        {"vox.porting.carrier_event", "/voxlink/carriers", "vox.cmd.porting"},
         /* carrier records, from the ingress (api) or cdr-import (file) */
         {"vox.cdr.received", "/voxlink/carriers", "vox.cdr.raw"},
         /* what the workers report */
@@ -55,6 +62,17 @@ static const vox_event_kind_t kinds[] = {
          "vox.cmd.notifications"},
         /* a customer webhook endpoint the notifications worker disabled */
         {"endpoint.disabled", "/voxlink/notifications", "vox.events"},
+        /* porting orders (docs/PORTING.md "Events"): the worker's moves,
+         * and a draft the ingress cancels at once */
+        {"porting_order.submitted", "/voxlink/porting", "vox.events"},
+        {"porting_order.in_process", "/voxlink/porting", "vox.events"},
+        {"porting_order.exception", "/voxlink/porting", "vox.events"},
+        {"porting_order.foc_date_confirmed", "/voxlink/porting", "vox.events"},
+        {"porting_order.ported", "/voxlink/porting", "vox.events"},
+        {"porting_order.cancel_pending", "/voxlink/porting", "vox.events"},
+        {"porting_order.cancelled", "/voxlink/porting", "vox.events"},
+        {"porting_order.expired", "/voxlink/porting", "vox.events"},
+        {"number.ported_in", "/voxlink/porting", "vox.events"},
 };
 
 const vox_event_kind_t *vox_event_kind(const char *type)

@@ -14,15 +14,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define VOX_PORTING_MAX_NUMBERS 1000 /* per order */
-#define VOX_PORTING_CHECK_MAX 250    /* per portability check */
+#define VOX_PORTING_MAX_NUMBERS       1000 /* per order */
+#define VOX_PORTING_CHECK_MAX         250  /* per portability check */
 #define VOX_PORTING_MIN_BUSINESS_DAYS 3
-#define VOX_PORTING_MAX_DAYS 30
-#define VOX_PORTING_CANCEL_CUTOFF_S (48 * 3600)
-#define VOX_PORTING_DRAFT_TTL_DAYS 30
+#define VOX_PORTING_MAX_DAYS          30
+#define VOX_PORTING_CANCEL_CUTOFF_S   (48 * 3600)
+#define VOX_PORTING_DRAFT_TTL_DAYS    30
 /* The FOC window of a business day, UTC (09:00-17:00 US Eastern). */
 #define VOX_PORTING_WINDOW_START_H 14
-#define VOX_PORTING_WINDOW_END_H 22
+#define VOX_PORTING_WINDOW_END_H   22
 
 typedef struct vox_date {
 	int year, month, day; /* month 1..12, day 1..31 */

@@ -28,6 +28,11 @@ ingress:
   documents of tests/data/documents (PDF, PNG, JPEG), since the ingress
   checks the content (libmagic) and random bytes are no document, which a
   schema cannot state (a negative case keeps what it generated);
+- POST /v1/porting-orders and PATCH /v1/porting-orders/{id}: in a
+  positive case, a `requested_foc_date` (a date) is moved to a day the
+  rules allow (a business day from the 3rd business day to 30 days
+  ahead, docs/PORTING.md), and `documents` ids, which must name the
+  account's documents, are dropped: a schema cannot state either;
 - DELETE /v1/api-keys/{id} never revokes the key the run authenticates
   with (it would turn the rest of the run into 401s); a revoked key is
   still answered by GET with `revoked_at` set, as the document says, so
@@ -275,6 +280,41 @@ def _recover_window(body):
         body[name] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# US federal holidays as observed (docs/PORTING.md "Rules"), for the FOC
+# dates the porting hooks choose.
+_HOLIDAYS = {
+    "2026-01-01", "2026-01-19", "2026-02-16", "2026-05-25", "2026-06-19", "2026-07-03",
+    "2026-09-07", "2026-10-12", "2026-11-11", "2026-11-26", "2026-12-25",
+    "2027-01-01", "2027-01-18", "2027-02-15", "2027-05-31", "2027-06-18", "2027-07-05",
+    "2027-09-06", "2027-10-11", "2027-11-11", "2027-11-25", "2027-12-24", "2027-12-31",
+    "2028-01-17", "2028-02-21", "2028-05-29", "2028-06-19", "2028-07-04", "2028-09-04",
+    "2028-10-09", "2028-11-10", "2028-11-23", "2028-12-25",
+}
+
+
+def _business_day(d):
+    return d.weekday() < 5 and d.isoformat() not in _HOLIDAYS
+
+
+def _foc_date():
+    """The 5th business day after today (UTC): inside the FOC window."""
+    d = datetime.datetime.now(datetime.timezone.utc).date()
+    n = 0
+    while n < 5:
+        d += datetime.timedelta(days=1)
+        n += _business_day(d)
+    return d.isoformat()
+
+
+def _porting_order(case, body):
+    if not (case.meta is not None and case.meta.generation.mode.is_positive):
+        return
+    if _date(body.get("requested_foc_date") or ""):
+        body["requested_foc_date"] = _foc_date()
+    if isinstance(body.get("documents"), dict):
+        body["documents"] = None
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     kwargs["auth"] = CLIENT
@@ -287,6 +327,8 @@ def before_call(context, case, kwargs):
             case.body["AccountSid"] = SMS_ACCOUNT_SID
         elif path == "/v1/webhook-endpoints/{id}/recover":
             _recover_window(case.body)
+        elif path in ("/v1/porting-orders", "/v1/porting-orders/{id}"):
+            _porting_order(case, case.body)
 
 
 @schemathesis.hook
