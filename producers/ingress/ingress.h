@@ -353,19 +353,6 @@ void ingress_config_versions(vox_http_req_t *req, void *ctx);
 void ingress_preferences_put(vox_http_req_t *req, void *ctx);
 void ingress_preferences_get(vox_http_req_t *req, void *ctx);
 
-/* porting.c, porting_actions.c, porting_check.c, porting_events.c:
- * porting orders (docs/PORTING.md; shared helpers in porting.h). */
-void ingress_porting_check(vox_http_req_t *req, void *ctx);
-void ingress_porting_create(vox_http_req_t *req, void *ctx);
-void ingress_porting_list(vox_http_req_t *req, void *ctx);
-void ingress_porting_get(vox_http_req_t *req, void *ctx);
-void ingress_porting_update(vox_http_req_t *req, void *ctx);
-void ingress_porting_submit(vox_http_req_t *req, void *ctx);
-void ingress_porting_cancel(vox_http_req_t *req, void *ctx);
-void ingress_porting_events(vox_http_req_t *req, void *ctx);
-void ingress_porting_windows(vox_http_req_t *req, void *ctx);
-void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx);
-
 /* documents.c: POST /v1/documents (multipart), GET /v1/documents/{id} and
  * /v1/documents/{id}/content (docs/PORTING.md "Documents"). The upload
  * route's body cap is VOX_DOCUMENT_MAX_BYTES plus this much for the
@@ -380,5 +367,17 @@ void documents_destroy(struct documents *d);
 void ingress_document_create(vox_http_req_t *req, void *ctx);
 void ingress_document_get(vox_http_req_t *req, void *ctx);
 void ingress_document_content(vox_http_req_t *req, void *ctx);
+/* porting.c, porting_actions.c, porting_check.c, porting_events.c:
+ * porting orders (docs/PORTING.md; shared helpers in porting.h). */
+void ingress_porting_check(vox_http_req_t *req, void *ctx);
+void ingress_porting_create(vox_http_req_t *req, void *ctx);
+void ingress_porting_list(vox_http_req_t *req, void *ctx);
+void ingress_porting_get(vox_http_req_t *req, void *ctx);
+void ingress_porting_update(vox_http_req_t *req, void *ctx);
+void ingress_porting_submit(vox_http_req_t *req, void *ctx);
+void ingress_porting_cancel(vox_http_req_t *req, void *ctx);
+void ingress_porting_events(vox_http_req_t *req, void *ctx);
+void ingress_porting_windows(vox_http_req_t *req, void *ctx);
+void ingress_porting_carrier_event(vox_http_req_t *req, void *ctx);
 
 #endif

@@ -156,6 +156,29 @@ static void number(char out[24], int last_digit)
 	         (base + seq) % 1000, last_digit);
 }
 
+/* Makes e164 the account's (active) as a bought number would be. Tests
+ * that do must disown() it at the end: an owned number refuses every
+ * later order holding it (number_already_owned), in any test run. */
+static void own(const char *e164, const char *account)
+{
+	const char *params[] = {e164, account};
+
+	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
+	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
+	        "e164) DO UPDATE SET status = 'active', account_id = "
+	        "$2::uuid",
+	        2, params);
+}
+
+static void disown(const char *e164, const char *account)
+{
+	const char *params[] = {e164, account};
+
+	sql_run("UPDATE numbers SET status = 'released', released_at = now() "
+	        "WHERE e164 = $1 AND account_id = $2::uuid",
+	        2, params);
+}
+
 /* A date n business days after today (UTC), as text. */
 static void business_day(int n, char out[11])
 {
@@ -208,8 +231,9 @@ static void draft(const char *key, const char *body, char id[40])
 	json_t *ans;
 	int status = call("POST", key, "/v1/porting-orders", body, NULL, &ans);
 
-	cr_assert_eq(status, 201, "status %d (%s) for %s", status,
-	             error_code(ans), body);
+	cr_assert_eq(status, 201, "status %d (%s %s %s) for %.200s", status,
+	             error_code(ans), error_detail(ans, "rule"),
+	             error_detail(ans, "phone_number"), body);
 	snprintf(id, 40, "%s", vox_json_str(ans, "id"));
 	json_decref(ans);
 }
@@ -228,12 +252,7 @@ Test(porting_api, portability_checks_answer_per_number)
 	number(beta, 5);
 	number(nine, 9);
 	number(owned, 1);
-	const char *params[] = {owned, account};
-	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
-	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
-	        "e164) DO UPDATE SET status = 'active', account_id = "
-	        "$2::uuid",
-	        2, params);
+	own(owned, account);
 	snprintf(body, sizeof(body),
 	         "{\"phone_numbers\": [\"%s\", \"%s\", \"%s\", \"%s\", "
 	         "\"+1 555\", \"+442079460000\"]}",
@@ -274,6 +293,7 @@ Test(porting_api, portability_checks_answer_per_number)
 	cr_expect_str_eq(vox_json_str(json_array_get(data, 4), "phone_number"),
 	                 "+1 555");
 	json_decref(ans);
+	disown(owned, account);
 	/* the list itself must be right */
 	status = call("POST", key, "/v1/porting/portability-checks",
 	              "{\"phone_numbers\": []}", NULL, &ans);
@@ -1201,11 +1221,11 @@ Test(porting_api, parent_shows_children_and_patch_reaches_those_in_exception)
 	        "'exception', 'Acme Wireless'), ($4::uuid, $2::uuid, $1::uuid, "
 	        "'foc-date-confirmed', 'Beta Telecom')",
 	        4, params);
+	/* (the numbers keep their draft status: an open one would hold
+	 * the number against every later test run's orders) */
 	sql_run("UPDATE porting_order_numbers SET order_id = CASE WHEN "
 	        "losing_carrier = 'Acme Wireless' THEN $3::uuid ELSE $4::uuid "
-	        "END, status = CASE WHEN losing_carrier = 'Acme Wireless' THEN "
-	        "'exception' ELSE 'foc-date-confirmed' END WHERE order_id = "
-	        "$1::uuid AND $2::uuid IS NOT NULL",
+	        "END WHERE order_id = $1::uuid AND $2::uuid IS NOT NULL",
 	        4, params);
 	sql_run("UPDATE porting_orders SET status = 'exception' WHERE id = "
 	        "$1::uuid AND account_id = $2::uuid",
@@ -1262,12 +1282,7 @@ Test(porting_api, parent_shows_children_and_patch_reaches_those_in_exception)
 	        "$4::uuid AND parent_id = $1::uuid AND account_id = $2::uuid "
 	        "AND $3::uuid IS NOT NULL",
 	        4, params);
-	const char *nparams[] = {beta, account};
-	sql_run("INSERT INTO numbers (e164, country, status, account_id) "
-	        "VALUES ($1, 'US', 'active', $2::uuid) ON CONFLICT (country, "
-	        "e164) DO UPDATE SET status = 'active', account_id = "
-	        "$2::uuid",
-	        2, nparams);
+	own(beta, account);
 	char loa[40], inv[40], *full;
 	document(account, "loa", loa);
 	document(account, "invoice", inv);
@@ -1285,6 +1300,7 @@ Test(porting_api, parent_shows_children_and_patch_reaches_those_in_exception)
 	             error_detail(ans, "rule"));
 	json_decref(ans);
 	assert_sealed("account_number", kid[0], account, "ACC-123456");
+	disown(beta, account);
 	free(ptext);
 	free(full);
 	json_decref(patch);
