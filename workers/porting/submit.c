@@ -448,9 +448,9 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 		if (cerr.retriable || cerr.fatal ||
 		    cerr.code == VOX_ERR_INTERNAL ||
 		    cerr.code == VOX_ERR_NOMEM) {
+			/* rolled back; the consumer retries */
 			*err = cerr;
-			return cerr
-			        .code; /* rolled back; the consumer retries */
+			return cerr.code;
 		}
 		/* refused (or our secrets do not open: a key missing from
 		 * the keyring): back to where it was, then the reason */
