@@ -1156,6 +1156,104 @@ Test(porting_api, carrier_webhook_signed_and_published_by_order)
 	json_decref(ans);
 }
 
+/* A carrier's payload is its whole porting order: what it says beyond the
+ * fields the worker reads (an end user's account number and PIN, anything
+ * else) never reaches Kafka; items of a bad shape are 400. */
+Test(porting_api, carrier_webhook_forwards_only_what_the_worker_reads)
+{
+	struct t_carrier c;
+	char order[40], event_id[40], body[2048], bad[1024];
+	json_t *ans;
+	int status;
+
+	t_carrier_new(&c);
+	vox_uuid7(order);
+	vox_uuid7(event_id);
+	snprintf(body, sizeof(body),
+	         "{\"data\": {\"id\": \"%s\", \"event_type\": "
+	         "\"porting_order.status_changed\", \"record_type\": \"event\", "
+	         "\"payload\": {\"id\": \"cpo-2\", \"customer_reference\": "
+	         "\"%s\", \"status\": \"exception\", \"foc_date\": null, "
+	         "\"end_user\": {\"admin\": {\"account_number\": "
+	         "\"ACC-SECRET-98\", \"pin_passcode\": \"7391\"}}, "
+	         "\"exceptions\": [{\"code\": \"wrong_pin\", \"field\": "
+	         "\"end_user.pin\", \"message\": \"no\", \"pin_passcode\": "
+	         "\"7391\"}], \"phone_numbers\": [{\"phone_number\": "
+	         "\"+14155550100\", \"status\": \"exception\", \"id\": null, "
+	         "\"account_number\": \"ACC-SECRET-98\"}]}}}",
+	         event_id, order);
+	status = carrier_post(&c, c.secret, body, &ans);
+	cr_assert_eq(status, 202, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	struct seen s = {.key_id = order, .type = "vox.porting.carrier_event"};
+	t_consume_all(TOPIC, 1500, NULL, find_command, &s);
+	cr_assert_eq(s.count, 1, "event seen %d times", s.count);
+	char *text = json_dumps(s.event, JSON_COMPACT);
+	cr_expect_null(strstr(text, "7391"), "%s", text);
+	cr_expect_null(strstr(text, "ACC-SECRET"), "%s", text);
+	cr_expect_null(strstr(text, "record_type"), "%s", text);
+	json_t *payload =
+	        json_object_get(json_object_get(s.event, "data"), "payload");
+	cr_expect_str_eq(vox_json_str(json_array_get(json_object_get(
+	                                                      payload,
+	                                                      "exceptions"),
+	                                              0),
+	                              "code"),
+	                 "wrong_pin");
+	cr_expect_str_eq(
+	        vox_json_str(json_array_get(json_object_get(payload,
+	                                                    "phone_numbers"),
+	                                    0),
+	                     "phone_number"),
+	        "+14155550100");
+	cr_expect(json_is_null(json_object_get(payload, "foc_date")));
+	free(text);
+	json_decref(s.event);
+	/* shapes the worker could not use: 400 naming the field */
+	static const struct {
+		const char *payload_tail, *field;
+	} cases[] = {
+	        {"\"foc_date\": \"next tuesday\"", "data.payload.foc_date"},
+	        {"\"exceptions\": [\"wrong_pin\"]", "data.payload.exceptions"},
+	        {"\"exceptions\": [{\"code\": 7}]", "data.payload.exceptions"},
+	        {"\"phone_numbers\": [{\"status\": \"ported\"}]",
+	         "data.payload.phone_numbers"},
+	        {"\"phone_numbers\": [{\"phone_number\": \"+14155550100\", "
+	         "\"status\": \"lost\"}]",
+	         "data.payload.phone_numbers"},
+	        {"\"phone_numbers\": [{\"phone_number\": \"+14155550100\", "
+	         "\"id\": "
+	         "\"0123456789012345678901234567890123456789012345678901234567"
+	         "8901234\"}]",
+	         "data.payload.phone_numbers"},
+	        {"\"phone_numbers\": [[1, 2]]", "data.payload.phone_numbers"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char eid[40];
+
+		vox_uuid7(eid);
+		snprintf(bad, sizeof(bad),
+		         "{\"data\": {\"id\": \"%s\", \"event_type\": \"t\", "
+		         "\"payload\": {\"id\": \"cpo-3\", "
+		         "\"customer_reference\": \"%s\", \"status\": "
+		         "\"ported\", %s}}}",
+		         eid, order, cases[i].payload_tail);
+		status = carrier_post(&c, c.secret, bad, &ans);
+		cr_expect_eq(status, 400, "case %zu: %d", i, status);
+		cr_expect_str_eq(error_detail(ans, "field"), cases[i].field,
+		                 "case %zu", i);
+		json_decref(ans);
+	}
+	/* the carrier's order id longer than the worker keeps (64) */
+	snprintf(bad, sizeof(bad),
+	         "{\"data\": {\"id\": \"x-%s\", \"event_type\": \"t\", "
+	         "\"payload\": {\"id\": \"%065d\", \"customer_reference\": "
+	         "\"%s\", \"status\": \"ported\"}}}",
+	         event_id, 7, order);
+	cr_expect_eq(carrier_post(&c, c.secret, bad, &ans), 400);
+	json_decref(ans);
+}
+
 /* ---------------------------------------------------------------- parents */
 
 /* The secret field of order id opens with its own aad and equals want. */
