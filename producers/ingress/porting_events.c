@@ -52,8 +52,7 @@ static bool text_ok(const json_t *v, size_t max)
 }
 
 /* Absent, null, or a string of min to max bytes. */
-static bool opt_text(const json_t *obj, const char *key, size_t min,
-                     size_t max)
+static bool opt_text(const json_t *obj, const char *key, size_t min, size_t max)
 {
 	const json_t *v = json_object_get(obj, key);
 	const char *s = json_string_value(v);
@@ -98,15 +97,13 @@ static bool number_ok(const json_t *item)
 
 	return json_is_object(item) && opt_text(item, "status", 1, 32) &&
 	       e164_shape(vox_json_str(item, "phone_number")) &&
-	       (status == NULL ||
-	        (vox_porting_status_valid(status) &&
-	         strcmp(status, "draft") != 0)) &&
+	       (status == NULL || (vox_porting_status_valid(status) &&
+	                           strcmp(status, "draft") != 0)) &&
 	       opt_text(item, "id", 0, CARRIER_ID_MAX);
 }
 
 /* Absent, or a list of at most max items each ok. */
-static bool list_ok(const json_t *list, size_t max,
-                    bool (*ok)(const json_t *))
+static bool list_ok(const json_t *list, size_t max, bool (*ok)(const json_t *))
 {
 	const json_t *item;
 	size_t i;
@@ -115,9 +112,7 @@ static bool list_ok(const json_t *list, size_t max,
 		return true;
 	if (!json_is_array(list) || json_array_size(list) > max)
 		return false;
-	json_array_foreach(list, i, item)
-	if (!ok(item))
-		return false;
+	json_array_foreach(list, i, item) if (!ok(item)) return false;
 	return true;
 }
 
@@ -195,7 +190,7 @@ static json_t *pick_list(const json_t *list, const char *const *keys)
 	size_t i;
 
 	json_array_foreach(list, i, item)
-	json_array_append_new(out, pick(item, keys));
+	        json_array_append_new(out, pick(item, keys));
 	return out;
 }
 
@@ -203,10 +198,10 @@ static json_t *event_kept(const json_t *data)
 {
 	static const char *const data_keys[] = {"id", "event_type",
 	                                        "occurred_at", NULL};
-	static const char *const payload_keys[] = {
-	        "id", "customer_reference", "status", "foc_date", NULL};
-	static const char *const exception_keys[] = {"code", "field",
-	                                             "message", NULL};
+	static const char *const payload_keys[] = {"id", "customer_reference",
+	                                           "status", "foc_date", NULL};
+	static const char *const exception_keys[] = {"code", "field", "message",
+	                                             NULL};
 	static const char *const number_keys[] = {"phone_number", "status",
 	                                          "id", NULL};
 	const json_t *payload = json_object_get(data, "payload");

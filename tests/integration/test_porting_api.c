@@ -1169,19 +1169,20 @@ Test(porting_api, carrier_webhook_forwards_only_what_the_worker_reads)
 	t_carrier_new(&c);
 	vox_uuid7(order);
 	vox_uuid7(event_id);
-	snprintf(body, sizeof(body),
-	         "{\"data\": {\"id\": \"%s\", \"event_type\": "
-	         "\"porting_order.status_changed\", \"record_type\": \"event\", "
-	         "\"payload\": {\"id\": \"cpo-2\", \"customer_reference\": "
-	         "\"%s\", \"status\": \"exception\", \"foc_date\": null, "
-	         "\"end_user\": {\"admin\": {\"account_number\": "
-	         "\"ACC-SECRET-98\", \"pin_passcode\": \"7391\"}}, "
-	         "\"exceptions\": [{\"code\": \"wrong_pin\", \"field\": "
-	         "\"end_user.pin\", \"message\": \"no\", \"pin_passcode\": "
-	         "\"7391\"}], \"phone_numbers\": [{\"phone_number\": "
-	         "\"+14155550100\", \"status\": \"exception\", \"id\": null, "
-	         "\"account_number\": \"ACC-SECRET-98\"}]}}}",
-	         event_id, order);
+	snprintf(
+	        body, sizeof(body),
+	        "{\"data\": {\"id\": \"%s\", \"event_type\": "
+	        "\"porting_order.status_changed\", \"record_type\": \"event\", "
+	        "\"payload\": {\"id\": \"cpo-2\", \"customer_reference\": "
+	        "\"%s\", \"status\": \"exception\", \"foc_date\": null, "
+	        "\"end_user\": {\"admin\": {\"account_number\": "
+	        "\"ACC-SECRET-98\", \"pin_passcode\": \"7391\"}}, "
+	        "\"exceptions\": [{\"code\": \"wrong_pin\", \"field\": "
+	        "\"end_user.pin\", \"message\": \"no\", \"pin_passcode\": "
+	        "\"7391\"}], \"phone_numbers\": [{\"phone_number\": "
+	        "\"+14155550100\", \"status\": \"exception\", \"id\": null, "
+	        "\"account_number\": \"ACC-SECRET-98\"}]}}}",
+	        event_id, order);
 	status = carrier_post(&c, c.secret, body, &ans);
 	cr_assert_eq(status, 202, "%d %s", status, error_code(ans));
 	json_decref(ans);
@@ -1194,17 +1195,16 @@ Test(porting_api, carrier_webhook_forwards_only_what_the_worker_reads)
 	cr_expect_null(strstr(text, "record_type"), "%s", text);
 	json_t *payload =
 	        json_object_get(json_object_get(s.event, "data"), "payload");
-	cr_expect_str_eq(vox_json_str(json_array_get(json_object_get(
-	                                                      payload,
-	                                                      "exceptions"),
-	                                              0),
-	                              "code"),
-	                 "wrong_pin");
 	cr_expect_str_eq(
-	        vox_json_str(json_array_get(json_object_get(payload,
-	                                                    "phone_numbers"),
-	                                    0),
-	                     "phone_number"),
+	        vox_json_str(json_array_get(
+	                             json_object_get(payload, "exceptions"), 0),
+	                     "code"),
+	        "wrong_pin");
+	cr_expect_str_eq(
+	        vox_json_str(
+	                json_array_get(
+	                        json_object_get(payload, "phone_numbers"), 0),
+	                "phone_number"),
 	        "+14155550100");
 	cr_expect(json_is_null(json_object_get(payload, "foc_date")));
 	free(text);
