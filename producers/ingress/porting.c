@@ -715,7 +715,10 @@ void ingress_porting_create(vox_http_req_t *req, void *ctx)
 
 	if (ir == NULL || (body = ingress_body(req, allowed, false)) == NULL)
 		return;
-	if (!input_ok(req, body, true, &pi) || !idem_begin(req, ir))
+	if (!input_ok(req, body, true, &pi))
+		goto out;
+	ir->body_has_secret = pi.account_number != NULL || pi.pin != NULL;
+	if (!idem_begin(req, ir))
 		goto out;
 	/* The id first: the secrets are sealed bound to it. */
 	vox_uuid7(id);

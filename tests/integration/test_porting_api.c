@@ -579,6 +579,38 @@ Test(porting_api, a_replayed_create_answers_the_same_draft_once)
 	                        "LIKE '%QzXw7!%'",
 	                        account),
 	             0);
+	/* nor does the request hash: a plain SHA-256 of the canonical body
+	 * (whose other fields the stored answer shows) would give a PIN
+	 * away by trying them all; it is keyed */
+	json_t *doc = json_loads(body, 0, NULL);
+	char *canon = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	char *plain = NULL, sha[65];
+	cr_assert(asprintf(&plain, "POST\n/v1/porting-orders\n%s", canon) > 0);
+	vox_sha256_hex(plain, strlen(plain), sha);
+	cr_expect_eq(count_rows("SELECT count(*) FROM idempotency_keys WHERE "
+	                        "account_id = $1::uuid AND key = "
+	                        "'porting-idem-1'",
+	                        account),
+	             1);
+	char sql[200];
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM idempotency_keys WHERE account_id = "
+	         "$1::uuid AND encode(request_hash, 'hex') = '%s'",
+	         sha);
+	cr_expect_eq(count_rows(sql, account), 0, "the plain hash is stored");
+	free(plain);
+	free(canon);
+	json_decref(doc);
+	/* the keyed hash still tells bodies apart: another PIN, same key */
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"QzXw8!\"}}",
+	         e164);
+	status = call("POST", key, "/v1/porting-orders", body, "porting-idem-1",
+	              &ans);
+	cr_expect_eq(status, 422, "%d", status);
+	cr_expect_str_eq(error_code(ans), "idempotency_key_reused");
+	json_decref(ans);
 }
 
 Test(porting_api, one_thousand_numbers_are_accepted)
