@@ -25,6 +25,10 @@
 #define REFERENCE_MAX_CHARS 200
 #define ACCOUNT_NUMBER_MAX  64
 #define PIN_MAX             16
+/* Answered as its last two characters: a secret of two would be answered
+ * whole, of three nearly; no losing carrier issues PINs or account numbers
+ * that short. */
+#define SECRET_MIN 4
 
 /* ---------------------------------------------------------------- answers */
 
@@ -155,7 +159,8 @@ static bool text_ok(vox_http_req_t *req, const json_t *v, const char *field,
 	return porting_bad_field(req, field, why);
 }
 
-/* 1..max printable ASCII characters: what a losing carrier accepts. */
+/* SECRET_MIN..max printable ASCII characters: what a losing carrier
+ * accepts, long enough that its last two do not give it away. */
 static bool secret_ok(vox_http_req_t *req, const json_t *v, const char *field,
                       size_t max)
 {
@@ -166,10 +171,11 @@ static bool secret_ok(vox_http_req_t *req, const json_t *v, const char *field,
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < 0x20 || s[i] > 0x7e)
 			n = 0;
-	if (n >= 1 && n <= max)
+	if (n >= SECRET_MIN && n <= max)
 		return true;
 	snprintf(why, sizeof(why),
-	         "must be 1 to %zu printable ASCII characters", max);
+	         "must be %d to %zu printable ASCII characters", SECRET_MIN,
+	         max);
 	return porting_bad_field(req, field, why);
 }
 

@@ -711,6 +711,36 @@ Test(porting_api, every_field_at_its_maximum_and_one_over)
 	         e164);
 	refused(key, account, "POST", "/v1/porting-orders", body, 400,
 	        "invalid_body", NULL);
+	/* at least 4 characters: the last two are answered, so a PIN or an
+	 * account number of 2 would be answered whole (and 1 too) */
+	static const char *const short_secrets[][2] = {
+	        {"pin", "7"},
+	        {"pin", "73"},
+	        {"pin", "739"},
+	        {"account_number", "A9"},
+	        {"account_number", "A98"},
+	};
+	for (size_t i = 0; i < 5; i++) {
+		number(e164, 4);
+		snprintf(body, sizeof(body),
+		         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"%s\": "
+		         "\"%s\"}}",
+		         e164, short_secrets[i][0], short_secrets[i][1]);
+		refused(key, account, "POST", "/v1/porting-orders", body, 400,
+		        "invalid_body", NULL);
+	}
+	number(e164, 4);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"7391\", \"account_number\": \"A981\"}}",
+	         e164);
+	json_t *ans;
+	cr_assert_eq(call("POST", key, "/v1/porting-orders", body, NULL, &ans),
+	             201);
+	json_t *eu = json_object_get(ans, "end_user");
+	cr_expect_str_eq(vox_json_str(eu, "pin_last2"), "91");
+	cr_expect_str_eq(vox_json_str(eu, "account_number_last2"), "81");
+	json_decref(ans);
 }
 
 Test(porting_api, someone_elses_order_is_404_everywhere)
