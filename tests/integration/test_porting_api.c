@@ -240,6 +240,18 @@ static void draft(const char *key, const char *body, char id[40])
 
 /* ---------------------------------------------------------------- checks */
 
+/* Strings of n characters of c (UTF-8 multibyte when wide). */
+static char *repeat(const char *unit, int n)
+{
+	size_t len = strlen(unit);
+	char *s = malloc(len * (size_t)n + 1);
+
+	for (int i = 0; i < n; i++)
+		memcpy(s + len * (size_t)i, unit, len);
+	s[len * (size_t)n] = '\0';
+	return s;
+}
+
 Test(porting_api, portability_checks_answer_per_number)
 {
 	char account[40], key[64], acme[24], beta[24], nine[24], owned[24];
@@ -303,6 +315,37 @@ Test(porting_api, portability_checks_answer_per_number)
 	              "{\"phone_numbers\": [1]}", NULL, &ans);
 	cr_expect_eq(status, 400);
 	json_decref(ans);
+	/* an item that is not a number is answered as sent, whatever its
+	 * length in bytes: 64 three-byte characters, 20 of them, an ASCII
+	 * one of 64; one answer per item, in order */
+	char *wide = repeat("\u20ac", 64), *narrow = repeat("\u20ac", 20),
+	     *ascii = repeat("x", 64);
+	json_t *list = json_pack("{s:[s, s, s, s]}", "phone_numbers", wide,
+	                         narrow, acme, ascii);
+	char *text = vox_json_dump(list);
+	status = call("POST", key, "/v1/porting/portability-checks", text, NULL,
+	              &ans);
+	cr_assert_eq(status, 200, "%d %s", status, error_code(ans));
+	data = json_object_get(ans, "data");
+	cr_assert_eq(json_array_size(data), 4, "%zu answers for 4",
+	             json_array_size(data));
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 0), "phone_number"),
+	                 wide);
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 1), "phone_number"),
+	                 narrow);
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 2), "phone_number"),
+	                 acme);
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 3), "phone_number"),
+	                 ascii);
+	cr_expect_str_eq(
+	        vox_json_str(json_array_get(data, 1), "not_portable_reason"),
+	        "invalid_number");
+	json_decref(ans);
+	json_decref(list);
+	free(text);
+	free(wide);
+	free(narrow);
+	free(ascii);
 	/* a viewer may not */
 	char viewer[64];
 	t_key(account, "viewer", viewer, NULL);
@@ -625,18 +668,6 @@ Test(porting_api, one_thousand_numbers_are_accepted)
 	                        id),
 	             1000);
 	free(text);
-}
-
-/* Strings of n characters of c (UTF-8 multibyte when wide). */
-static char *repeat(const char *unit, int n)
-{
-	size_t len = strlen(unit);
-	char *s = malloc(len * (size_t)n + 1);
-
-	for (int i = 0; i < n; i++)
-		memcpy(s + len * (size_t)i, unit, len);
-	s[len * (size_t)n] = '\0';
-	return s;
 }
 
 Test(porting_api, every_field_at_its_maximum_and_one_over)
