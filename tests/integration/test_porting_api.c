@@ -590,6 +590,110 @@ Test(porting_api, rules_and_bad_input_store_nothing)
 	cr_expect_eq(stored(account), 0);
 }
 
+/* Every field of the body with every wrong JSON type, a 100,000-character
+ * string and a deep object: a 400 naming the field (or the list's 400),
+ * never a 5xx, nothing stored; the same through PATCH of a draft, which
+ * stays as it was. */
+Test(porting_api, every_field_with_every_wrong_type_is_a_clear_400)
+{
+	static const char *const paths[] = {
+	        "phone_numbers",
+	        "phone_numbers.0",
+	        "end_user",
+	        "end_user.authorized_name",
+	        "end_user.business_name",
+	        "end_user.service_address",
+	        "end_user.service_address.street",
+	        "end_user.service_address.locality",
+	        "end_user.service_address.administrative_area",
+	        "end_user.service_address.postal_code",
+	        "end_user.service_address.country",
+	        "end_user.account_number",
+	        "end_user.pin",
+	        "requested_foc_date",
+	        "documents",
+	        "documents.loa",
+	        "documents.invoice",
+	        "customer_reference",
+	};
+	char account[40], key[64], e164[24], id[40], path[96];
+	char *huge = repeat("h", 100000);
+	json_t *values =
+	        json_pack("[i, b, f, [], {}, [i, i], {s:{s:{s:i}}}, s]", 7, 1,
+	                  1.5, 1, 2, "a", "b", "c", 1, huge);
+
+	t_account("developer", account, key);
+	number(e164, 3);
+	snprintf(path, sizeof(path), "{\"phone_numbers\": [\"%s\"]}", e164);
+	draft(key, path, id);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	for (size_t f = 0; f < sizeof(paths) / sizeof(paths[0]); f++) {
+		size_t v;
+		json_t *value;
+
+		json_array_foreach(values, v, value)
+		{
+			char seg_path[96], *seg, *dot;
+			json_t *body =
+			        json_pack("{s:[s]}", "phone_numbers", e164);
+			json_t *obj = body;
+			char *text;
+			int status;
+			json_t *ans;
+
+			/* {} is a right value for an object field */
+			if (json_is_object(value) &&
+			    json_object_size(value) == 0 &&
+			    (strcmp(paths[f], "end_user") == 0 ||
+			     strcmp(paths[f], "end_user.service_address") ==
+			             0 ||
+			     strcmp(paths[f], "documents") == 0)) {
+				json_decref(body);
+				continue;
+			}
+			snprintf(seg_path, sizeof(seg_path), "%s", paths[f]);
+			seg = seg_path;
+			while ((dot = strchr(seg, '.')) != NULL) {
+				json_t *next;
+
+				*dot = '\0';
+				next = json_object_get(obj, seg);
+				if (next == NULL) {
+					next = json_object();
+					json_object_set_new(obj, seg, next);
+				}
+				obj = next;
+				seg = dot + 1;
+			}
+			if (json_is_array(obj))
+				json_array_set(obj, 0, value);
+			else
+				json_object_set(obj, seg, value);
+			text = vox_json_dump(body);
+			for (int patch = 0; patch < 2; patch++) {
+				status = call(patch ? "PATCH" : "POST", key,
+				              patch ? path
+				                    : "/v1/porting-orders",
+				              text, NULL, &ans);
+				cr_expect(status == 400 || status == 422,
+				          "%s %s = %.60s: %d %s",
+				          patch ? "PATCH" : "POST", paths[f],
+				          text, status, error_code(ans));
+				json_decref(ans);
+			}
+			json_decref(body);
+			free(text);
+		}
+	}
+	cr_expect_eq(stored(account), 2, "only the draft and its number");
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND version = 1",
+	                        id),
+	             1, "the draft is unchanged");
+	json_decref(values);
+	free(huge);
+}
+
 Test(porting_api, a_replayed_create_answers_the_same_draft_once)
 {
 	char account[40], key[64], e164[24], body[256], first[40];
