@@ -301,7 +301,8 @@ void ingress_porting_check(vox_http_req_t *req, void *ctx)
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	vox_carrier_portability_t *out = NULL;
 	const char **e164s = NULL;
-	char(*canonical)[72] = NULL;
+	/* an item as written: 64 characters of up to 4 bytes, never cut */
+	char(*canonical)[CHECK_ITEM_MAX * 4 + 1] = NULL;
 	json_t *body, *list, *value, *data;
 	size_t i, n;
 
