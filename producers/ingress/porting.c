@@ -126,6 +126,19 @@ bool porting_bad_field(vox_http_req_t *req, const char *field, const char *why)
 	return false;
 }
 
+bool porting_expired(vox_http_req_t *req, const PGresult *order)
+{
+	if (strcmp(PQgetvalue(order, 0, PC_EXPIRED), "t") != 0)
+		return false;
+	ingress_error(req, 409, "invalid_state",
+	              "the draft expired (expires_at): it is being cancelled; "
+	              "create another",
+	              json_pack("{s:s, s:s}", "current_status", "draft",
+	                        "expires_at",
+	                        PQgetvalue(order, 0, PC_EXPIRES)));
+	return true;
+}
+
 vox_date_t porting_today(void)
 {
 	return vox_date_of_unix((long long)time(NULL));
@@ -789,8 +802,9 @@ static int patch_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	        pg, "ingress_porting_patch",
 	        "UPDATE porting_orders o SET " SET_UPDATE
 	        " FROM (SELECT $3::jsonb AS s) x WHERE o.id = $1 AND "
-	        "o.account_id = $2 AND (o.status = 'draft' OR (o.status = "
-	        "'exception' AND NOT s ? 'losing_carrier')) RETURNING o.id",
+	        "o.account_id = $2 AND ((o.status = 'draft' AND o.expires_at > "
+	        "now()) OR (o.status = 'exception' AND NOT s ? "
+	        "'losing_carrier')) RETURNING o.id",
 	        3, params, &res, err);
 	if (rc != 0)
 		return rc;
@@ -903,7 +917,8 @@ void ingress_porting_update(vox_http_req_t *req, void *ctx)
 		              json_pack("{s:s}", "current_status", status));
 		goto out;
 	}
-	if (!secrets_storable(req, ir->in, &pi) ||
+	if (porting_expired(req, order) ||
+	    !secrets_storable(req, ir->in, &pi) ||
 	    !documents_owned(req, ir, &pi))
 		goto out;
 	if (pi.numbers != NULL &&

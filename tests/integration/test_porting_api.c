@@ -1019,6 +1019,33 @@ static void find_command(void *arg, const char *payload, size_t len,
 	json_decref(ev);
 }
 
+/* A draft past its expires_at that the worker's sweep has not reached yet
+ * is answered as it will be once swept: neither PATCH nor submit. */
+Test(porting_api, an_expired_draft_is_not_patched_or_submitted)
+{
+	char account[40], key[64], e164[24], id[40], body[256], path[128];
+
+	t_account("developer", account, key);
+	number(e164, 6);
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", e164);
+	draft(key, body, id);
+	const char *params[] = {id};
+	sql_run("UPDATE porting_orders SET expires_at = now() - interval '1 "
+	        "second' WHERE id = $1::uuid",
+	        1, params);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	refused(key, account, "PATCH", path, "{\"customer_reference\": \"x\"}",
+	        409, "invalid_state", NULL);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/submit",
+	         id);
+	refused(key, account, "POST", path, NULL, 409, "invalid_state", NULL);
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND version = 1 AND "
+	                        "customer_reference IS NULL",
+	                        id),
+	             1);
+}
+
 Test(porting_api, submit_checks_fields_then_publishes_one_command)
 {
 	char account[40], key[64], e164[24], id[40], path[128], loa[40],
