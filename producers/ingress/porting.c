@@ -485,27 +485,39 @@ static bool documents_owned(vox_http_req_t *req, ingress_req_t *ir,
 {
 	static const char *const fields[] = {"documents.loa",
 	                                     "documents.invoice"};
+	static const char *const kinds[] = {"loa", "invoice"};
 
 	for (size_t i = 0; i < 2; i++) {
 		PGresult *res;
-		bool found;
+		bool found, kind_ok;
 
 		if (pi->docs[i] == NULL)
 			continue;
-		const char *params[] = {pi->docs[i], ir->who.account_id};
-		res = ingress_query(ir->in, req, "ingress_porting_doc",
-		                    "SELECT 1 FROM documents WHERE id = $1 AND "
-		                    "account_id = $2",
-		                    2, params);
+		const char *params[] = {pi->docs[i], ir->who.account_id,
+		                        kinds[i]};
+		res = ingress_query(
+		        ir->in, req, "ingress_porting_doc",
+		        "SELECT kind IN ($3, 'other') FROM documents "
+		        "WHERE id = $1 AND account_id = $2",
+		        3, params);
 		if (res == NULL)
 			return false;
 		found = PQntuples(res) == 1;
+		kind_ok = found && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		PQclear(res);
 		if (!found)
 			return porting_bad_field(
 			        req, fields[i],
 			        "is not the id of a document of "
 			        "this account");
+		/* an invoice is not a letter of authorization */
+		if (!kind_ok)
+			return porting_bad_field(
+			        req, fields[i],
+			        i == 0 ? "must be a document of kind loa "
+			                 "(or other)"
+			               : "must be a document of kind invoice "
+			                 "(or other)");
 	}
 	return true;
 }

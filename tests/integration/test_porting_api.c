@@ -587,6 +587,22 @@ Test(porting_api, rules_and_bad_input_store_nothing)
 	         e164, doc);
 	refused(key, account, "POST", "/v1/porting-orders", body, 400,
 	        "invalid_body", NULL);
+	/* an invoice is not a letter of authorization, nor the reverse */
+	char inv[40], loa[40];
+	document(account, "invoice", inv);
+	document(account, "loa", loa);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"documents\": {\"loa\": "
+	         "\"%s\"}}",
+	         e164, inv);
+	refused(key, account, "POST", "/v1/porting-orders", body, 400,
+	        "invalid_body", NULL);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"documents\": "
+	         "{\"invoice\": \"%s\"}}",
+	         e164, loa);
+	refused(key, account, "POST", "/v1/porting-orders", body, 400,
+	        "invalid_body", NULL);
 	cr_expect_eq(stored(account), 0);
 }
 
