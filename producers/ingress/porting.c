@@ -155,19 +155,30 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
-/* A string of 1..max characters (null allowed when nullable). */
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* A string of min..max characters, none a control character (they go to
+ * the losing carrier and into notifications as they are). */
 static bool text_ok(vox_http_req_t *req, const json_t *v, const char *field,
                     size_t min, size_t max)
 {
-	char why[96];
+	char why[120];
 	size_t n;
 
-	if (json_is_string(v)) {
+	if (json_is_string(v) && !has_control(json_string_value(v))) {
 		n = utf8_chars(json_string_value(v));
 		if (n >= min && n <= max)
 			return true;
 	}
-	snprintf(why, sizeof(why), "must be a string of %zu to %zu characters",
+	snprintf(why, sizeof(why),
+	         "must be a string of %zu to %zu characters, no control "
+	         "character",
 	         min, max);
 	return porting_bad_field(req, field, why);
 }

@@ -587,6 +587,21 @@ Test(porting_api, rules_and_bad_input_store_nothing)
 	         e164, doc);
 	refused(key, account, "POST", "/v1/porting-orders", body, 400,
 	        "invalid_body", NULL);
+	/* control characters in a name, an address, a reference */
+	static const char *const controlled[] = {
+	        "\"end_user\": {\"authorized_name\": \"Ada\\nLovelace\"}",
+	        "\"end_user\": {\"service_address\": {\"street\": "
+	        "\"1 Main\\u0007St\"}}",
+	        "\"customer_reference\": \"ticket\\t42\"",
+	        "\"end_user\": {\"business_name\": \"A\\u007fB\"}",
+	};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(body, sizeof(body),
+		         "{\"phone_numbers\": [\"%s\"], %s}", e164,
+		         controlled[i]);
+		refused(key, account, "POST", "/v1/porting-orders", body, 400,
+		        "invalid_body", NULL);
+	}
 	/* an invoice is not a letter of authorization, nor the reverse */
 	char inv[40], loa[40];
 	document(account, "invoice", inv);
