@@ -12,6 +12,7 @@
  */
 #include "vox_carrier_port.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,14 +538,33 @@ static int id_check(const char *id, vox_error_t *err)
 
 /* Sends req (path stolen; body stolen, NULL for a GET) and reads the
  * order answered. */
+/* The account number and PIN of a request body, wiped before it goes. */
+static void body_wipe(json_t *body)
+{
+	static const char *const keys[] = {"account_number", "pin_passcode"};
+	json_t *admin =
+	        json_object_get(json_object_get(body, "end_user"), "admin");
+
+	for (size_t i = 0; i < 2; i++) {
+		json_t *v = json_object_get(admin, keys[i]);
+
+		if (json_is_string(v))
+			OPENSSL_cleanse((char *)json_string_value(v),
+			                json_string_length(v));
+	}
+}
+
 static int port_call(vox_carrier_t *c, vox_upstream_request_t *req, char *path,
                      json_t *body, vox_carrier_port_t *out, vox_error_t *err)
 {
 	vox_upstream_response_t resp;
 	int rc;
 
+	json_incref(body); /* kept to be wiped once sent */
 	rc = vox_carrier_send(c, req, path, req->method != NULL, body, &resp,
 	                      err);
+	body_wipe(body);
+	json_decref(body);
 	if (rc == 0)
 		rc = vox_carrier_parse_port(resp.body, resp.len, out, err);
 	vox_upstream_response_free(&resp);

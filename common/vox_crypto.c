@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -236,6 +237,28 @@ int vox_crypto_seal(const vox_crypto_keyring_t *ring, const void *plain,
 	*out = sealed;
 	*out_len = len + VOX_CRYPTO_OVERHEAD;
 	return 0;
+}
+
+int vox_crypto_mac_hex(const vox_crypto_keyring_t *ring, const void *data,
+                       size_t len, char out[65])
+{
+	static const char label[] = "vox_crypto mac v1";
+	unsigned char subkey[EVP_MAX_MD_SIZE], mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, m = 0;
+	bool ok;
+
+	ok = HMAC(EVP_sha256(), ring->keys[0].bytes, VOX_CRYPTO_KEY_BYTES,
+	          (const unsigned char *)label, sizeof(label) - 1, subkey,
+	          &n) != NULL &&
+	     HMAC(EVP_sha256(), subkey, (int)n, data, len, mac, &m) != NULL &&
+	     m == 32;
+	/* out only now: it may be data (in place) */
+	if (ok)
+		vox_hex_encode(mac, 32, out);
+	else
+		out[0] = '\0';
+	OPENSSL_cleanse(subkey, sizeof(subkey));
+	return ok ? 0 : -1;
 }
 
 int vox_crypto_seal_hex(const vox_crypto_keyring_t *ring, const char *secret,

@@ -50,6 +50,14 @@ int vox_crypto_seal(const vox_crypto_keyring_t *ring, const void *plain,
 int vox_crypto_seal_hex(const vox_crypto_keyring_t *ring, const char *secret,
                         const char *aad, char **hex, vox_error_t *err);
 
+/* HMAC-SHA256 of data under a key derived from the ring's current key
+ * (never the sealing key itself), as lower-case hex: a digest of something
+ * that holds a secret which, unlike a plain hash, cannot be brute-forced
+ * from a database dump without the key. Another current key gives another
+ * digest. out may be data itself. 0, or -1. */
+int vox_crypto_mac_hex(const vox_crypto_keyring_t *ring, const void *data,
+                       size_t len, char out[65]);
+
 /* Opens what vox_crypto_seal made with any key of the ring and the same
  * aad. *plain (malloc'd, NUL-terminated after *plain_len bytes) is the
  * caller's; wipe it when it holds a secret. VOX_ERR_INVALID when the value

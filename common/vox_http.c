@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,9 +382,16 @@ static bool http_body_append(vox_http_req_t *req, const char *data, size_t n)
 
 		while (cap < req->len + n + 1)
 			cap *= 2;
-		grown = realloc(req->body, cap);
+		/* not realloc: the old buffer is wiped (a body may hold a
+		 * secret, a porting PIN) */
+		grown = malloc(cap);
 		if (grown == NULL)
 			return false;
+		if (req->body != NULL) {
+			memcpy(grown, req->body, req->len);
+			OPENSSL_cleanse(req->body, req->cap);
+			free(req->body);
+		}
 		req->body = grown;
 		req->cap = cap;
 	}
@@ -524,6 +532,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn,
 		free(req->hdr_names[i]);
 		free(req->hdr_values[i]);
 	}
+	if (req->body != NULL)
+		OPENSSL_cleanse(req->body, req->cap);
 	free(req->body);
 	free(req);
 	*con_cls = NULL;

@@ -157,7 +157,14 @@ static void parse_error(const char *buf, size_t len, const json_error_t *jerr,
 			return;
 		}
 	}
-	copy_printable(what, sizeof(what), jerr->text, strlen(jerr->text));
+	/* Not jansson's " near '<token>'": the token may be a secret sent
+	 * in the body (a PIN cut short by a missing quote), and the line and
+	 * column say where the error is. */
+	const char *near = strstr(jerr->text, " near '");
+
+	copy_printable(what, sizeof(what), jerr->text,
+	               near != NULL ? (size_t)(near - jerr->text)
+	                            : strlen(jerr->text));
 	vox_error_set(err, VOX_ERR_INVALID, false,
 	              "invalid JSON at line %d, column %d: %s", jerr->line,
 	              jerr->column, what);

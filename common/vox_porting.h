@@ -20,7 +20,8 @@
 #define VOX_PORTING_MAX_DAYS          30
 #define VOX_PORTING_CANCEL_CUTOFF_S   (48 * 3600)
 #define VOX_PORTING_DRAFT_TTL_DAYS    30
-/* The FOC window of a business day, UTC (09:00-17:00 US Eastern). */
+/* The FOC window of a business day, UTC all year (09:00-17:00 US Eastern
+ * standard time, 10:00-18:00 daylight time). */
 #define VOX_PORTING_WINDOW_START_H 14
 #define VOX_PORTING_WINDOW_END_H   22
 

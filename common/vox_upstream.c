@@ -10,6 +10,7 @@
 #include "vox_upstream.h"
 
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -640,6 +641,9 @@ static void exchange_release(struct exchange *ex)
 		easy_give(ex->up, ex->easy);
 	curl_slist_free_all(ex->headers);
 	free(ex->url);
+	/* the body may hold a secret (a porting PIN): not left in the heap */
+	if (ex->json != NULL)
+		OPENSSL_cleanse(ex->json, strlen(ex->json));
 	free(ex->json);
 }
 

@@ -227,6 +227,20 @@ bool idem_begin(vox_http_req_t *req, ingress_req_t *ir)
 	body = vox_http_body(req, &body_len);
 	idem_request_hash(vox_http_method(req), vox_http_path(req), body,
 	                  body_len, hash);
+	if (ir->body_has_secret) {
+		/* Without a key such a body is refused later (503, the claim
+		 * released); with one, only the keyed digest is stored. */
+		if (ir->in->keyring == NULL ||
+		    vox_crypto_mac_hex(ir->in->keyring, hash, 64, hash) != 0) {
+			vox_http_reply_error(
+			        req, 503, "secret_storage_unavailable",
+			        "this request carries a secret and this server "
+			        "cannot key its Idempotency-Key record (no "
+			        "VOX_ENCRYPTION_KEY); nothing was stored",
+			        NULL);
+			return false;
+		}
+	}
 	snprintf(skew, sizeof(skew), "%ld", ir->in->cfg->test_clock_skew_s);
 	snprintf(ir->idem_key, sizeof(ir->idem_key), "%s", key);
 	const char *params[] = {ir->who.account_id, key,  vox_http_method(req),

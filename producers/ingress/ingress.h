@@ -126,6 +126,11 @@ typedef struct ingress_req {
 	char idem_claimed_at[48]; /* our claim's created_at, as PostgreSQL
 	                           * wrote it */
 	const char *const *secret_fields; /* the route's (route_rule_t) */
+	/* The body holds a secret (a porting PIN): its Idempotency-Key
+	 * request hash is keyed (vox_crypto_mac_hex), as a plain SHA-256 of
+	 * a body whose other fields the stored answer shows gives a short
+	 * secret away to whoever reads the table. */
+	bool body_has_secret;
 } ingress_req_t;
 
 /* Authenticates, checks the route's permission and rate limit. Returns the

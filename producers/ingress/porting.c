@@ -25,6 +25,10 @@
 #define REFERENCE_MAX_CHARS 200
 #define ACCOUNT_NUMBER_MAX  64
 #define PIN_MAX             16
+/* Answered as its last two characters: a secret of two would be answered
+ * whole, of three nearly; no losing carrier issues PINs or account numbers
+ * that short. */
+#define SECRET_MIN 4
 
 /* ---------------------------------------------------------------- answers */
 
@@ -122,6 +126,19 @@ bool porting_bad_field(vox_http_req_t *req, const char *field, const char *why)
 	return false;
 }
 
+bool porting_expired(vox_http_req_t *req, const PGresult *order)
+{
+	if (strcmp(PQgetvalue(order, 0, PC_EXPIRED), "t") != 0)
+		return false;
+	ingress_error(req, 409, "invalid_state",
+	              "the draft expired (expires_at): it is being cancelled; "
+	              "create another",
+	              json_pack("{s:s, s:s}", "current_status", "draft",
+	                        "expires_at",
+	                        PQgetvalue(order, 0, PC_EXPIRES)));
+	return true;
+}
+
 vox_date_t porting_today(void)
 {
 	return vox_date_of_unix((long long)time(NULL));
@@ -138,24 +155,36 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
-/* A string of 1..max characters (null allowed when nullable). */
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* A string of min..max characters, none a control character (they go to
+ * the losing carrier and into notifications as they are). */
 static bool text_ok(vox_http_req_t *req, const json_t *v, const char *field,
                     size_t min, size_t max)
 {
-	char why[96];
+	char why[120];
 	size_t n;
 
-	if (json_is_string(v)) {
+	if (json_is_string(v) && !has_control(json_string_value(v))) {
 		n = utf8_chars(json_string_value(v));
 		if (n >= min && n <= max)
 			return true;
 	}
-	snprintf(why, sizeof(why), "must be a string of %zu to %zu characters",
+	snprintf(why, sizeof(why),
+	         "must be a string of %zu to %zu characters, no control "
+	         "character",
 	         min, max);
 	return porting_bad_field(req, field, why);
 }
 
-/* 1..max printable ASCII characters: what a losing carrier accepts. */
+/* SECRET_MIN..max printable ASCII characters: what a losing carrier
+ * accepts, long enough that its last two do not give it away. */
 static bool secret_ok(vox_http_req_t *req, const json_t *v, const char *field,
                       size_t max)
 {
@@ -166,10 +195,11 @@ static bool secret_ok(vox_http_req_t *req, const json_t *v, const char *field,
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < 0x20 || s[i] > 0x7e)
 			n = 0;
-	if (n >= 1 && n <= max)
+	if (n >= SECRET_MIN && n <= max)
 		return true;
 	snprintf(why, sizeof(why),
-	         "must be 1 to %zu printable ASCII characters", max);
+	         "must be %d to %zu printable ASCII characters", SECRET_MIN,
+	         max);
 	return porting_bad_field(req, field, why);
 }
 
@@ -466,27 +496,39 @@ static bool documents_owned(vox_http_req_t *req, ingress_req_t *ir,
 {
 	static const char *const fields[] = {"documents.loa",
 	                                     "documents.invoice"};
+	static const char *const kinds[] = {"loa", "invoice"};
 
 	for (size_t i = 0; i < 2; i++) {
 		PGresult *res;
-		bool found;
+		bool found, kind_ok;
 
 		if (pi->docs[i] == NULL)
 			continue;
-		const char *params[] = {pi->docs[i], ir->who.account_id};
-		res = ingress_query(ir->in, req, "ingress_porting_doc",
-		                    "SELECT 1 FROM documents WHERE id = $1 AND "
-		                    "account_id = $2",
-		                    2, params);
+		const char *params[] = {pi->docs[i], ir->who.account_id,
+		                        kinds[i]};
+		res = ingress_query(
+		        ir->in, req, "ingress_porting_doc",
+		        "SELECT kind IN ($3, 'other') FROM documents "
+		        "WHERE id = $1 AND account_id = $2",
+		        3, params);
 		if (res == NULL)
 			return false;
 		found = PQntuples(res) == 1;
+		kind_ok = found && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		PQclear(res);
 		if (!found)
 			return porting_bad_field(
 			        req, fields[i],
 			        "is not the id of a document of "
 			        "this account");
+		/* an invoice is not a letter of authorization */
+		if (!kind_ok)
+			return porting_bad_field(
+			        req, fields[i],
+			        i == 0 ? "must be a document of kind loa "
+			                 "(or other)"
+			               : "must be a document of kind invoice "
+			                 "(or other)");
 	}
 	return true;
 }
@@ -715,7 +757,10 @@ void ingress_porting_create(vox_http_req_t *req, void *ctx)
 
 	if (ir == NULL || (body = ingress_body(req, allowed, false)) == NULL)
 		return;
-	if (!input_ok(req, body, true, &pi) || !idem_begin(req, ir))
+	if (!input_ok(req, body, true, &pi))
+		goto out;
+	ir->body_has_secret = pi.account_number != NULL || pi.pin != NULL;
+	if (!idem_begin(req, ir))
 		goto out;
 	/* The id first: the secrets are sealed bound to it. */
 	vox_uuid7(id);
@@ -780,8 +825,9 @@ static int patch_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	        pg, "ingress_porting_patch",
 	        "UPDATE porting_orders o SET " SET_UPDATE
 	        " FROM (SELECT $3::jsonb AS s) x WHERE o.id = $1 AND "
-	        "o.account_id = $2 AND (o.status = 'draft' OR (o.status = "
-	        "'exception' AND NOT s ? 'losing_carrier')) RETURNING o.id",
+	        "o.account_id = $2 AND ((o.status = 'draft' AND o.expires_at > "
+	        "now()) OR (o.status = 'exception' AND NOT s ? "
+	        "'losing_carrier')) RETURNING o.id",
 	        3, params, &res, err);
 	if (rc != 0)
 		return rc;
@@ -894,7 +940,8 @@ void ingress_porting_update(vox_http_req_t *req, void *ctx)
 		              json_pack("{s:s}", "current_status", status));
 		goto out;
 	}
-	if (!secrets_storable(req, ir->in, &pi) ||
+	if (porting_expired(req, order) ||
+	    !secrets_storable(req, ir->in, &pi) ||
 	    !documents_owned(req, ir, &pi))
 		goto out;
 	if (pi.numbers != NULL &&

@@ -41,7 +41,9 @@
 	"now() + interval '48 hours') OR EXISTS (SELECT 1 FROM "               \
 	"porting_orders "                                                      \
 	"c WHERE c.parent_id = o.id AND c.status NOT IN ('ported', "           \
-	"'cancelled') AND c.foc_date <= now() + interval '48 hours'), false) "
+	"'cancelled') AND c.foc_date <= now() + interval '48 hours'), "        \
+	"false), "                                                             \
+	"(o.status = 'draft' AND o.expires_at <= now()) "
 /* Column indexes of PORTING_ORDER_COLUMNS. */
 enum porting_col {
 	PC_ID,
@@ -68,7 +70,8 @@ enum porting_col {
 	PC_VERSION,
 	PC_NUMBERS,
 	PC_CHILDREN,
-	PC_WITHIN_48H
+	PC_WITHIN_48H,
+	PC_EXPIRED /* a draft past its expires_at, not yet swept */
 };
 
 /* An order as answered (never a secret: only the *_last2). */
@@ -105,6 +108,10 @@ int porting_portability(vox_http_req_t *req, ingress_t *in,
 bool porting_numbers_ok(vox_http_req_t *req, ingress_t *in,
                         const char *own_order, const char *const *e164s, int n,
                         vox_carrier_portability_t *out);
+
+/* A draft past its expires_at (the worker's sweep has not reached it):
+ * true after answering 409 invalid_state, as it would once swept. */
+bool porting_expired(vox_http_req_t *req, const PGresult *order);
 
 /* Today's date, UTC. */
 vox_date_t porting_today(void);

@@ -208,6 +208,8 @@ void ingress_porting_submit(vox_http_req_t *req, void *ctx)
 	if (!status_is(order, "draft") && !status_is(order, "exception")) {
 		ingress_conflict(req, "porting order",
 		                 PQgetvalue(order, 0, PC_STATUS));
+	} else if (porting_expired(req, order)) {
+		/* answered */
 	} else if (fields_complete(req, order) && foc_still_ok(req, order) &&
 	           documents_still_owned(req, ir, order) &&
 	           numbers_still_ok(req, ir, order)) {

@@ -301,7 +301,8 @@ void ingress_porting_check(vox_http_req_t *req, void *ctx)
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	vox_carrier_portability_t *out = NULL;
 	const char **e164s = NULL;
-	char(*canonical)[72] = NULL;
+	/* an item as written: 64 characters of up to 4 bytes, never cut */
+	char(*canonical)[CHECK_ITEM_MAX * 4 + 1] = NULL;
 	json_t *body, *list, *value, *data;
 	size_t i, n;
 
@@ -352,10 +353,17 @@ void ingress_porting_check(vox_http_req_t *req, void *ctx)
 		goto out;
 	data = json_array();
 	for (i = 0; i < n; i++) {
-		json_t *item = check_json(&out[i]);
+		bool invalid = strcmp(out[i].not_portable_reason,
+		                      "invalid_number") == 0;
+		json_t *item;
 
-		/* invalid ones are answered as they were sent */
-		if (strcmp(out[i].not_portable_reason, "invalid_number") == 0)
+		/* Invalid ones are answered as they were sent: e164 holds
+		 * them cut to its size, maybe inside a UTF-8 character,
+		 * which json_pack refuses (the item was dropped). */
+		if (invalid)
+			out[i].e164[0] = '\0';
+		item = check_json(&out[i]);
+		if (invalid)
 			json_object_set(item, "phone_number",
 			                json_array_get(list, i));
 		json_array_append_new(data, item);

@@ -593,6 +593,78 @@ Test(documents, form_rules)
 		             vox_buf_str(&a.body));
 		vox_buf_free(&a.body);
 	}
+	/* A form without its boundary, an empty one, a part header larger
+	 * than the reader's buffer, a thousand empty parts, a boundary and
+	 * nothing else, headers without a blank line: 400, never a crash. */
+	{
+		static const char whole[] =
+		        "--" BOUNDARY "\r\nContent-Disposition: form-data; "
+		        "name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4 "
+		        "x\r\n--" BOUNDARY "--\r\n";
+		static const char no_blank[] =
+		        "--" BOUNDARY "\r\nContent-Disposition: form-data; "
+		        "name=\"file\"; filename=\"a.pdf\"\r\n--" BOUNDARY
+		        "--\r\n";
+		static const char only_end[] = "--" BOUNDARY "--\r\n";
+		vox_buf_t big;
+		long st;
+
+		st = call("POST", port, "/v1/documents", key,
+		          "multipart/form-data", whole, sizeof(whole) - 1, NULL,
+		          &a);
+		cr_expect_eq(st, 400, "no boundary: %ld %.200s", st,
+		             vox_buf_str(&a.body));
+		vox_buf_free(&a.body);
+		st = call("POST", port, "/v1/documents", key,
+		          "multipart/form-data; boundary=", whole,
+		          sizeof(whole) - 1, NULL, &a);
+		cr_expect_eq(st, 400, "empty boundary: %ld %.200s", st,
+		             vox_buf_str(&a.body));
+		vox_buf_free(&a.body);
+		st = call("POST", port, "/v1/documents", key,
+		          "multipart/form-data; boundary=" BOUNDARY, only_end,
+		          sizeof(only_end) - 1, NULL, &a);
+		cr_expect_eq(st, 400, "no part: %ld %.200s", st,
+		             vox_buf_str(&a.body));
+		vox_buf_free(&a.body);
+		st = call("POST", port, "/v1/documents", key,
+		          "multipart/form-data; boundary=" BOUNDARY, no_blank,
+		          sizeof(no_blank) - 1, NULL, &a);
+		cr_expect_eq(st, 400, "no blank line: %ld %.200s", st,
+		             vox_buf_str(&a.body));
+		vox_buf_free(&a.body);
+		/* a 40 KiB Content-Disposition line */
+		vox_buf_init(&big, 1 << 20);
+		vox_buf_adds(&big, "--" BOUNDARY "\r\nContent-Disposition: "
+		                   "form-data; name=\"file\"; filename=\"");
+		for (int i = 0; i < 40 * 1024; i++)
+			vox_buf_adds(&big, "n");
+		vox_buf_adds(&big, ".pdf\"\r\n\r\n%PDF-1.4 x\r\n--" BOUNDARY
+		                   "--\r\n");
+		st = call("POST", port, "/v1/documents", key,
+		          "multipart/form-data; boundary=" BOUNDARY,
+		          vox_buf_str(&big), vox_buf_len(&big), NULL, &a);
+		cr_expect_eq(st, 400, "a huge part header: %ld %.200s", st,
+		             vox_buf_str(&a.body));
+		vox_buf_free(&a.body);
+		vox_buf_free(&big);
+		/* a thousand parts named file, all empty */
+		vox_buf_init(&big, 1 << 20);
+		for (int i = 0; i < 1000; i++)
+			vox_buf_adds(&big,
+			             "--" BOUNDARY
+			             "\r\nContent-Disposition: form-data; "
+			             "name=\"file\"; "
+			             "filename=\"a.pdf\"\r\n\r\n\r\n");
+		vox_buf_adds(&big, "--" BOUNDARY "--\r\n");
+		st = call("POST", port, "/v1/documents", key,
+		          "multipart/form-data; boundary=" BOUNDARY,
+		          vox_buf_str(&big), vox_buf_len(&big), NULL, &a);
+		cr_expect_eq(st, 400, "a thousand empty files: %ld %.200s", st,
+		             vox_buf_str(&a.body));
+		vox_buf_free(&a.body);
+		vox_buf_free(&big);
+	}
 	cr_assert_eq(rows_of(account), 0, "nothing refused was stored");
 	cr_assert_eq(objects_of(account), 0);
 

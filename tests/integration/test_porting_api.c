@@ -240,6 +240,18 @@ static void draft(const char *key, const char *body, char id[40])
 
 /* ---------------------------------------------------------------- checks */
 
+/* Strings of n characters of c (UTF-8 multibyte when wide). */
+static char *repeat(const char *unit, int n)
+{
+	size_t len = strlen(unit);
+	char *s = malloc(len * (size_t)n + 1);
+
+	for (int i = 0; i < n; i++)
+		memcpy(s + len * (size_t)i, unit, len);
+	s[len * (size_t)n] = '\0';
+	return s;
+}
+
 Test(porting_api, portability_checks_answer_per_number)
 {
 	char account[40], key[64], acme[24], beta[24], nine[24], owned[24];
@@ -303,6 +315,37 @@ Test(porting_api, portability_checks_answer_per_number)
 	              "{\"phone_numbers\": [1]}", NULL, &ans);
 	cr_expect_eq(status, 400);
 	json_decref(ans);
+	/* an item that is not a number is answered as sent, whatever its
+	 * length in bytes: 64 three-byte characters, 20 of them, an ASCII
+	 * one of 64; one answer per item, in order */
+	char *wide = repeat("\u20ac", 64), *narrow = repeat("\u20ac", 20),
+	     *ascii = repeat("x", 64);
+	json_t *list = json_pack("{s:[s, s, s, s]}", "phone_numbers", wide,
+	                         narrow, acme, ascii);
+	char *text = vox_json_dump(list);
+	status = call("POST", key, "/v1/porting/portability-checks", text, NULL,
+	              &ans);
+	cr_assert_eq(status, 200, "%d %s", status, error_code(ans));
+	data = json_object_get(ans, "data");
+	cr_assert_eq(json_array_size(data), 4, "%zu answers for 4",
+	             json_array_size(data));
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 0), "phone_number"),
+	                 wide);
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 1), "phone_number"),
+	                 narrow);
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 2), "phone_number"),
+	                 acme);
+	cr_expect_str_eq(vox_json_str(json_array_get(data, 3), "phone_number"),
+	                 ascii);
+	cr_expect_str_eq(
+	        vox_json_str(json_array_get(data, 1), "not_portable_reason"),
+	        "invalid_number");
+	json_decref(ans);
+	json_decref(list);
+	free(text);
+	free(wide);
+	free(narrow);
+	free(ascii);
 	/* a viewer may not */
 	char viewer[64];
 	t_key(account, "viewer", viewer, NULL);
@@ -544,7 +587,142 @@ Test(porting_api, rules_and_bad_input_store_nothing)
 	         e164, doc);
 	refused(key, account, "POST", "/v1/porting-orders", body, 400,
 	        "invalid_body", NULL);
+	/* control characters in a name, an address, a reference */
+	static const char *const controlled[] = {
+	        "\"end_user\": {\"authorized_name\": \"Ada\\nLovelace\"}",
+	        "\"end_user\": {\"service_address\": {\"street\": "
+	        "\"1 Main\\u0007St\"}}",
+	        "\"customer_reference\": \"ticket\\t42\"",
+	        "\"end_user\": {\"business_name\": \"A\\u007fB\"}",
+	};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(body, sizeof(body),
+		         "{\"phone_numbers\": [\"%s\"], %s}", e164,
+		         controlled[i]);
+		refused(key, account, "POST", "/v1/porting-orders", body, 400,
+		        "invalid_body", NULL);
+	}
+	/* an invoice is not a letter of authorization, nor the reverse */
+	char inv[40], loa[40];
+	document(account, "invoice", inv);
+	document(account, "loa", loa);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"documents\": {\"loa\": "
+	         "\"%s\"}}",
+	         e164, inv);
+	refused(key, account, "POST", "/v1/porting-orders", body, 400,
+	        "invalid_body", NULL);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"documents\": "
+	         "{\"invoice\": \"%s\"}}",
+	         e164, loa);
+	refused(key, account, "POST", "/v1/porting-orders", body, 400,
+	        "invalid_body", NULL);
 	cr_expect_eq(stored(account), 0);
+}
+
+/* Every field of the body with every wrong JSON type, a 100,000-character
+ * string and a deep object: a 400 naming the field (or the list's 400),
+ * never a 5xx, nothing stored; the same through PATCH of a draft, which
+ * stays as it was. */
+Test(porting_api, every_field_with_every_wrong_type_is_a_clear_400)
+{
+	static const char *const paths[] = {
+	        "phone_numbers",
+	        "phone_numbers.0",
+	        "end_user",
+	        "end_user.authorized_name",
+	        "end_user.business_name",
+	        "end_user.service_address",
+	        "end_user.service_address.street",
+	        "end_user.service_address.locality",
+	        "end_user.service_address.administrative_area",
+	        "end_user.service_address.postal_code",
+	        "end_user.service_address.country",
+	        "end_user.account_number",
+	        "end_user.pin",
+	        "requested_foc_date",
+	        "documents",
+	        "documents.loa",
+	        "documents.invoice",
+	        "customer_reference",
+	};
+	char account[40], key[64], e164[24], id[40], path[96];
+	char *huge = repeat("h", 100000);
+	json_t *values =
+	        json_pack("[i, b, f, [], {}, [i, i], {s:{s:{s:i}}}, s]", 7, 1,
+	                  1.5, 1, 2, "a", "b", "c", 1, huge);
+
+	t_account("developer", account, key);
+	number(e164, 3);
+	snprintf(path, sizeof(path), "{\"phone_numbers\": [\"%s\"]}", e164);
+	draft(key, path, id);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	for (size_t f = 0; f < sizeof(paths) / sizeof(paths[0]); f++) {
+		size_t v;
+		json_t *value;
+
+		json_array_foreach(values, v, value)
+		{
+			char seg_path[96], *seg, *dot;
+			json_t *body =
+			        json_pack("{s:[s]}", "phone_numbers", e164);
+			json_t *obj = body;
+			char *text;
+			int status;
+			json_t *ans;
+
+			/* {} is a right value for an object field */
+			if (json_is_object(value) &&
+			    json_object_size(value) == 0 &&
+			    (strcmp(paths[f], "end_user") == 0 ||
+			     strcmp(paths[f], "end_user.service_address") ==
+			             0 ||
+			     strcmp(paths[f], "documents") == 0)) {
+				json_decref(body);
+				continue;
+			}
+			snprintf(seg_path, sizeof(seg_path), "%s", paths[f]);
+			seg = seg_path;
+			while ((dot = strchr(seg, '.')) != NULL) {
+				json_t *next;
+
+				*dot = '\0';
+				next = json_object_get(obj, seg);
+				if (next == NULL) {
+					next = json_object();
+					json_object_set_new(obj, seg, next);
+				}
+				obj = next;
+				seg = dot + 1;
+			}
+			if (json_is_array(obj))
+				json_array_set(obj, 0, value);
+			else
+				json_object_set(obj, seg, value);
+			text = vox_json_dump(body);
+			for (int patch = 0; patch < 2; patch++) {
+				status = call(patch ? "PATCH" : "POST", key,
+				              patch ? path
+				                    : "/v1/porting-orders",
+				              text, NULL, &ans);
+				cr_expect(status == 400 || status == 422,
+				          "%s %s = %.60s: %d %s",
+				          patch ? "PATCH" : "POST", paths[f],
+				          text, status, error_code(ans));
+				json_decref(ans);
+			}
+			json_decref(body);
+			free(text);
+		}
+	}
+	cr_expect_eq(stored(account), 2, "only the draft and its number");
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND version = 1",
+	                        id),
+	             1, "the draft is unchanged");
+	json_decref(values);
+	free(huge);
 }
 
 Test(porting_api, a_replayed_create_answers_the_same_draft_once)
@@ -579,6 +757,38 @@ Test(porting_api, a_replayed_create_answers_the_same_draft_once)
 	                        "LIKE '%QzXw7!%'",
 	                        account),
 	             0);
+	/* nor does the request hash: a plain SHA-256 of the canonical body
+	 * (whose other fields the stored answer shows) would give a PIN
+	 * away by trying them all; it is keyed */
+	json_t *doc = json_loads(body, 0, NULL);
+	char *canon = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	char *plain = NULL, sha[65];
+	cr_assert(asprintf(&plain, "POST\n/v1/porting-orders\n%s", canon) > 0);
+	vox_sha256_hex(plain, strlen(plain), sha);
+	cr_expect_eq(count_rows("SELECT count(*) FROM idempotency_keys WHERE "
+	                        "account_id = $1::uuid AND key = "
+	                        "'porting-idem-1'",
+	                        account),
+	             1);
+	char sql[200];
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM idempotency_keys WHERE account_id = "
+	         "$1::uuid AND encode(request_hash, 'hex') = '%s'",
+	         sha);
+	cr_expect_eq(count_rows(sql, account), 0, "the plain hash is stored");
+	free(plain);
+	free(canon);
+	json_decref(doc);
+	/* the keyed hash still tells bodies apart: another PIN, same key */
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"QzXw8!\"}}",
+	         e164);
+	status = call("POST", key, "/v1/porting-orders", body, "porting-idem-1",
+	              &ans);
+	cr_expect_eq(status, 422, "%d", status);
+	cr_expect_str_eq(error_code(ans), "idempotency_key_reused");
+	json_decref(ans);
 }
 
 Test(porting_api, one_thousand_numbers_are_accepted)
@@ -593,18 +803,6 @@ Test(porting_api, one_thousand_numbers_are_accepted)
 	                        id),
 	             1000);
 	free(text);
-}
-
-/* Strings of n characters of c (UTF-8 multibyte when wide). */
-static char *repeat(const char *unit, int n)
-{
-	size_t len = strlen(unit);
-	char *s = malloc(len * (size_t)n + 1);
-
-	for (int i = 0; i < n; i++)
-		memcpy(s + len * (size_t)i, unit, len);
-	s[len * (size_t)n] = '\0';
-	return s;
 }
 
 Test(porting_api, every_field_at_its_maximum_and_one_over)
@@ -679,6 +877,36 @@ Test(porting_api, every_field_at_its_maximum_and_one_over)
 	         e164);
 	refused(key, account, "POST", "/v1/porting-orders", body, 400,
 	        "invalid_body", NULL);
+	/* at least 4 characters: the last two are answered, so a PIN or an
+	 * account number of 2 would be answered whole (and 1 too) */
+	static const char *const short_secrets[][2] = {
+	        {"pin", "7"},
+	        {"pin", "73"},
+	        {"pin", "739"},
+	        {"account_number", "A9"},
+	        {"account_number", "A98"},
+	};
+	for (size_t i = 0; i < 5; i++) {
+		number(e164, 4);
+		snprintf(body, sizeof(body),
+		         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"%s\": "
+		         "\"%s\"}}",
+		         e164, short_secrets[i][0], short_secrets[i][1]);
+		refused(key, account, "POST", "/v1/porting-orders", body, 400,
+		        "invalid_body", NULL);
+	}
+	number(e164, 4);
+	snprintf(body, sizeof(body),
+	         "{\"phone_numbers\": [\"%s\"], \"end_user\": {\"pin\": "
+	         "\"7391\", \"account_number\": \"A981\"}}",
+	         e164);
+	json_t *ans;
+	cr_assert_eq(call("POST", key, "/v1/porting-orders", body, NULL, &ans),
+	             201);
+	json_t *eu = json_object_get(ans, "end_user");
+	cr_expect_str_eq(vox_json_str(eu, "pin_last2"), "91");
+	cr_expect_str_eq(vox_json_str(eu, "account_number_last2"), "81");
+	json_decref(ans);
 }
 
 Test(porting_api, someone_elses_order_is_404_everywhere)
@@ -820,6 +1048,33 @@ static void find_command(void *arg, const char *payload, size_t len,
 		s->event = json_incref(ev);
 	}
 	json_decref(ev);
+}
+
+/* A draft past its expires_at that the worker's sweep has not reached yet
+ * is answered as it will be once swept: neither PATCH nor submit. */
+Test(porting_api, an_expired_draft_is_not_patched_or_submitted)
+{
+	char account[40], key[64], e164[24], id[40], body[256], path[128];
+
+	t_account("developer", account, key);
+	number(e164, 6);
+	snprintf(body, sizeof(body), "{\"phone_numbers\": [\"%s\"]}", e164);
+	draft(key, body, id);
+	const char *params[] = {id};
+	sql_run("UPDATE porting_orders SET expires_at = now() - interval '1 "
+	        "second' WHERE id = $1::uuid",
+	        1, params);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	refused(key, account, "PATCH", path, "{\"customer_reference\": \"x\"}",
+	        409, "invalid_state", NULL);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/submit",
+	         id);
+	refused(key, account, "POST", path, NULL, 409, "invalid_state", NULL);
+	cr_expect_eq(count_rows("SELECT count(*) FROM porting_orders WHERE id "
+	                        "= $1::uuid AND version = 1 AND "
+	                        "customer_reference IS NULL",
+	                        id),
+	             1);
 }
 
 Test(porting_api, submit_checks_fields_then_publishes_one_command)
@@ -1153,6 +1408,104 @@ Test(porting_api, carrier_webhook_signed_and_published_by_order)
 	status = carrier_post_at(&c, c.secret, t, body, &ans);
 	cr_expect_eq(status, 401, "%d", status);
 	cr_expect_str_eq(error_code(ans), "replayed_request");
+	json_decref(ans);
+}
+
+/* A carrier's payload is its whole porting order: what it says beyond the
+ * fields the worker reads (an end user's account number and PIN, anything
+ * else) never reaches Kafka; items of a bad shape are 400. */
+Test(porting_api, carrier_webhook_forwards_only_what_the_worker_reads)
+{
+	struct t_carrier c;
+	char order[40], event_id[40], body[2048], bad[1024];
+	json_t *ans;
+	int status;
+
+	t_carrier_new(&c);
+	vox_uuid7(order);
+	vox_uuid7(event_id);
+	snprintf(
+	        body, sizeof(body),
+	        "{\"data\": {\"id\": \"%s\", \"event_type\": "
+	        "\"porting_order.status_changed\", \"record_type\": \"event\", "
+	        "\"payload\": {\"id\": \"cpo-2\", \"customer_reference\": "
+	        "\"%s\", \"status\": \"exception\", \"foc_date\": null, "
+	        "\"end_user\": {\"admin\": {\"account_number\": "
+	        "\"ACC-SECRET-98\", \"pin_passcode\": \"7391\"}}, "
+	        "\"exceptions\": [{\"code\": \"wrong_pin\", \"field\": "
+	        "\"end_user.pin\", \"message\": \"no\", \"pin_passcode\": "
+	        "\"7391\"}], \"phone_numbers\": [{\"phone_number\": "
+	        "\"+14155550100\", \"status\": \"exception\", \"id\": null, "
+	        "\"account_number\": \"ACC-SECRET-98\"}]}}}",
+	        event_id, order);
+	status = carrier_post(&c, c.secret, body, &ans);
+	cr_assert_eq(status, 202, "%d %s", status, error_code(ans));
+	json_decref(ans);
+	struct seen s = {.key_id = order, .type = "vox.porting.carrier_event"};
+	t_consume_all(TOPIC, 1500, NULL, find_command, &s);
+	cr_assert_eq(s.count, 1, "event seen %d times", s.count);
+	char *text = json_dumps(s.event, JSON_COMPACT);
+	cr_expect_null(strstr(text, "7391"), "%s", text);
+	cr_expect_null(strstr(text, "ACC-SECRET"), "%s", text);
+	cr_expect_null(strstr(text, "record_type"), "%s", text);
+	json_t *payload =
+	        json_object_get(json_object_get(s.event, "data"), "payload");
+	cr_expect_str_eq(
+	        vox_json_str(json_array_get(
+	                             json_object_get(payload, "exceptions"), 0),
+	                     "code"),
+	        "wrong_pin");
+	cr_expect_str_eq(
+	        vox_json_str(
+	                json_array_get(
+	                        json_object_get(payload, "phone_numbers"), 0),
+	                "phone_number"),
+	        "+14155550100");
+	cr_expect(json_is_null(json_object_get(payload, "foc_date")));
+	free(text);
+	json_decref(s.event);
+	/* shapes the worker could not use: 400 naming the field */
+	static const struct {
+		const char *payload_tail, *field;
+	} cases[] = {
+	        {"\"foc_date\": \"next tuesday\"", "data.payload.foc_date"},
+	        {"\"exceptions\": [\"wrong_pin\"]", "data.payload.exceptions"},
+	        {"\"exceptions\": [{\"code\": 7}]", "data.payload.exceptions"},
+	        {"\"phone_numbers\": [{\"status\": \"ported\"}]",
+	         "data.payload.phone_numbers"},
+	        {"\"phone_numbers\": [{\"phone_number\": \"+14155550100\", "
+	         "\"status\": \"lost\"}]",
+	         "data.payload.phone_numbers"},
+	        {"\"phone_numbers\": [{\"phone_number\": \"+14155550100\", "
+	         "\"id\": "
+	         "\"0123456789012345678901234567890123456789012345678901234567"
+	         "8901234\"}]",
+	         "data.payload.phone_numbers"},
+	        {"\"phone_numbers\": [[1, 2]]", "data.payload.phone_numbers"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char eid[40];
+
+		vox_uuid7(eid);
+		snprintf(bad, sizeof(bad),
+		         "{\"data\": {\"id\": \"%s\", \"event_type\": \"t\", "
+		         "\"payload\": {\"id\": \"cpo-3\", "
+		         "\"customer_reference\": \"%s\", \"status\": "
+		         "\"ported\", %s}}}",
+		         eid, order, cases[i].payload_tail);
+		status = carrier_post(&c, c.secret, bad, &ans);
+		cr_expect_eq(status, 400, "case %zu: %d", i, status);
+		cr_expect_str_eq(error_detail(ans, "field"), cases[i].field,
+		                 "case %zu", i);
+		json_decref(ans);
+	}
+	/* the carrier's order id longer than the worker keeps (64) */
+	snprintf(bad, sizeof(bad),
+	         "{\"data\": {\"id\": \"x-%s\", \"event_type\": \"t\", "
+	         "\"payload\": {\"id\": \"%065d\", \"customer_reference\": "
+	         "\"%s\", \"status\": \"ported\"}}}",
+	         event_id, 7, order);
+	cr_expect_eq(carrier_post(&c, c.secret, bad, &ans), 400);
 	json_decref(ans);
 }
 

@@ -152,6 +152,38 @@ Test(s3, keys_with_odd_characters)
 	vox_s3_destroy(s3);
 }
 
+/* A key's dot segments are part of its name, not a way to another
+ * object: "<p>/a/../b" is not "<p>/b". */
+Test(s3, dot_segments_do_not_reach_another_object)
+{
+	vox_s3_t *s3 = s3_with(NULL, NULL, NULL);
+	vox_error_t err = {0};
+	char prefix[128], tricky[256], plain[256], *data = NULL;
+	size_t len = 0;
+
+	unique_key("dots", prefix, sizeof(prefix));
+	snprintf(plain, sizeof(plain), "%s/b", prefix);
+	snprintf(tricky, sizeof(tricky), "%s/a/../b", prefix);
+	cr_assert_eq(vox_s3_put(s3, plain, "theirs", 6, "text/plain", &err), 0,
+	             "%s", err.message);
+	cr_assert_eq(vox_s3_put(s3, tricky, "mine", 4, "text/plain", &err), 0,
+	             "%s", err.message);
+	cr_assert_eq(vox_s3_get(s3, plain, 64, &data, &len, &err), 0, "%s",
+	             err.message);
+	cr_expect_eq(len, 6);
+	cr_expect(len == 6 && memcmp(data, "theirs", 6) == 0,
+	          "the tricky key overwrote another object");
+	free(data);
+	data = NULL;
+	cr_assert_eq(vox_s3_get(s3, tricky, 64, &data, &len, &err), 0, "%s",
+	             err.message);
+	cr_expect(len == 4 && memcmp(data, "mine", 4) == 0);
+	free(data);
+	vox_s3_delete(s3, plain, &err);
+	vox_s3_delete(s3, tricky, &err);
+	vox_s3_destroy(s3);
+}
+
 Test(s3, get_larger_than_max_is_refused)
 {
 	vox_s3_t *s3 = s3_with(NULL, NULL, NULL);

@@ -239,3 +239,33 @@ Test(crypto, hex_and_sha256_hex)
 	cr_assert_str_eq(digest, "ba7816bf8f01cfea414140de5dae2223"
 	                         "b00361a396177a9cb410ff61f20015ad");
 }
+
+Test(crypto, mac_is_keyed_stable_and_not_a_plain_hash)
+{
+	vox_crypto_keyring_t *a = ring_or_fail(HEX_KEY1, NULL);
+	vox_crypto_keyring_t *a2 = ring_or_fail(HEX_KEY1, NULL);
+	vox_crypto_keyring_t *b = ring_or_fail(HEX_KEY2, NULL);
+	char ma[65], ma2[65], mb[65], mother[65], sha[65];
+	const char *data = "POST\n/v1/porting-orders\n{\"pin\":\"0100\"}";
+
+	cr_assert_eq(vox_crypto_mac_hex(a, data, strlen(data), ma), 0);
+	cr_assert_eq(vox_crypto_mac_hex(a2, data, strlen(data), ma2), 0);
+	cr_assert_eq(vox_crypto_mac_hex(b, data, strlen(data), mb), 0);
+	cr_assert_eq(vox_crypto_mac_hex(a, data, strlen(data) - 1, mother), 0);
+	vox_sha256_hex(data, strlen(data), sha);
+	cr_expect_eq(strlen(ma), 64);
+	cr_expect_str_eq(ma, ma2, "the same key gives the same digest");
+	cr_expect_str_neq(ma, mb, "another key, another digest");
+	cr_expect_str_neq(ma, mother);
+	cr_expect_str_neq(ma, sha);
+	/* in place, as idem.c uses it */
+	char inplace[65];
+	memcpy(inplace, sha, sizeof(inplace));
+	cr_assert_eq(vox_crypto_mac_hex(a, inplace, 64, inplace), 0);
+	char direct[65];
+	cr_assert_eq(vox_crypto_mac_hex(a, sha, 64, direct), 0);
+	cr_expect_str_eq(inplace, direct);
+	vox_crypto_keyring_destroy(a);
+	vox_crypto_keyring_destroy(a2);
+	vox_crypto_keyring_destroy(b);
+}

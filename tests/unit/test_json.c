@@ -173,6 +173,28 @@ Test(json_invalid, truncated)
 	          "invalid JSON at line 1, column 15");
 }
 
+/* The message never echoes the text near the error: it may be a secret. */
+Test(json_invalid, message_does_not_echo_the_token)
+{
+	static const char *const bodies[] = {
+	        "{\"pin\": \"739154", "{\"pin\": 0739154}",
+	        "{\"pin\": 739154x}", "{\"pin\": \"739154\" \"x\"}",
+	        "{\"pin\": [739154",
+	};
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		vox_error_t err = {0};
+		json_t *v =
+		        vox_json_parse(bodies[i], strlen(bodies[i]), 8, &err);
+
+		cr_assert_null(v, "%s", bodies[i]);
+		cr_expect_null(strstr(err.message, "739154"), "%s: %s",
+		               bodies[i], err.message);
+		cr_expect_not_null(strstr(err.message, "column"), "%s",
+		                   err.message);
+	}
+}
+
 Test(json_invalid, huge_numbers)
 {
 	parse_bad("invalid_huge_real.json", VOX_ERR_INVALID, "overflow");
