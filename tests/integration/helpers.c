@@ -173,14 +173,9 @@ int t_free_port(void)
 	return port;
 }
 
-struct http_buf {
-	char *data;
-	size_t len;
-};
-
-static size_t http_collect(char *ptr, size_t size, size_t n, void *arg)
+size_t t_http_collect(char *ptr, size_t size, size_t n, void *arg)
 {
-	struct http_buf *b = arg;
+	struct t_http_buf *b = arg;
 	char *grown = realloc(b->data, b->len + size * n + 1);
 
 	if (grown == NULL)
@@ -197,7 +192,7 @@ int t_http(const char *method, int port, const char *path, const char *body,
 {
 	CURL *curl = curl_easy_init();
 	struct curl_slist *headers = NULL;
-	struct http_buf buf = {NULL, 0};
+	struct t_http_buf buf = {NULL, 0};
 	char url[512], ctype[128];
 	long status = 0;
 
@@ -205,7 +200,7 @@ int t_http(const char *method, int port, const char *path, const char *body,
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, t_http_collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
 	if (body != NULL) {
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
@@ -342,7 +337,7 @@ void t_account(const char *role, char account[40], char key[64])
 
 static size_t http_collect_headers(char *ptr, size_t size, size_t n, void *arg)
 {
-	return http_collect(ptr, size, n, arg);
+	return t_http_collect(ptr, size, n, arg);
 }
 
 int t_http_h(const char *method, int port, const char *path, const char *body,
@@ -350,7 +345,7 @@ int t_http_h(const char *method, int port, const char *path, const char *body,
 {
 	CURL *curl = curl_easy_init();
 	struct curl_slist *list = NULL;
-	struct http_buf buf = {NULL, 0}, hbuf = {NULL, 0};
+	struct t_http_buf buf = {NULL, 0}, hbuf = {NULL, 0};
 	char url[512];
 	long status = 0;
 
@@ -358,7 +353,7 @@ int t_http_h(const char *method, int port, const char *path, const char *body,
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, t_http_collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, http_collect_headers);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &hbuf);
@@ -412,4 +407,39 @@ int t_cdr_push(int port, const char *carrier_key, const char *secret,
 	                         NULL};
 	return t_http_h("POST", port, "/v1/carrier/cdrs", body, headers, NULL,
 	                NULL);
+}
+
+/* Commits group's offsets at the end of topic, so a worker of that group
+ * reads only what comes after (not every earlier test's commands). */
+void t_group_at_end(const char *group, const char *topic)
+{
+	char errstr[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_partition_list_t *list;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_t *rk;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
+	                  errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	cr_assert_not_null(rk, "%s", errstr);
+	rkt = rd_kafka_topic_new(rk, topic, NULL);
+	cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000),
+	             RD_KAFKA_RESP_ERR_NO_ERROR);
+	list = rd_kafka_topic_partition_list_new(8);
+	for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+		int64_t lo = 0, hi = 0;
+
+		cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, p, &lo,
+		                                              &hi, 10000),
+		             RD_KAFKA_RESP_ERR_NO_ERROR);
+		rd_kafka_topic_partition_list_add(list, topic, p)->offset = hi;
+	}
+	cr_assert_eq(rd_kafka_commit(rk, list, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+	rd_kafka_topic_partition_list_destroy(list);
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);
 }

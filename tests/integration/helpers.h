@@ -72,4 +72,16 @@ int t_consume_all(const char *topic, int idle_ms, const char *header_name,
                              const char *header),
                   void *arg);
 
+/* Commits group's offsets at the end of topic, so a worker of that group
+ * reads only what comes after (not every earlier test's commands). */
+void t_group_at_end(const char *group, const char *topic);
+
+/* A growing NUL-terminated buffer for libcurl's CURLOPT_WRITEFUNCTION
+ * (t_http_collect, CURLOPT_WRITEDATA a struct t_http_buf; free data). */
+struct t_http_buf {
+	char *data;
+	size_t len;
+};
+size_t t_http_collect(char *ptr, size_t size, size_t n, void *arg);
+
 #endif

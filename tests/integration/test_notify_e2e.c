@@ -39,41 +39,6 @@ struct world {
 	char group[120];
 };
 
-/* Commits group's offsets at the end of topic, so a worker of that group
- * reads only what comes after (not every earlier test's commands). */
-static void group_at_end(const char *group, const char *topic)
-{
-	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_partition_list_t *list;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_t *rk;
-
-	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
-	                  errstr, sizeof(errstr));
-	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-	cr_assert_not_null(rk, "%s", errstr);
-	rkt = rd_kafka_topic_new(rk, topic, NULL);
-	cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000),
-	             RD_KAFKA_RESP_ERR_NO_ERROR);
-	list = rd_kafka_topic_partition_list_new(8);
-	for (int p = 0; p < md->topics[0].partition_cnt; p++) {
-		int64_t lo = 0, hi = 0;
-
-		cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, p, &lo,
-		                                              &hi, 10000),
-		             RD_KAFKA_RESP_ERR_NO_ERROR);
-		rd_kafka_topic_partition_list_add(list, topic, p)->offset = hi;
-	}
-	cr_assert_eq(rd_kafka_commit(rk, list, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
-	rd_kafka_topic_partition_list_destroy(list);
-	rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	rd_kafka_destroy(rk);
-}
-
 static bool ingress_up(void *arg)
 {
 	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
@@ -129,8 +94,8 @@ static void world_start(struct world *w)
 	         "sms/status",
 	         w->port);
 	snprintf(w->group, sizeof(w->group), "vox.test.notify-e2e.%s", id);
-	group_at_end(w->group, "vox.cmd.notifications");
-	group_at_end(w->group, "vox.events");
+	t_group_at_end(w->group, "vox.cmd.notifications");
+	t_group_at_end(w->group, "vox.events");
 	snprintf(group_env, sizeof(group_env), "VOX_WORKER_GROUP=%s", w->group);
 	snprintf(topics_env, sizeof(topics_env),
 	         "VOX_WORKER_TOPICS=vox.cmd.notifications,vox.events");

@@ -27,41 +27,6 @@
 /* The running test's world, for tp_fini. */
 static struct tp_world *tp_current;
 
-/* Commits group's offsets at the end of topic, so a worker of that group
- * reads only what comes after (not every earlier test's commands). */
-static void group_at_end(const char *group, const char *topic)
-{
-	char errstr[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_topic_partition_list_t *list;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_t *rk;
-
-	rd_kafka_conf_set(conf, "bootstrap.servers", t_env("VOX_KAFKA_BROKERS"),
-	                  errstr, sizeof(errstr));
-	rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr));
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-	cr_assert_not_null(rk, "%s", errstr);
-	rkt = rd_kafka_topic_new(rk, topic, NULL);
-	cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 10000),
-	             RD_KAFKA_RESP_ERR_NO_ERROR);
-	list = rd_kafka_topic_partition_list_new(8);
-	for (int p = 0; p < md->topics[0].partition_cnt; p++) {
-		int64_t lo = 0, hi = 0;
-
-		cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topic, p, &lo,
-		                                              &hi, 10000),
-		             RD_KAFKA_RESP_ERR_NO_ERROR);
-		rd_kafka_topic_partition_list_add(list, topic, p)->offset = hi;
-	}
-	cr_assert_eq(rd_kafka_commit(rk, list, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
-	rd_kafka_topic_partition_list_destroy(list);
-	rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	rd_kafka_destroy(rk);
-}
-
 /* t_spawn(), and the child dies with the test process: a failed
  * assertion ends the test without tp_stop (and without .fini), and a
  * porting worker left running would act on every later test's commands. */
@@ -98,31 +63,12 @@ static bool ingress_up(void *arg)
 	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
 }
 
-struct sink {
-	char *text;
-	size_t len;
-};
-
-static size_t sink_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink *s = arg;
-	char *grown = realloc(s->text, s->len + size * n + 1);
-
-	if (grown == NULL)
-		return 0;
-	s->text = grown;
-	memcpy(s->text + s->len, p, size * n);
-	s->len += size * n;
-	s->text[s->len] = '\0';
-	return size * n;
-}
-
 /* The carrier sandbox (VOX_CARRIER_URL + path): status, JSON answer. */
 static json_t *sandbox(const char *method, const char *path, const char *body,
                        long *status)
 {
 	char url[512];
-	struct sink s = {NULL, 0};
+	struct t_http_buf s = {NULL, 0};
 	struct curl_slist *h = NULL;
 	CURL *c = curl_easy_init();
 	json_t *doc;
@@ -135,16 +81,16 @@ static json_t *sandbox(const char *method, const char *path, const char *body,
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
 	if (body != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_http_collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	*status = 0;
 	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	doc = json_loads(s.text != NULL ? s.text : "null", JSON_DECODE_ANY,
+	doc = json_loads(s.data != NULL ? s.data : "null", JSON_DECODE_ANY,
 	                 NULL);
-	free(s.text);
+	free(s.data);
 	return doc;
 }
 
@@ -316,7 +262,7 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 
 		snprintf(group, sizeof(group), "vox.test.porting-notify.%s",
 		         id);
-		group_at_end(group, "vox.events");
+		t_group_at_end(group, "vox.events");
 		static char genv[260];
 		snprintf(genv, sizeof(genv), "VOX_WORKER_GROUP=%s", group);
 		const char *nenv[] = {"VOX_WORKER_TOPICS=vox.events", genv,
@@ -343,7 +289,7 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 
 	/* the porting worker, from the end of vox.cmd.porting */
 	snprintf(w->group, sizeof(w->group), "vox.test.porting.%s", id);
-	group_at_end(w->group, "vox.cmd.porting");
+	t_group_at_end(w->group, "vox.cmd.porting");
 	tp_worker_spawn(w, fault_points);
 
 	/* the metering worker, for the ported number's CDRs */
@@ -351,7 +297,7 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 	         "VOX_WORKER_GROUP=vox.test.porting-"
 	         "metering.%s",
 	         id);
-	group_at_end(mgroup + strlen("VOX_WORKER_GROUP="), "vox.cdr.raw");
+	t_group_at_end(mgroup + strlen("VOX_WORKER_GROUP="), "vox.cdr.raw");
 	const char *menv[] = {mgroup, "VOX_WORKER_METRICS_PORT=0",
 	                      "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
 	                      "VOX_WORKER_RELAY=false", NULL};
