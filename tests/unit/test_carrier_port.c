@@ -130,7 +130,7 @@ Test(carrier_port_body, patch_carries_only_what_is_set)
 Test(carrier_port_body, limits_at_their_maximum)
 {
 	static const char *numbers[VOX_CARRIER_PORT_MAX];
-	static char storage[VOX_CARRIER_PORT_MAX][16];
+	static char storage[VOX_CARRIER_PORT_MAX][24];
 	vox_carrier_port_req_t req = full_req();
 	char name[1025], pin[17], account[65], ref[256];
 	vox_error_t err;
