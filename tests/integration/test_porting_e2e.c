@@ -552,6 +552,58 @@ Test(porting_e2e, draft_expires_into_cancelled, .timeout = 120, .fini = tp_fini)
 	tp_stop(&w);
 }
 
+/* The carrier down through the client's retries: the submit's operation
+ * fails carrier_unavailable and the order is a draft again, not split; once
+ * the carrier is back, the same order ports. */
+Test(porting_e2e, carrier_down_fails_the_submit_and_leaves_the_draft,
+     .timeout = 180, .fini = tp_fini)
+{
+	char acme[20], beta[20], id[40], op[40], path[160];
+	struct tp_world w;
+	vox_pg_t *pg = t_pg();
+	json_t *doc;
+
+	tp_start(&w, false, false, NULL, 500000);
+	tp_sandbox_faults("DELETE", NULL);
+	tp_number(acme, 2);
+	tp_number(beta, 6);
+	draft(&w, json_pack("[s, s]", acme, beta),
+	      end_user("ACC-4242", acme + strlen(acme) - 4), id);
+	tp_sandbox_faults("POST", "{\"endpoint\":\"port_create\","
+	                          "\"error_rate\":1,\"status\":503}");
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s/actions/submit",
+	         id);
+	doc = tp_api(&w, "POST", path, NULL, 202);
+	snprintf(op, sizeof(op), "%s", vox_json_str(doc, "id"));
+	json_decref(doc);
+	cr_assert(tp_wait_sql("SELECT status FROM operations WHERE id = "
+	                      "$1::uuid",
+	                      op, "failed", WAIT_MS, NULL),
+	          "the submit's operation did not fail");
+	snprintf(path, sizeof(path), "/v1/operations/%s", op);
+	doc = tp_api(&w, "GET", path, NULL, 200);
+	cr_assert_str_eq(vox_json_str(json_object_get(doc, "error"), "code"),
+	                 "carrier_unavailable");
+	json_decref(doc);
+	snprintf(path, sizeof(path), "/v1/porting-orders/%s", id);
+	doc = tp_api(&w, "GET", path, NULL, 200);
+	cr_assert_str_eq(vox_json_str(doc, "status"), "draft");
+	cr_assert_eq(json_array_size(json_object_get(doc, "children")), 0);
+	json_decref(doc);
+	cr_assert_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM porting_orders WHERE "
+	                        "parent_id = $1::uuid",
+	                        id),
+	             0, "a half split was left");
+	cr_assert_eq(tp_carrier_orders(id), 0);
+
+	tp_sandbox_faults("DELETE", NULL);
+	submit(&w, id);
+	json_decref(tp_wait_status(&w, id, "ported", WAIT_MS));
+	vox_pg_destroy(pg);
+	tp_stop(&w);
+}
+
 #define SUBMITS                                                                \
 	"SELECT count(*) FROM porting_order_events WHERE order_id = $1 AND "   \
 	"to_status = 'submitted' AND applied"

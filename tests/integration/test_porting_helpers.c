@@ -94,6 +94,15 @@ static json_t *sandbox(const char *method, const char *path, const char *body,
 	return doc;
 }
 
+void tp_sandbox_faults(const char *method, const char *body)
+{
+	long status;
+
+	json_decref(sandbox(method, "/admin/faults", body, &status));
+	cr_assert(status >= 200 && status < 300, "%s /admin/faults: %ld",
+	          method, status);
+}
+
 static void sandbox_porting(const json_t *settings)
 {
 	char *body = json_dumps(settings, JSON_COMPACT);

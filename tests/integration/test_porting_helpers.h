@@ -74,6 +74,9 @@ int tp_carrier_event(struct tp_world *w, const char *body);
  * value seen (malloc'd). */
 bool tp_wait_sql(const char *sql, const char *param, const char *want,
                  int timeout_ms, char **last);
+/* The sandbox's fault rules: POST a rule (JSON, docs/CARRIER_SANDBOX.md
+ * "Faults"), or DELETE them all (body NULL). */
+void tp_sandbox_faults(const char *method, const char *body);
 /* Sets the sandbox's porting time scale. */
 void tp_time_scale(long scale);
 

@@ -13,8 +13,9 @@
  * A carrier refusal fails the operation with the carrier's reason and
  * leaves the order as it was (the split is undone: a savepoint), never a
  * half split; orders already created at the carrier by this submit are
- * cancelled there. Retriable carrier errors roll everything back for the
- * consumer to retry.
+ * cancelled there. A carrier still down after vox_carrier's retries
+ * fails it the same way (carrier_unavailable: submit again); our own
+ * retriable errors roll everything back for the consumer to retry.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -445,23 +446,29 @@ static int submit_leaves(vox_pg_t *pg, const vox_message_t *msg,
 			created[i] = *leaves[i].carrier_order_id == '\0';
 			continue;
 		}
-		if (cerr.retriable || cerr.fatal ||
-		    cerr.code == VOX_ERR_INTERNAL ||
-		    cerr.code == VOX_ERR_NOMEM) {
-			/* rolled back; the consumer retries */
+		if (cerr.code == VOX_ERR_INTERNAL ||
+		    cerr.code == VOX_ERR_NOMEM ||
+		    (!carrier_said && (cerr.retriable || cerr.fatal))) {
+			/* ours (the database...): rolled back, the consumer
+			 * retries */
 			*err = cerr;
 			return cerr.code;
 		}
-		/* refused (or our secrets do not open: a key missing from
-		 * the keyring): back to where it was, then the reason */
+		/* refused, the carrier still down after vox_carrier's own
+		 * retries (as provisioning: the operation fails visibly
+		 * instead of ending in the DLQ with it running), or our
+		 * secrets do not open (a key missing from the keyring): back
+		 * to where it was, then the reason */
 		undo_created(pc, sent, created, i);
 		rc = vox_pg_exec(pg, "ROLLBACK TO SAVEPOINT por_submit", 0,
 		                 NULL, NULL, err);
 		if (rc != 0)
 			return rc;
 		return por_fail(pg, msg, KIND,
-		                carrier_said ? "carrier_refused"
-		                             : "secrets_unreadable",
+		                !carrier_said ? "secrets_unreadable"
+		                : cerr.retriable || cerr.fatal
+		                        ? "carrier_unavailable"
+		                        : "carrier_refused",
 		                cerr.message, err);
 	}
 	/* tests: killed with the carrier's orders made, ours not recorded */
