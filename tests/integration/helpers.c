@@ -443,3 +443,29 @@ void t_group_at_end(const char *group, const char *topic)
 	rd_kafka_topic_destroy(rkt);
 	rd_kafka_destroy(rk);
 }
+
+pid_t t_sandbox_spawn(int port, const char *logfile, const char *const *env)
+{
+	char server[1024], portstr[16];
+	pid_t pid;
+
+	snprintf(server, sizeof(server), "%s/ops/carrier-sandbox/server.py",
+	         t_env("VOX_ROOT"));
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		FILE *log = freopen(logfile, "a", stderr);
+
+		(void)log;
+		unsetenv("VOX_CARRIER_FAULTS");
+		unsetenv("VOX_CARRIER_TRAFFIC");
+		unsetenv("VOX_CARRIER_PORT_WEBHOOK_URL");
+		for (int i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execl("/usr/bin/python3", "python3", server, "--host",
+		      "127.0.0.1", "--port", portstr, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}

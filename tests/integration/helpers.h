@@ -84,4 +84,9 @@ struct t_http_buf {
 };
 size_t t_http_collect(char *ptr, size_t size, size_t n, void *arg);
 
+/* A carrier sandbox of the test's own on 127.0.0.1:port (stderr to
+ * logfile in the cwd), without the stack's faults, traffic and porting
+ * webhook target, with env ("NAME=value", NULL terminated) added. */
+pid_t t_sandbox_spawn(int port, const char *logfile, const char *const *env);
+
 #endif

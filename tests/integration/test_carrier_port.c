@@ -42,30 +42,13 @@ static bool sandbox_up(void *arg)
 
 static pid_t sandbox_spawn(void)
 {
-	char server[1024], port[16];
-	pid_t pid;
+	const char *const env[] = {"VOX_CARRIER_INVENTORY_PER_COUNTRY=100",
+	                           "VOX_CARRIER_API_KEY=sandbox-key",
+	                           "VOX_CARRIER_PORT_STEP_MS=20",
+	                           "VOX_CARRIER_PORT_TIME_SCALE=1000000000",
+	                           NULL};
 
-	snprintf(server, sizeof(server), "%s/ops/carrier-sandbox/server.py",
-	         t_env("VOX_ROOT"));
-	snprintf(port, sizeof(port), "%d", sport);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		FILE *log = freopen("carrier-port-sandbox.log", "a", stderr);
-
-		(void)log;
-		setenv("VOX_CARRIER_INVENTORY_PER_COUNTRY", "100", 1);
-		setenv("VOX_CARRIER_API_KEY", "sandbox-key", 1);
-		setenv("VOX_CARRIER_PORT_STEP_MS", "20", 1);
-		setenv("VOX_CARRIER_PORT_TIME_SCALE", "1000000000", 1);
-		unsetenv("VOX_CARRIER_PORT_WEBHOOK_URL");
-		unsetenv("VOX_CARRIER_FAULTS");
-		unsetenv("VOX_CARRIER_TRAFFIC");
-		execl("/usr/bin/python3", "python3", server, "--host",
-		      "127.0.0.1", "--port", port, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return t_sandbox_spawn(sport, "carrier-port-sandbox.log", env);
 }
 
 /* The sandbox's admin API; the answer parsed (NULL when not asked). */

@@ -44,27 +44,10 @@ static bool sandbox_up(void *arg)
 
 static pid_t sandbox_spawn(void)
 {
-	char server[1024], port[16];
-	pid_t pid;
+	const char *const env[] = {"VOX_CARRIER_INVENTORY_PER_COUNTRY=300",
+	                           "VOX_CARRIER_SEED=config-sync", NULL};
 
-	snprintf(server, sizeof(server), "%s/ops/carrier-sandbox/server.py",
-	         t_env("VOX_ROOT"));
-	snprintf(port, sizeof(port), "%d", sport);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		FILE *log = freopen("config-sync-carrier.log", "a", stderr);
-
-		(void)log;
-		setenv("VOX_CARRIER_INVENTORY_PER_COUNTRY", "300", 1);
-		setenv("VOX_CARRIER_SEED", "config-sync", 1);
-		unsetenv("VOX_CARRIER_FAULTS");
-		unsetenv("VOX_CARRIER_TRAFFIC");
-		execl("/usr/bin/python3", "python3", server, "--host",
-		      "127.0.0.1", "--port", port, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	return t_sandbox_spawn(sport, "config-sync-carrier.log", env);
 }
 
 /* The sandbox's admin API (faults); fails the test on an error. */
