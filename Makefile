@@ -39,7 +39,9 @@ LDFLAGS := -pthread $(SANFLAGS)
 PHONE_LIBS := -lphonenumber -lgeocoding -licuuc -lstdc++
 # ICU's calendars and time zones (common/vox_schedule.c: business hours).
 ICU_LIBS := -licui18n -licuuc
-LDLIBS := $(PKG_LIBS) $(PHONE_LIBS) $(ICU_LIBS) -lm
+# libharu renders invoices as PDF (producers/ingress/invoice_pdf.c); no .pc file.
+PDF_LIBS := -lhpdf
+LDLIBS := $(PKG_LIBS) $(PHONE_LIBS) $(ICU_LIBS) $(PDF_LIBS) -lm
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_CXX_SRC := $(wildcard common/*.cc)
@@ -48,14 +50,14 @@ LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
 PROGRAMS := producers/ingress producers/cdr-import workers/provisioning \
-	workers/metering workers/notifications workers/porting tools/voxctl
+	workers/metering workers/notifications workers/porting workers/invoicing tools/voxctl
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
 TEST_ONLY_PROGRAMS := workers/metering workers/provisioning workers/notifications \
-	workers/porting
+	workers/porting workers/invoicing
 # Where the notifications worker finds its templates unless
 # VOX_NOTIFY_TEMPLATES says otherwise: this tree's.
 $(BUILD)/workers/notifications/main.o: CFLAGS += \
@@ -132,7 +134,7 @@ deps:
 TEST_ENV := VOX_RUN_DIR=$(CURDIR)/.run/test VOX_PG_PORT=25532 VOX_REDIS_PORT=26479 \
 	VOX_KAFKA_PORT=29192 VOX_KAFKA_CONTROLLER_PORT=29193 VOX_INGRESS_PORT=18180 VOX_CARRIER_PORT=27180 \
 	VOX_PG_FAST=1 VOX_SMTP_PORT=27125 VOX_SMS_PORT=27181 \
-	VOX_S3_PORT=27190 VOX_CARRIER_PORT_TIME_SCALE=500000
+	VOX_S3_PORT=27190 VOX_CARRIER_PORT_TIME_SCALE=500000 VOX_PAYMENT_PORT=27182
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)

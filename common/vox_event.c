@@ -73,6 +73,34 @@ static const vox_event_kind_t kinds[] = {
         {"porting_order.cancelled", "/voxlink/porting", "vox.events"},
         {"porting_order.expired", "/voxlink/porting", "vox.events"},
         {"number.ported_in", "/voxlink/porting", "vox.events"},
+        /* billing (docs/BILLING.md "Kafka commands"): the customer's and
+         * the scheduler's commands, the payment gateway's webhooks */
+        {"vox.invoice.generate_requested", "/voxlink/ingress",
+         "vox.cmd.invoicing"},
+        {"vox.invoice.finalize_requested", "/voxlink/ingress",
+         "vox.cmd.invoicing"},
+        {"vox.invoice.void_requested", "/voxlink/ingress", "vox.cmd.invoicing"},
+        {"vox.invoice.pay_requested", "/voxlink/ingress", "vox.cmd.invoicing"},
+        {"vox.invoice.mark_uncollectible_requested", "/voxlink/ingress",
+         "vox.cmd.invoicing"},
+        {"vox.credit_note.create_requested", "/voxlink/ingress",
+         "vox.cmd.invoicing"},
+        {"vox.payment_method.attach_requested", "/voxlink/ingress",
+         "vox.cmd.invoicing"},
+        {"vox.payment.gateway_event", "/voxlink/payments", "vox.cmd.invoicing"},
+        /* billing events (docs/BILLING.md "Events") */
+        {"invoice.created", "/voxlink/invoicing", "vox.events"},
+        {"invoice.finalized", "/voxlink/invoicing", "vox.events"},
+        {"invoice.paid", "/voxlink/invoicing", "vox.events"},
+        {"invoice.voided", "/voxlink/invoicing", "vox.events"},
+        {"invoice.marked_uncollectible", "/voxlink/invoicing", "vox.events"},
+        {"invoice.payment_failed", "/voxlink/invoicing", "vox.events"},
+        {"invoice.payment_reminder", "/voxlink/invoicing", "vox.events"},
+        {"credit_note.created", "/voxlink/invoicing", "vox.events"},
+        {"payment_method.attached", "/voxlink/invoicing", "vox.events"},
+        {"payment_method.failed", "/voxlink/invoicing", "vox.events"},
+        {"account.billing_suspended", "/voxlink/invoicing", "vox.events"},
+        {"account.billing_reinstated", "/voxlink/invoicing", "vox.events"},
 };
 
 const vox_event_kind_t *vox_event_kind(const char *type)

@@ -213,6 +213,14 @@ static int complete(vox_pg_t *pg, const vox_message_t *msg,
 	PGresult *res;
 	int rc;
 
+	/* The ownership intervals the numbers' trigger opens are ports, not
+	 * purchases: no setup fee (migration 0027, docs/BILLING.md). */
+	rc = vox_pg_execp(pg, "por_ownership_source",
+	                  "SELECT set_config('vox.ownership_source', "
+	                  "'port_in', true)",
+	                  0, NULL, NULL, err);
+	if (rc != 0)
+		return rc;
 	rc = vox_pg_execp(
 	        pg, "por_complete_numbers",
 	        "WITH n AS (INSERT INTO numbers (e164, country, number_type, "
