@@ -14,6 +14,7 @@
 #include "vox_event.h"
 #include "vox_json.h"
 #include "vox_pg.h"
+#include "vox_time.h"
 #include "vox_uuid.h"
 
 #define GENERATE_TYPE "vox.invoice.generate_requested"
@@ -50,7 +51,7 @@ static void message_view(const vox_batch_msg_t *m, const json_t *ev,
 }
 
 /* A generate command's fields, checked; a reason in dlq when it can
- * never be made. */
+ * never be made. The period's ends are normalized to RFC 3339 UTC. */
 static bool generate_req(const vox_message_t *msg, struct inv_generate_req *r,
                          char *dlq, size_t dlqlen)
 {
@@ -58,24 +59,32 @@ static bool generate_req(const vox_message_t *msg, struct inv_generate_req *r,
 	const char *start = vox_json_str(msg->data, "period_start");
 	const char *end = vox_json_str(msg->data, "period_end");
 	const char *op = vox_json_str(msg->data, "operation_id");
+	int64_t start_us, end_us;
 
 	memset(r, 0, sizeof(*r));
 	if (account == NULL || !vox_uuid_valid(account) || start == NULL ||
-	    end == NULL || strlen(start) >= sizeof(r->period_start) ||
-	    strlen(end) >= sizeof(r->period_end) ||
-	    (op != NULL && !vox_uuid_valid(op))) {
+	    end == NULL || (op != NULL && !vox_uuid_valid(op))) {
 		snprintf(dlq, dlqlen,
 		         "%s: data.account_id, period_start and period_end "
-		         "are required",
+		         "are required (operation_id a UUID)",
 		         GENERATE_TYPE);
 		return false;
 	}
+	if (vox_rfc3339_parse(start, &start_us) != 0 ||
+	    vox_rfc3339_parse(end, &end_us) != 0 || end_us <= start_us) {
+		snprintf(dlq, dlqlen,
+		         "invalid_period: period_start and period_end must be "
+		         "RFC 3339 times, start before end");
+		return false;
+	}
 	snprintf(r->account_id, sizeof(r->account_id), "%s", account);
-	snprintf(r->period_start, sizeof(r->period_start), "%s", start);
-	snprintf(r->period_end, sizeof(r->period_end), "%s", end);
+	vox_rfc3339_format(start_us, r->period_start, sizeof(r->period_start));
+	vox_rfc3339_format(end_us, r->period_end, sizeof(r->period_end));
 	if (op != NULL)
 		snprintf(r->operation_id, sizeof(r->operation_id), "%s", op);
 	r->msg = msg;
+	r->dlq_reason = dlq;
+	r->dlq_len = dlqlen;
 	return true;
 }
 

@@ -38,14 +38,20 @@ struct invoicing_ctx {
 	long day_s;             /* VOX_BILLING_DAY_S: a dunning/retry day */
 	long schedule;          /* 1: the tick generates and finalizes */
 	long tick_batch;        /* rows per tick step at most */
+	long refresh_s;         /* a draft in grace is refreshed this often */
+	long scan_s;            /* closed periods are looked for this often */
 };
 
 /* One generate command of a batch. */
 struct inv_generate_req {
 	char account_id[40];
-	char period_start[40], period_end[40]; /* timestamptz text */
+	char period_start[40], period_end[40]; /* RFC 3339, UTC */
 	char operation_id[40];                 /* "" when none */
 	const vox_message_t *msg;
+	/* the message's dead-letter reason, set when the command can never
+	 * be made and has no operation to fail */
+	char *dlq_reason;
+	size_t dlq_len;
 };
 
 /* batch.c: the consumer's batch function. */

@@ -35,6 +35,14 @@ static const vox_cfg_opt_t opts[] = {
          &invoicing.schedule},
         {"VOX_INVOICING_TICK_BATCH", VOX_CFG_INT, "500", 1, 100000,
          "rows each tick step takes at most", &invoicing.tick_batch},
+        {"VOX_INVOICING_REFRESH_S", VOX_CFG_INT, "3600", 1, 86400,
+         "a draft in its grace period is recomputed this often (late CDRs "
+         "land on it); a period asked for with no invoice yet is asked "
+         "for again after this long",
+         &invoicing.refresh_s},
+        {"VOX_INVOICING_SCAN_S", VOX_CFG_INT, "60", 1, 86400,
+         "closed periods without an invoice are looked for this often",
+         &invoicing.scan_s},
 };
 
 static int invoicing_setup(void *ctx, vox_metrics_t *metrics)
