@@ -77,14 +77,18 @@ static int req_check(vox_pg_t *pg, vox_error_t *err)
 	if (rc == 0)
 		rc = vox_pg_execp(
 		        pg, "inv_req_check",
-		        "UPDATE inv_req r SET tz = a.timezone, currency = "
-		        "a.currency, state = CASE WHEN p.period_start = r.ps "
-		        "AND "
-		        "p.period_end = r.pe AND r.ps <= now() THEN 'ok' ELSE "
-		        "'invalid_period' END FROM accounts a JOIN "
-		        "billing_accounts b ON b.account_id = a.id, LATERAL "
-		        "billing_period_of(r.ps, b.anchor_day, a.timezone) p "
-		        "WHERE a.id = r.account_id",
+		        "UPDATE inv_req r SET tz = x.tz, currency = "
+		        "x.currency, "
+		        "state = x.state FROM (SELECT q.ord, a.timezone AS tz, "
+		        "a.currency, CASE WHEN p.period_start = q.ps AND "
+		        "p.period_end = q.pe AND q.ps <= now() THEN 'ok' ELSE "
+		        "'invalid_period' END AS state FROM inv_req q JOIN "
+		        "accounts a ON a.id = q.account_id JOIN "
+		        "billing_accounts "
+		        "b ON b.account_id = a.id, LATERAL "
+		        "billing_period_of(q.ps, b.anchor_day, a.timezone) p) "
+		        "x "
+		        "WHERE r.ord = x.ord",
 		        0, NULL, NULL, err);
 	return rc;
 }
@@ -132,8 +136,11 @@ static int req_refuse(vox_pg_t *pg, struct inv_generate_req *r,
 		snprintf(r->dlq_reason, r->dlq_len, "%s: %s", code, message);
 		return 0;
 	}
-	return inv_op_fail(pg, r->operation_id, r->account_id, KIND, NULL,
-	                   r->msg->time, code, message, err);
+	/* an account that does not exist cannot own the operation */
+	return inv_op_fail(pg, r->operation_id,
+	                   strcmp(code, "not_found") == 0 ? NULL
+	                                                  : r->account_id,
+	                   KIND, NULL, r->msg->time, code, message, err);
 }
 
 /* Operations finished, invoice.created for the invoices made. */

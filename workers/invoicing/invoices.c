@@ -266,9 +266,13 @@ int inv_finalize(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 		                   params[0], false, &n, err);
 	if (rc == 0)
 		rc = inv_finalize_drafts(pg, ctx, msg->traceparent, &n, err);
-	if (rc == 0)
-		rc = inv_lock(pg, row.account, row.id, &row, &(bool){false},
-		              err);
+	/* the row as finalized (status, number): read again */
+	if (rc == 0) {
+		struct inv_row locked = row;
+		bool found;
+
+		rc = inv_lock(pg, locked.account, locked.id, &row, &found, err);
+	}
 	if (rc == 0)
 		rc = inv_op_done(pg, op, row.account, kind, row.id, msg->time,
 		                 json_pack("{s:s, s:s, s:s}", "invoice_id",

@@ -137,6 +137,7 @@ static const char lines_sql[] =
         "  NULL, NULL, number_id, NULL, NULL,"
         "  jsonb_build_object('ownership_id', own_id)"
         " FROM own WHERE source = 'purchase' AND started_at >= ps"
+        "  AND setup > 0"
         " UNION ALL"
         " SELECT u.invoice_id, u.currency, 3, c.ord::text, NULL, NULL,"
         "  'usage', c.label || ', ' || u.n || ' records', NULL,"
