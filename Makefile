@@ -230,6 +230,18 @@ $(BUILD)/bench/metering_load: bench/metering_load.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# bench/invoicing: 10,000 invoices through Kafka and the invoicing worker
+# over 2,000,000 usage rows (VOX_BENCH_ROWS), against one hand-written SQL
+# GROUP BY of the same rows, on the test stack (bench/README.md). Not part
+# of `make test`.
+.PHONY: bench-invoicing
+bench-invoicing: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/invoicing_load
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/invoicing
+$(BUILD)/bench/invoicing_load: bench/invoicing_load.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 # bench/routing: routing decisions at fixed open-loop rates next to an
 # unpipelined Redis GET loop, against the running stack (bench/README.md).
 # Not part of `make test`.

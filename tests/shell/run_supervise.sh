@@ -29,7 +29,7 @@ cleanup() {
 	# whatever a failed run left behind: only the pids in this test's own state files
 	while read -r p; do
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		ingress | provisioning | metering | notifications | porting) kill -KILL "$p" 2>/dev/null ;;
+		ingress | provisioning | metering | notifications | porting | invoicing) kill -KILL "$p" 2>/dev/null ;;
 		esac
 	done < <(sed -n 's/^pid=//p' "$tmp"/run*/procs/*.state 2>/dev/null)
 	rm -rf "$tmp"
@@ -54,7 +54,7 @@ wait_for() {
 		sleep 0.1
 	done
 }
-all_running() { running ingress && running provisioning && running metering && running notifications && running porting; }
+all_running() { running ingress && running provisioning && running metering && running notifications && running porting && running invoicing; }
 ingress_answers() { curl -fsS -m 1 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; }
 sup_gone() { ! alive "$sup"; }
 # start_run OUT: ops/run in the background, in a session of its own, with SIGINT back to its
@@ -80,13 +80,13 @@ out=$tmp/run1.out
 t0=$(now_ms)
 start_run "$out"
 if wait_for 20 all_running && wait_for 20 ingress_answers; then
-	ok "ingress, provisioning, metering, notifications and porting running under ops/run in $(($(now_ms) - t0)) ms"
+	ok "ingress, provisioning, metering, notifications, porting and invoicing running under ops/run in $(($(now_ms) - t0)) ms"
 else
 	bad "the processes did not come up within 20 s"
 	cat "$out"
 	exit 1
 fi
-pids=$(for n in ingress provisioning metering notifications porting; do field "$n" pid; done)
+pids=$(for n in ingress provisioning metering notifications porting invoicing; do field "$n" pid; done)
 old=$(field metering pid)
 t0=$(now_ms)
 kill -KILL "$old"
@@ -168,7 +168,7 @@ grep -Eq '^  provisioning +given up +restarts 4 \(last: exited with code 2' <<<"
 export VOX_RUN_DIR=$tmp/run3
 out=$tmp/run3.out
 mkdir -p "$tmp/bin"
-for b in ingress provisioning notifications porting voxctl; do ln -s "$VOX_BIN_DIR/$b" "$tmp/bin/$b"; done
+for b in ingress provisioning notifications porting invoicing voxctl; do ln -s "$VOX_BIN_DIR/$b" "$tmp/bin/$b"; done
 cat >"$tmp/bin/metering" <<'EOF'
 #!/usr/bin/python3
 import signal, time
@@ -180,7 +180,7 @@ EOF
 chmod +x "$tmp/bin/metering"
 VOX_BIN_DIR=$tmp/bin start_run "$out"
 wait_for 20 all_running && wait_for 20 ingress_answers || bad "run 3: the processes did not come up"
-pids=$(for n in ingress provisioning metering notifications porting; do field "$n" pid; done)
+pids=$(for n in ingress provisioning metering notifications porting invoicing; do field "$n" pid; done)
 kill -INT "$sup"
 stopping() { [ "$(field metering state)" = stopping ] && grep -q "SIGTERM: not stopping" "$VOX_RUN_DIR/logs/metering.log"; }
 wait_for 5 stopping && ! sup_gone && ok "after one SIGINT the supervisor waits for metering (state: stopping)" ||
