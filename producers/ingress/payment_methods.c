@@ -207,9 +207,9 @@ static int make_default_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	 * end with the last one's, never with two defaults. */
 	rc = vox_pg_execp(pg, "ingress_payment_method_lock",
 	                  "SELECT id, status FROM payment_methods WHERE "
-	                  "account_id = $2 AND deleted_at IS NULL ORDER BY id "
+	                  "account_id = $1 AND deleted_at IS NULL ORDER BY id "
 	                  "FOR UPDATE",
-	                  2, params, &res, err);
+	                  1, params + 1, &res, err);
 	if (rc != 0)
 		return rc;
 	for (int i = 0; i < PQntuples(res); i++)
