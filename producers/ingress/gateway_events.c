@@ -30,26 +30,35 @@
 #define GW_CODE_MAX    64
 
 struct gw_push {
-	char event_id[GW_ID_MAX + 1];
+	char event_id[4 * GW_ID_MAX + 1];
 	vox_error_t err;
 	bool failed;
 };
 
-/* Absent or null, or a string of 1..max bytes. */
-static bool opt_text(const json_t *obj, const char *key, size_t max)
+/* UTF-8 code points (jansson checked the encoding): lengths are in
+ * characters, as JSON Schema counts them. */
+static size_t utf8_chars(const char *s)
 {
-	const json_t *v = json_object_get(obj, key);
-	const char *s = json_string_value(v);
+	size_t n = 0;
 
-	return v == NULL || json_is_null(v) ||
-	       (s != NULL && *s != '\0' && strlen(s) <= max);
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
 }
 
 static bool text_ok(const json_t *v, size_t max)
 {
 	const char *s = json_string_value(v);
 
-	return s != NULL && *s != '\0' && strlen(s) <= max;
+	return s != NULL && *s != '\0' && utf8_chars(s) <= max;
+}
+
+/* Absent or null, or a string of 1..max characters. */
+static bool opt_text(const json_t *obj, const char *key, size_t max)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return v == NULL || json_is_null(v) || text_ok(v, max);
 }
 
 /* Absent or null, or a UUID. */
@@ -250,7 +259,7 @@ void ingress_gateway_event(vox_http_req_t *req, void *ctx)
 	const char *body, *ct, *field, *why, *key;
 	json_t *doc = NULL, *data, *event;
 	vox_error_t err = {0};
-	char msg_key[GW_INTENT_MAX + 1], *text = NULL;
+	char msg_key[4 * GW_INTENT_MAX + 1], *text = NULL;
 	size_t len;
 
 	if (push == NULL) {
