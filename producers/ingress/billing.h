@@ -89,6 +89,10 @@ PGresult *billing_invoice_lines(vox_http_req_t *req, ingress_req_t *ir,
 PGresult *billing_invoice_credit_notes(vox_http_req_t *req, ingress_req_t *ir,
                                        const char *id);
 
+/* An integer, also when written with a zero fraction (JSON, and JSON
+ * Schema's "integer", do not tell 3600 from 3600.0): true with *out. */
+bool billing_whole_number(const json_t *v, long long *out);
+
 /* A micro-unit column as an integer. */
 long long billing_micros(const PGresult *res, int row, int col);
 

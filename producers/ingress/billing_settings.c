@@ -121,6 +121,7 @@ void ingress_billing_settings_patch(vox_http_req_t *req, void *ctx)
 	struct anchor_change c = {0};
 	vox_error_t err = {0};
 	const json_t *v;
+	long long day;
 	char anchor[8];
 	json_t *body;
 	vox_pg_t *pg;
@@ -129,8 +130,7 @@ void ingress_billing_settings_patch(vox_http_req_t *req, void *ctx)
 	if (ir == NULL || (body = ingress_body(req, allowed, false)) == NULL)
 		return;
 	v = json_object_get(body, "anchor_day");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > 31) {
+	if (!billing_whole_number(v, &day) || day < 1 || day > 31) {
 		ingress_error(req, 400, "invalid_body",
 		              "anchor_day must be an integer 1..31 (the day of "
 		              "the month periods start on; a shorter month "
@@ -139,7 +139,7 @@ void ingress_billing_settings_patch(vox_http_req_t *req, void *ctx)
 		json_decref(body);
 		return;
 	}
-	snprintf(anchor, sizeof(anchor), "%d", (int)json_integer_value(v));
+	snprintf(anchor, sizeof(anchor), "%d", (int)day);
 	json_decref(body);
 	if ((pg = ingress_pg(ir->in, req)) == NULL)
 		return;

@@ -94,6 +94,8 @@ static const char *shape_error(const json_t *doc, const char **why)
 	const json_t *amount = json_object_get(obj, "amount");
 	const json_t *meta = json_object_get(obj, "metadata");
 	const json_t *lpe = json_object_get(obj, "last_payment_error");
+	const json_t *created = json_object_get(doc, "created");
+	long long n;
 
 	*why = "must be an object";
 	if (!json_is_object(doc))
@@ -104,6 +106,12 @@ static const char *shape_error(const json_t *doc, const char **why)
 	*why = "must be the event type (1 to 100 characters)";
 	if (!text_ok(json_object_get(doc, "type"), GW_TYPE_MAX))
 		return "type";
+	*why = "must be an integer (unix seconds)";
+	if (created != NULL && !billing_whole_number(created, &n))
+		return "created";
+	*why = "must be an object";
+	if (!json_is_object(json_object_get(doc, "data")))
+		return "data";
 	*why = "must be an object (the payment intent)";
 	if (!json_is_object(obj))
 		return "data.object";
@@ -115,7 +123,7 @@ static const char *shape_error(const json_t *doc, const char **why)
 		return "data.object.status";
 	*why = "must be an integer of at least 0 (minor units)";
 	if (amount != NULL && !json_is_null(amount) &&
-	    (!json_is_integer(amount) || json_integer_value(amount) < 0))
+	    (!billing_whole_number(amount, &n) || n < 0))
 		return "data.object.amount";
 	*why = "must be a three-letter currency code";
 	if (!currency_ok(json_object_get(obj, "currency")))
@@ -156,6 +164,7 @@ static json_t *event_kept(const json_t *doc)
 	const json_t *meta = json_object_get(obj, "metadata");
 	const json_t *lpe = json_object_get(obj, "last_payment_error");
 	const char *currency = vox_json_str(obj, "currency");
+	long long amount;
 	json_t *out;
 	char cur[4] = "";
 
@@ -174,10 +183,13 @@ static json_t *event_kept(const json_t *doc)
 	        "status", copy_or_null(obj, "status"), "decline_code",
 	        json_is_object(lpe) ? copy_or_null(lpe, "decline_code")
 	                            : json_null(),
-	        "amount", copy_or_null(obj, "amount"), "currency",
-	        currency != NULL ? json_string(cur) : json_null(), "metadata",
-	        "invoice_id", copy_or_null(meta, "invoice_id"), "payment_id",
-	        copy_or_null(meta, "payment_id"), "account_id",
+	        "amount",
+	        billing_whole_number(json_object_get(obj, "amount"), &amount)
+	                ? json_integer(amount)
+	                : json_null(),
+	        "currency", currency != NULL ? json_string(cur) : json_null(),
+	        "metadata", "invoice_id", copy_or_null(meta, "invoice_id"),
+	        "payment_id", copy_or_null(meta, "payment_id"), "account_id",
 	        copy_or_null(meta, "account_id"));
 	return out;
 }

@@ -19,6 +19,23 @@
 
 #define CREDIT_REASON_MAX 500
 
+bool billing_whole_number(const json_t *v, long long *out)
+{
+	double d;
+
+	if (json_is_integer(v)) {
+		*out = (long long)json_integer_value(v);
+		return true;
+	}
+	if (!json_is_real(v))
+		return false;
+	d = json_real_value(v);
+	if (!(d > -9.2e18 && d < 9.2e18) || d != (double)(long long)d)
+		return false;
+	*out = (long long)d;
+	return true;
+}
+
 long long billing_micros(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col)
@@ -525,14 +542,13 @@ void ingress_credit_note_create(vox_http_req_t *req, void *ctx)
 		return;
 	amount = json_object_get(body, "amount_micros");
 	reason = vox_json_str(body, "reason");
-	if (!json_is_integer(amount) || json_integer_value(amount) < 1) {
+	if (!billing_whole_number(amount, &micros) || micros < 1) {
 		bad_field(
 		        req, "amount_micros",
 		        "must be an integer of at least 1 (micro-units, up to "
 		        "the invoice's total)");
 		goto out;
 	}
-	micros = (long long)json_integer_value(amount);
 	if (reason == NULL || *reason == '\0' ||
 	    utf8_chars(reason) > CREDIT_REASON_MAX) {
 		bad_field(req, "reason",

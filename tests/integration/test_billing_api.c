@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "helpers.h"
@@ -1043,7 +1044,7 @@ Test(billing_api, gateway_webhook_signature_and_forwarding)
 	snprintf(body, sizeof(body),
 	         "{\"id\":\"%s\",\"type\":\"payment_intent.payment_failed\","
 	         "\"created\":%lld,\"data\":{\"object\":{\"id\":\"pi_123\","
-	         "\"object\":\"payment_intent\",\"amount\":236,\"currency\":"
+	         "\"object\":\"payment_intent\",\"amount\":236.0,\"currency\":"
 	         "\"usd\",\"status\":\"requires_payment_method\","
 	         "\"customer\":\"cus_secret\",\"last_payment_error\":{"
 	         "\"decline_code\":\"insufficient_funds\",\"message\":\"no\"},"
@@ -1080,6 +1081,16 @@ Test(billing_api, gateway_webhook_signature_and_forwarding)
 	/* signed right: a bad shape is still refused */
 	sign(SECRET, now, "{\"id\":\"evt_1\"}", sig);
 	cr_expect_eq(gateway_post("{\"id\":\"evt_1\"}", sig), 400);
+	static const char bad_created[] =
+	        "{\"id\":\"evt_2\",\"type\":\"x\",\"created\":{},"
+	        "\"data\":{\"object\":{\"id\":\"pi_1\"}}}";
+	sign(SECRET, now, bad_created, sig);
+	cr_expect_eq(gateway_post(bad_created, sig), 400);
+	static const char bad_amount[] =
+	        "{\"id\":\"evt_3\",\"type\":\"x\",\"data\":{\"object\":{"
+	        "\"id\":\"pi_1\",\"amount\":-1}}}";
+	sign(SECRET, now, bad_amount, sig);
+	cr_expect_eq(gateway_post(bad_amount, sig), 400);
 	/* good: 200 once Kafka has it, with only the listed fields */
 	sign(SECRET, now, body, sig);
 	cr_assert_eq(gateway_post(body, sig), 200);
@@ -1140,4 +1151,88 @@ Test(billing_api, purchases_refused_while_suspended)
 	                  "{\"phone_numbers\":[\"+14155550199\"]}", NULL, &ans),
 	             202);
 	json_decref(ans);
+}
+
+/* ---------------------------------------------------------------- voxctl */
+
+/* voxctl billing ARGS: exit status; stdout in out (outlen bytes). */
+static int voxctl_billing(const char *args, char *out, size_t outlen)
+{
+	char cmd[512];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s/voxctl billing %s 2>/dev/null",
+	         t_env("VOX_BIN_DIR"), args);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	n = fread(out, 1, outlen - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(billing_api, voxctl_billing_sets_what_customers_cannot)
+{
+	char account[40], key[64], args[256], out[2048], id[40];
+	json_t *o, *ans;
+
+	t_account("owner", account, key);
+	cr_assert_eq(voxctl_billing(account, out, sizeof(out)), 0);
+	o = json_loads(out, 0, NULL);
+	cr_expect_eq(json_integer_value(json_object_get(o, "tax_rate_ppm")), 0);
+	cr_expect_str_eq(vox_json_str(o, "dunning_plan"), "standard");
+	json_decref(o);
+	snprintf(args, sizeof(args),
+	         "%s --tax-rate-ppm 88750 --grace-days 0 --terms-days 90 "
+	         "--dunning-plan lenient --anchor-day 15",
+	         account);
+	cr_assert_eq(voxctl_billing(args, out, sizeof(out)), 0);
+	o = json_loads(out, 0, NULL);
+	cr_expect_eq(json_integer_value(json_object_get(o, "tax_rate_ppm")),
+	             88750);
+	cr_expect_eq(json_integer_value(json_object_get(o, "grace_days")), 0);
+	cr_expect_eq(
+	        json_integer_value(json_object_get(o, "payment_terms_days")),
+	        90);
+	cr_expect_eq(json_integer_value(json_object_get(o, "anchor_day")), 15);
+	json_decref(o);
+	/* the API shows it */
+	cr_assert_eq(call("GET", key, "/v1/billing/settings", NULL, NULL, &ans),
+	             200);
+	cr_expect_str_eq(vox_json_str(ans, "dunning_plan"), "lenient");
+	cr_expect_eq(json_integer_value(json_object_get(ans, "tax_rate_ppm")),
+	             88750);
+	json_decref(ans);
+	/* bad usage: 2; refused: 1, nothing changed */
+	static const char *const bad[] = {"--tax-rate-ppm 1000001",
+	                                  "--tax-rate-ppm -1",
+	                                  "--grace-days 32",
+	                                  "--terms-days 91",
+	                                  "--anchor-day 0",
+	                                  "--anchor-day 32",
+	                                  "--dunning-plan 'Bad Name'",
+	                                  "--tax-rate-ppm 5x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(args, sizeof(args), "%s %s", account, bad[i]);
+		cr_expect_eq(voxctl_billing(args, out, sizeof(out)), 2, "%s",
+		             bad[i]);
+	}
+	cr_expect_eq(voxctl_billing("not-a-uuid", out, sizeof(out)), 2);
+	cr_expect_eq(voxctl_billing("", out, sizeof(out)), 2);
+	snprintf(args, sizeof(args), "%s --dunning-plan nosuchplan", account);
+	cr_expect_eq(voxctl_billing(args, out, sizeof(out)), 1);
+	cr_expect_eq(voxctl_billing("0193a5f2-7c4d-7000-8000-000000000000", out,
+	                            sizeof(out)),
+	             1);
+	invoice(account, "draft", NULL, "2026-11-15T00:00:00Z", 0, 0, 0, id);
+	snprintf(args, sizeof(args), "%s --anchor-day 1", account);
+	cr_expect_eq(voxctl_billing(args, out, sizeof(out)), 1);
+	snprintf(args, sizeof(args), "%s --tax-rate-ppm 0", account);
+	cr_assert_eq(voxctl_billing(args, out, sizeof(out)), 0);
+	o = json_loads(out, 0, NULL);
+	cr_expect_eq(json_integer_value(json_object_get(o, "anchor_day")), 15);
+	cr_expect_str_eq(vox_json_str(o, "dunning_plan"), "lenient");
+	json_decref(o);
 }
