@@ -134,6 +134,8 @@ static const char *shape_error(const json_t *doc, const char **why)
 	*why = "must be a string of 1 to 64 characters";
 	if (json_is_object(lpe) && !opt_text(lpe, "decline_code", GW_CODE_MAX))
 		return "data.object.last_payment_error.decline_code";
+	if (json_is_object(lpe) && !opt_text(lpe, "code", GW_CODE_MAX))
+		return "data.object.last_payment_error.code";
 	*why = "must be an object";
 	if (meta != NULL && !json_is_null(meta) && !json_is_object(meta))
 		return "data.object.metadata";
@@ -191,6 +193,11 @@ static json_t *event_kept(const json_t *doc)
 	        "metadata", "invoice_id", copy_or_null(meta, "invoice_id"),
 	        "payment_id", copy_or_null(meta, "payment_id"), "account_id",
 	        copy_or_null(meta, "account_id"));
+	/* The error's code too: the worker falls back to it when a decline
+	 * has no decline_code (BILLING.md "Payments"). */
+	json_object_set_new(out, "code",
+	                    json_is_object(lpe) ? copy_or_null(lpe, "code")
+	                                        : json_null());
 	return out;
 }
 

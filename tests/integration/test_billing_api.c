@@ -1047,7 +1047,7 @@ Test(billing_api, gateway_webhook_signature_and_forwarding)
 	         "\"object\":\"payment_intent\",\"amount\":236.0,\"currency\":"
 	         "\"usd\",\"status\":\"requires_payment_method\","
 	         "\"customer\":\"cus_secret\",\"last_payment_error\":{"
-	         "\"decline_code\":\"insufficient_funds\",\"message\":\"no\"},"
+	         "\"decline_code\":\"insufficient_funds\",\"code\":\"card_declined\",\"message\":\"no\"},"
 	         "\"metadata\":{\"invoice_id\":\"%s\",\"payment_id\":\"%s\","
 	         "\"account_id\":\"%s\"}}}}",
 	         evt, now, inv, pay, account);
@@ -1104,6 +1104,8 @@ Test(billing_api, gateway_webhook_signature_and_forwarding)
 	cr_expect_str_eq(vox_json_str(data, "decline_code"),
 	                 "insufficient_funds");
 	cr_expect_str_eq(vox_json_str(data, "currency"), "USD");
+	cr_expect_str_eq(vox_json_str(data, "code"), "card_declined");
+	cr_expect_null(json_object_get(data, "message"));
 	cr_expect_eq(json_integer_value(json_object_get(data, "amount")), 236);
 	cr_expect_str_eq(
 	        vox_json_str(json_object_get(data, "metadata"), "invoice_id"),
