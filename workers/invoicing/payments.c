@@ -779,8 +779,9 @@ static void charge_due(vox_pg_t *pg, struct invoicing_ctx *ic)
 	PGresult *res;
 	int n;
 
-	/* the longest a call can take (3 attempts and their backoff), twice */
-	lease_s = 2 * (3 * ic->payment_timeout_ms + 6000) / 1000 + 1;
+	/* longer than a call can take (3 attempts and their backoff): the
+	 * time after which a worker killed in the middle is replaced */
+	lease_s = 2 * (3 * ic->payment_timeout_ms) / 1000 + 5;
 	snprintf(limit, sizeof(limit), "%ld", ic->tick_batch);
 	snprintf(lease, sizeof(lease), "%ld", lease_s);
 	if (vox_pg_execp(
