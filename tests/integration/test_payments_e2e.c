@@ -16,10 +16,12 @@
  * the same key, still one charge; a gateway event applied once.
  */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +67,37 @@ static int sandbox(const char *method, const char *path, const char *body,
 	return status;
 }
 
+/* t_spawn, but the worker dies with the test process: a crashed test
+ * must not leave a worker whose tick charges every later test's
+ * payments. */
+static pid_t spawn(const char *logfile, const char *const *env)
+{
+	char path[1024];
+	pid_t parent = getpid(), pid;
+
+	snprintf(path, sizeof(path), "%s/../test-bin/invoicing",
+	         t_env("VOX_BIN_DIR"));
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		for (int i = 0; env[i]; i++)
+			putenv((char *)env[i]);
+		execl(path, "invoicing", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 static void worker_start(const char *fault_point)
 {
 	static char topics[240], group[280], url[80], fault[120];
@@ -88,7 +121,7 @@ static void worker_start(const char *fault_point)
 	                     "VOX_INVOICING_SCHEDULE=0",
 	                     NULL};
 	snprintf(log, sizeof(log), "payments-e2e-worker-%d.log", ++W.starts);
-	W.worker = t_spawn("../test-bin/invoicing", log, env);
+	W.worker = spawn(log, env);
 }
 
 static void setup(void)
@@ -106,6 +139,12 @@ static void teardown(void)
 		t_stop(W.worker, SIGTERM, 20000);
 }
 
+static void delivered(void *opaque, const vox_error_t *err, int32_t partition,
+                      int64_t offset)
+{
+	(void)opaque, (void)err, (void)partition, (void)offset;
+}
+
 static void produce(const char *type, json_t *data)
 {
 	vox_producer_conf_t conf = {.brokers = t_env("VOX_KAFKA_BROKERS"),
@@ -121,7 +160,8 @@ static void produce(const char *type, json_t *data)
 	p = vox_producer_new(&conf, &err);
 	cr_assert_not_null(p, "%s", err.message);
 	cr_assert_eq(vox_producer_send(p, W.topic, W.account, text,
-	                               strlen(text), NULL, 0, NULL, NULL, &err),
+	                               strlen(text), NULL, 0, delivered, NULL,
+	                               &err),
 	             0, "%s", err.message);
 	vox_producer_destroy(p, 10000);
 	free(text);
