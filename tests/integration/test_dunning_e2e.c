@@ -273,12 +273,13 @@ static void plan(const char *steps, char name[40])
 
 	vox_uuid7(id);
 	snprintf(name, 40, "dun-%s", id + 24);
-	const char *p[] = {name, steps, account};
+	const char *p[] = {name, steps};
+	const char *a[] = {account, name};
 	sql("INSERT INTO dunning_plans (name, steps) VALUES ($1, $2::jsonb)", 2,
 	    p);
 	sql("INSERT INTO billing_accounts (account_id, dunning_plan) VALUES "
-	    "($3, $1) ON CONFLICT (account_id) DO UPDATE SET dunning_plan = $1",
-	    3, p);
+	    "($1, $2) ON CONFLICT (account_id) DO UPDATE SET dunning_plan = $2",
+	    2, a);
 }
 
 /* A finalized invoice of last month, due now, 12.345678 owed (12.35 to
@@ -296,7 +297,7 @@ static void invoice(char id[40])
 	                    "period_start, period_end, status, "
 	                    "subtotal_micros, tax_micros, total_micros, "
 	                    "amount_due_micros, currency, issued_at, due_at, "
-	                    "timezone) VALUES ($1, upper(left($1::text, 8)) "
+	                    "timezone) VALUES ($1::uuid, upper(left($1::text, 8)) "
 	                    "|| '-000001', 1, date_trunc('month', now()) - "
 	                    "interval '1 month', date_trunc('month', now()), "
 	                    "'finalized', 12345678, 0, 12345678, 12350000, "
