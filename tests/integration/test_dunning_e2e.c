@@ -16,6 +16,7 @@
  *    (operations of kind number.release, completed), the holds gone.
  */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -292,17 +293,18 @@ static void invoice(char id[40])
 	PGresult *res;
 
 	cr_assert_eq(
-	        vox_pg_exec(pg,
-	                    "INSERT INTO invoices (account_id, number, seq, "
-	                    "period_start, period_end, status, "
-	                    "subtotal_micros, tax_micros, total_micros, "
-	                    "amount_due_micros, currency, issued_at, due_at, "
-	                    "timezone) VALUES ($1::uuid, upper(left($1::text, 8)) "
-	                    "|| '-000001', 1, date_trunc('month', now()) - "
-	                    "interval '1 month', date_trunc('month', now()), "
-	                    "'finalized', 12345678, 0, 12345678, 12350000, "
-	                    "'USD', now(), now(), 'UTC') RETURNING id",
-	                    1, p, &res, &err),
+	        vox_pg_exec(
+	                pg,
+	                "INSERT INTO invoices (account_id, number, seq, "
+	                "period_start, period_end, status, "
+	                "subtotal_micros, tax_micros, total_micros, "
+	                "amount_due_micros, currency, issued_at, due_at, "
+	                "timezone) VALUES ($1::uuid, upper(left($1::text, 8)) "
+	                "|| '-000001', 1, date_trunc('month', now()) - "
+	                "interval '1 month', date_trunc('month', now()), "
+	                "'finalized', 12345678, 0, 12345678, 12350000, "
+	                "'USD', now(), now(), 'UTC') RETURNING id",
+	                1, p, &res, &err),
 	        0, "%s", err.message);
 	snprintf(id, 40, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -363,6 +365,39 @@ static void produce(const char *type, json_t *data)
 	rd_kafka_destroy(rk);
 	free(text);
 	json_decref(ev);
+}
+
+/* A card (4242..., always succeeds) made at the payment gateway sandbox,
+ * as its client-side library would: its pm_ token. */
+static void gateway_method(char pm[80])
+{
+	char url[200];
+	struct t_http_buf b = {NULL, 0};
+	CURL *c = curl_easy_init();
+	struct curl_slist *h =
+	        curl_slist_append(NULL, "Authorization: Bearer sk_sandbox");
+	json_t *doc;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%s/v1/payment_methods",
+	         getenv("VOX_PAYMENT_PORT") ? getenv("VOX_PAYMENT_PORT")
+	                                    : "27182");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+	                 "type=card&card[number]=4242424242424242&"
+	                 "card[exp_month]=12&card[exp_year]=2034");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_http_collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "payment sandbox down");
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	doc = b.data ? json_loads(b.data, 0, NULL) : NULL;
+	cr_assert(vox_json_str(doc, "id") != NULL, "sandbox: %s",
+	          b.data ? b.data : "");
+	snprintf(pm, 80, "%s", vox_json_str(doc, "id"));
+	json_decref(doc);
+	free(b.data);
 }
 
 static const char reminders_sql[] =
@@ -452,12 +487,14 @@ Test(dunning_e2e, ladder_reminds_suspends_and_payment_lifts_every_hold)
 	}
 
 	/* PAYMENT: an active default method, then pay */
-	const char *p[] = {account};
+	char pm[80];
+
+	gateway_method(pm);
+	const char *p[] = {account, pm};
 	sql("INSERT INTO payment_methods (account_id, gateway, gateway_token, "
 	    "brand, last4, exp_month, exp_year, is_default, status) VALUES "
-	    "($1, 'sandbox', 'pm_card_visa', 'visa', '4242', 12, 2034, true, "
-	    "'active')",
-	    1, p);
+	    "($1, 'sandbox', $2, 'visa', '4242', 12, 2034, true, 'active')",
+	    2, p);
 	produce("vox.invoice.pay_requested",
 	        json_pack("{s:s, s:s}", "account_id", account, "invoice_id",
 	                  inv));
