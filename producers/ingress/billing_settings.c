@@ -33,12 +33,12 @@ static const char settings_sql[] =
 static json_t *settings_json(const PGresult *res)
 {
 	return json_pack(
-	        "{s:i, s:i, s:i, s:i, s:s, s:s, s:o, s:I, s:s, s:s, "
+	        "{s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:I, s:s, s:s, "
 	        "s:{s:s, s:s}, s:b}",
-	        "anchor_day", atoi(PQgetvalue(res, 0, 0)), "tax_rate_ppm",
-	        atoi(PQgetvalue(res, 0, 1)), "grace_days",
-	        atoi(PQgetvalue(res, 0, 2)), "payment_terms_days",
-	        atoi(PQgetvalue(res, 0, 3)), "dunning_plan",
+	        "anchor_day", billing_micros(res, 0, 0), "tax_rate_ppm",
+	        billing_micros(res, 0, 1), "grace_days",
+	        billing_micros(res, 0, 2), "payment_terms_days",
+	        billing_micros(res, 0, 3), "dunning_plan",
 	        PQgetvalue(res, 0, 4), "standing", PQgetvalue(res, 0, 5),
 	        "suspended_at",
 	        PQgetisnull(res, 0, 6) ? json_null()

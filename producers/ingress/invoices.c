@@ -318,9 +318,9 @@ static bool date_ok(const char *s)
 	    strspn(s, "0123456789") != 4 || strspn(s + 5, "0123456789") != 2 ||
 	    strspn(s + 8, "0123456789") != 2)
 		return false;
-	y = atoi(s);
-	m = atoi(s + 5);
-	d = atoi(s + 8);
+	y = (int)strtol(s, NULL, 10);
+	m = (int)strtol(s + 5, NULL, 10);
+	d = (int)strtol(s + 8, NULL, 10);
 	if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 ||
 	    d > mdays[m - 1])
 		return false;

@@ -950,9 +950,9 @@ Test(billing_api, csv_lines_and_usage_detail)
 	        "i.period_end AND r.cost_micros IS NOT NULL AND r.created_at "
 	        "<= i.usage_cutoff",
 	        2, params);
-	cr_expect_eq(csv_rows(body.data) - 1, atoi(want), "rows %d, SQL %s",
-	             csv_rows(body.data) - 1, want);
-	cr_expect_eq(atoi(want), 3000);
+	cr_expect_eq(csv_rows(body.data) - 1, (int)strtol(want, NULL, 10),
+	             "rows %d, SQL %s", csv_rows(body.data) - 1, want);
+	cr_expect_eq((int)strtol(want, NULL, 10), 3000);
 	free(want);
 	/* the cost column sums to the SQL sum */
 	long long sum = 0;
@@ -1047,7 +1047,8 @@ Test(billing_api, gateway_webhook_signature_and_forwarding)
 	         "\"object\":\"payment_intent\",\"amount\":236.0,\"currency\":"
 	         "\"usd\",\"status\":\"requires_payment_method\","
 	         "\"customer\":\"cus_secret\",\"last_payment_error\":{"
-	         "\"decline_code\":\"insufficient_funds\",\"code\":\"card_declined\",\"message\":\"no\"},"
+	         "\"decline_code\":\"insufficient_funds\",\"code\":\"card_"
+	         "declined\",\"message\":\"no\"},"
 	         "\"metadata\":{\"invoice_id\":\"%s\",\"payment_id\":\"%s\","
 	         "\"account_id\":\"%s\"}}}}",
 	         evt, now, inv, pay, account);
