@@ -638,7 +638,7 @@ static int attempt_open(vox_pg_t *pg, const char *payment_id, int *no,
 		                     "payment %s is no longer pending",
 		                     payment_id);
 	}
-	*no = atoi(PQgetvalue(res, 0, 0));
+	*no = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(key, 128, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return 0;
@@ -666,7 +666,7 @@ static int attempt_processing(vox_pg_t *pg, const char *payment_id, int *no,
 		                     "payment %s: no processing intent",
 		                     payment_id);
 	}
-	*no = atoi(PQgetvalue(res, 0, 0));
+	*no = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	snprintf(intent, 128, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return 0;
@@ -1099,7 +1099,7 @@ static int attempt_of(vox_pg_t *pg, const char *intent, const char *payment,
 		return 0;
 	}
 	snprintf(payment_id, 40, "%s", PQgetvalue(res, 0, 0));
-	*no = atoi(PQgetvalue(res, 0, 1));
+	*no = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
 	PQclear(res);
 	return 1;
 }
