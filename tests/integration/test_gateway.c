@@ -19,7 +19,7 @@
 
 static int port(void)
 {
-	return atoi(t_env("VOX_PAYMENT_PORT"));
+	return (int)strtol(t_env("VOX_PAYMENT_PORT"), NULL, 10);
 }
 
 static vox_gateway_t *gateway(int timeout_ms, int attempts)

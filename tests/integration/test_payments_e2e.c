@@ -44,7 +44,7 @@ static struct world W;
 
 static int port(void)
 {
-	return atoi(t_env("VOX_PAYMENT_PORT"));
+	return (int)strtol(t_env("VOX_PAYMENT_PORT"), NULL, 10);
 }
 
 static int sandbox(const char *method, const char *path, const char *body,
