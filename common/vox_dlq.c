@@ -8,6 +8,7 @@
 
 #include "vox_consumer_int.h"
 #include "vox_log.h"
+#include "vox_ops.h"
 #include "vox_time.h"
 
 /* A dead letter sent without waiting (batch mode): the delivery report
@@ -90,10 +91,25 @@ static int dlq_send_to(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	return rc;
 }
 
+/* The operation a dead-lettered command names fails with the reason
+ * (vox_op_dead_lettered); a failure to say so is logged, and the dead
+ * letter goes on. */
+static void dlq_fail_operation(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+                               const char *reason)
+{
+	vox_error_t err;
+
+	if (c->pg != NULL && vox_op_dead_lettered(c->pg, rkm->payload, rkm->len,
+	                                          reason, &err) != 0)
+		vox_log(VOX_LOG_WARN, "dead letter's operation not failed",
+		        "error", err.message, NULL);
+}
+
 int vox_dlq_send(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                  const char *reason, int attempts,
                  volatile sig_atomic_t *running)
 {
+	dlq_fail_operation(c, rkm, reason);
 	return dlq_send_to(c, rkm, reason, attempts, running, NULL);
 }
 /* Dead-letters the marked messages of a batch: all queued at once, then
@@ -109,7 +125,10 @@ int vox_dlq_send_marked(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
-		marked += msgs[i].dlq_reason[0] != '\0';
+		if (msgs[i].dlq_reason[0] != '\0') {
+			marked++;
+			dlq_fail_operation(c, rkms[i], msgs[i].dlq_reason);
+		}
 	if (marked == 0)
 		return 0;
 	slots = calloc(n, sizeof(*slots));

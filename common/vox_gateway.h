@@ -80,14 +80,16 @@ typedef struct vox_gateway_charge {
 
 /* POST /v1/payment_intents {amount (minor units), currency (lower case on
  * the wire), payment_method, confirm: true, metadata {invoice_id,
- * payment_id}} with Idempotency-Key: key. 0 with out filled, or an error:
- * retriable after max_attempts (same key each time), VOX_ERR_INVALID for
- * a request the gateway refuses (400), VOX_ERR_NOT_FOUND (no such
- * payment method). */
+ * payment_id, account_id}} with Idempotency-Key: key (the gateway's
+ * webhooks carry the metadata back: the ingress keys them by account). 0 with
+ * out filled, or an error: retriable after max_attempts (same key each time),
+ * VOX_ERR_INVALID for a request the gateway refuses (400), VOX_ERR_NOT_FOUND
+ * (no such payment method). */
 int vox_gateway_charge(vox_gateway_t *gw, const char *key, const char *token,
                        int64_t amount_minor, const char *currency,
                        const char *invoice_id, const char *payment_id,
-                       vox_gateway_charge_t *out, vox_error_t *err);
+                       const char *account_id, vox_gateway_charge_t *out,
+                       vox_error_t *err);
 
 /* GET /v1/payment_intents/{id}: the intent's state now, as a charge
  * result (for a PROCESSING one). */

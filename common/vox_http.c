@@ -211,6 +211,70 @@ void vox_http_reply(vox_http_req_t *req, int status, const char *content_type,
 	req->status = status;
 }
 
+struct http_stream {
+	vox_http_stream_fn fn;
+	void *arg;
+	void (*free_fn)(void *);
+};
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *st = cls;
+	long n = st->fn(st->arg, pos, buf, max);
+
+	if (n == VOX_HTTP_STREAM_END)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n <= 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return (ssize_t)n;
+}
+
+static void http_stream_free(void *cls)
+{
+	struct http_stream *st = cls;
+
+	if (st->free_fn != NULL)
+		st->free_fn(st->arg);
+	free(st);
+}
+
+void vox_http_reply_stream(vox_http_req_t *req, int status,
+                           const char *content_type, vox_http_stream_fn fn,
+                           void *arg, void (*free_fn)(void *))
+{
+	struct http_stream *st = malloc(sizeof(*st));
+	struct MHD_Response *resp = NULL;
+
+	http_reply_hook(req, status, NULL, 0);
+	if (st != NULL) {
+		st->fn = fn;
+		st->arg = arg;
+		st->free_fn = free_fn;
+		resp = MHD_create_response_from_callback(
+		        MHD_SIZE_UNKNOWN, 64 * 1024, http_stream_read, st,
+		        http_stream_free);
+	}
+	if (resp == NULL) {
+		free(st);
+		if (free_fn != NULL)
+			free_fn(arg);
+		vox_http_reply_error(req, 500, "internal", "out of memory",
+		                     NULL);
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        content_type);
+	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+	for (int i = 0; i < req->nheaders; i++)
+		if (req->hdr_names[i] && req->hdr_values[i])
+			MHD_add_response_header(resp, req->hdr_names[i],
+			                        req->hdr_values[i]);
+	if (req->response != NULL)
+		MHD_destroy_response(req->response);
+	req->response = resp;
+	req->status = status;
+}
+
 void vox_http_reply_json(vox_http_req_t *req, int status, json_t *json)
 {
 	char *text = vox_json_dump(json);

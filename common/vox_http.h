@@ -105,6 +105,21 @@ typedef void (*vox_http_reply_hook_fn)(vox_http_req_t *req, int status,
 void vox_http_on_reply(vox_http_req_t *req, vox_http_reply_hook_fn fn,
                        void *arg);
 
+/* A streamed answer (chunked: its length is not known up front), for
+ * bodies too large to build in memory (an invoice's usage records as CSV).
+ * fn fills buf with up to max bytes (at least 1, blocking if it must) and
+ * returns how many; VOX_HTTP_STREAM_END when the body is complete,
+ * VOX_HTTP_STREAM_ERROR to cut the connection (the client sees a truncated
+ * chunked body, never a complete-looking one). It runs on a server thread.
+ * free_fn(arg) runs once when the answer is done or abandoned. */
+#define VOX_HTTP_STREAM_END   (-1)
+#define VOX_HTTP_STREAM_ERROR (-2)
+typedef long (*vox_http_stream_fn)(void *arg, uint64_t pos, char *buf,
+                                   size_t max);
+void vox_http_reply_stream(vox_http_req_t *req, int status,
+                           const char *content_type, vox_http_stream_fn fn,
+                           void *arg, void (*free_fn)(void *));
+
 /* Parks the connection; the handler returns without replying. */
 void vox_http_suspend(vox_http_req_t *req);
 /* From any thread: then(req, ctx) runs on a server thread and replies. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vox_json.h"
+#include "vox_uuid.h"
 
 /* vox_iso() (migration 0008) formats RFC 3339 UTC with microseconds. */
 static const char op_get_sql[] =
@@ -143,5 +144,45 @@ int vox_op_get(vox_pg_t *pg, const char *id, const char *account_id,
 out:
 	PQclear(res);
 	PQclear(hist);
+	return rc;
+}
+
+int vox_op_dead_lettered(vox_pg_t *pg, const void *payload, size_t len,
+                         const char *reason, vox_error_t *err)
+{
+	json_t *ev = json_loadb(payload, len, 0, NULL);
+	const char *op_id, *account, *type;
+	const char *params[4];
+	int rc = 0;
+
+	if (ev == NULL)
+		return 0; /* not JSON: names no operation */
+	op_id = vox_json_str(json_object_get(ev, "data"), "operation_id");
+	account = vox_json_str(ev, "accountid");
+	type = vox_json_str(ev, "type");
+	if (op_id != NULL && vox_uuid_valid(op_id)) {
+		params[0] = op_id;
+		params[1] = account != NULL && vox_uuid_valid(account) ? account
+		                                                       : NULL;
+		params[2] = type != NULL ? type : "unknown";
+		params[3] = reason;
+		rc = vox_pg_execp(
+		        pg, "vox_op_dead_lettered",
+		        "WITH op AS (INSERT INTO operations AS o (id, "
+		        "account_id, kind, status, error_code, error_message, "
+		        "completed_at) VALUES ($1::uuid, $2::uuid, $3, "
+		        "'failed', 'dead_lettered', $4, now()) ON CONFLICT "
+		        "(id) "
+		        "DO UPDATE SET status = 'failed', error_code = "
+		        "'dead_lettered', error_message = $4, completed_at = "
+		        "now(), updated_at = now() WHERE o.status IN "
+		        "('accepted', 'running') RETURNING id) INSERT INTO "
+		        "operation_events (operation_id, status, detail) "
+		        "SELECT "
+		        "id, 'failed', jsonb_build_object('code', "
+		        "'dead_lettered', 'message', $4::text) FROM op",
+		        4, params, NULL, err);
+	}
+	json_decref(ev);
 	return rc;
 }

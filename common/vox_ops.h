@@ -39,4 +39,14 @@ int vox_op_finish(vox_pg_t *pg, const vox_op_t *op, const char *status,
 int vox_op_get(vox_pg_t *pg, const char *id, const char *account_id,
                json_t **out, vox_error_t *err);
 
+/* A command about to be dead-lettered (payload: its raw envelope): when
+ * its data names an operation (data.operation_id) that is not finished,
+ * the operation fails with code "dead_lettered" and the reason, so the
+ * client sees why instead of an operation that runs forever. If the
+ * ingress has not recorded it yet, it is made failed (kind: the command's
+ * type) and the ingress's later accept leaves it so. Best effort, outside
+ * any transaction: returns 0, or the error (logged by the caller). */
+int vox_op_dead_lettered(vox_pg_t *pg, const void *payload, size_t len,
+                         const char *reason, vox_error_t *err);
+
 #endif

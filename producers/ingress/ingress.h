@@ -50,6 +50,8 @@ struct ingress_cfg {
 	long document_max_bytes;
 	/* SMS receipts (sms_status.c); callback URL "": ours on 127.0.0.1 */
 	const char *sms_callback_url, *sms_auth_token, *sms_account_sid;
+	/* The payment gateway's webhook signing secret (gateway_events.c). */
+	const char *payment_webhook_secret;
 };
 
 struct key_cache;

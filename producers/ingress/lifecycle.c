@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing.h"
 #include "ingress.h"
 #include "vox_json.h"
 #include "vox_phone.h"
@@ -125,7 +126,8 @@ void ingress_reservation_create(vox_http_req_t *req, void *ctx)
 		}
 		json_array_append_new(list, json_string(p.e164));
 	}
-	if (!idem_begin(req, ir)) {
+	/* Before the key: a 403 stored for it would outlive the block. */
+	if (billing_purchase_blocked(req, ir) || !idem_begin(req, ir)) {
 		json_decref(list);
 		goto out;
 	}
@@ -239,7 +241,7 @@ void ingress_order_create(vox_http_req_t *req, void *ctx)
 		        json_pack("{s:s}", "field", "reservation_id"));
 		goto out;
 	}
-	if (!idem_begin(req, ir) ||
+	if (billing_purchase_blocked(req, ir) || !idem_begin(req, ir) ||
 	    (key = reservation_active(req, ir, rid)) == NULL)
 		goto out;
 	vox_uuid7(oid);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "billing.h"
 #include "carrier_keys.h"
 #include "ingress.h"
 #include "routing.h"
@@ -57,6 +58,12 @@ static const route_rule_t carrier_route = {
         .perms = 0, .limit_class = "command", .max_body = INGRESS_CDR_MAX_BODY};
 static const route_rule_t carrier_decision_route = {.perms = 0,
                                                     .limit_class = "route"};
+/* Billing: invoices, payment methods, settings (docs/BILLING.md "API"). */
+static const route_rule_t billing_route = {.perms = VOX_PERM_BILLING,
+                                           .limit_class = "command"};
+/* The payment gateway signs its webhooks (gateway_events.c): no account. */
+static const route_rule_t gateway_route = {
+        .perms = 0, .limit_class = "command", .max_body = 64 * 1024};
 /* POST /v1/documents: its body cap is VOX_DOCUMENT_MAX_BYTES plus the
  * multipart framing, set from the configuration before serving. */
 static route_rule_t document_upload_route = {.perms = VOX_PERM_OPERATE,
@@ -163,6 +170,40 @@ static const vox_http_route_t routes[] = {
          &read_route},
         {"GET", "/v1/porting-orders/{id}/allowed-foc-windows",
          ingress_porting_windows, NULL, &read_route},
+        {"GET", "/v1/invoices", ingress_invoice_list, NULL, &read_route},
+        {"POST", "/v1/invoices", ingress_invoice_generate, NULL,
+         &billing_route},
+        {"GET", "/v1/invoices/{id}", ingress_invoice_get, NULL, &read_route},
+        {"GET", "/v1/invoices/{id}/pdf", ingress_invoice_pdf, NULL,
+         &read_route},
+        {"GET", "/v1/invoices/{id}/csv", ingress_invoice_csv, NULL,
+         &read_route},
+        {"POST", "/v1/invoices/{id}/actions/finalize", ingress_invoice_finalize,
+         NULL, &billing_route},
+        {"POST", "/v1/invoices/{id}/actions/void", ingress_invoice_void, NULL,
+         &billing_route},
+        {"POST", "/v1/invoices/{id}/actions/mark-uncollectible",
+         ingress_invoice_uncollectible, NULL, &billing_route},
+        {"POST", "/v1/invoices/{id}/actions/pay", ingress_invoice_pay, NULL,
+         &billing_route},
+        {"POST", "/v1/invoices/{id}/credit-notes", ingress_credit_note_create,
+         NULL, &billing_route},
+        {"GET", "/v1/cost-analytics", ingress_cost_analytics, NULL,
+         &read_route},
+        {"POST", "/v1/payment-methods", ingress_payment_method_create, NULL,
+         &billing_route},
+        {"GET", "/v1/payment-methods", ingress_payment_method_list, NULL,
+         &read_route},
+        {"DELETE", "/v1/payment-methods/{id}", ingress_payment_method_delete,
+         NULL, &billing_route},
+        {"POST", "/v1/payment-methods/{id}/actions/make-default",
+         ingress_payment_method_default, NULL, &billing_route},
+        {"GET", "/v1/billing/settings", ingress_billing_settings_get, NULL,
+         &read_route},
+        {"PATCH", "/v1/billing/settings", ingress_billing_settings_patch, NULL,
+         &billing_route},
+        {"POST", "/v1/payment-gateway/events", ingress_gateway_event, NULL,
+         &gateway_route},
         {"POST", "/v1/providers/sms/status", ingress_sms_status, NULL,
          &provider_route},
         {"POST", "/v1/carrier/cdrs", ingress_cdr_push, NULL, &carrier_route},
@@ -766,6 +807,11 @@ int main(int argc, char **argv)
 	         "our account at the SMS provider: receipts naming another "
 	         "AccountSid are refused",
 	         &cfg.sms_account_sid},
+	        {"VOX_PAYMENT_WEBHOOK_SECRET", VOX_CFG_STRING, "whsec_sandbox",
+	         1, 512,
+	         "the payment gateway's webhook signing secret "
+	         "(Gateway-Signature of POST /v1/payment-gateway/events)",
+	         &cfg.payment_webhook_secret},
 	        {"VOX_S3_ENDPOINT", VOX_CFG_STRING, "http://127.0.0.1:27090", 8,
 	         2048,
 	         "the S3-compatible object store of documents (AWS S3, MinIO, "

@@ -1,10 +1,10 @@
 /*
  * The in-memory routing table (routing.h) and the decision rule of
- * docs/ROUTING.md: not configured, disabled or without a primary
- * destination -> reject; open -> forward to business_hours_destination or
- * else primary_destination; closed or holiday -> forward to
- * after_hours_destination when set, else voicemail when it is enabled, else
- * reject. No business-hours document: always open ("default").
+ * docs/ROUTING.md: held for an unpaid invoice (dunning), not configured,
+ * disabled or without a primary destination -> reject; open -> forward to
+ * business_hours_destination or else primary_destination; closed or holiday ->
+ * forward to after_hours_destination when set, else voicemail when it is
+ * enabled, else reject. No business-hours document: always open ("default").
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +22,7 @@ struct routing_entry {
 	char e164[20];
 	char number_id[VOX_UUID_STRLEN];
 	bool configured, enabled, voicemail;
+	bool held; /* billing_hold_at: suspended for an unpaid invoice */
 	char primary[ROUTING_DEST_MAX], failover[ROUTING_DEST_MAX];
 	char open_dest[ROUTING_DEST_MAX], closed_dest[ROUTING_DEST_MAX];
 	int timeout_s;
@@ -36,10 +37,11 @@ struct routing_table {
 };
 
 /* Columns: id, e164, status, call_forwarding, business_hours, voicemail,
- * the account's time zone. */
+ * the account's time zone, whether a billing hold is on it. */
 #define ROUTING_SELECT                                                         \
 	"SELECT n.id, n.e164, n.status, c.call_forwarding::text, "             \
-	"c.business_hours::text, c.voicemail::text, a.timezone FROM numbers "  \
+	"c.business_hours::text, c.voicemail::text, a.timezone, "              \
+	"n.billing_hold_at IS NOT NULL FROM numbers "                          \
 	"n LEFT JOIN number_configurations c ON c.number_id = n.id LEFT "      \
 	"JOIN accounts a ON a.id = n.account_id WHERE "
 
@@ -94,6 +96,7 @@ static struct routing_entry *entry_from_row(const PGresult *res, int row)
 	if (!PQgetisnull(res, row, 5))
 		voicemail = json_loads(PQgetvalue(res, row, 5), 0, NULL);
 	entry_routing(e, routing);
+	e->held = strcmp(PQgetvalue(res, row, 7), "t") == 0;
 	e->voicemail = json_is_true(json_object_get(voicemail, "enabled"));
 	if (json_is_object(hours) && json_object_size(hours) > 0 &&
 	    vox_schedule_parse(hours, zone, &e->sched, &err) != 0) {
@@ -313,6 +316,10 @@ static int decide(const struct routing_entry *e, int64_t at_us,
 	out->next_us = st.next_transition_us;
 	snprintf(out->rule, sizeof(out->rule), "%s", st.rule);
 	out->action = ROUTING_REJECT;
+	if (e->held) { /* dunning: nothing of its configuration applies */
+		snprintf(out->rule, sizeof(out->rule), "billing_suspended");
+		return 0;
+	}
 	if (!e->configured) {
 		snprintf(out->rule, sizeof(out->rule),
 		         "routing_not_configured");

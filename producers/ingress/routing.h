@@ -41,7 +41,8 @@ typedef struct routing_decision {
 	vox_schedule_state_kind_t state;
 	/* The schedule's rule ("weekly:mon#0", "override:3", "default"), or
 	 * why the call is refused whatever the time: "number_unknown",
-	 * "routing_not_configured", "routing_disabled", "no_destination". */
+	 * "billing_suspended", "routing_not_configured", "routing_disabled",
+	 * "no_destination". */
 	char rule[40];
 	bool has_next;
 	int64_t next_us;

@@ -35,7 +35,11 @@ static const char *const public_types[] = {
         "porting_order.submitted", "porting_order.in_process",
         "porting_order.exception", "porting_order.foc_date_confirmed",
         "porting_order.ported", "porting_order.cancel_pending",
-        "porting_order.cancelled", "porting_order.expired", NULL};
+        "porting_order.cancelled", "porting_order.expired",
+        /* billing (workers/invoicing, docs/BILLING.md "Events") */
+        "invoice.finalized", "invoice.paid", "invoice.payment_failed",
+        "invoice.payment_reminder", "account.billing_suspended",
+        "account.billing_reinstated", NULL};
 
 /* ---------------------------------------------------------------- shared */
 

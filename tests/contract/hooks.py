@@ -155,6 +155,11 @@ CARRIER_SECRET = os.environ.get("VOX_CONTRACT_CARRIER_SECRET", "")
 SMS_PATH = "/v1/providers/sms/status"
 SMS_TOKEN = os.environ.get("VOX_CONTRACT_SMS_TOKEN", "sandbox-token")
 SMS_ACCOUNT_SID = os.environ.get("VOX_CONTRACT_SMS_ACCOUNT_SID", "AC_sandbox")
+# The payment gateway's webhooks (POST /v1/payment-gateway/events), signed
+# with the ingress' VOX_PAYMENT_WEBHOOK_SECRET (default whsec_sandbox).
+GATEWAY_SECRET = os.environ.get("VOX_CONTRACT_GATEWAY_SECRET",
+                                os.environ.get("VOX_PAYMENT_WEBHOOK_SECRET", "whsec_sandbox"))
+GATEWAY_PATH = "/v1/payment-gateway/events"
 # A signature is accepted once: each request gets another timestamp, all
 # within the 300 s window.
 _skew = itertools.cycle(range(0, 240))
@@ -182,6 +187,10 @@ class Client(requests.auth.AuthBase):
             r.url = urlunsplit(url._replace(path="/v1/api-keys/" + str(uuid.uuid4())))
         elif url.path == "/v1/usage":
             r.url = urlunsplit(url._replace(query=self.usage_range(url.query)))
+        elif url.path == "/v1/cost-analytics":
+            r.url = urlunsplit(url._replace(query=self.usage_range(url.query, "from", "to")))
+        elif url.path == GATEWAY_PATH:
+            self.gateway(r)
         key = r.headers.get("Idempotency-Key")
         if key is not None and IDEM_KEY.match(key):
             r.headers["Idempotency-Key"] = str(uuid.uuid4())
@@ -216,14 +225,27 @@ class Client(requests.auth.AuthBase):
         r.headers["X-Twilio-Signature"] = base64.b64encode(mac.digest()).decode()
 
     @staticmethod
-    def usage_range(query):
+    def usage_range(query, first="start_date", last="end_date"):
         q = parse_qsl(query, keep_blank_values=True)
         d = dict(q)
-        start, end = _date(d.get("start_date", "")), _date(d.get("end_date", ""))
+        start, end = _date(d.get(first, "")), _date(d.get(last, ""))
         if start and end and start.year >= 2000 and end.year >= 2000:
             if end < start or (end - start).days >= 366:
-                q = [(k, d["start_date"] if k == "end_date" else v) for k, v in q]
+                q = [(k, d[first] if k == last else v) for k, v in q]
         return urlencode(q)
+
+    @staticmethod
+    def gateway(r):
+        """The payment gateway's scheme: t=<unix>,v1=<hex HMAC-SHA256 of
+        "<t>.<body>"> with VOX_CONTRACT_GATEWAY_SECRET."""
+        if "Gateway-Signature" not in r.headers:
+            return
+        body = r.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        t = int(time.time()) - next(_skew)
+        mac = hmac.new(GATEWAY_SECRET.encode(), b"%d." % t + body, hashlib.sha256)
+        r.headers["Gateway-Signature"] = "t=%d,v1=%s" % (t, mac.hexdigest())
 
 
 CLIENT = Client()

@@ -213,6 +213,7 @@ Test(pipeline, malformed_messages_dead_lettered_worker_goes_on, .timeout = 180)
 {
 	char topic[256], dlq[300], group[128], subject[128];
 	char id[VOX_UUID_STRLEN], op[VOX_UUID_STRLEN], *text;
+	char dead_op[VOX_UUID_STRLEN];
 	vox_producer_t *p = t_producer();
 	vox_pg_t *pg = t_pg();
 	struct progress pr = {pg, subject, 1};
@@ -239,6 +240,28 @@ Test(pipeline, malformed_messages_dead_lettered_worker_goes_on, .timeout = 180)
 	text = canary_event("not-a-uuid", subject);
 	publish_raw(p, topic, "k5", text);
 	free(text);
+	/* A command whose operation the ingress accepted, refused for good by
+	 * its handler (a key the canary does not allow): dead-lettered, and
+	 * its operation failed with the reason instead of left accepted. */
+	vox_uuid7(dead_op);
+	{
+		const char *params[] = {dead_op};
+		vox_error_t err;
+
+		cr_assert_eq(vox_pg_execp(pg, "t_dead_op",
+		                          "INSERT INTO operations (id, kind, "
+		                          "status) VALUES ($1, 'canary', "
+		                          "'accepted')",
+		                          1, params, NULL, &err),
+		             0, "%s", err.message);
+	}
+	ev = vox_event_new(
+	        VOX_CANARY_TYPE, "/voxlink/tests", subject, NULL, NULL,
+	        json_pack("{s:s, s:b}", "operation_id", dead_op, "bogus", 1));
+	text = vox_json_dump(ev);
+	publish_raw(p, topic, "k6", text);
+	free(text);
+	json_decref(ev);
 	/* A good one after the bad ones: the worker must still be going. */
 	vox_uuid7(op);
 	text = canary_event(op, subject);
@@ -252,12 +275,19 @@ Test(pipeline, malformed_messages_dead_lettered_worker_goes_on, .timeout = 180)
 	             "worker did not exit cleanly");
 	cr_assert_eq(t_consume_all(dlq, 3000, "vox-dlq-reason", collect_reason,
 	                           &seen),
-	             5, "dead letters: %d", seen.count);
+	             6, "dead letters: %d", seen.count);
 	cr_assert(reason_seen(&seen, "invalid envelope"), "%s",
 	          seen.reasons[0]);
 	cr_assert(reason_seen(&seen, "missing attribute id"));
 	cr_assert(reason_seen(&seen, "duplicate"), "duplicate key reason");
 	cr_assert(reason_seen(&seen, "no handler for type vox.no.such.type"));
 	cr_assert(reason_seen(&seen, "operation_id must be a UUID"));
+	cr_assert_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM operations WHERE id = $1 "
+	                        "AND status = 'failed' AND error_code = "
+	                        "'dead_lettered' AND error_message LIKE "
+	                        "'%bogus%'",
+	                        dead_op),
+	             1, "the dead-lettered command's operation is not failed");
 	vox_pg_destroy(pg);
 }

@@ -400,6 +400,62 @@ Test(routing, changes_reach_the_table_through_notify)
 	          "reactivation not seen within 2 s");
 }
 
+/* Dunning (docs/BILLING.md): a billing hold rejects the number's calls
+ * with rule billing_suspended before any configuration check, the number
+ * keeping its status and configuration; clearing it routes it again; a
+ * number that leaves the account loses its hold (migration 0031). */
+Test(routing, billing_hold_rejects_then_lifts)
+{
+	char id[40], e164[24];
+	struct change c = {e164, "weekly:mon#0", "+14155550101"};
+	vox_pg_t *pg = t_pg();
+	json_t *d;
+
+	number_new(id, e164, routing_full, hours_ny, NULL);
+	cr_assert(t_wait_for(decision_is, &c, 2000), "new number not routed");
+
+	const char *p1[] = {id};
+	sql("UPDATE numbers SET billing_hold_at = now() WHERE id = $1", 1, p1);
+	c.want_rule = "billing_suspended";
+	c.want_dest = "(null)";
+	cr_assert(t_wait_for(decision_is, &c, 2000),
+	          "billing hold not seen within 2 s");
+	d = route(e164, AT_OPEN);
+	expect_decision(d, "reject", "(null)", "open", "billing_suspended");
+	/* nothing of the configuration applies: no failover, no timeout */
+	cr_expect(json_is_null(json_object_get(d, "failover_destination")));
+	cr_expect(json_is_null(json_object_get(d, "timeout_s")));
+	cr_expect_str_eq(str(d, "next_transition_at"), "2026-12-07T22:00:00Z");
+	json_decref(d);
+	/* held whatever the time and the configuration */
+	d = route(e164, AT_HOLIDAY);
+	expect_decision(d, "reject", "(null)", "holiday", "billing_suspended");
+	json_decref(d);
+	cr_expect_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM numbers WHERE id = $1 "
+	                        "AND status = 'active'",
+	                        id),
+	             1, "the hold changed the number's status");
+
+	sql("UPDATE numbers SET billing_hold_at = NULL WHERE id = $1", 1, p1);
+	c.want_rule = "weekly:mon#0";
+	c.want_dest = "+14155550101";
+	cr_assert(t_wait_for(decision_is, &c, 2000),
+	          "hold lifted not seen within 2 s");
+
+	/* held, then released to the pool: the hold goes with the account */
+	sql("UPDATE numbers SET billing_hold_at = now() WHERE id = $1", 1, p1);
+	sql("UPDATE numbers SET status = 'available', account_id = NULL WHERE "
+	    "id = $1",
+	    1, p1);
+	cr_expect_eq(t_pg_count(pg,
+	                        "SELECT count(*) FROM numbers WHERE id = $1 "
+	                        "AND billing_hold_at IS NULL",
+	                        id),
+	             1, "a released number kept its billing hold");
+	vox_pg_destroy(pg);
+}
+
 Test(routing, bad_signature_replay_and_bad_body)
 {
 	char sig_h[160], auth_h[128], *text = NULL, body[128];

@@ -7,6 +7,7 @@
  *   voxctl carrier     create, list, revoke and seal carrier
  *                      credentials (carrier.c)
  *   voxctl mail        the local SMTP sink's Maildir (mail.c)
+ *   voxctl billing     an account's billing settings (billing.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -56,6 +57,10 @@ static const struct voxctl_command {
          voxctl_user},
         {"mail", "list and show the mail the local SMTP sink accepted",
          voxctl_mail},
+        {"billing",
+         "show or set an account's billing settings (tax rate, grace, "
+         "terms, dunning plan, anchor day)",
+         voxctl_billing},
 };
 
 static void usage(FILE *out)

@@ -33,6 +33,7 @@ int voxctl_usage(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_carrier(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_user(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_billing(const struct voxctl_cfg *cfg, int argc, char **argv);
 
 /* cli.c: what the database subcommands share. */
 

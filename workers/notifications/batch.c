@@ -35,6 +35,15 @@ static const vox_handler_t handlers[] = {
         {"porting_order.cancel_pending", notify_number_event},
         {"porting_order.cancelled", notify_number_event},
         {"porting_order.expired", notify_number_event},
+        /* billing (workers/invoicing, docs/BILLING.md "Events"): subject =
+         * the invoice id, or the account id for account.*, so one
+         * invoice's (one account's) messages keep their order */
+        {"invoice.finalized", notify_number_event},
+        {"invoice.paid", notify_number_event},
+        {"invoice.payment_failed", notify_number_event},
+        {"invoice.payment_reminder", notify_number_event},
+        {"account.billing_suspended", notify_number_event},
+        {"account.billing_reinstated", notify_number_event},
 };
 
 /* The handler of type, NULL for the types that are not ours (the rest of

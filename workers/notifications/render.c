@@ -2,8 +2,12 @@
  * Templates: <dir>/<lang>/<event type>.<part>.mustache, part one of
  * subject, txt, html, sms; loaded and checked once at startup (a template
  * that does not parse stops the worker, naming the file), rendered with
- * vox_template over {event, data, account}. The account's language picks
- * the directory; a missing template falls back to en.
+ * vox_template over {event, data, account, money}. The account's language
+ * picks the directory; a missing template falls back to en. Mustache cannot
+ * format money: for every integer data.<name>_micros of an event whose
+ * data has a currency, money.<name> is the amount rounded to the
+ * currency's minor unit with its code ("12.35 USD", vox_money_format_minor),
+ * so billing templates write {{money.amount_due}}.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 
 #include "notifications.h"
 #include "vox_json.h"
+#include "vox_money.h"
 #include "vox_template.h"
 
 #define TEMPLATE_MAX_BYTES (64 * 1024)
@@ -19,14 +24,17 @@
 
 /* The types a chain carries to email and SMS: en has all their parts. */
 static const char *const required_types[] = {
-        "usage.trigger.fired",     "number.purchased",
-        "number.activated",        "number.deactivated",
-        "number.released",         "number.configured",
-        "reservation.expired",     "endpoint.disabled",
-        "porting_order.submitted", "porting_order.in_process",
-        "porting_order.exception", "porting_order.foc_date_confirmed",
-        "porting_order.ported",    "porting_order.cancel_pending",
-        "porting_order.cancelled", "porting_order.expired",
+        "usage.trigger.fired",       "number.purchased",
+        "number.activated",          "number.deactivated",
+        "number.released",           "number.configured",
+        "reservation.expired",       "endpoint.disabled",
+        "porting_order.submitted",   "porting_order.in_process",
+        "porting_order.exception",   "porting_order.foc_date_confirmed",
+        "porting_order.ported",      "porting_order.cancel_pending",
+        "porting_order.cancelled",   "porting_order.expired",
+        "invoice.finalized",         "invoice.paid",
+        "invoice.payment_failed",    "invoice.payment_reminder",
+        "account.billing_suspended", "account.billing_reinstated",
 };
 static const char *const parts[] = {"subject", "txt", "html", "sms"};
 
@@ -193,6 +201,35 @@ struct notify_templates *notify_templates_load(const char *dir,
 	return t;
 }
 
+/* {<name>: "12.35 USD"} for every integer <name>_micros of data, when
+ * data.currency is a currency code; {} otherwise. */
+static json_t *money_of(const json_t *data)
+{
+	const char *currency = vox_json_str(data, "currency"), *key;
+	static const char suffix[] = "_micros";
+	json_t *money = json_object(), *value;
+
+	if (money == NULL || currency == NULL ||
+	    vox_currency_exponent(currency) < 0)
+		return money;
+	json_object_foreach((json_t *)data, key, value)
+	{
+		size_t len = strlen(key), slen = sizeof(suffix) - 1;
+		char amount[32], text[48], name[128];
+
+		if (!json_is_integer(value) || len <= slen ||
+		    len - slen >= sizeof(name) ||
+		    strcmp(key + len - slen, suffix) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(len - slen), key);
+		vox_money_format_minor((int64_t)json_integer_value(value),
+		                       currency, amount);
+		snprintf(text, sizeof(text), "%s %s", amount, currency);
+		json_object_set_new(money, name, json_string(text));
+	}
+	return money;
+}
+
 char *notify_render(const struct notify_templates *t,
                     const struct notify_delivery *d, const char *part,
                     vox_error_t *err)
@@ -212,10 +249,11 @@ char *notify_render(const struct notify_templates *t,
 		return NULL;
 	}
 	event = json_loads(d->payload, 0, NULL);
-	ctx = json_pack("{s:o?, s:O?, s:{s:s, s:s, s:s}}", "event", event,
+	ctx = json_pack("{s:o?, s:O?, s:{s:s, s:s, s:s}, s:o?}", "event", event,
 	                "data", json_object_get(event, "data"), "account", "id",
 	                d->account_id, "name", d->account_name, "language",
-	                d->language);
+	                d->language, "money",
+	                money_of(json_object_get(event, "data")));
 	if (ctx == NULL) {
 		vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
 		return NULL;
