@@ -1,7 +1,7 @@
 /*
  * bench/invoicing's Kafka side (bench/README.md):
- *   invoicing_load topics BROKERS TOPIC PARTITIONS   creates TOPIC and TOPIC.dlq
- *   invoicing_load delete BROKERS TOPIC              deletes them
+ *   invoicing_load topics BROKERS TOPIC PARTITIONS   creates TOPIC and
+ * TOPIC.dlq invoicing_load delete BROKERS TOPIC              deletes them
  *   invoicing_load produce BROKERS TOPIC FILE        one
  *       vox.invoice.generate_requested per line "account<TAB>start<TAB>end"
  *       of FILE (no operation, as the scheduler's), key = the account,
@@ -20,8 +20,8 @@
 
 static atomic_long acked, failed;
 
-static void on_delivery(void *opaque, const vox_error_t *err,
-                        int32_t partition, int64_t offset)
+static void on_delivery(void *opaque, const vox_error_t *err, int32_t partition,
+                        int64_t offset)
 {
 	(void)opaque, (void)partition, (void)offset;
 	if (err != NULL)
@@ -142,12 +142,14 @@ static int produce(const char *brokers, const char *topic, const char *file)
 int main(int argc, char **argv)
 {
 	if (argc == 5 && strcmp(argv[1], "topics") == 0)
-		return admin(argv[2], argv[3], (int)strtol(argv[4], NULL, 10), true);
+		return admin(argv[2], argv[3], (int)strtol(argv[4], NULL, 10),
+		             true);
 	if (argc == 4 && strcmp(argv[1], "delete") == 0)
 		return admin(argv[2], argv[3], 0, false);
 	if (argc == 5 && strcmp(argv[1], "produce") == 0)
 		return produce(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: invoicing_load topics BROKERS TOPIC PARTITIONS "
-	                "| delete BROKERS TOPIC | produce BROKERS TOPIC FILE\n");
+	fprintf(stderr,
+	        "usage: invoicing_load topics BROKERS TOPIC PARTITIONS "
+	        "| delete BROKERS TOPIC | produce BROKERS TOPIC FILE\n");
 	return 2;
 }
