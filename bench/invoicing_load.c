@@ -1,12 +1,11 @@
 /*
  * bench/invoicing's Kafka side (bench/README.md):
- *   invoicing_load topics BROKERS TOPIC PARTITIONS   creates TOPIC and
- * TOPIC.dlq invoicing_load delete BROKERS TOPIC              deletes them
- *   invoicing_load produce BROKERS TOPIC FILE        one
- *       vox.invoice.generate_requested per line "account<TAB>start<TAB>end"
- *       of FILE (no operation, as the scheduler's), key = the account,
- *       every delivery acknowledged before it exits; prints the count and
- *       the time it took.
+ * - topics BROKERS TOPIC PARTITIONS: creates TOPIC and TOPIC.dlq;
+ * - delete BROKERS TOPIC: deletes them;
+ * - produce BROKERS TOPIC FILE: one vox.invoice.generate_requested per
+ *   line "account<TAB>start<TAB>end" of FILE (no operation, as the
+ *   scheduler's), key = the account, every delivery acknowledged before
+ *   it exits; prints the count and the time it took.
  */
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
