@@ -21,6 +21,7 @@ struct worker_cfg {
 	const char *log_level;
 	long metrics_port, max_attempts, session_timeout_ms, backoff_ms;
 	long batch_max;
+	long batch_wait_ms;
 	bool relay;
 };
 
@@ -165,6 +166,7 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	cconf.metrics = metrics;
 	cconf.batch_fn = def->batch_fn;
 	cconf.batch_max = (int)cfg->batch_max;
+	cconf.batch_wait_ms = (int)cfg->batch_wait_ms;
 	if (def->batch_fn != NULL && def->batch_prepare != NULL) {
 		prepare_pg = vox_pg_new(cfg->pg_url);
 		cconf.batch_prepare = def->batch_prepare;
@@ -198,7 +200,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	        {"GET", "/metrics", worker_metrics, NULL, NULL},
 	        {"GET", "/healthz", worker_healthz, NULL, NULL},
 	};
-	char group[96], port[16], batch[16];
+	char group[96], port[16], batch[16], batch_wait[16];
 	struct worker_cfg cfg = {0};
 	vox_http_conf_t hconf = {0};
 	vox_metrics_t *metrics;
@@ -210,6 +212,8 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	snprintf(port, sizeof(port), "%d", def->metrics_port);
 	snprintf(batch, sizeof(batch), "%d",
 	         def->batch_max > 0 ? def->batch_max : 10000);
+	snprintf(batch_wait, sizeof(batch_wait), "%d",
+	         def->batch_wait_ms > 0 ? def->batch_wait_ms : 20);
 	const vox_cfg_opt_t opts[] = {
 	        {"VOX_PG_URL", VOX_CFG_STRING,
 	         "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
@@ -236,6 +240,11 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "messages per transaction (batch-mode workers: metering "
 	         "10000, notifications 100)",
 	         &cfg.batch_max},
+	        {"VOX_WORKER_BATCH_WAIT_MS", VOX_CFG_INT, batch_wait, 1, 10000,
+	         "batch-mode workers: how long a batch may wait to fill after "
+	         "its first message (metering 20; invoicing 200: a batch of "
+	         "generate commands costs a scan of the period's usage)",
+	         &cfg.batch_wait_ms},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
 	         300000, "consumer group session timeout",
 	         &cfg.session_timeout_ms},

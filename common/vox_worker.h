@@ -24,6 +24,9 @@ typedef struct vox_worker_def {
 	/* Default of VOX_WORKER_BATCH_MAX (0: 10000). Smaller batches commit
 	 * sooner: what their effects start (notifications) is seen sooner. */
 	int batch_max;
+	/* Default of VOX_WORKER_BATCH_WAIT_MS (0: 20): how long a batch may
+	 * wait to fill after its first message. */
+	int batch_wait_ms;
 	/* Optional with batch_fn: pipelined batches (vox_consumer.h); the
 	 * worker gives prepare a PostgreSQL connection of its own. */
 	vox_batch_prepare_fn batch_prepare;

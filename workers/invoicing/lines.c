@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "inv_internal.h"
+#include "vox_buf.h"
 #include "vox_event.h"
 #include "vox_json.h"
 #include "vox_log.h"
@@ -34,6 +35,19 @@ int inv_draft_begin(vox_pg_t *pg, vox_error_t *err)
 
 	if (rc == 0)
 		rc = vox_pg_exec(pg, "DELETE FROM inv_draft", 0, NULL, NULL,
+		                 err);
+	/* the drafts' rated usage per category, summed by usage_aggregate */
+	if (rc == 0)
+		rc = vox_pg_exec(pg,
+		                 "CREATE TEMP TABLE IF NOT EXISTS inv_usage ("
+		                 "account_id uuid NOT NULL, ps timestamptz NOT "
+		                 "NULL, currency char(3) NOT NULL, event_type "
+		                 "text NOT NULL, n bigint NOT NULL, amount "
+		                 "numeric NOT NULL, qty bigint NOT NULL) ON "
+		                 "COMMIT DELETE ROWS",
+		                 0, NULL, NULL, err);
+	if (rc == 0)
+		rc = vox_pg_exec(pg, "DELETE FROM inv_usage", 0, NULL, NULL,
 		                 err);
 	return rc;
 }
@@ -88,18 +102,10 @@ static const char lines_sql[] =
         " SELECT *, ((e - interval '1 microsecond') AT TIME ZONE tz)::date"
         "  - (s AT TIME ZONE tz)::date + 1 AS days FROM own),"
         " usage AS ("
-        " SELECT d.id AS invoice_id, d.currency, u.event_type,"
-        "  count(*) AS n, sum(u.cost_micros) AS amount,"
-        "  sum(CASE WHEN u.event_type IN ('inbound_call', 'outbound_call')"
-        "      THEN u.billable_s ELSE u.units END) AS qty"
-        " FROM inv_draft d JOIN usage_records u"
-        "  ON u.account_id = d.account_id AND u.started_at >= d.ps"
-        "  AND u.started_at < d.pe"
-        /* constant bounds: only the periods' partitions are scanned */
-        " WHERE u.started_at >= $1::timestamptz"
-        "  AND u.started_at < $2::timestamptz"
-        "  AND u.cost_micros IS NOT NULL AND u.currency = d.currency"
-        " GROUP BY d.id, d.currency, u.event_type),"
+        " SELECT d.id AS invoice_id, d.currency, x.event_type, x.n,"
+        "  x.amount, x.qty"
+        " FROM inv_draft d JOIN inv_usage x ON x.account_id = d.account_id"
+        "  AND x.ps = d.ps AND x.currency = d.currency),"
         /* records of a finalized period that came after its cutoff and
          * after every later invoice's cutoff: the first invoice finalized
          * after they arrived bills them */
@@ -232,9 +238,118 @@ out:
 	return text;
 }
 
+/* 5 arrays of at most a batch's accounts x 4 categories */
+#define USAGE_ARRAY_MAX ((size_t)256 << 20)
+
+/* The rated usage of one group of drafts sharing a period and a
+ * currency, per account and category: a plain SELECT, so PostgreSQL may
+ * run it in parallel (a statement that writes, or reads a temporary
+ * table, never is), with the accounts as a hashed array and constant
+ * bounds (only the period's partitions). Its rows go into inv_usage. */
+static int usage_group(vox_pg_t *pg, const char *accounts, const char *ps,
+                       const char *pe, const char *currency, vox_error_t *err)
+{
+	const char *params[5] = {accounts, ps, pe, currency};
+	vox_buf_t ids, types, ns, amounts, qtys;
+	PGresult *res;
+	int rc, rows;
+
+	rc = vox_pg_execp(
+	        pg, "inv_usage_group",
+	        "SELECT u.account_id, u.event_type, count(*), "
+	        "sum(u.cost_micros), sum(CASE WHEN u.event_type IN "
+	        "('inbound_call', 'outbound_call') THEN u.billable_s ELSE "
+	        "u.units END) FROM usage_records u WHERE u.account_id = "
+	        "ANY($1::uuid[]) AND u.started_at >= $2::timestamptz AND "
+	        "u.started_at < $3::timestamptz AND u.cost_micros IS NOT "
+	        "NULL AND u.currency = $4 GROUP BY 1, 2",
+	        4, params, &res, err);
+	if (rc != 0)
+		return rc;
+	rows = PQntuples(res);
+	if (rows == 0) {
+		PQclear(res);
+		return 0;
+	}
+	vox_buf_init(&ids, USAGE_ARRAY_MAX);
+	vox_buf_init(&types, USAGE_ARRAY_MAX);
+	vox_buf_init(&ns, USAGE_ARRAY_MAX);
+	vox_buf_init(&amounts, USAGE_ARRAY_MAX);
+	vox_buf_init(&qtys, USAGE_ARRAY_MAX);
+	vox_buf_adds(&ids, "{");
+	vox_buf_adds(&types, "{");
+	vox_buf_adds(&ns, "{");
+	vox_buf_adds(&amounts, "{");
+	vox_buf_adds(&qtys, "{");
+	for (int i = 0; i < rows; i++) {
+		const char *sep = i > 0 ? "," : "";
+
+		/* uuids, category names and numbers: nothing to quote */
+		vox_buf_printf(&ids, "%s%s", sep, PQgetvalue(res, i, 0));
+		vox_buf_printf(&types, "%s%s", sep, PQgetvalue(res, i, 1));
+		vox_buf_printf(&ns, "%s%s", sep, PQgetvalue(res, i, 2));
+		vox_buf_printf(&amounts, "%s%s", sep, PQgetvalue(res, i, 3));
+		vox_buf_printf(&qtys, "%s%s", sep, PQgetvalue(res, i, 4));
+	}
+	PQclear(res);
+	vox_buf_adds(&ids, "}");
+	vox_buf_adds(&types, "}");
+	vox_buf_adds(&ns, "}");
+	vox_buf_adds(&amounts, "}");
+	vox_buf_adds(&qtys, "}");
+	if ((rc = vox_buf_check(&ids, "usage ids", err)) == 0 &&
+	    (rc = vox_buf_check(&types, "usage types", err)) == 0 &&
+	    (rc = vox_buf_check(&ns, "usage counts", err)) == 0 &&
+	    (rc = vox_buf_check(&amounts, "usage amounts", err)) == 0 &&
+	    (rc = vox_buf_check(&qtys, "usage quantities", err)) == 0) {
+		const char *ins[] = {vox_buf_str(&ids), ps,
+		                     currency,          vox_buf_str(&types),
+		                     vox_buf_str(&ns),  vox_buf_str(&amounts),
+		                     vox_buf_str(&qtys)};
+
+		rc = vox_pg_execp(
+		        pg, "inv_usage_insert",
+		        "INSERT INTO inv_usage SELECT a, $2::timestamptz, $3, "
+		        "t, "
+		        "n, m, q FROM unnest($1::uuid[], $4::text[], "
+		        "$5::bigint[], $6::numeric[], $7::bigint[]) AS x(a, t, "
+		        "n, m, q)",
+		        7, ins, NULL, err);
+	}
+	vox_buf_free(&ids);
+	vox_buf_free(&types);
+	vox_buf_free(&ns);
+	vox_buf_free(&amounts);
+	vox_buf_free(&qtys);
+	return rc;
+}
+
+/* inv_usage for every draft of inv_draft: one aggregate per distinct
+ * (period, currency), which is one for a batch of accounts on the same
+ * anchor day and zone. */
+static int usage_aggregate(vox_pg_t *pg, vox_error_t *err)
+{
+	PGresult *res;
+	int rc;
+
+	rc = vox_pg_execp(pg, "inv_usage_groups",
+	                  "SELECT array_agg(account_id)::text, vox_iso(ps), "
+	                  "vox_iso(pe), currency FROM inv_draft GROUP BY ps, "
+	                  "pe, currency",
+	                  0, NULL, &res, err);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < PQntuples(res) && rc == 0; i++)
+		rc = usage_group(pg, PQgetvalue(res, i, 0),
+		                 PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+		                 PQgetvalue(res, i, 3), err);
+	PQclear(res);
+	return rc;
+}
+
 int inv_recompute(vox_pg_t *pg, vox_error_t *err)
 {
-	int64_t t0 = vox_mono_us(), t1 = 0, t2 = 0;
+	int64_t t0 = vox_mono_us(), t1 = 0, tu = 0, t2 = 0;
 	char lo[40], hi[40], *units;
 	PGresult *res;
 	int rc;
@@ -273,8 +388,11 @@ int inv_recompute(vox_pg_t *pg, vox_error_t *err)
 	if (lo[0] == '\0') /* no drafts */
 		return 0;
 	t1 = vox_mono_us();
-	const char *bounds[] = {lo, hi};
-	rc = vox_pg_execp(pg, "inv_lines", lines_sql, 2, bounds, NULL, err);
+	rc = usage_aggregate(pg, err);
+	tu = vox_mono_us();
+	if (rc == 0)
+		rc = vox_pg_execp(pg, "inv_lines", lines_sql, 0, NULL, NULL,
+		                  err);
 	t2 = vox_mono_us();
 	if (rc == 0)
 		rc = vox_pg_execp(pg, "inv_lines_credit", credit_sql, 0, NULL,
@@ -288,10 +406,10 @@ int inv_recompute(vox_pg_t *pg, vox_error_t *err)
 	rc = vox_pg_execp(pg, "inv_totals", totals_sql, 1, params, NULL, err);
 	free(units);
 	vox_logf(VOX_LOG_DEBUG,
-	         "invoicing lines: delete+analyze %.1f ms, lines %.1f ms, "
-	         "credit+totals %.1f ms",
-	         (double)(t1 - t0) / 1000, (double)(t2 - t1) / 1000,
-	         (double)(vox_mono_us() - t2) / 1000);
+	         "invoicing lines: delete+analyze %.1f ms, usage %.1f ms, "
+	         "lines %.1f ms, credit+totals %.1f ms",
+	         (double)(t1 - t0) / 1000, (double)(tu - t1) / 1000,
+	         (double)(t2 - tu) / 1000, (double)(vox_mono_us() - t2) / 1000);
 	return rc;
 }
 
