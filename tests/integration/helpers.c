@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +122,10 @@ pid_t t_spawn(const char *binary, const char *logfile, const char *const *env)
 	cr_assert(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		/* a test that fails (or crashes) before stopping what it
+		 * started must not leave it running on the shared stack */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 
 		if (fd >= 0) {
 			dup2(fd, STDOUT_FILENO);
@@ -458,6 +463,7 @@ pid_t t_sandbox_spawn(int port, const char *logfile, const char *const *env)
 		FILE *log = freopen(logfile, "a", stderr);
 
 		(void)log;
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* as t_spawn */
 		unsetenv("VOX_CARRIER_FAULTS");
 		unsetenv("VOX_CARRIER_TRAFFIC");
 		unsetenv("VOX_CARRIER_PORT_WEBHOOK_URL");
