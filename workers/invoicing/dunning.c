@@ -30,8 +30,8 @@
  * VOX_DUNNING_PLANS ("a,b"; unset or empty: every plan) limits the steps
  * to the accounts on those plans: a staged roll-out of a plan, and the
  * tests, whose workers compress the day (VOX_BILLING_DAY_S=1) and must not
- * walk other suites' invoices down the ladder on the shared database. Read
- * with getenv until it joins the worker's options (main.c).
+ * walk other suites' invoices down the ladder on the shared database (a
+ * setting of the worker, main.c).
  *
  * inv_dunning_lift runs in the transaction that settles an invoice.
  *
@@ -338,7 +338,7 @@ static int step_run(vox_pg_t *pg, void *arg, vox_error_t *err)
 /* 2. the steps that are due, each in its own transaction. */
 static void steps_run(vox_pg_t *pg, struct invoicing_ctx *ic)
 {
-	const char *plans = getenv("VOX_DUNNING_PLANS");
+	const char *plans = ic->dunning_plans;
 	char day_s[24], limit[24];
 	const char *params[] = {day_s, limit,
 	                        plans != NULL && *plans != '\0' ? plans : NULL};

@@ -140,6 +140,7 @@ int inv_finalize_locked(vox_pg_t *pg, struct invoicing_ctx *ic,
                         vox_error_t *err)
 {
 	char day[24], account[40], status[16];
+	int64_t owed = 0;
 	const char *params[] = {invoice_id, day};
 	int64_t due;
 	PGresult *res;
@@ -177,11 +178,22 @@ int inv_finalize_locked(vox_pg_t *pg, struct invoicing_ctx *ic,
 		                     invoice_id);
 	}
 	snprintf(account, sizeof(account), "%s", PQgetvalue(res, 0, 0));
-	data = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
+	/* nothing is paid or credited on a draft: what is due is the total
+	 * rounded to the minor unit (inv_invoice_settle sets the same) */
+	{
+		int64_t total = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+
+		if (!vox_money_round_minor(total, PQgetvalue(res, 0, 3),
+		                           &owed) ||
+		    owed < 0)
+			owed = 0;
+	}
+	data = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
 	                 "invoice_id", invoice_id, "account_id", account,
 	                 "number", PQgetvalue(res, 0, 1), "total_micros",
 	                 (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10),
-	                 "currency", PQgetvalue(res, 0, 3), "period_start",
+	                 "amount_due_micros", (json_int_t)owed, "currency",
+	                 PQgetvalue(res, 0, 3), "period_start",
 	                 PQgetvalue(res, 0, 4), "period_end",
 	                 PQgetvalue(res, 0, 5), "due_at",
 	                 PQgetvalue(res, 0, 6));
@@ -509,14 +521,15 @@ int inv_invoice_settle(vox_pg_t *pg, const char *invoice_id,
 {
 	const char *params[3] = {invoice_id};
 	int64_t total, credited, paid, owed, due;
-	char due_s[24], account[40], status[16], currency[4];
+	char due_s[24], account[40], status[16], currency[4], number[80];
 	PGresult *res;
 	int rc;
 
 	rc = vox_pg_execp(pg, "inv_settle_lock",
 	                  "SELECT total_micros, credited_micros, "
-	                  "amount_paid_micros, currency, status, account_id "
-	                  "FROM invoices WHERE id = $1::uuid FOR UPDATE",
+	                  "amount_paid_micros, currency, status, account_id, "
+	                  "coalesce(number, '') FROM invoices WHERE id = "
+	                  "$1::uuid FOR UPDATE",
 	                  1, params, &res, err);
 	if (rc != 0)
 		return rc;
@@ -531,6 +544,7 @@ int inv_invoice_settle(vox_pg_t *pg, const char *invoice_id,
 	snprintf(currency, sizeof(currency), "%s", PQgetvalue(res, 0, 3));
 	snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 4));
 	snprintf(account, sizeof(account), "%s", PQgetvalue(res, 0, 5));
+	snprintf(number, sizeof(number), "%s", PQgetvalue(res, 0, 6));
 	PQclear(res);
 	if (!vox_money_round_minor(total - credited, currency, &owed))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
@@ -552,9 +566,9 @@ int inv_invoice_settle(vox_pg_t *pg, const char *invoice_id,
 	                  1, params, NULL, err);
 	if (rc == 0) {
 		json_t *data = json_pack(
-		        "{s:s, s:s, s:I, s:I, s:s}", "invoice_id", invoice_id,
-		        "account_id", account, "total_micros",
-		        (json_int_t)total, "amount_paid_micros",
+		        "{s:s, s:s, s:s, s:I, s:I, s:s}", "invoice_id",
+		        invoice_id, "account_id", account, "number", number,
+		        "total_micros", (json_int_t)total, "amount_paid_micros",
 		        (json_int_t)paid, "currency", currency);
 
 		rc = vox_event_emit(pg, "invoice.paid", account, invoice_id,

@@ -34,12 +34,13 @@ struct invoicing_ctx {
 	vox_gateway_t *gateway;
 	const char *payment_url, *payment_key;
 	long payment_timeout_ms;
-	const char *retry_days; /* "1,3,5,7" */
-	long day_s;             /* VOX_BILLING_DAY_S: a dunning/retry day */
-	long schedule;          /* 1: the tick generates and finalizes */
-	long tick_batch;        /* rows per tick step at most */
-	long refresh_s;         /* a draft in grace is refreshed this often */
-	long scan_s;            /* closed periods are looked for this often */
+	const char *retry_days;    /* "1,3,5,7" */
+	long day_s;                /* VOX_BILLING_DAY_S: a dunning/retry day */
+	long schedule;             /* 1: the tick generates and finalizes */
+	long tick_batch;           /* rows per tick step at most */
+	const char *dunning_plans; /* VOX_DUNNING_PLANS: "" = every plan */
+	long refresh_s; /* a draft in grace is refreshed this often */
+	long scan_s;    /* closed periods are looked for this often */
 };
 
 /* One generate command of a batch. */

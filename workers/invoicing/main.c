@@ -35,6 +35,11 @@ static const vox_cfg_opt_t opts[] = {
          &invoicing.schedule},
         {"VOX_INVOICING_TICK_BATCH", VOX_CFG_INT, "500", 1, 100000,
          "rows each tick step takes at most", &invoicing.tick_batch},
+        {"VOX_DUNNING_PLANS", VOX_CFG_STRING, "", 0, 2000,
+         "comma-separated dunning plans whose ladders this worker walks "
+         "(empty: every plan): a staged roll-out of a plan, and test "
+         "workers that compress the day",
+         &invoicing.dunning_plans},
         {"VOX_INVOICING_REFRESH_S", VOX_CFG_INT, "3600", 1, 86400,
          "a draft in its grace period is recomputed this often (late CDRs "
          "land on it); a period asked for with no invoice yet is asked "
