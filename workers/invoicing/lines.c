@@ -183,11 +183,11 @@ static const char credit_sql[] =
         "  -least(b.credit_balance_micros, s.sub),"
         "  -least(b.credit_balance_micros, s.sub), d.currency"
         " FROM inv_draft d JOIN billing_accounts b ON b.account_id ="
-        "  d.account_id JOIN (SELECT invoice_id, count(*) AS n,"
-        "  sum(amount_micros) AS sub FROM invoice_lines WHERE invoice_id IN"
-        "  (SELECT id FROM inv_draft) GROUP BY invoice_id) s ON"
-        "  s.invoice_id = d.id"
-        " WHERE b.credit_balance_micros > 0 AND s.sub > 0";
+        "  d.account_id AND b.credit_balance_micros > 0,"
+        /* only the drafts of accounts with credit read their lines */
+        " LATERAL (SELECT count(*) AS n, coalesce(sum(amount_micros), 0)"
+        "  AS sub FROM invoice_lines WHERE invoice_id = d.id) s"
+        " WHERE s.sub > 0";
 
 /* Totals: tax on a positive subtotal, rounded once; amount due rounded
  * to the currency's minor unit ($1: micro-units per minor unit). */
