@@ -152,6 +152,16 @@ static char *str(const char *text, int n, const char *const *params)
 	return out;
 }
 
+/* The invoice's status is want (str's copy freed). */
+static void status_is(const char *const *ip, const char *want)
+{
+	char *status = str("SELECT status FROM invoices WHERE id = $1", 1, ip);
+	bool same = strcmp(status, want) == 0;
+
+	cr_assert(same, "invoice status %s, not %s", status, want);
+	free(status);
+}
+
 static long long num(const char *text, int n, const char *const *params)
 {
 	char *s = str(text, n, params);
@@ -730,9 +740,7 @@ Test(invoicing_e2e, a_month_bought_released_used_late_cdrs_finalized_exact)
 	snprintf(inv, sizeof(inv), "%s", vox_json_str(res, "invoice_id"));
 	json_decref(res);
 	const char *ip[] = {inv};
-	cr_assert_str_eq(
-	        str("SELECT status FROM invoices WHERE id = $1", 1, ip),
-	        "draft");
+	status_is(ip, "draft");
 	{
 		const char *pp[] = {inv, p.d0, p.d1, TZ};
 		cr_assert_eq(num("SELECT count(*) FROM invoices WHERE id = $1 "
@@ -836,9 +844,7 @@ Test(invoicing_e2e, a_month_bought_released_used_late_cdrs_finalized_exact)
 	cr_assert_str_eq(vox_json_str(res, "invoice_id"), inv,
 	                 "a refresh made another invoice");
 	json_decref(res);
-	cr_assert_str_eq(
-	        str("SELECT status FROM invoices WHERE id = $1", 1, ip),
-	        "draft");
+	status_is(ip, "draft");
 	long long usage2 = check_invoice(inv, &p);
 	cr_assert_gt(late_cost, 0);
 	cr_assert_eq(usage2, usage1 + late_cost,
@@ -847,9 +853,7 @@ Test(invoicing_e2e, a_month_bought_released_used_late_cdrs_finalized_exact)
 	/* ---- finalize */
 	snprintf(path, sizeof(path), "/v1/invoices/%s/actions/finalize", inv);
 	json_decref(command("POST", path, NULL));
-	cr_assert_str_eq(
-	        str("SELECT status FROM invoices WHERE id = $1", 1, ip),
-	        "finalized");
+	status_is(ip, "finalized");
 	{
 		const char *np[] = {inv, account};
 		cr_assert_eq(
