@@ -282,17 +282,30 @@ static int draft_cancel_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	json_t *row;
 	size_t i;
 
-	json_array_foreach(rows, i, row) json_array_append(
-	        numbers, json_object_get(row, "phone_number"));
+	/* the shape of the worker's porting_order.* data (workers/porting/
+	 * order.c, schemas/events/porting_order.cancelled.schema.json) */
+	json_array_foreach(rows, i, row) json_array_append_new(
+	        numbers,
+	        json_pack("{s:O, s:O, s:O}", "phone_number",
+	                  json_object_get(row, "phone_number"), "status",
+	                  json_object_get(row, "status"), "number_id",
+	                  json_object_get(row, "number_id")
+	                          ? json_object_get(row, "number_id")
+	                          : json_null()));
 	json_decref(rows);
-	data = json_pack("{s:s, s:n, s:s, s:s, s:s, s:o, s:s?, s:n, s:[]}",
-	                 "order_id", c->id, "parent_id", "account_id",
-	                 c->account, "status", "cancelled", "previous_status",
-	                 "draft", "phone_numbers", numbers, "losing_carrier",
-	                 PQgetisnull(c->row, 0, PC_LOSING)
-	                         ? NULL
-	                         : PQgetvalue(c->row, 0, PC_LOSING),
-	                 "foc_date", "exceptions");
+	data = json_pack(
+	        "{s:s, s:n, s:s, s:s, s:s, s:o, s:s?, s:n, s:[], s:s, s:s?}",
+	        "order_id", c->id, "parent_id", "account_id", c->account,
+	        "status", "cancelled", "previous_status", "draft",
+	        "phone_numbers", numbers, "losing_carrier",
+	        PQgetisnull(c->row, 0, PC_LOSING)
+	                ? NULL
+	                : PQgetvalue(c->row, 0, PC_LOSING),
+	        "foc_date", "exceptions", "cancel_reason", "cancelled",
+	        "customer_reference",
+	        PQgetisnull(c->row, 0, PC_REFERENCE)
+	                ? NULL
+	                : PQgetvalue(c->row, 0, PC_REFERENCE));
 	return vox_event_emit(pg, "porting_order.cancelled", c->id, c->id,
 	                      c->account, NULL, data, err);
 }
