@@ -22,6 +22,7 @@
 
 #include "vox_auth.h"
 #include "vox_crypto.h"
+#include "vox_json.h"
 #include "vox_uuid.h"
 
 const char *t_env(const char *name)
@@ -115,7 +116,7 @@ void t_topic_create(const char *prefix, int partitions, char *out,
 pid_t t_spawn(const char *binary, const char *logfile, const char *const *env)
 {
 	char path[1024];
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	snprintf(path, sizeof(path), "%s/%s", t_env("VOX_BIN_DIR"), binary);
 	pid = fork();
@@ -124,8 +125,11 @@ pid_t t_spawn(const char *binary, const char *logfile, const char *const *env)
 		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
 
 		/* a test that fails (or crashes) before stopping what it
-		 * started must not leave it running on the shared stack */
+		 * started must not leave it running on the shared stack
+		 * (nor start it, if the test died before the prctl) */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 
 		if (fd >= 0) {
 			dup2(fd, STDOUT_FILENO);
@@ -474,4 +478,47 @@ pid_t t_sandbox_spawn(int port, const char *logfile, const char *const *env)
 		_exit(127);
 	}
 	return pid;
+}
+
+int t_payment(const char *method, const char *path, const char *body,
+              const char *key, json_t **out)
+{
+	char auth[80];
+	const char *headers[] = {"Content-Type: application/json", auth, NULL};
+	char *resp = NULL;
+	int status;
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+	         key ? key : "");
+	if (key == NULL)
+		headers[1] = NULL;
+	status = t_http_h(method, t_payment_port(), path, body, headers, &resp,
+	                  NULL);
+	if (out != NULL)
+		*out = resp ? vox_json_parse(resp, strlen(resp), 32, NULL)
+		            : NULL;
+	free(resp);
+	return status;
+}
+
+int t_payment_port(void)
+{
+	return (int)strtol(t_env("VOX_PAYMENT_PORT"), NULL, 10);
+}
+
+void t_payment_card(const char *number, int exp_year, char pm[128])
+{
+	char body[256];
+	json_t *doc;
+
+	snprintf(body, sizeof(body),
+	         "{\"type\":\"card\",\"card\":{\"number\":\"%s\","
+	         "\"exp_month\":12,\"exp_year\":%d,\"cvc\":\"123\"}}",
+	         number, exp_year);
+	cr_assert_eq(t_payment("POST", "/v1/payment_methods", body,
+	                       "pk_sandbox", &doc),
+	             200, "payment sandbox: no card %s", number);
+	snprintf(pm, 128, "%s", vox_json_str(doc, "id"));
+	json_decref(doc);
+	cr_assert_eq(strncmp(pm, "pm_", 3), 0);
 }

@@ -89,4 +89,14 @@ size_t t_http_collect(char *ptr, size_t size, size_t n, void *arg);
  * webhook target, with env ("NAME=value", NULL terminated) added. */
 pid_t t_sandbox_spawn(int port, const char *logfile, const char *const *env);
 
+/* The payment gateway sandbox of the stack (VOX_PAYMENT_PORT): JSON to
+ * path with "Authorization: Bearer key" (NULL: none); the status, and the
+ * parsed answer in *out (NULL when out is NULL or the body is not JSON). */
+int t_payment(const char *method, const char *path, const char *body,
+              const char *key, json_t **out);
+int t_payment_port(void);
+/* A card payment method made at the sandbox as a browser would (the
+ * publishable key), expiring 12/exp_year: its pm_ token in pm. */
+void t_payment_card(const char *number, int exp_year, char pm[128]);
+
 #endif

@@ -369,35 +369,9 @@ static void produce(const char *type, json_t *data)
 
 /* A card (4242..., always succeeds) made at the payment gateway sandbox,
  * as its client-side library would: its pm_ token. */
-static void gateway_method(char pm[80])
+static void gateway_method(char pm[128])
 {
-	char url[200];
-	struct t_http_buf b = {NULL, 0};
-	CURL *c = curl_easy_init();
-	struct curl_slist *h =
-	        curl_slist_append(NULL, "Authorization: Bearer sk_sandbox");
-	json_t *doc;
-
-	snprintf(url, sizeof(url), "http://127.0.0.1:%s/v1/payment_methods",
-	         getenv("VOX_PAYMENT_PORT") ? getenv("VOX_PAYMENT_PORT")
-	                                    : "27182");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS,
-	                 "type=card&card[number]=4242424242424242&"
-	                 "card[exp_month]=12&card[exp_year]=2034");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, t_http_collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	cr_assert_eq(curl_easy_perform(c), CURLE_OK, "payment sandbox down");
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	doc = b.data ? json_loads(b.data, 0, NULL) : NULL;
-	cr_assert(vox_json_str(doc, "id") != NULL, "sandbox: %s",
-	          b.data ? b.data : "");
-	snprintf(pm, 80, "%s", vox_json_str(doc, "id"));
-	json_decref(doc);
-	free(b.data);
+	t_payment_card("4242424242424242", 2034, pm);
 }
 
 static const char reminders_sql[] =
@@ -487,7 +461,7 @@ Test(dunning_e2e, ladder_reminds_suspends_and_payment_lifts_every_hold)
 	}
 
 	/* PAYMENT: an active default method, then pay */
-	char pm[80];
+	char pm[128];
 
 	gateway_method(pm);
 	const char *p[] = {account, pm};

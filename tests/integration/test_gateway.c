@@ -17,11 +17,6 @@
 #include "vox_json.h"
 #include "vox_uuid.h"
 
-static int port(void)
-{
-	return (int)strtol(t_env("VOX_PAYMENT_PORT"), NULL, 10);
-}
-
 static vox_gateway_t *gateway(int timeout_ms, int attempts)
 {
 	char url[80];
@@ -34,55 +29,22 @@ static vox_gateway_t *gateway(int timeout_ms, int attempts)
 	vox_gateway_t *gw;
 	vox_error_t err;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port());
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", t_payment_port());
 	gw = vox_gateway_new(&conf, &err);
 	cr_assert_not_null(gw, "%s", err.message);
 	return gw;
-}
-
-/* JSON to the sandbox with a key (NULL: none); status, body in *out. */
-static int sandbox(const char *method, const char *path, const char *body,
-                   const char *key, json_t **out)
-{
-	char auth[80];
-	const char *headers[] = {"Content-Type: application/json", auth, NULL};
-	char *resp = NULL;
-	int status;
-
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	         key ? key : "");
-	if (key == NULL)
-		headers[1] = NULL;
-	status = t_http_h(method, port(), path, body, headers, &resp, NULL);
-	if (out != NULL)
-		*out = resp ? vox_json_parse(resp, strlen(resp), 32, NULL)
-		            : NULL;
-	free(resp);
-	return status;
 }
 
 /* A new payment method of card number, made as a browser would (the
  * publishable key); its id in pm. */
 static void method(const char *number, char pm[128])
 {
-	char body[256];
-	json_t *doc;
-
-	snprintf(body, sizeof(body),
-	         "{\"type\":\"card\",\"card\":{\"number\":\"%s\","
-	         "\"exp_month\":12,\"exp_year\":2031,\"cvc\":\"123\"}}",
-	         number);
-	cr_assert_eq(sandbox("POST", "/v1/payment_methods", body, "pk_sandbox",
-	                     &doc),
-	             200);
-	snprintf(pm, 128, "%s", vox_json_str(doc, "id"));
-	json_decref(doc);
-	cr_assert_eq(strncmp(pm, "pm_", 3), 0);
+	t_payment_card(number, 2031, pm);
 }
 
 static void fault(const char *body)
 {
-	cr_assert_eq(sandbox("POST", "/admin/faults", body, NULL, NULL), 200);
+	cr_assert_eq(t_payment("POST", "/admin/faults", body, NULL, NULL), 200);
 }
 
 /* Rows of the sandbox's ledger (charges actually taken) for pm. */
@@ -93,7 +55,7 @@ static size_t ledger(const char *pm)
 	size_t n;
 
 	snprintf(path, sizeof(path), "/admin/ledger?payment_method=%s", pm);
-	cr_assert_eq(sandbox("GET", path, NULL, NULL, &doc), 200);
+	cr_assert_eq(t_payment("GET", path, NULL, NULL, &doc), 200);
 	n = json_array_size(json_object_get(doc, "data"));
 	json_decref(doc);
 	return n;
@@ -244,7 +206,7 @@ Test(gateway, error_500_then_ok)
 	cr_expect_eq(ledger(pm), 1);
 	/* the 500 made no intent */
 	snprintf(path, sizeof(path), "/admin/intents?payment_method=%s", pm);
-	cr_assert_eq(sandbox("GET", path, NULL, NULL, &doc), 200);
+	cr_assert_eq(t_payment("GET", path, NULL, NULL, &doc), 200);
 	cr_expect_eq(json_array_size(json_object_get(doc, "data")), 1);
 	json_decref(doc);
 	/* inside one call (3 attempts) the 500 is not even seen */
@@ -306,7 +268,7 @@ Test(gateway, methods_and_refusals)
 	char url[80];
 	vox_gateway_conf_t conf = {.base_url = url, .api_key = "sk_wrong"};
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port());
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", t_payment_port());
 	gw = vox_gateway_new(&conf, &err);
 	cr_assert_not_null(gw);
 	cr_expect_neq(vox_gateway_method_get(gw, pm, &m, &err), 0);
@@ -320,39 +282,39 @@ Test(gateway, sandbox_refusals)
 	json_t *doc;
 
 	/* the publishable key only makes methods */
-	cr_expect_eq(sandbox("POST", "/v1/payment_intents",
-	                     "{\"amount\":1,\"currency\":\"usd\","
-	                     "\"payment_method\":\"pm_card_visa\","
-	                     "\"confirm\":true}",
-	                     "pk_sandbox", NULL),
+	cr_expect_eq(t_payment("POST", "/v1/payment_intents",
+	                       "{\"amount\":1,\"currency\":\"usd\","
+	                       "\"payment_method\":\"pm_card_visa\","
+	                       "\"confirm\":true}",
+	                       "pk_sandbox", NULL),
 	             401);
-	cr_expect_eq(sandbox("GET", "/v1/payment_methods/pm_card_visa", NULL,
-	                     NULL, NULL),
+	cr_expect_eq(t_payment("GET", "/v1/payment_methods/pm_card_visa", NULL,
+	                       NULL, NULL),
 	             401);
 	/* a past expiry is refused at creation */
-	cr_assert_eq(sandbox("POST", "/v1/payment_methods",
-	                     "{\"type\":\"card\",\"card\":{\"number\":"
-	                     "\"4242424242424242\",\"exp_month\":1,"
-	                     "\"exp_year\":2020}}",
-	                     "pk_sandbox", &doc),
+	cr_assert_eq(t_payment("POST", "/v1/payment_methods",
+	                       "{\"type\":\"card\",\"card\":{\"number\":"
+	                       "\"4242424242424242\",\"exp_month\":1,"
+	                       "\"exp_year\":2020}}",
+	                       "pk_sandbox", &doc),
 	             402);
 	cr_expect_str_eq(vox_json_str(json_object_get(doc, "error"), "code"),
 	                 "invalid_expiry_year");
 	json_decref(doc);
 	/* a number failing the Luhn check */
-	cr_expect_eq(sandbox("POST", "/v1/payment_methods",
-	                     "{\"type\":\"card\",\"card\":{\"number\":"
-	                     "\"4242424242424241\",\"exp_month\":1,"
-	                     "\"exp_year\":2040}}",
-	                     "pk_sandbox", NULL),
+	cr_expect_eq(t_payment("POST", "/v1/payment_methods",
+	                       "{\"type\":\"card\",\"card\":{\"number\":"
+	                       "\"4242424242424241\",\"exp_month\":1,"
+	                       "\"exp_year\":2040}}",
+	                       "pk_sandbox", NULL),
 	             402);
-	cr_expect_eq(sandbox("POST", "/v1/payment_intents", "{\"amount\":1}",
-	                     "sk_sandbox", &doc),
+	cr_expect_eq(t_payment("POST", "/v1/payment_intents", "{\"amount\":1}",
+	                       "sk_sandbox", &doc),
 	             400);
 	cr_expect_str_eq(vox_json_str(json_object_get(doc, "error"), "param"),
 	                 "currency");
 	json_decref(doc);
-	cr_expect_eq(sandbox("POST", "/admin/faults", "{\"fault\":\"nope\"}",
-	                     NULL, NULL),
+	cr_expect_eq(t_payment("POST", "/admin/faults", "{\"fault\":\"nope\"}",
+	                       NULL, NULL),
 	             400);
 }

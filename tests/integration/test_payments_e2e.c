@@ -42,62 +42,6 @@ struct world {
 
 static struct world W;
 
-static int port(void)
-{
-	return (int)strtol(t_env("VOX_PAYMENT_PORT"), NULL, 10);
-}
-
-static int sandbox(const char *method, const char *path, const char *body,
-                   const char *key, json_t **out)
-{
-	char auth[80];
-	const char *headers[] = {"Content-Type: application/json", auth, NULL};
-	char *resp = NULL;
-	int status;
-
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	         key ? key : "");
-	if (key == NULL)
-		headers[1] = NULL;
-	status = t_http_h(method, port(), path, body, headers, &resp, NULL);
-	if (out != NULL)
-		*out = resp ? vox_json_parse(resp, strlen(resp), 32, NULL)
-		            : NULL;
-	free(resp);
-	return status;
-}
-
-/* t_spawn, but the worker dies with the test process: a crashed test
- * must not leave a worker whose tick charges every later test's
- * payments. */
-static pid_t spawn(const char *logfile, const char *const *env)
-{
-	char path[1024];
-	pid_t parent = getpid(), pid;
-
-	snprintf(path, sizeof(path), "%s/../test-bin/invoicing",
-	         t_env("VOX_BIN_DIR"));
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
-		for (int i = 0; env[i]; i++)
-			putenv((char *)env[i]);
-		execl(path, "invoicing", (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
 static void worker_start(const char *fault_point)
 {
 	static char topics[240], group[280], url[80], fault[120];
@@ -106,7 +50,7 @@ static void worker_start(const char *fault_point)
 	snprintf(topics, sizeof(topics), "VOX_WORKER_TOPICS=%s", W.topic);
 	snprintf(group, sizeof(group), "VOX_WORKER_GROUP=%s", W.group);
 	snprintf(url, sizeof(url), "VOX_PAYMENT_URL=http://127.0.0.1:%d",
-	         port());
+	         t_payment_port());
 	snprintf(fault, sizeof(fault), "VOX_FAULT_POINT=%s",
 	         fault_point ? fault_point : "");
 	const char *env[] = {topics,
@@ -121,7 +65,7 @@ static void worker_start(const char *fault_point)
 	                     "VOX_INVOICING_SCHEDULE=0",
 	                     NULL};
 	snprintf(log, sizeof(log), "payments-e2e-worker-%d.log", ++W.starts);
-	W.worker = spawn(log, env);
+	W.worker = t_spawn("../test-bin/invoicing", log, env);
 }
 
 static void setup(void)
@@ -208,18 +152,9 @@ static void wait_sql(const char *sql, const char *param, const char *want,
  * the command as the ingress does: its row id in id, token in pm. */
 static void attach(const char *number, char id[40], char pm[128])
 {
-	char body[256], op[VOX_UUID_STRLEN];
-	json_t *doc;
+	char op[VOX_UUID_STRLEN];
 
-	snprintf(body, sizeof(body),
-	         "{\"type\":\"card\",\"card\":{\"number\":\"%s\","
-	         "\"exp_month\":11,\"exp_year\":2032}}",
-	         number);
-	cr_assert_eq(sandbox("POST", "/v1/payment_methods", body, "pk_sandbox",
-	                     &doc),
-	             200);
-	snprintf(pm, 128, "%s", vox_json_str(doc, "id"));
-	json_decref(doc);
+	t_payment_card(number, 2032, pm);
 
 	vox_pg_t *pg = t_pg();
 	const char *params[] = {W.account, pm};
@@ -291,7 +226,7 @@ static size_t ledger(const char *invoice_id)
 	size_t n;
 
 	snprintf(path, sizeof(path), "/admin/ledger?invoice_id=%s", invoice_id);
-	cr_assert_eq(sandbox("GET", path, NULL, NULL, &doc), 200);
+	cr_assert_eq(t_payment("GET", path, NULL, NULL, &doc), 200);
 	n = json_array_size(json_object_get(doc, "data"));
 	json_decref(doc);
 	return n;
@@ -361,9 +296,9 @@ Test(payments_e2e, soft_decline_then_success_on_retry)
 	         inv, "true", 1000);
 	/* the customer fixes the card */
 	snprintf(path, sizeof(path), "/admin/payment_methods/%s", pm);
-	cr_assert_eq(
-	        sandbox("POST", path, "{\"behavior\":\"succeed\"}", NULL, NULL),
-	        200);
+	cr_assert_eq(t_payment("POST", path, "{\"behavior\":\"succeed\"}", NULL,
+	                       NULL),
+	             200);
 	wait_sql(PAYMENT_STATUS, inv, "succeeded", 30000);
 	wait_sql(INVOICE_STATUS, inv, "paid", 5000);
 	cr_expect_eq(count(ATTEMPTS, inv), 2);
@@ -405,7 +340,7 @@ Test(payments_e2e, lost_answer_is_retried_with_the_same_key)
 	         "{\"fault\":\"timeout_after_charge\",\"payment_method\":"
 	         "\"%s\",\"delay_ms\":1000,\"count\":3}",
 	         pm);
-	cr_assert_eq(sandbox("POST", "/admin/faults", rule, NULL, NULL), 200);
+	cr_assert_eq(t_payment("POST", "/admin/faults", rule, NULL, NULL), 200);
 	invoice(inv);
 	pay(inv, op);
 	/* the call failed retriably: the attempt waits, same key */
@@ -459,8 +394,8 @@ Test(payments_e2e, gateway_event_applied_once)
 
 	attach("4242424242424242", pmid, pm);
 	snprintf(path, sizeof(path), "/admin/payment_methods/%s", pm);
-	cr_assert_eq(sandbox("POST", path, "{\"behavior\":\"processing\"}",
-	                     NULL, NULL),
+	cr_assert_eq(t_payment("POST", path, "{\"behavior\":\"processing\"}",
+	                       NULL, NULL),
 	             200);
 	invoice(inv);
 	pay(inv, op);

@@ -27,37 +27,6 @@
 /* The running test's world, for tp_fini. */
 static struct tp_world *tp_current;
 
-/* t_spawn(), and the child dies with the test process: a failed
- * assertion ends the test without tp_stop (and without .fini), and a
- * porting worker left running would act on every later test's commands. */
-static pid_t tp_spawn(const char *binary, const char *logfile,
-                      const char *const *env)
-{
-	char path[1024];
-	pid_t parent = getpid(), pid;
-
-	snprintf(path, sizeof(path), "%s/%s", t_env("VOX_BIN_DIR"), binary);
-	pid = fork();
-	cr_assert(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-			close(fd);
-		}
-		for (int i = 0; env && env[i]; i++)
-			putenv((char *)env[i]);
-		execl(path, binary, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
 static bool ingress_up(void *arg)
 {
 	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
@@ -188,8 +157,8 @@ void tp_worker_spawn(struct tp_world *w, const char *fault_points)
 	env[n] = NULL;
 	snprintf(log, sizeof(log), "porting-%s-worker-%d.log", w->tag,
 	         ++w->worker_starts);
-	w->worker = tp_spawn(w->test_bin ? "../test-bin/porting" : "porting",
-	                     log, env);
+	w->worker = t_spawn(w->test_bin ? "../test-bin/porting" : "porting",
+	                    log, env);
 }
 
 void tp_worker_env(struct tp_world *w, const char *setting)
@@ -293,7 +262,7 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 	                      NULL};
 	char log[64];
 	snprintf(log, sizeof(log), "porting-%s-ingress.log", w->tag);
-	w->ingress = tp_spawn("ingress", log, ienv);
+	w->ingress = t_spawn("ingress", log, ienv);
 	cr_assert(t_wait_for(ingress_up, &w->port, 20000), "ingress not up");
 
 	/* the porting worker, from the end of vox.cmd.porting */
@@ -311,7 +280,7 @@ void tp_start(struct tp_world *w, bool notify, bool test_bin,
 	                      "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
 	                      "VOX_WORKER_RELAY=false", NULL};
 	snprintf(log, sizeof(log), "porting-%s-metering.log", w->tag);
-	w->metering = tp_spawn("metering", log, menv);
+	w->metering = t_spawn("metering", log, menv);
 
 	/* the sandbox's webhooks to this ingress, signed with our credential */
 	snprintf(url, sizeof(url),
