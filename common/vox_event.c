@@ -13,94 +13,131 @@
 #include "vox_json.h"
 #include "vox_uuid.h"
 
-/* Every type we send: its source and its topic (docs/ARCHITECTURE.md). */
+/* Every type we send: its source, its topic and its domain topic
+ * (docs/ARCHITECTURE.md, docs/EVENTS.md). */
 static const vox_event_kind_t kinds[] = {
         /* commands the ingress publishes */
-        {"vox.canary.requested", "/voxlink/ingress", "vox.cmd.provisioning"},
+        {"vox.canary.requested", "/voxlink/ingress", "vox.cmd.provisioning",
+         NULL},
         {"vox.reservation.requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         {"vox.reservation.extend_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
-        {"vox.order.requested", "/voxlink/ingress", "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
+        {"vox.order.requested", "/voxlink/ingress", "vox.cmd.provisioning",
+         NULL},
         {"vox.number.activate_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         {"vox.number.deactivate_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         {"vox.number.release_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         /* porting (docs/PORTING.md "Kafka commands"): the customer's
          * submit and cancel, the carrier's signed webhooks */
         {"vox.porting_order.submit_requested", "/voxlink/ingress",
-         "vox.cmd.porting"},
+         "vox.cmd.porting", NULL},
         {"vox.porting_order.cancel_requested", "/voxlink/ingress",
-         "vox.cmd.porting"},
-        {"vox.porting.carrier_event", "/voxlink/carriers", "vox.cmd.porting"},
+         "vox.cmd.porting", NULL},
+        {"vox.porting.carrier_event", "/voxlink/carriers", "vox.cmd.porting",
+         NULL},
         /* carrier records, from the ingress (api) or cdr-import (file) */
-        {"vox.cdr.received", "/voxlink/carriers", "vox.cdr.raw"},
+        {"vox.cdr.received", "/voxlink/carriers", "vox.cdr.raw", NULL},
         /* what the workers report */
-        {"vox.canary.completed", "/voxlink/workers", "vox.events"},
-        {"number.reserved", "/voxlink/provisioning", "vox.events"},
-        {"number.purchased", "/voxlink/provisioning", "vox.events"},
-        {"number.activated", "/voxlink/provisioning", "vox.events"},
-        {"number.deactivated", "/voxlink/provisioning", "vox.events"},
-        {"number.released", "/voxlink/provisioning", "vox.events"},
-        {"reservation.expired", "/voxlink/provisioning", "vox.events"},
-        {"vox.usage.rated", "/voxlink/metering", "vox.events"},
+        {"vox.canary.completed", "/voxlink/workers", "vox.events", NULL},
+        {"number.reserved", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
+        {"number.purchased", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
+        {"number.activated", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
+        {"number.deactivated", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
+        {"number.released", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
+        {"reservation.expired", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
+        {"vox.usage.rated", "/voxlink/metering", "vox.events",
+         "vox.events.usage"},
         {"vox.notification.requested", "/voxlink/metering",
-         "vox.cmd.notifications"},
+         "vox.cmd.notifications", NULL},
         {"vox.number.routing_update_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         {"vox.number.business_hours_update_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         {"vox.number.voicemail_update_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
+         "vox.cmd.provisioning", NULL},
         {"vox.notification_preferences.update_requested", "/voxlink/ingress",
-         "vox.cmd.provisioning"},
-        {"number.configured", "/voxlink/provisioning", "vox.events"},
+         "vox.cmd.provisioning", NULL},
+        {"number.configured", "/voxlink/provisioning", "vox.events",
+         "vox.events.numbers"},
         /* the SMS provider's delivery receipts, checked by the ingress */
-        {"vox.sms.status_received", "/voxlink/ingress",
-         "vox.cmd.notifications"},
+        {"vox.sms.status_received", "/voxlink/ingress", "vox.cmd.notifications",
+         NULL},
         /* a customer webhook endpoint the notifications worker disabled */
-        {"endpoint.disabled", "/voxlink/notifications", "vox.events"},
+        {"endpoint.disabled", "/voxlink/notifications", "vox.events",
+         "vox.events.notifications"},
         /* porting orders (docs/PORTING.md "Events"): the worker's moves,
          * and a draft the ingress cancels at once */
-        {"porting_order.submitted", "/voxlink/porting", "vox.events"},
-        {"porting_order.in_process", "/voxlink/porting", "vox.events"},
-        {"porting_order.exception", "/voxlink/porting", "vox.events"},
-        {"porting_order.foc_date_confirmed", "/voxlink/porting", "vox.events"},
-        {"porting_order.ported", "/voxlink/porting", "vox.events"},
-        {"porting_order.cancel_pending", "/voxlink/porting", "vox.events"},
-        {"porting_order.cancelled", "/voxlink/porting", "vox.events"},
-        {"porting_order.expired", "/voxlink/porting", "vox.events"},
-        {"number.ported_in", "/voxlink/porting", "vox.events"},
+        {"porting_order.submitted", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.in_process", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.exception", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.foc_date_confirmed", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.ported", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.cancel_pending", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.cancelled", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"porting_order.expired", "/voxlink/porting", "vox.events",
+         "vox.events.porting"},
+        {"number.ported_in", "/voxlink/porting", "vox.events",
+         "vox.events.numbers"},
         /* billing (docs/BILLING.md "Kafka commands"): the customer's and
          * the scheduler's commands, the payment gateway's webhooks */
         {"vox.invoice.generate_requested", "/voxlink/ingress",
-         "vox.cmd.invoicing"},
+         "vox.cmd.invoicing", NULL},
         {"vox.invoice.finalize_requested", "/voxlink/ingress",
-         "vox.cmd.invoicing"},
-        {"vox.invoice.void_requested", "/voxlink/ingress", "vox.cmd.invoicing"},
-        {"vox.invoice.pay_requested", "/voxlink/ingress", "vox.cmd.invoicing"},
+         "vox.cmd.invoicing", NULL},
+        {"vox.invoice.void_requested", "/voxlink/ingress", "vox.cmd.invoicing",
+         NULL},
+        {"vox.invoice.pay_requested", "/voxlink/ingress", "vox.cmd.invoicing",
+         NULL},
         {"vox.invoice.mark_uncollectible_requested", "/voxlink/ingress",
-         "vox.cmd.invoicing"},
+         "vox.cmd.invoicing", NULL},
         {"vox.credit_note.create_requested", "/voxlink/ingress",
-         "vox.cmd.invoicing"},
+         "vox.cmd.invoicing", NULL},
         {"vox.payment_method.attach_requested", "/voxlink/ingress",
-         "vox.cmd.invoicing"},
-        {"vox.payment.gateway_event", "/voxlink/payments", "vox.cmd.invoicing"},
+         "vox.cmd.invoicing", NULL},
+        {"vox.payment.gateway_event", "/voxlink/payments", "vox.cmd.invoicing",
+         NULL},
         /* billing events (docs/BILLING.md "Events") */
-        {"invoice.created", "/voxlink/invoicing", "vox.events"},
-        {"invoice.finalized", "/voxlink/invoicing", "vox.events"},
-        {"invoice.paid", "/voxlink/invoicing", "vox.events"},
-        {"invoice.voided", "/voxlink/invoicing", "vox.events"},
-        {"invoice.marked_uncollectible", "/voxlink/invoicing", "vox.events"},
-        {"invoice.payment_failed", "/voxlink/invoicing", "vox.events"},
-        {"invoice.payment_reminder", "/voxlink/invoicing", "vox.events"},
-        {"credit_note.created", "/voxlink/invoicing", "vox.events"},
-        {"payment_method.attached", "/voxlink/invoicing", "vox.events"},
-        {"payment_method.failed", "/voxlink/invoicing", "vox.events"},
-        {"account.billing_suspended", "/voxlink/invoicing", "vox.events"},
-        {"account.billing_reinstated", "/voxlink/invoicing", "vox.events"},
+        {"invoice.created", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"invoice.finalized", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"invoice.paid", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"invoice.voided", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"invoice.marked_uncollectible", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"invoice.payment_failed", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"invoice.payment_reminder", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"credit_note.created", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"payment_method.attached", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"payment_method.failed", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"account.billing_suspended", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
+        {"account.billing_reinstated", "/voxlink/invoicing", "vox.events",
+         "vox.events.billing"},
 };
 
 const vox_event_kind_t *vox_event_kind(const char *type)
@@ -278,9 +315,34 @@ int vox_event_emit(vox_pg_t *pg, const char *type, const char *key,
 		        "event type %s is not in vox_event's table", type);
 	if (text == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
-	rc = vox_outbox_add(pg, kind->topic, key, text, NULL, err);
+	rc = vox_event_outbox_add(pg, kind, key, text, err);
 	free(text);
 	return rc;
+}
+
+int vox_event_outbox_add(vox_pg_t *pg, const vox_event_kind_t *kind,
+                         const char *key, const char *text, vox_error_t *err)
+{
+	/* Events get a sequence in the scope of their domain topic (vox.events
+	 * for the few without one); commands none. */
+	const char *scope =
+	        kind->domain_topic
+	                ? kind->domain_topic
+	                : (strcmp(kind->topic, "vox.events") == 0 ? kind->topic
+	                                                          : NULL);
+	const char *params[] = {kind->topic, key, text, kind->domain_topic,
+	                        scope};
+	int rc;
+
+	rc = vox_pg_execp(
+	        pg, "vox_event_outbox_add",
+	        "INSERT INTO outbox (topic, message_key, payload, "
+	        "domain_topic, seq_scope) VALUES ($1, $2, $3, $4, $5)",
+	        5, params, NULL, err);
+	if (rc != 0)
+		return rc;
+	return vox_pg_execp(pg, "vox_outbox_notify", "NOTIFY vox_outbox", 0,
+	                    NULL, NULL, err);
 }
 
 int vox_event_emit_buf(vox_pg_t *pg, const char *type, const char *key,
@@ -297,7 +359,7 @@ int vox_event_emit_buf(vox_pg_t *pg, const char *type, const char *key,
 
 	if (rc != 0)
 		return rc;
-	return vox_outbox_add(pg, kind->topic, key, vox_buf_str(b), NULL, err);
+	return vox_event_outbox_add(pg, kind, key, vox_buf_str(b), err);
 }
 
 static bool event_type_ok(const char *type)

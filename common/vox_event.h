@@ -36,6 +36,10 @@ typedef struct vox_event_kind {
 	const char *type;   /* "vox.usage.rated" */
 	const char *source; /* "/voxlink/metering" */
 	const char *topic;  /* where it goes: "vox.events" */
+	/* The event's domain topic ("vox.events.numbers"), where the relay
+	 * publishes it too, with its per-key sequence; NULL: vox.events only
+	 * (and for commands). docs/EVENTS.md "Topics and ordering". */
+	const char *domain_topic;
 } vox_event_kind_t;
 
 /* The table's row for type, or NULL when we do not send that type. */
@@ -63,7 +67,8 @@ int vox_event_head(vox_buf_t *b, const char *type, const char *subject,
                    const char *account_id, const char *parent);
 
 /* Builds the event (vox_event_build, data stolen) and queues it in the
- * outbox for its table topic, keyed by key, in pg's transaction. */
+ * outbox for its table topic (and domain topic), keyed by key, in pg's
+ * transaction. */
 int vox_event_emit(vox_pg_t *pg, const char *type, const char *key,
                    const char *subject, const char *account_id,
                    const char *parent, json_t *data, vox_error_t *err);
@@ -72,6 +77,12 @@ int vox_event_emit(vox_pg_t *pg, const char *type, const char *key,
  * table topic; fails with the buffer's error if building it failed. */
 int vox_event_emit_buf(vox_pg_t *pg, const char *type, const char *key,
                        const vox_buf_t *b, vox_error_t *err);
+
+/* Queues the event text of kind in the outbox, keyed by key: for its
+ * topic and domain topic; an event on vox.events (not a command) gets a
+ * per-(domain topic, key) `sequence` from the relay when published. */
+int vox_event_outbox_add(vox_pg_t *pg, const vox_event_kind_t *kind,
+                         const char *key, const char *text, vox_error_t *err);
 
 /* Parses and checks an envelope from the wire. Returns 0 with *event a new
  * reference, or VOX_ERR_INVALID/VOX_ERR_LIMIT with err saying what is wrong

@@ -38,12 +38,14 @@ static void relay_delivered(void *opaque, const vox_error_t *err,
 	(void)partition;
 	(void)offset;
 	/* Not marked, so it goes again next round (and its key's later
-	 * rows wait for it: relay_pick). */
+	 * rows wait for it: relay_pick). A row sent to two topics is acked
+	 * only when both acknowledged it. */
 	if (err != NULL)
 		vox_log(VOX_LOG_WARN, "outbox row not acknowledged", "error",
 		        err->message, NULL);
 	pthread_mutex_lock(&b->lock);
-	b->acked[slot->row] = (err == NULL);
+	if (err != NULL)
+		b->acked[slot->row] = false;
 	if (--b->pending == 0)
 		pthread_cond_signal(&b->done_cond);
 	pthread_mutex_unlock(&b->lock);
@@ -96,43 +98,90 @@ static int relay_pick(PGresult *rows, bool *send)
 	return held;
 }
 
+/* The payload with its sequence as the first attribute:
+ * {"sequence":N,...the rest}. Rows without one go as stored. */
+static const char *relay_payload(PGresult *rows, int i, vox_buf_t *out,
+                                 size_t *len)
+{
+	const char *payload = PQgetvalue(rows, i, 3);
+
+	*len = (size_t)PQgetlength(rows, i, 3);
+	if (PQgetisnull(rows, i, 7) || payload[0] != '{' || *len < 2)
+		return payload;
+	vox_buf_reset(out);
+	vox_buf_adds(out, "{\"sequence\":");
+	vox_buf_adds(out, PQgetvalue(rows, i, 7));
+	if (payload[1] != '}')
+		vox_buf_adds(out, ",");
+	vox_buf_add(out, payload + 1, *len - 1);
+	if (vox_buf_error(out))
+		return NULL;
+	*len = vox_buf_len(out);
+	return vox_buf_str(out);
+}
+
+static void relay_send_one(vox_producer_t *producer, const char *topic,
+                           PGresult *rows, int i, const char *payload,
+                           size_t len, vox_kafka_header_t *headers,
+                           size_t nheaders, struct relay_batch *b,
+                           struct relay_slot *slot)
+{
+	vox_error_t err;
+
+	pthread_mutex_lock(&b->lock);
+	b->pending++;
+	pthread_mutex_unlock(&b->lock);
+	if (vox_producer_send(producer, topic,
+	                      PQgetisnull(rows, i, 2) ? NULL
+	                                              : PQgetvalue(rows, i, 2),
+	                      payload, len, headers, nheaders, relay_delivered,
+	                      slot, &err) != 0) {
+		pthread_mutex_lock(&b->lock);
+		b->pending--;
+		b->acked[i] = false;
+		pthread_mutex_unlock(&b->lock);
+		vox_log(VOX_LOG_WARN, "outbox publish failed", "topic", topic,
+		        "error", err.message, NULL);
+	}
+}
+
 static int relay_send_rows(PGresult *rows, const bool *send,
                            vox_producer_t *producer, struct relay_batch *b,
                            struct relay_slot *slots)
 {
 	int nrows = PQntuples(rows);
+	vox_buf_t text;
 
+	vox_buf_init(&text, 2 * 1024 * 1024);
 	for (int i = 0; i < nrows; i++) {
 		vox_kafka_header_t headers[RELAY_MAX_HEADERS];
 		json_t *holder;
-		size_t nheaders;
-		vox_error_t err;
+		size_t nheaders, len;
+		const char *payload;
 
 		if (!send[i])
 			continue;
+		payload = relay_payload(rows, i, &text, &len);
+		if (payload == NULL) {
+			vox_log(VOX_LOG_WARN, "outbox row too large to number",
+			        "id", PQgetvalue(rows, i, 0), NULL);
+			continue; /* not acked: tried again next round */
+		}
 		nheaders = relay_headers(
 		        PQgetisnull(rows, i, 4) ? NULL : PQgetvalue(rows, i, 4),
 		        &holder, headers);
 		slots[i].batch = b;
 		slots[i].row = i;
-		pthread_mutex_lock(&b->lock);
-		b->pending++;
-		pthread_mutex_unlock(&b->lock);
-		if (vox_producer_send(
-		            producer, PQgetvalue(rows, i, 1),
-		            PQgetisnull(rows, i, 2) ? NULL
-		                                    : PQgetvalue(rows, i, 2),
-		            PQgetvalue(rows, i, 3),
-		            (size_t)PQgetlength(rows, i, 3), headers, nheaders,
-		            relay_delivered, &slots[i], &err) != 0) {
-			pthread_mutex_lock(&b->lock);
-			b->pending--;
-			pthread_mutex_unlock(&b->lock);
-			vox_log(VOX_LOG_WARN, "outbox publish failed", "error",
-			        err.message, NULL);
-		}
+		b->acked[i] = true;
+		relay_send_one(producer, PQgetvalue(rows, i, 1), rows, i,
+		               payload, len, headers, nheaders, b, &slots[i]);
+		if (!PQgetisnull(rows, i, 5))
+			relay_send_one(producer, PQgetvalue(rows, i, 5), rows,
+			               i, payload, len, headers, nheaders, b,
+			               &slots[i]);
 		json_decref(holder);
 	}
+	vox_buf_free(&text);
 	pthread_mutex_lock(&b->lock);
 	while (b->pending > 0)
 		pthread_cond_wait(&b->done_cond, &b->lock);
@@ -194,8 +243,37 @@ static int relay_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 		return 0;
 	snprintf(limit, sizeof(limit), "%d", tx->batch);
 	const char *params[] = {limit};
+	/* Numbers the events of this round that have none yet, per (scope,
+	 * key) in id order: the order the rounds publish a key's rows in
+	 * (migrations/0033_event_sequences.sql). */
+	rc = vox_pg_execp(
+	        pg, "vox_relay_number",
+	        "WITH r AS (SELECT id, seq_scope, coalesce(message_key, '') AS "
+	        "k, "
+	        "row_number() OVER (PARTITION BY seq_scope, "
+	        "coalesce(message_key, '') ORDER BY id) AS rn "
+	        "FROM (SELECT id, seq_scope, message_key, sequence FROM outbox "
+	        "WHERE published_at IS NULL ORDER BY id LIMIT $1) t "
+	        "WHERE seq_scope IS NOT NULL AND sequence IS NULL), "
+	        "c AS (SELECT seq_scope, k, count(*) AS n FROM r GROUP BY 1, "
+	        "2), "
+	        "b AS (INSERT INTO event_sequences AS e "
+	        "(scope, message_key, last_sequence) "
+	        "SELECT seq_scope, k, n FROM c ORDER BY 1, 2 "
+	        "ON CONFLICT (scope, message_key) DO UPDATE SET last_sequence "
+	        "= "
+	        "e.last_sequence + EXCLUDED.last_sequence "
+	        "RETURNING scope, message_key, last_sequence) "
+	        "UPDATE outbox o SET sequence = b.last_sequence - c.n + r.rn "
+	        "FROM r JOIN c ON c.seq_scope = r.seq_scope AND c.k = r.k "
+	        "JOIN b ON b.scope = r.seq_scope AND b.message_key = r.k "
+	        "WHERE o.id = r.id",
+	        1, params, NULL, err);
+	if (rc != 0)
+		return rc;
 	rc = vox_pg_execp(pg, "vox_relay_take",
-	                  "SELECT id, topic, message_key, payload, headers "
+	                  "SELECT id, topic, message_key, payload, headers, "
+	                  "domain_topic, seq_scope, sequence "
 	                  "FROM outbox WHERE published_at IS NULL ORDER BY id "
 	                  "LIMIT $1 FOR UPDATE SKIP LOCKED",
 	                  1, params, &rows, err);

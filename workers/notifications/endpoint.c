@@ -58,7 +58,7 @@ static int disabled_event(vox_pg_t *pg, const struct notify_ctx *nc,
 		free(text);
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");
 	}
-	rc = vox_outbox_add(pg, kind->topic, endpoint_id, text, NULL, err);
+	rc = vox_event_outbox_add(pg, kind, endpoint_id, text, err);
 	free(text);
 	if (rc == 0) {
 		ev.id = vox_json_str(event, "id");
