@@ -230,13 +230,13 @@ static int events_read_args(int argc, char **argv, bool replay,
 	        {NULL, 0, NULL, 0},
 	};
 	const char *count = NULL, *idle = NULL;
-	int opt, rc;
+	int opt, rc, index = 0;
 
 	a->usage = replay ? REPLAY_USAGE : TAIL_USAGE;
 	a->topic = replay ? NULL : "vox.events";
 	a->progress = -1;
 	voxctl_getopt_reset();
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":h", longopts, &index)) != -1) {
 		switch (opt) {
 		case 'T':
 			a->topic = optarg;
@@ -255,7 +255,11 @@ static int events_read_args(int argc, char **argv, bool replay,
 		case 'p':
 		case 'n':
 			if (!replay)
-				return voxctl_bad_option(a->usage, '?', argv);
+				return voxctl_usage_error(
+				        a->usage,
+				        "--%s is an option of events "
+				        "replay",
+				        longopts[index].name);
 			if (opt == 'u')
 				a->to = optarg;
 			else if (opt == 'o')
@@ -266,7 +270,11 @@ static int events_read_args(int argc, char **argv, bool replay,
 		case 'c':
 		case 'i':
 			if (replay)
-				return voxctl_bad_option(a->usage, '?', argv);
+				return voxctl_usage_error(
+				        a->usage,
+				        "--%s is an option of events "
+				        "tail",
+				        longopts[index].name);
 			*(opt == 'c' ? &count : &idle) = optarg;
 			break;
 		case 'h':
