@@ -15,100 +15,7 @@
 #include "vox_auth.h"
 #include "vox_buf.h"
 #include "vox_uuid.h"
-
-struct run {
-	int exit;  /* voxctl's exit code, as the shell saw it */
-	char *out; /* stdout */
-	char *err; /* stderr */
-};
-
-/* Appends text to cmd as a shell word in single quotes. */
-static void shell_quote(vox_buf_t *cmd, const char *text)
-{
-	vox_buf_adds(cmd, " '");
-	for (; *text != '\0'; text++)
-		if (*text == '\'')
-			vox_buf_adds(cmd, "'\\''");
-		else
-			vox_buf_add(cmd, text, 1);
-	vox_buf_adds(cmd, "'");
-}
-
-static char *read_all(FILE *in)
-{
-	size_t len = 0, cap = 4096, n;
-	char *buf = malloc(cap);
-
-	cr_assert_not_null(buf);
-	while ((n = fread(buf + len, 1, cap - len - 1, in)) > 0) {
-		len += n;
-		if (cap - len < 2) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			cr_assert_not_null(buf);
-		}
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
-/* Runs $VOX_BIN_DIR/voxctl with args (NULL-terminated). Criterion reaps
- * children, so pclose's status is unreliable: the shell prints the exit
- * code after the output instead. */
-static struct run voxctl(const char *const *args)
-{
-	char errpath[] = "/tmp/voxctl-err-XXXXXX", *tail;
-	struct run r = {-1, NULL, NULL};
-	int fd = mkstemp(errpath);
-	vox_buf_t cmd;
-	FILE *f;
-
-	cr_assert_geq(fd, 0);
-	close(fd);
-	vox_buf_init(&cmd, 64 * 1024);
-	vox_buf_printf(&cmd, "'%s/voxctl'", t_env("VOX_BIN_DIR"));
-	for (int i = 0; args[i] != NULL; i++)
-		shell_quote(&cmd, args[i]);
-	vox_buf_printf(&cmd, " 2>'%s'; printf '\\nexit=%%d\\n' \"$?\"",
-	               errpath);
-	cr_assert_eq(vox_buf_error(&cmd), 0, "command too long");
-	f = popen(vox_buf_str(&cmd), "r");
-	vox_buf_free(&cmd);
-	cr_assert_not_null(f);
-	r.out = read_all(f);
-	pclose(f);
-	tail = strstr(r.out, "\nexit=");
-	cr_assert_not_null(tail, "no exit line: %s", r.out);
-	while (strstr(tail + 1, "\nexit=") != NULL)
-		tail = strstr(tail + 1, "\nexit=");
-	r.exit = (int)strtol(tail + 6, NULL, 10);
-	*tail = '\0';
-	f = fopen(errpath, "r");
-	cr_assert_not_null(f);
-	r.err = read_all(f);
-	fclose(f);
-	unlink(errpath);
-	return r;
-}
-
-static void run_free(struct run *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-#define VOXCTL(...) voxctl((const char *const[]){__VA_ARGS__, NULL})
-
-/* Asserts a refusal: exit code, nothing on stdout, why on stderr. */
-static void assert_refused(struct run *r, int code, const char *why)
-{
-	cr_assert_eq(r->exit, code, "exit %d, not %d; stderr: %s", r->exit,
-	             code, r->err);
-	cr_assert_str_eq(r->out, "", "stdout of a refusal: %s", r->out);
-	cr_assert_not_null(strstr(r->err, why), "stderr \"%s\" lacks \"%s\"",
-	                   r->err, why);
-	run_free(r);
-}
+#include "voxctl_helpers.h"
 
 /* The string member key of the one-line JSON object text, copied. */
 static void json_member(const char *text, const char *key, char *out,
@@ -153,7 +60,7 @@ struct account {
 static void account_new(struct account *acct, char *name, size_t namelen)
 {
 	char tag[VOX_UUID_STRLEN];
-	struct run r;
+	struct t_voxctl_run r;
 
 	vox_uuid7(tag);
 	snprintf(name, namelen, "voxctl test %s", tag);
@@ -162,7 +69,7 @@ static void account_new(struct account *acct, char *name, size_t namelen)
 	json_member(r.out, "account_id", acct->id, sizeof(acct->id));
 	json_member(r.out, "key_id", acct->key_id, sizeof(acct->key_id));
 	json_member(r.out, "api_key", acct->api_key, sizeof(acct->api_key));
-	run_free(&r);
+	t_voxctl_free(&r);
 }
 
 Test(voxctl_account, create_prints_the_owner_key_that_is_stored, .timeout = 60)
@@ -210,7 +117,7 @@ Test(voxctl_account, create_text_output_is_four_lines, .timeout = 60)
 	char id[VOX_UUID_STRLEN], acct_id[64], key_id[64], api_key[128];
 	char hash[65];
 	vox_pg_t *pg = t_pg();
-	struct run r;
+	struct t_voxctl_run r;
 	int n = 0;
 
 	vox_uuid7(id);
@@ -239,7 +146,7 @@ Test(voxctl_account, create_text_output_is_four_lines, .timeout = 60)
 	                        "timezone = 'Europe/Paris'",
 	                        acct_id),
 	             1);
-	run_free(&r);
+	t_voxctl_free(&r);
 	vox_pg_destroy(pg);
 }
 
@@ -248,7 +155,7 @@ Test(voxctl_account, create_refuses_bad_input_and_creates_nothing,
 {
 	char name[64], tag[VOX_UUID_STRLEN], long_name[202];
 	vox_pg_t *pg = t_pg();
-	struct run r;
+	struct t_voxctl_run r;
 
 	vox_uuid7(tag);
 	snprintf(name, sizeof(name), "refused %s", tag);
@@ -256,31 +163,31 @@ Test(voxctl_account, create_refuses_bad_input_and_creates_nothing,
 	long_name[sizeof(long_name) - 1] = '\0';
 
 	r = VOXCTL("account", "create");
-	assert_refused(&r, 2, "--name is required");
+	t_voxctl_refused(&r, 2, "--name is required");
 	r = VOXCTL("account", "create", "--name", long_name);
-	assert_refused(&r, 2, "200 characters");
+	t_voxctl_refused(&r, 2, "200 characters");
 	r = VOXCTL("account", "create", "--name", "   ");
-	assert_refused(&r, 2, "blank");
+	t_voxctl_refused(&r, 2, "blank");
 	r = VOXCTL("account", "create", "--name", "a\nb");
-	assert_refused(&r, 2, "control character");
+	t_voxctl_refused(&r, 2, "control character");
 	r = VOXCTL("account", "create", "--name", "\xc3\x28");
-	assert_refused(&r, 2, "UTF-8");
+	t_voxctl_refused(&r, 2, "UTF-8");
 	r = VOXCTL("account", "create", "--name", name, "--currency", "usd");
-	assert_refused(&r, 2, "--currency");
+	t_voxctl_refused(&r, 2, "--currency");
 	r = VOXCTL("account", "create", "--name", name, "--currency", "EURO");
-	assert_refused(&r, 2, "--currency");
+	t_voxctl_refused(&r, 2, "--currency");
 	r = VOXCTL("account", "create", "--name", name, "--timezone",
 	           "Mars/Olympus_Mons");
-	assert_refused(&r, 2, "--timezone");
+	t_voxctl_refused(&r, 2, "--timezone");
 	r = VOXCTL("account", "create", "--name", name, "--timezone",
 	           "UTC'; DROP TABLE accounts; --");
-	assert_refused(&r, 2, "--timezone");
+	t_voxctl_refused(&r, 2, "--timezone");
 	r = VOXCTL("account", "create", "--name", name, "--owner", "x");
-	assert_refused(&r, 2, "unknown option");
+	t_voxctl_refused(&r, 2, "unknown option");
 	r = VOXCTL("account", "create", "--name", name, "extra");
-	assert_refused(&r, 2, "unexpected argument");
+	t_voxctl_refused(&r, 2, "unexpected argument");
 	r = VOXCTL("account", "frobnicate");
-	assert_refused(&r, 2, "unknown account subcommand");
+	t_voxctl_refused(&r, 2, "unknown account subcommand");
 	cr_assert_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM accounts WHERE name = $1",
 	                        name),
@@ -295,7 +202,7 @@ Test(voxctl_account, list_and_show, .timeout = 60)
 	json_t *rows, *row;
 	size_t i;
 	bool found = false;
-	struct run r;
+	struct t_voxctl_run r;
 
 	account_new(&acct, name, sizeof(name));
 	r = VOXCTL("account", "list");
@@ -304,7 +211,7 @@ Test(voxctl_account, list_and_show, .timeout = 60)
 	cr_assert_not_null(strstr(r.out, acct.id));
 	cr_assert_not_null(strstr(r.out, name));
 	cr_assert_null(strstr(r.out, acct.api_key));
-	run_free(&r);
+	t_voxctl_free(&r);
 
 	r = VOXCTL("account", "list", "--json");
 	cr_assert_eq(r.exit, 0, "%s", r.err);
@@ -325,13 +232,13 @@ Test(voxctl_account, list_and_show, .timeout = 60)
 	}
 	cr_assert(found, "%s not listed", acct.id);
 	json_decref(rows);
-	run_free(&r);
+	t_voxctl_free(&r);
 
 	r = VOXCTL("account", "show", acct.id);
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	cr_assert_not_null(strstr(r.out, name));
 	cr_assert_not_null(strstr(r.out, "currency:"));
-	run_free(&r);
+	t_voxctl_free(&r);
 	r = VOXCTL("account", "show", acct.id, "--json");
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	json_member(r.out, "status", active, sizeof(active));
@@ -340,15 +247,15 @@ Test(voxctl_account, list_and_show, .timeout = 60)
 	cr_assert_eq(json_integer_value(json_object_get(rows, "active_keys")),
 	             1, "%s", r.out);
 	json_decref(rows);
-	run_free(&r);
+	t_voxctl_free(&r);
 
 	vox_uuid7(unknown);
 	r = VOXCTL("account", "show", unknown);
-	assert_refused(&r, 1, "no account");
+	t_voxctl_refused(&r, 1, "no account");
 	r = VOXCTL("account", "show", "not-a-uuid");
-	assert_refused(&r, 2, "not a UUID");
+	t_voxctl_refused(&r, 2, "not a UUID");
 	r = VOXCTL("account", "show");
-	assert_refused(&r, 2, "usage:");
+	t_voxctl_refused(&r, 2, "usage:");
 }
 
 /* Every key row of the JSON list of account, checked for shape; returns
@@ -361,7 +268,8 @@ static json_t *key_listed(const struct account *acct, const char *key_id,
 	        "created_at", "last_used_at", "revoked_at",
 	};
 	json_t *rows, *row, *found = NULL;
-	struct run r = VOXCTL("key", "list", "--account", acct->id, "--json");
+	struct t_voxctl_run r =
+	        VOXCTL("key", "list", "--account", acct->id, "--json");
 	size_t i;
 
 	cr_assert_eq(r.exit, 0, "%s", r.err);
@@ -381,7 +289,7 @@ static json_t *key_listed(const struct account *acct, const char *key_id,
 			found = json_incref(row);
 	}
 	json_decref(rows);
-	run_free(&r);
+	t_voxctl_free(&r);
 	return found;
 }
 
@@ -393,7 +301,7 @@ Test(voxctl_key, create_list_and_revoke_twice, .timeout = 60)
 	vox_pg_t *pg = t_pg();
 	json_t *row;
 	size_t count;
-	struct run r;
+	struct t_voxctl_run r;
 
 	account_new(&acct, name, sizeof(name));
 	r = VOXCTL("key", "create", "--account", acct.id, "--role", "developer",
@@ -401,7 +309,7 @@ Test(voxctl_key, create_list_and_revoke_twice, .timeout = 60)
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	json_member(r.out, "key_id", key_id, sizeof(key_id));
 	json_member(r.out, "api_key", api_key, sizeof(api_key));
-	run_free(&r);
+	t_voxctl_free(&r);
 	cr_assert(vox_apikey_well_formed(api_key));
 	cr_assert_str_neq(api_key, acct.api_key);
 	vox_apikey_hash_hex(api_key, hash);
@@ -428,7 +336,7 @@ Test(voxctl_key, create_list_and_revoke_twice, .timeout = 60)
 	r = VOXCTL("key", "revoke", key_id);
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	cr_assert_not_null(strstr(r.out, "revoked key"), "%s", r.out);
-	run_free(&r);
+	t_voxctl_free(&r);
 	key_column(pg, key_id, "revoked_at", first_revoked,
 	           sizeof(first_revoked));
 	cr_assert_str_neq(first_revoked, "");
@@ -439,7 +347,7 @@ Test(voxctl_key, create_list_and_revoke_twice, .timeout = 60)
 	r = VOXCTL("key", "revoke", key_id);
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	cr_assert_not_null(strstr(r.out, "already revoked"), "%s", r.out);
-	run_free(&r);
+	t_voxctl_free(&r);
 	key_column(pg, key_id, "revoked_at", col, sizeof(col));
 	cr_assert_str_eq(col, first_revoked, "a second revoke moved the time");
 
@@ -454,7 +362,7 @@ Test(voxctl_key, create_text_output_is_three_lines, .timeout = 60)
 {
 	char name[128], key_id[64], api_key[128];
 	struct account acct;
-	struct run r;
+	struct t_voxctl_run r;
 	int n = 0;
 
 	account_new(&acct, name, sizeof(name));
@@ -467,14 +375,14 @@ Test(voxctl_key, create_text_output_is_three_lines, .timeout = 60)
 	                            "cannot be recovered)\n");
 	cr_assert(vox_uuid_valid(key_id));
 	cr_assert(vox_apikey_well_formed(api_key));
-	run_free(&r);
+	t_voxctl_free(&r);
 }
 
 Test(voxctl_key, list_never_prints_a_secret, .timeout = 60)
 {
 	char name[128], key_id[64], api_key[128], owner_hash[65], hash[65];
 	struct account acct;
-	struct run r;
+	struct t_voxctl_run r;
 
 	account_new(&acct, name, sizeof(name));
 	r = VOXCTL("key", "create", "--account", acct.id, "--role", "billing",
@@ -482,7 +390,7 @@ Test(voxctl_key, list_never_prints_a_secret, .timeout = 60)
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	json_member(r.out, "key_id", key_id, sizeof(key_id));
 	json_member(r.out, "api_key", api_key, sizeof(api_key));
-	run_free(&r);
+	t_voxctl_free(&r);
 	vox_apikey_hash_hex(acct.api_key, owner_hash);
 	vox_apikey_hash_hex(api_key, hash);
 
@@ -500,13 +408,13 @@ Test(voxctl_key, list_never_prints_a_secret, .timeout = 60)
 		cr_assert_null(strstr(r.out, hash));
 		cr_assert_null(strstr(r.out, owner_hash));
 		cr_assert_null(strstr(r.err, api_key));
-		run_free(&r);
+		t_voxctl_free(&r);
 	}
 	r = VOXCTL("account", "show", acct.id);
 	cr_assert_eq(r.exit, 0, "%s", r.err);
 	cr_assert_null(strstr(r.out, acct.api_key));
 	cr_assert_null(strstr(r.out, owner_hash));
-	run_free(&r);
+	t_voxctl_free(&r);
 }
 
 Test(voxctl_key, a_bad_role_exits_2_and_lists_the_roles, .timeout = 60)
@@ -514,17 +422,17 @@ Test(voxctl_key, a_bad_role_exits_2_and_lists_the_roles, .timeout = 60)
 	char name[128];
 	struct account acct;
 	vox_pg_t *pg = t_pg();
-	struct run r;
+	struct t_voxctl_run r;
 
 	account_new(&acct, name, sizeof(name));
 	r = VOXCTL("key", "create", "--account", acct.id, "--role", "root");
-	assert_refused(&r, 2, "owner, admin, developer, billing, viewer");
+	t_voxctl_refused(&r, 2, "owner, admin, developer, billing, viewer");
 	r = VOXCTL("key", "create", "--account", acct.id, "--role", "none");
-	assert_refused(&r, 2, "unknown role");
+	t_voxctl_refused(&r, 2, "unknown role");
 	r = VOXCTL("key", "create", "--account", acct.id, "--role", "Owner");
-	assert_refused(&r, 2, "unknown role");
+	t_voxctl_refused(&r, 2, "unknown role");
 	r = VOXCTL("key", "create", "--account", acct.id);
-	assert_refused(&r, 2, "--role");
+	t_voxctl_refused(&r, 2, "--role");
 	cr_assert_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM api_keys WHERE "
 	                        "account_id = $1",
@@ -537,31 +445,31 @@ Test(voxctl_key, unknown_or_malformed_ids, .timeout = 60)
 {
 	char unknown[VOX_UUID_STRLEN], long_text[502], name[128];
 	struct account acct;
-	struct run r;
+	struct t_voxctl_run r;
 
 	vox_uuid7(unknown);
 	r = VOXCTL("key", "create", "--account", unknown, "--role", "owner");
-	assert_refused(&r, 1, "no account");
+	t_voxctl_refused(&r, 1, "no account");
 	r = VOXCTL("key", "list", "--account", unknown);
-	assert_refused(&r, 1, "no account");
+	t_voxctl_refused(&r, 1, "no account");
 	r = VOXCTL("key", "revoke", unknown);
-	assert_refused(&r, 1, "no key");
+	t_voxctl_refused(&r, 1, "no key");
 
 	r = VOXCTL("key", "create", "--account", "42", "--role", "owner");
-	assert_refused(&r, 2, "not a UUID");
+	t_voxctl_refused(&r, 2, "not a UUID");
 	r = VOXCTL("key", "list", "--account", "' OR 1=1 --");
-	assert_refused(&r, 2, "not a UUID");
+	t_voxctl_refused(&r, 2, "not a UUID");
 	r = VOXCTL("key", "revoke", "x");
-	assert_refused(&r, 2, "not a UUID");
+	t_voxctl_refused(&r, 2, "not a UUID");
 	r = VOXCTL("key", "revoke");
-	assert_refused(&r, 2, "KEY_ID");
+	t_voxctl_refused(&r, 2, "KEY_ID");
 
 	account_new(&acct, name, sizeof(name));
 	memset(long_text, 'd', sizeof(long_text) - 1);
 	long_text[sizeof(long_text) - 1] = '\0';
 	r = VOXCTL("key", "create", "--account", acct.id, "--role", "viewer",
 	           "--description", long_text);
-	assert_refused(&r, 2, "--description");
+	t_voxctl_refused(&r, 2, "--description");
 }
 
 /* voxctl user: who an account's notifications go to. */
@@ -570,7 +478,7 @@ Test(voxctl_user, add_list_update_and_refuse_bad_input, .timeout = 60)
 	char name[128], email[96], id[64];
 	struct account acct;
 	vox_pg_t *pg = t_pg();
-	struct run r;
+	struct t_voxctl_run r;
 
 	account_new(&acct, name, sizeof(name));
 	snprintf(email, sizeof(email), "ops+%.8s@example.com", acct.id + 28);
@@ -578,7 +486,7 @@ Test(voxctl_user, add_list_update_and_refuse_bad_input, .timeout = 60)
 	           "--role", "owner", "--phone", "+14155550123", "--json");
 	cr_assert_eq(r.exit, 0, "user add: %s", r.err);
 	json_member(r.out, "id", id, sizeof(id));
-	run_free(&r);
+	t_voxctl_free(&r);
 	cr_assert(vox_uuid_valid(id), "%s", id);
 	cr_assert_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM users WHERE id = $1 AND "
@@ -591,23 +499,23 @@ Test(voxctl_user, add_list_update_and_refuse_bad_input, .timeout = 60)
 		*c = (char)(*c == 'o' ? 'O' : *c);
 	r = VOXCTL("user", "add", "--account", acct.id, "--email", email);
 	cr_assert_eq(r.exit, 1, "duplicate email: %s", r.out);
-	run_free(&r);
+	t_voxctl_free(&r);
 	/* Bad input: exit 2, nothing written. */
 	r = VOXCTL("user", "add", "--account", acct.id, "--email", "nobody");
 	cr_assert_eq(r.exit, 2);
-	run_free(&r);
+	t_voxctl_free(&r);
 	r = VOXCTL("user", "add", "--account", acct.id, "--email",
 	           "x@example.com", "--phone", "4155550123");
 	cr_assert_eq(r.exit, 2);
-	run_free(&r);
+	t_voxctl_free(&r);
 	r = VOXCTL("user", "add", "--account", acct.id, "--email",
 	           "x@example.com", "--role", "root");
 	cr_assert_eq(r.exit, 2);
-	run_free(&r);
+	t_voxctl_free(&r);
 	r = VOXCTL("user", "add", "--account", "not-a-uuid", "--email",
 	           "x@example.com");
 	cr_assert_eq(r.exit, 2);
-	run_free(&r);
+	t_voxctl_free(&r);
 	cr_assert_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM users WHERE account_id = "
 	                        "$1",
@@ -616,7 +524,7 @@ Test(voxctl_user, add_list_update_and_refuse_bad_input, .timeout = 60)
 
 	r = VOXCTL("user", "update", id, "--no-phone", "--status", "disabled");
 	cr_assert_eq(r.exit, 0, "%s", r.err);
-	run_free(&r);
+	t_voxctl_free(&r);
 	cr_assert_eq(t_pg_count(pg,
 	                        "SELECT count(*) FROM users WHERE id = $1 AND "
 	                        "phone IS NULL AND status = 'disabled'",
@@ -625,10 +533,10 @@ Test(voxctl_user, add_list_update_and_refuse_bad_input, .timeout = 60)
 	r = VOXCTL("user", "update", "01930000-0000-7000-8000-000000000000",
 	           "--role", "admin");
 	cr_assert_eq(r.exit, 1);
-	run_free(&r);
+	t_voxctl_free(&r);
 	r = VOXCTL("user", "list", "--account", acct.id, "--json");
 	cr_assert_eq(r.exit, 0);
 	cr_assert(strstr(r.out, id) != NULL, "%s", r.out);
-	run_free(&r);
+	t_voxctl_free(&r);
 	vox_pg_destroy(pg);
 }

@@ -8,6 +8,7 @@
  *                      credentials (carrier.c)
  *   voxctl mail        the local SMTP sink's Maildir (mail.c)
  *   voxctl billing     an account's billing settings (billing.c)
+ *   voxctl events      tail and replay a topic's events (events.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -37,6 +38,12 @@ static const vox_cfg_opt_t opts[] = {
          "retired keys that still open what they sealed: ID:KEY,... "
          "(carrier seal re-seals with the current key)",
          &cfg.encryption_old_keys},
+        {"VOX_KAFKA_BROKERS", VOX_CFG_STRING, "127.0.0.1:29092", 1, 4096,
+         "Kafka bootstrap servers (events tail and replay)",
+         &cfg.kafka_brokers},
+        {"VOX_KAFKA_WAIT_MS", VOX_CFG_INT, "10000", 100, 600000,
+         "how long events tail and replay wait for Kafka to answer",
+         &cfg.kafka_wait_ms},
 };
 
 static const struct voxctl_command {
@@ -61,6 +68,10 @@ static const struct voxctl_command {
          "show or set an account's billing settings (tax rate, grace, "
          "terms, dunning plan, anchor day)",
          voxctl_billing},
+        {"events",
+         "tail a topic's events, or replay a time range of them, as "
+         "NDJSON",
+         voxctl_events},
 };
 
 static void usage(FILE *out)

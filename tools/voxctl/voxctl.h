@@ -16,6 +16,8 @@ struct voxctl_cfg {
 	long pg_wait_ms;
 	const char *encryption_key;      /* "" when not set */
 	const char *encryption_old_keys; /* "" when not set */
+	const char *kafka_brokers;       /* events tail/replay */
+	long kafka_wait_ms;
 };
 
 /* Process exit codes every command returns. */
@@ -34,6 +36,7 @@ int voxctl_carrier(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_user(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_billing(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_events(const struct voxctl_cfg *cfg, int argc, char **argv);
 
 /* cli.c: what the database subcommands share. */
 
