@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../workers/notifications/notifications.h"
+#include "../../workers/porting/porting.h"
 #include "../../workers/provisioning/provisioning.h"
 #include "vox_canary.h"
 #include "vox_cdr.h"
@@ -52,6 +54,15 @@ static const struct {
          prov_voicemail_validate},
         {"vox.notification_preferences.update_requested",
          prov_envelope_validate, prov_preferences_validate},
+        /* notifications (workers/notifications/intake.c) */
+        {"vox.sms.status_received", NULL, notify_sms_status_validate},
+        /* porting (workers/porting/validate.c) */
+        {"vox.porting_order.submit_requested", por_envelope_validate,
+         por_submit_validate},
+        {"vox.porting_order.cancel_requested", por_envelope_validate,
+         por_cancel_validate},
+        {"vox.porting.carrier_event", por_carrier_envelope_validate,
+         por_carrier_event_validate},
 };
 
 #define NVALIDATORS (sizeof(validators) / sizeof(validators[0]))

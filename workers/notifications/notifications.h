@@ -59,6 +59,8 @@ int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                         vox_error_t *err);
 int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                              vox_error_t *err);
+/* The receipt as its schema publishes it (0, or VOX_ERR_INVALID). */
+int notify_sms_status_validate(const json_t *data, vox_error_t *err);
 int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                       vox_error_t *err);
 
