@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../workers/invoicing/invoicing.h"
 #include "../../workers/notifications/notifications.h"
 #include "../../workers/porting/porting.h"
 #include "../../workers/provisioning/provisioning.h"
@@ -54,6 +55,16 @@ static const struct {
          prov_voicemail_validate},
         {"vox.notification_preferences.update_requested",
          prov_envelope_validate, prov_preferences_validate},
+        /* invoicing (workers/invoicing/validate.c) */
+        {"vox.invoice.generate_requested", NULL, inv_generate_validate},
+        {"vox.invoice.finalize_requested", NULL, inv_invoice_cmd_validate},
+        {"vox.invoice.void_requested", NULL, inv_invoice_cmd_validate},
+        {"vox.invoice.pay_requested", NULL, inv_invoice_cmd_validate},
+        {"vox.invoice.mark_uncollectible_requested", NULL,
+         inv_invoice_cmd_validate},
+        {"vox.credit_note.create_requested", NULL, inv_credit_note_validate},
+        {"vox.payment_method.attach_requested", NULL, inv_attach_validate},
+        {"vox.payment.gateway_event", NULL, inv_gateway_event_validate},
         /* notifications (workers/notifications/intake.c) */
         {"vox.sms.status_received", NULL, notify_sms_status_validate},
         /* porting (workers/porting/validate.c) */
