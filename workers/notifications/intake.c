@@ -48,17 +48,41 @@ int notify_requested(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	return notify_chain_start(pg, ctx, &ev, err);
 }
 
+int notify_event_check(const json_t *event, vox_error_t *err)
+{
+	const char *account = vox_json_str(event, "accountid");
+	const char *subject = vox_json_str(event, "subject");
+
+	if (account == NULL || !vox_uuid_valid(account))
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no account");
+	if (subject == NULL || *subject == '\0' || strlen(subject) > 300)
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no subject");
+	return 0;
+}
+
+int notify_reservation_check(const json_t *event, vox_error_t *err)
+{
+	const char *account = vox_json_str(event, "accountid");
+	const char *reservation =
+	        vox_json_str(json_object_get(event, "data"), "reservation_id");
+
+	if (account == NULL || !vox_uuid_valid(account))
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no account");
+	if (reservation == NULL || !vox_uuid_valid(reservation))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "no reservation_id");
+	return 0;
+}
+
 /* number.*: ordered per number (the subject, its E.164). */
 int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                         vox_error_t *err)
 {
 	struct notify_event ev = {0};
+	vox_error_t why;
 
-	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
-		return notify_skip(msg, "no account");
-	if (msg->subject == NULL || *msg->subject == '\0' ||
-	    strlen(msg->subject) > 300)
-		return notify_skip(msg, "no subject");
+	if (notify_event_check(msg->event, &why) != 0)
+		return notify_skip(msg, why.message);
 	ev.id = msg->id;
 	ev.type = msg->type;
 	ev.account_id = msg->account_id;
@@ -73,11 +97,10 @@ int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 {
 	const char *reservation = vox_json_str(msg->data, "reservation_id");
 	struct notify_event ev = {0};
+	vox_error_t why;
 
-	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
-		return notify_skip(msg, "no account");
-	if (reservation == NULL || !vox_uuid_valid(reservation))
-		return notify_skip(msg, "no reservation_id");
+	if (notify_reservation_check(msg->event, &why) != 0)
+		return notify_skip(msg, why.message);
 	ev.id = msg->id;
 	ev.type = msg->type;
 	ev.account_id = msg->account_id;
