@@ -5,6 +5,7 @@
  * the ingress, and the carrier's webhooks (vox.porting.carrier_event),
  * which name no account of ours.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "porting.h"
@@ -88,7 +89,8 @@ int por_carrier_event_validate(const json_t *data, vox_error_t *err)
 	                           err)) != 0 ||
 	    (rc = vox_validate_str(data, "event_type", 1, 100, false, err)) !=
 	            0 ||
-	    (rc = vox_validate_str(data, "carrier", 1, 200, false, err)) != 0)
+	    (rc = vox_validate_str(data, "carrier", 1, SIZE_MAX, false, err)) !=
+	            0)
 		return rc;
 	/* the ingress passes a carrier's null through */
 	if (occurred != NULL && !json_is_null(occurred) &&
