@@ -247,24 +247,31 @@ int vox_cdr_event(const vox_cdr_t *cdr, const char *carrier, const char *via,
 	return n;
 }
 
-int vox_cdr_validate(const json_t *data, vox_error_t *err)
+int vox_cdr_check(const json_t *data, vox_cdr_t *out, const char **reason_code,
+                  vox_error_t *err)
 {
-	vox_cdr_t cdr;
-	const char *reason, *via;
-	int rc = vox_cdr_parse(data, 0, &cdr, &reason, err);
+	const char *via =
+	        json_string_value(json_object_get(data, "received_via"));
+	int rc;
 
-	if (rc != 0)
-		return rc;
 	if (!vox_carrier_name_valid(
 	            json_string_value(json_object_get(data, "carrier"))))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "carrier must be a carrier name "
-		                     "(a-z 0-9 _ -, at most 63)");
-	via = json_string_value(json_object_get(data, "received_via"));
+		return bad(err, reason_code, "invalid_carrier",
+		           "data.carrier is missing or not a carrier name (a-z "
+		           "0-9 _ -, at most 63)");
+	if ((rc = vox_cdr_parse_trusted(data, out, reason_code, err)) != 0)
+		return rc;
 	if (via == NULL ||
 	    (strcmp(via, "api") != 0 && strcmp(via, "file") != 0))
-		return vox_error_set(
-		        err, VOX_ERR_INVALID, false,
-		        "received_via must be \"api\" or \"file\"");
+		return bad(err, reason_code, "invalid_received_via",
+		           "received_via must be \"api\" or \"file\"");
 	return 0;
+}
+
+int vox_cdr_validate(const json_t *data, vox_error_t *err)
+{
+	const char *reason;
+	vox_cdr_t cdr;
+
+	return vox_cdr_check(data, &cdr, &reason, err);
 }

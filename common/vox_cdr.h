@@ -88,8 +88,15 @@ int vox_cdr_parse(const json_t *rec, int64_t now_us, vox_cdr_t *out,
 int vox_cdr_parse_trusted(const json_t *rec, vox_cdr_t *out,
                           const char **reason_code, vox_error_t *err);
 
-/* Checks the data of a vox.cdr.received event: vox_cdr_parse() without
- * the clock, plus carrier and received_via. 0 or VOX_ERR_INVALID. */
+/* The data of a vox.cdr.received event as the metering worker takes it:
+ * carrier a carrier name (reason invalid_carrier), the record
+ * (vox_cdr_parse_trusted: our number E.164 by syntax, as the schema says)
+ * and received_via api or file (invalid_received_via). 0, or
+ * VOX_ERR_INVALID with *reason_code. */
+int vox_cdr_check(const json_t *data, vox_cdr_t *out, const char **reason_code,
+                  vox_error_t *err);
+/* vox_cdr_check() of data alone (tests/unit/test_schemas.c, the fuzzer).
+ */
 int vox_cdr_validate(const json_t *data, vox_error_t *err);
 
 /* True for a carrier name as stored in carrier_credentials. */

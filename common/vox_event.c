@@ -149,6 +149,11 @@ const vox_event_kind_t *vox_event_kind(const char *type)
 	return NULL;
 }
 
+const vox_event_kind_t *vox_event_kind_at(size_t i)
+{
+	return i < sizeof(kinds) / sizeof(kinds[0]) ? &kinds[i] : NULL;
+}
+
 static void hex_random(char *out, size_t bytes)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -44,6 +44,9 @@ typedef struct vox_event_kind {
 
 /* The table's row for type, or NULL when we do not send that type. */
 const vox_event_kind_t *vox_event_kind(const char *type);
+/* The i-th row of the table (NULL past the end): for tests that must
+ * cover every type (tests/unit/test_schemas.c). */
+const vox_event_kind_t *vox_event_kind_at(size_t i);
 
 /* The envelope of an event of a type in the table, with a fresh UUIDv7 id
  * and the current time. data is stolen (NULL: {}); subject and account_id

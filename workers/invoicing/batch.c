@@ -60,14 +60,11 @@ static bool generate_req(const vox_message_t *msg, struct inv_generate_req *r,
 	const char *end = vox_json_str(msg->data, "period_end");
 	const char *op = vox_json_str(msg->data, "operation_id");
 	int64_t start_us, end_us;
+	vox_error_t why;
 
 	memset(r, 0, sizeof(*r));
-	if (account == NULL || !vox_uuid_valid(account) || start == NULL ||
-	    end == NULL || (op != NULL && !vox_uuid_valid(op))) {
-		snprintf(dlq, dlqlen,
-		         "%s: data.account_id, period_start and period_end "
-		         "are required (operation_id a UUID)",
-		         GENERATE_TYPE);
+	if (inv_generate_validate(msg->data, &why) != 0) {
+		snprintf(dlq, dlqlen, "%.200s", why.message);
 		return false;
 	}
 	if (vox_rfc3339_parse(start, &start_us) != 0 ||

@@ -27,28 +27,24 @@ struct inv_row {
 	bool open_payment;
 };
 
-/* account_id, invoice_id (UUIDs) and operation_id (optional UUID) of a
- * command; VOX_ERR_INVALID (dead-letter) otherwise. */
+/* account_id, invoice_id and operation_id (UUIDs) of a command, checked
+ * with the rest of its data (validate.c; a credit note's amount and reason
+ * are the handler's: they fail the operation); VOX_ERR_INVALID
+ * (dead-letter) otherwise. */
 static int cmd_ids(const vox_message_t *msg, const char **account,
                    const char **invoice, const char **op, vox_error_t *err)
 {
+	vox_error_t why;
+	int rc = strcmp(msg->type, "vox.credit_note.create_requested") == 0
+	                 ? inv_credit_note_ids_validate(msg->data, &why)
+	                 : inv_invoice_cmd_validate(msg->data, &why);
+
+	if (rc != 0)
+		return vox_error_set(err, VOX_ERR_INVALID, false, "%s: %s",
+		                     msg->type, why.message);
 	*account = vox_json_str(msg->data, "account_id");
 	*invoice = vox_json_str(msg->data, "invoice_id");
 	*op = vox_json_str(msg->data, "operation_id");
-	if (*account == NULL && msg->account_id != NULL)
-		*account = msg->account_id;
-	if (*account == NULL || !vox_uuid_valid(*account))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "%s: data.account_id must be a UUID",
-		                     msg->type);
-	if (*invoice == NULL || !vox_uuid_valid(*invoice))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "%s: data.invoice_id must be a UUID",
-		                     msg->type);
-	if (*op != NULL && !vox_uuid_valid(*op))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "%s: data.operation_id must be a UUID",
-		                     msg->type);
 	return 0;
 }
 
@@ -385,17 +381,6 @@ int inv_mark_uncollectible(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 /* ---------------------------------------------------------------- credit notes
  */
 
-/* Characters of UTF-8 text (its bytes that do not continue one). */
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 int inv_credit_note(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                     vox_error_t *err)
 {
@@ -405,6 +390,7 @@ int inv_credit_note(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	char amount_s[24], applied_s[16];
 	struct inv_row row;
 	const char *op = NULL, *applied;
+	vox_error_t why;
 	json_int_t amount;
 	int64_t prior;
 	PGresult *res;
@@ -414,14 +400,10 @@ int inv_credit_note(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	rc = cmd_begin(pg, msg, kind, &row, &op, err);
 	if (rc != 0 || row.id[0] == '\0')
 		return rc;
-	if (!json_is_integer(amount_j) ||
-	    (amount = json_integer_value(amount_j)) <= 0 || reason == NULL ||
-	    reason[0] == '\0' || utf8_chars(reason) > 500)
+	if (inv_credit_note_terms_validate(msg->data, &why) != 0)
 		return inv_op_fail(pg, op, row.account, kind, row.id, msg->time,
-		                   "invalid_request",
-		                   "amount_micros must be a positive integer "
-		                   "and reason 1 to 500 characters",
-		                   err);
+		                   "invalid_request", why.message, err);
+	amount = json_integer_value(amount_j);
 	if (strcmp(row.status, "finalized") != 0 &&
 	    strcmp(row.status, "paid") != 0 &&
 	    strcmp(row.status, "uncollectible") != 0)

@@ -55,6 +55,19 @@ struct inv_generate_req {
 	size_t dlq_len;
 };
 
+/* validate.c: the commands as their schemas publish them (0, or
+ * VOX_ERR_INVALID with the reason). */
+/* finalize, void, mark uncollectible, pay */
+int inv_invoice_cmd_validate(const json_t *data, vox_error_t *err);
+/* a credit note: its ids (dead-lettered), its amount and reason (the
+ * operation fails), both */
+int inv_credit_note_ids_validate(const json_t *data, vox_error_t *err);
+int inv_credit_note_terms_validate(const json_t *data, vox_error_t *err);
+int inv_credit_note_validate(const json_t *data, vox_error_t *err);
+int inv_attach_validate(const json_t *data, vox_error_t *err);
+int inv_generate_validate(const json_t *data, vox_error_t *err);
+int inv_gateway_event_validate(const json_t *data, vox_error_t *err);
+
 /* batch.c: the consumer's batch function. */
 int inv_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
               void *ctx, vox_error_t *err);

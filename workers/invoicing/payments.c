@@ -551,9 +551,11 @@ int inv_pay(vox_pg_t *pg, const vox_message_t *msg, void *ctx, vox_error_t *err)
 	int rc;
 
 	(void)ctx;
-	if (invoice == NULL || !vox_uuid_valid(invoice) ||
-	    msg->account_id == NULL || !vox_uuid_valid(msg->account_id) ||
-	    (op != NULL && !vox_uuid_valid(op)))
+	if (inv_invoice_cmd_validate(msg->data, &why) != 0)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "vox.invoice.pay_requested: %s",
+		                     why.message);
+	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "vox.invoice.pay_requested: accountid and "
 		                     "data.invoice_id must be UUIDs");
@@ -836,14 +838,16 @@ int inv_payment_method_attach(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	const char *op = vox_json_str(msg->data, "operation_id");
 	const json_t *def = json_object_get(msg->data, "default");
 	char status[16], reason[64];
+	vox_error_t why;
 	PGresult *res;
 	int rc;
 
 	(void)ctx;
-	if (pm == NULL || !vox_uuid_valid(pm) || msg->account_id == NULL ||
-	    !vox_uuid_valid(msg->account_id) ||
-	    (op != NULL && !vox_uuid_valid(op)) ||
-	    (def != NULL && !json_is_boolean(def)))
+	if (inv_attach_validate(msg->data, &why) != 0)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "vox.payment_method.attach_requested: %s",
+		                     why.message);
+	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
 		return vox_error_set(
 		        err, VOX_ERR_INVALID, false,
 		        "vox.payment_method.attach_requested: "
@@ -1121,13 +1125,8 @@ int inv_gateway_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	PGresult *res;
 	int no = 0, rc;
 
-	if (event_id == NULL || *event_id == '\0' || strlen(event_id) > 200 ||
-	    type == NULL || intent == NULL || *intent == '\0' ||
-	    strlen(intent) > 127)
-		return vox_error_set(
-		        err, VOX_ERR_INVALID, false,
-		        "vox.payment.gateway_event: data.event_id, "
-		        "type and intent_id are required");
+	if (inv_gateway_event_validate(d, err) != 0)
+		return VOX_ERR_INVALID; /* schema-invalid: dead-lettered */
 	if (payment != NULL && !vox_uuid_valid(payment))
 		payment = NULL;
 	payload = vox_json_dump(d);

@@ -158,10 +158,7 @@ void meter_parse(struct batch *b, size_t msg, struct rec *r)
 		reject(r, "invalid_event",
 		       "event type is not vox.cdr.received: ",
 		       type ? type : "(none)");
-	else if (!vox_carrier_name_valid(carrier))
-		reject(r, "invalid_carrier",
-		       "data.carrier is missing or not a ", "carrier name");
-	else if (vox_cdr_parse_trusted(data, &r->cdr, &code, &err) != 0)
+	else if (vox_cdr_check(data, &r->cdr, &code, &err) != 0)
 		reject(r, code, "", err.message);
 	if (json_is_integer(json_object_get(data, "rerate_of")))
 		r->rerate_of =

@@ -12,6 +12,7 @@
 #include "vox_log.h"
 #include "vox_usage_event.h"
 #include "vox_uuid.h"
+#include "vox_validate.h"
 
 /* An event of the stream with no account (or a malformed one) is not for
  * us to notify: logged and skipped, not dead-lettered (vox.events is
@@ -47,17 +48,41 @@ int notify_requested(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	return notify_chain_start(pg, ctx, &ev, err);
 }
 
+int notify_event_check(const json_t *event, vox_error_t *err)
+{
+	const char *account = vox_json_str(event, "accountid");
+	const char *subject = vox_json_str(event, "subject");
+
+	if (account == NULL || !vox_uuid_valid(account))
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no account");
+	if (subject == NULL || *subject == '\0' || strlen(subject) > 300)
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no subject");
+	return 0;
+}
+
+int notify_reservation_check(const json_t *event, vox_error_t *err)
+{
+	const char *account = vox_json_str(event, "accountid");
+	const char *reservation =
+	        vox_json_str(json_object_get(event, "data"), "reservation_id");
+
+	if (account == NULL || !vox_uuid_valid(account))
+		return vox_error_set(err, VOX_ERR_INVALID, false, "no account");
+	if (reservation == NULL || !vox_uuid_valid(reservation))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "no reservation_id");
+	return 0;
+}
+
 /* number.*: ordered per number (the subject, its E.164). */
 int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                         vox_error_t *err)
 {
 	struct notify_event ev = {0};
+	vox_error_t why;
 
-	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
-		return notify_skip(msg, "no account");
-	if (msg->subject == NULL || *msg->subject == '\0' ||
-	    strlen(msg->subject) > 300)
-		return notify_skip(msg, "no subject");
+	if (notify_event_check(msg->event, &why) != 0)
+		return notify_skip(msg, why.message);
 	ev.id = msg->id;
 	ev.type = msg->type;
 	ev.account_id = msg->account_id;
@@ -72,11 +97,10 @@ int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 {
 	const char *reservation = vox_json_str(msg->data, "reservation_id");
 	struct notify_event ev = {0};
+	vox_error_t why;
 
-	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
-		return notify_skip(msg, "no account");
-	if (reservation == NULL || !vox_uuid_valid(reservation))
-		return notify_skip(msg, "no reservation_id");
+	if (notify_reservation_check(msg->event, &why) != 0)
+		return notify_skip(msg, why.message);
 	ev.id = msg->id;
 	ev.type = msg->type;
 	ev.account_id = msg->account_id;
@@ -114,6 +138,56 @@ static int sms_row(vox_pg_t *pg, const char *sid, char id[40], char chain[40],
 	return rc;
 }
 
+/* 1 to max characters, all of them in set. */
+static bool chars_in(const char *s, const char *set, size_t max)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	return n >= 1 && n <= max && strspn(s, set) == n;
+}
+
+/* Absent-or-null is not allowed: the ingress always writes the member. */
+static bool null_or_chars(const json_t *v, const char *set, size_t max)
+{
+	return json_is_null(v) || chars_in(json_string_value(v), set, max);
+}
+
+int notify_sms_status_validate(const json_t *data, vox_error_t *err)
+{
+	static const char *const keys[] = {"provider", "provider_message_id",
+	                                   "status",   "error_code",
+	                                   "to",       NULL};
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz"
+	                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *provider = vox_json_str(data, "provider");
+	char sid_set[sizeof(alnum) + 2];
+	int rc;
+
+	if ((rc = vox_validate_object(data, keys, err)) != 0)
+		return rc;
+	if (provider == NULL || strcmp(provider, "sms") != 0)
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "data.provider must be sms");
+	snprintf(sid_set, sizeof(sid_set), "%s_-", alnum);
+	if (!chars_in(vox_json_str(data, "provider_message_id"), sid_set, 64))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "data.provider_message_id must be 1 to 64 "
+		                     "letters, digits, _ or -");
+	if (!chars_in(vox_json_str(data, "status"),
+	              "abcdefghijklmnopqrstuvwxyz_", 32))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "data.status must be 1 to 32 of [a-z_]");
+	if (!null_or_chars(json_object_get(data, "error_code"), "0123456789",
+	                   16))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "data.error_code must be null or 1 to 16 "
+		                     "digits");
+	if (!null_or_chars(json_object_get(data, "to"), "+0123456789", 64))
+		return vox_error_set(err, VOX_ERR_INVALID, false,
+		                     "data.to must be null or a phone number");
+	return 0;
+}
+
 /* vox.sms.status_received: delivered settles the row (and its chain);
  * undelivered/failed fail it (its chain may move on); the others (queued,
  * sent...) change nothing. */
@@ -127,10 +201,8 @@ int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	bool delivered, failed, settled;
 	int rc;
 
-	if (sid == NULL || status == NULL || strlen(sid) > 128)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "data.provider_message_id and data.status "
-		                     "are required");
+	if ((rc = notify_sms_status_validate(msg->data, err)) != 0)
+		return rc; /* schema-invalid: dead-lettered */
 	delivered = strcmp(status, "delivered") == 0;
 	failed = strcmp(status, "undelivered") == 0 ||
 	         strcmp(status, "failed") == 0;

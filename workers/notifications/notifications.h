@@ -55,10 +55,19 @@ int notify_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
                  void *ctx, vox_error_t *err);
 int notify_requested(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                      vox_error_t *err);
+/* What the intake needs of an event of vox.events it notifies (the whole
+ * event): an account and a subject (the ordering key); reservation.expired
+ * an account and data.reservation_id. Anything else in it is the
+ * producer's to validate: an event that fails is skipped with the reason
+ * (logged), not dead-lettered. 0 or VOX_ERR_INVALID. */
+int notify_event_check(const json_t *event, vox_error_t *err);
+int notify_reservation_check(const json_t *event, vox_error_t *err);
 int notify_number_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                         vox_error_t *err);
 int notify_reservation_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                              vox_error_t *err);
+/* The receipt as its schema publishes it (0, or VOX_ERR_INVALID). */
+int notify_sms_status_validate(const json_t *data, vox_error_t *err);
 int notify_sms_status(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                       vox_error_t *err);
 

@@ -52,8 +52,8 @@ static int cevent_parse(const json_t *data, struct cevent *ev, vox_error_t *err)
 	ev->numbers = json_object_get(ev->payload, "phone_numbers");
 	if (ev->id == NULL || *ev->id == '\0' || strlen(ev->id) > 200 ||
 	    !json_is_object(ev->payload) || ev->carrier_order == NULL ||
-	    strlen(ev->carrier_order) > 64 || ev->status == NULL ||
-	    !vox_porting_status_valid(ev->status))
+	    strlen(ev->carrier_order) > POR_CARRIER_ID_MAX ||
+	    ev->status == NULL || !vox_porting_status_valid(ev->status))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "a carrier porting event needs data.id, "
 		                     "payload.id and a payload.status of ours");
@@ -335,6 +335,16 @@ int por_carrier_event(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	bool pending = false;
 	int rc;
 
+	/* the whole command as its schema says (the poll's own events have
+	 * no envelope); cevent_parse, shared with the replay of held events,
+	 * reads what the worker uses */
+	memset(&ev, 0, sizeof(ev));
+	if ((msg->event != NULL &&
+	     por_carrier_envelope_validate(msg->event, err) != 0) ||
+	    por_carrier_event_validate(msg->data, err) != 0) {
+		rc = VOX_ERR_INVALID;
+		goto out;
+	}
 	if ((rc = cevent_parse(msg->data, &ev, err)) != 0)
 		goto out;
 	if (ev.carrier == NULL || strcmp(ev.carrier, pc->carrier_name) != 0) {

@@ -28,9 +28,9 @@ int por_need(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
 	static const char *const names[] = {"operation_id", "order_id"};
 	vox_op_t op;
 
-	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "accountid must be a UUID");
+	if (por_envelope_validate(msg->event, err) != 0 ||
+	    por_command_validate(msg->type, msg->data, err) != 0)
+		return VOX_ERR_INVALID;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const char *v = vox_json_str(msg->data, names[i]);
 

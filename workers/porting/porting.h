@@ -31,10 +31,16 @@ struct porting_ctx {
 	long poll_after_s, poll_batch; /* the lost-webhook poll (poll.c) */
 };
 
+/* The carrier's event id and order id, as the command's schema allows
+ * (the ingress's webhook takes order ids of at most 64). */
+#define POR_EVENT_ID_MAX   200
+#define POR_CARRIER_ID_MAX 200
+
 /* One order row, as the handlers need it (porting_orders). */
 struct por_order {
 	char id[40], account_id[40], parent_id[40]; /* "" when NULL */
-	char status[24], losing_carrier[204], carrier_order_id[68];
+	char status[24], losing_carrier[204];
+	char carrier_order_id[POR_CARRIER_ID_MAX + 4];
 	char foc_date[40];           /* vox_iso, "" when NULL */
 	char requested_foc_date[12]; /* "YYYY-MM-DD", "" when NULL */
 	long version;
@@ -63,6 +69,17 @@ void por_expire(vox_pg_t *pg, void *ctx);
 /* tick (poll.c): leaves the carrier has been silent about are read at the
  * carrier, and a status that moved on is applied (a lost webhook). */
 void por_poll(vox_pg_t *pg, void *ctx);
+
+/* validate.c: the commands as their schemas publish them (0, or
+ * VOX_ERR_INVALID with the reason). por_need runs the envelope check and
+ * the validator of msg->type; por_carrier_event its own two. */
+int por_envelope_validate(const json_t *event, vox_error_t *err);
+int por_carrier_envelope_validate(const json_t *event, vox_error_t *err);
+int por_submit_validate(const json_t *data, vox_error_t *err);
+int por_cancel_validate(const json_t *data, vox_error_t *err);
+int por_carrier_event_validate(const json_t *data, vox_error_t *err);
+int por_command_validate(const char *type, const json_t *data,
+                         vox_error_t *err);
 
 /* order.c: shared by the handlers */
 /* Checks the message's account and data.order_id / data.operation_id,

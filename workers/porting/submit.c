@@ -497,11 +497,9 @@ int por_submit(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	char busy[24];
 	int n = 0, nkids = 0, rc;
 
+	/* por_need ran por_submit_validate: version is at least 1 */
 	if ((rc = por_need(pg, msg, KIND, err)) != 0)
 		return rc;
-	if (!json_is_integer(version) || json_integer_value(version) < 1)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "data.version must be a positive integer");
 	rc = por_order_lock(pg, vox_json_str(msg->data, "order_id"),
 	                    msg->account_id, &o, err);
 	if (rc == VOX_ERR_NOT_FOUND)

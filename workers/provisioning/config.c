@@ -100,11 +100,9 @@ static int config_store(vox_pg_t *pg, const vox_message_t *msg,
 	PGresult *res;
 	int rc, version;
 
+	/* prov_need ran the section's validator (validate.c) */
 	if ((rc = prov_need(pg, msg, ids, err)) != 0)
 		return rc;
-	if (!json_is_object(config))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "data.config must be an object");
 	rc = config_number(pg, msg, s->kind, e164, sizeof(e164), err);
 	if (rc != 1)
 		return rc;
@@ -155,11 +153,9 @@ int prov_preferences(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	int rc;
 
 	(void)ctx;
+	/* prov_need ran prov_preferences_validate */
 	if ((rc = prov_need(pg, msg, ids, err)) != 0)
 		return rc;
-	if (!json_is_object(prefs))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "data.preferences must be an object");
 	text = vox_json_dump(prefs);
 	if (text == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "out of memory");

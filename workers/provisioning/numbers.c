@@ -11,8 +11,6 @@
 #include "vox_ops.h"
 #include "vox_uuid.h"
 
-#define MAX_NUMBERS 10
-
 /* An event for analysts and other workers about subject (a number),
  * caused by msg, committed with the effect. */
 int prov_emit(vox_pg_t *pg, const char *type, const vox_message_t *msg,
@@ -94,9 +92,9 @@ static int prov_running(vox_pg_t *pg, const vox_message_t *msg,
 int prov_need(vox_pg_t *pg, const vox_message_t *msg, const char *const *names,
               vox_error_t *err)
 {
-	if (msg->account_id == NULL || !vox_uuid_valid(msg->account_id))
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "accountid must be a UUID");
+	if (prov_envelope_validate(msg->event, err) != 0 ||
+	    prov_command_validate(msg->type, msg->data, err) != 0)
+		return VOX_ERR_INVALID;
 	for (size_t i = 0; names[i] != NULL; i++) {
 		const char *v = vox_json_str(msg->data, names[i]);
 
@@ -188,22 +186,12 @@ int prov_reserve(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
 	size_t i, reserved = 0;
 	int rc;
 
+	/* prov_need ran prov_reservation_validate: 1..10 E.164 strings */
 	if ((rc = prov_need(pg, msg, ids, err)) != 0)
 		return rc;
-	if (!json_is_array(numbers) || json_array_size(numbers) == 0 ||
-	    json_array_size(numbers) > MAX_NUMBERS)
-		return vox_error_set(
-		        err, VOX_ERR_INVALID, false,
-		        "data.phone_numbers must hold 1..%d numbers",
-		        MAX_NUMBERS);
 	results = json_array();
 	json_array_foreach(numbers, i, value)
 	{
-		if (!json_is_string(value)) {
-			json_decref(results);
-			return vox_error_set(err, VOX_ERR_INVALID, false,
-			                     "phone_numbers must be strings");
-		}
 		rc = reserve_one(pg, msg, ctx, json_string_value(value),
 		                 results, err);
 		if (rc != 0) {

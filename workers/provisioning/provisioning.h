@@ -50,10 +50,28 @@ int prov_done(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
               json_t *result, vox_error_t *err);
 int prov_fail(vox_pg_t *pg, const vox_message_t *msg, const char *kind,
               const char *code, const char *message, vox_error_t *err);
-/* Checks the message's ids, then marks the operation running. Returns
- * VOX_ERR_INVALID for a message that can never succeed. */
+/* Checks the message's account and data (prov_command_validate) and
+ * ids, then marks the operation running. Returns VOX_ERR_INVALID for a
+ * message that can never succeed. */
 int prov_need(vox_pg_t *pg, const vox_message_t *msg, const char *const *names,
               vox_error_t *err);
+
+/* validate.c: each command's data as its schema publishes it (0, or
+ * VOX_ERR_INVALID with the reason); prov_need runs the one of msg->type. */
+int prov_reservation_validate(const json_t *data, vox_error_t *err);
+int prov_extend_validate(const json_t *data, vox_error_t *err);
+int prov_order_validate(const json_t *data, vox_error_t *err);
+int prov_activate_validate(const json_t *data, vox_error_t *err);
+/* deactivate and release */
+int prov_number_validate(const json_t *data, vox_error_t *err);
+int prov_routing_validate(const json_t *data, vox_error_t *err);
+int prov_hours_validate(const json_t *data, vox_error_t *err);
+int prov_voicemail_validate(const json_t *data, vox_error_t *err);
+int prov_preferences_validate(const json_t *data, vox_error_t *err);
+/* The envelope: accountid a UUID, source the table's (vox_event.c). */
+int prov_envelope_validate(const json_t *event, vox_error_t *err);
+int prov_command_validate(const char *type, const json_t *data,
+                          vox_error_t *err);
 
 /* Ticker: expires reservations past their time. */
 void prov_expire(vox_pg_t *pg, void *ctx);
