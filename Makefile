@@ -19,7 +19,8 @@ OPT := -O2
 endif
 
 # libmagic: the documents' content check (producers/ingress/documents.c).
-PKGS := rdkafka libpq hiredis jansson libcurl openssl libmicrohttpd libjwt libmagic
+# zlib: the exporter's gzip objects (workers/exporter).
+PKGS := rdkafka libpq hiredis jansson libcurl openssl libmicrohttpd libjwt libmagic zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -50,7 +51,8 @@ LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
 PROGRAMS := producers/ingress producers/cdr-import workers/provisioning \
-	workers/metering workers/notifications workers/porting workers/invoicing tools/voxctl
+	workers/metering workers/notifications workers/porting workers/invoicing \
+	workers/exporter tools/voxctl
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
