@@ -59,7 +59,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
 TEST_ONLY_PROGRAMS := workers/metering workers/provisioning workers/notifications \
-	workers/porting workers/invoicing
+	workers/porting workers/invoicing workers/exporter
 # Where the notifications worker finds its templates unless
 # VOX_NOTIFY_TEMPLATES says otherwise: this tree's.
 $(BUILD)/workers/notifications/main.o: CFLAGS += \

@@ -24,6 +24,7 @@
 
 #include "exporter.h"
 #include "vox_buf.h"
+#include "vox_fault.h"
 #include "vox_log.h"
 #include "vox_s3.h"
 #include "vox_time.h"
@@ -400,9 +401,14 @@ static int part_flush(struct exporter *ex, struct part *p)
 	for (size_t i = 0; i < p->nbuckets; i++)
 		if (bucket_put(ex, p, &p->buckets[i]) != 0)
 			return -1;
-	for (size_t i = 0; i < p->nbuckets; i++)
+	for (size_t i = 0; i < p->nbuckets; i++) {
 		if (!p->buckets[i].late)
 			part_open_hour(p, p->buckets[i].hour);
+		/* test builds: die here, the objects PUT and not committed
+		 * (tests/integration/test_exporter.c) */
+		vox_fault_check_message(vox_buf_str(&p->buckets[i].raw),
+		                        vox_buf_len(&p->buckets[i].raw));
+	}
 	if (part_commit(ex, p) != 0)
 		return -1;
 	for (size_t i = 0; i < p->nbuckets; i++) {
