@@ -272,3 +272,15 @@ $(BUILD)/bench/notify_receiver $(BUILD)/bench/notify_loop $(BUILD)/bench/notify_
 		$(BUILD)/bench/notify_%: bench/notify_%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench/export: records/s of the exporter (events to gzip'd objects in the
+# S3 stand-in, committed) against `kcat -C -e` reading the same topic to a
+# file, in the same run, on the test stack (bench/README.md). Not part of
+# `make test`.
+.PHONY: bench-export
+bench-export: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/export_load
+	@$(TEST_ENV) BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/export
+$(BUILD)/bench/export_load: bench/export_load.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

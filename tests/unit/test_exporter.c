@@ -77,8 +77,28 @@ Test(exporter_layout, no_parseable_time_falls_back_to_the_kafka_timestamp)
 
 Test(exporter_layout, what_is_not_an_event_is_refused_with_a_reason)
 {
-	const char *values[] = {"not json", "[1,2]", "\"text\"",
-	                        "{\"a\":", "{\"a\":1,\"a\":2}"};
+	const char *values[] = {
+	        "not json",
+	        "[1,2]",
+	        "\"text\"",
+	        "{\"a\":",
+	        "{\"a\":1}x",
+	        "{\"a\":1}{}",
+	        "{\"a\":01}",
+	        "{\"a\":1.}",
+	        "{\"a\":-}",
+	        "{\"a\":tru}",
+	        "{\"a\":[1,]}",
+	        "{\"a\":1,}",
+	        "{a:1}",
+	        "{\"a\":\"\\x\"}",
+	        "{\"a\":\"\\u12g4\"}",
+	        "{\"a\":\"tab\there\"}",
+	        "{\"a\":\"\xc3\x28\"}",     /* bad UTF-8 */
+	        "{\"a\":\"\xe0\x80\xaf\"}", /* overlong */
+	        "{\"a\":\"\xed\xa0\x80\"}", /* a surrogate */
+	        "{\"time\":\"2026-11-02T05:00:00Z\",\"time\":\"x\"}",
+	};
 	exp_record_t rec;
 	vox_error_t err = {0};
 
@@ -94,6 +114,43 @@ Test(exporter_layout, what_is_not_an_event_is_refused_with_a_reason)
 	cr_assert_eq(exp_record_parse("{}", 2, -1, &rec, &err),
 	             VOX_ERR_INVALID);
 	cr_assert(strstr(err.message, "time") != NULL, "%s", err.message);
+}
+
+Test(exporter_layout, valid_json_of_every_kind_is_taken)
+{
+	const char *values[] = {
+	        "{}",
+	        " {\"time\":\"2026-11-02T05:00:00Z\"} ",
+	        "{\"a\":[1,-2.5e+3,0,true,false,null,{},[]],\"b\":{\"time\":1}"
+	        "}",
+	        "{\"a\":\"\\u00e9\\n\\\"\\\\\\/"
+	        "\",\"b\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+	};
+	exp_record_t rec;
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		parse_ok(values[i], 1000, &rec);
+	/* a nested "time" is not the event's */
+	parse_ok(values[2], 7200000, &rec);
+	cr_assert(rec.from_kafka);
+	cr_assert_eq(rec.hour, 2);
+}
+
+Test(exporter_layout, nesting_is_bounded)
+{
+	char deep[2100];
+	exp_record_t rec;
+	vox_error_t err = {0};
+	size_t n = 0;
+
+	memcpy(deep, "{\"a\":", 5);
+	n = 5;
+	for (int i = 0; i < 1000; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 1000; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	cr_assert_eq(exp_record_parse(deep, n, 0, &rec, &err), VOX_ERR_INVALID);
 }
 
 Test(exporter_layout, a_pretty_printed_event_is_written_on_one_line)

@@ -18,6 +18,8 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ struct bucket {
 struct part {
 	int topic; /* index in ex->topics */
 	int32_t partition;
-	bool assigned, need_meta, broken;
+	bool assigned, need_meta, broken, flush_mark;
 	bool dirty;          /* read past the committed offset */
 	int64_t next_offset; /* to commit */
 	int64_t dirty_since; /* mono ms */
@@ -390,17 +392,58 @@ static int part_commit(struct exporter *ex, struct part *p)
 	return 0;
 }
 
-/* PUTs every bucket of the partition, then commits its offset. On failure
- * nothing is forgotten: the next flush writes the same names again. */
-static int part_flush(struct exporter *ex, struct part *p)
+/* The objects of a flush are made (gzip) and PUT by a few threads at once:
+ * gzip is most of the exporter's work (bench/RESULTS.md). */
+struct flush_job {
+	struct exporter *ex;
+	struct part *p;
+	struct bucket *b;
+	int rc;
+};
+
+struct flush_pool {
+	struct flush_job *jobs;
+	size_t njobs;
+	atomic_size_t next;
+};
+
+static void *flush_worker(void *arg)
+{
+	struct flush_pool *pool = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&pool->next, 1)) < pool->njobs) {
+		struct flush_job *job = &pool->jobs[i];
+
+		job->rc = bucket_put(job->ex, job->p, job->b);
+	}
+	return NULL;
+}
+
+/* Runs the jobs on up to conf->threads threads (this one included). */
+static void flush_pool_run(struct exporter *ex, struct flush_pool *pool)
+{
+	pthread_t threads[16];
+	size_t nthreads = 0, want = (size_t)ex->conf->threads;
+
+	if (want > 16)
+		want = 16;
+	atomic_init(&pool->next, 0);
+	while (nthreads + 1 < want && nthreads + 1 < pool->njobs &&
+	       pthread_create(&threads[nthreads], NULL, flush_worker, pool) ==
+	               0)
+		nthreads++;
+	flush_worker(pool);
+	for (size_t i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+}
+
+/* After its objects are stored: the partition's offset is committed and
+ * what it held is forgotten. */
+static int part_commit_flushed(struct exporter *ex, struct part *p)
 {
 	struct topic *t = &ex->topics[p->topic];
 
-	if (!p->dirty || !p->assigned || p->broken)
-		return 0;
-	for (size_t i = 0; i < p->nbuckets; i++)
-		if (bucket_put(ex, p, &p->buckets[i]) != 0)
-			return -1;
 	for (size_t i = 0; i < p->nbuckets; i++) {
 		if (!p->buckets[i].late)
 			part_open_hour(p, p->buckets[i].hour);
@@ -426,6 +469,52 @@ static int part_flush(struct exporter *ex, struct part *p)
 	p->records = 0;
 	p->dirty = false;
 	return 0;
+}
+
+/* Flushes every partition marked for it: PUTs all their buckets, then
+ * commits each partition whose objects are all stored. On failure nothing
+ * is forgotten: the next flush writes the same names again. */
+static void parts_flush(struct exporter *ex)
+{
+	struct flush_pool pool = {0};
+	size_t njobs = 0, j = 0;
+
+	for (size_t i = 0; i < ex->nparts; i++) {
+		struct part *p = &ex->parts[i];
+
+		if (p->flush_mark && (!p->dirty || !p->assigned || p->broken))
+			p->flush_mark = false;
+		if (p->flush_mark)
+			njobs += p->nbuckets;
+	}
+	pool.jobs = calloc(njobs ? njobs : 1, sizeof(*pool.jobs));
+	if (pool.jobs == NULL)
+		goto out;
+	for (size_t i = 0; i < ex->nparts; i++) {
+		struct part *p = &ex->parts[i];
+
+		for (size_t b = 0; p->flush_mark && b < p->nbuckets; b++)
+			pool.jobs[j++] =
+			        (struct flush_job){ex, p, &p->buckets[b], 0};
+	}
+	pool.njobs = njobs;
+	flush_pool_run(ex, &pool);
+	for (size_t i = 0; i < njobs; i++)
+		if (pool.jobs[i].rc != 0)
+			pool.jobs[i].p->flush_mark = false;
+	for (size_t i = 0; i < ex->nparts; i++)
+		if (ex->parts[i].flush_mark)
+			part_commit_flushed(ex, &ex->parts[i]);
+out:
+	for (size_t i = 0; i < ex->nparts; i++)
+		ex->parts[i].flush_mark = false;
+	free(pool.jobs);
+}
+
+static void part_flush(struct exporter *ex, struct part *p)
+{
+	p->flush_mark = true;
+	parts_flush(ex);
 }
 
 /* ---- records ---- */
@@ -558,8 +647,9 @@ static void flush_due(struct exporter *ex)
 		struct part *p = &ex->parts[i];
 
 		if (p->dirty && now - p->dirty_since >= ex->conf->flush_ms)
-			part_flush(ex, p);
+			p->flush_mark = true;
 	}
+	parts_flush(ex);
 }
 
 static int hour_close(struct exporter *ex, struct topic *t,
@@ -595,41 +685,56 @@ static int hour_close(struct exporter *ex, struct topic *t,
 	return 0;
 }
 
-/* Flushes the partitions holding records of a due hour, then closes it. */
-static void hours_close(struct exporter *ex)
+/* The end of the topic's closable time: its watermark minus the allowed
+ * lateness, or, when the topic is idle, the wall clock minus it. */
+static int64_t topic_mark(struct exporter *ex, struct topic *t)
 {
-	int64_t now_ms = vox_mono_ms(), now_us = vox_now_us();
+	int64_t now_us = vox_now_us(), mark = INT64_MIN;
 	int64_t lateness_us = ex->conf->lateness_ms * 1000;
 
+	if (t->watermark_us != INT64_MIN)
+		mark = t->watermark_us - lateness_us;
+	if (vox_mono_ms() - t->last_msg_ms >= ex->conf->idle_close_ms &&
+	    now_us - lateness_us > mark)
+		mark = now_us - lateness_us;
+	return mark;
+}
+
+static bool hour_due(const struct hour_state *hs, int64_t mark)
+{
+	return !hs->closed && (hs->hour + 1) * EXP_HOUR_US <= mark;
+}
+
+/* Flushes the partitions holding records of due hours, then closes the
+ * due hours none of whose records is left unflushed. */
+static void hours_close(struct exporter *ex)
+{
+	int64_t marks[EXP_MAX_TOPICS];
+	bool any = false;
+
+	for (int ti = 0; ti < ex->ntopics; ti++)
+		marks[ti] = topic_mark(ex, &ex->topics[ti]);
+	for (size_t i = 0; i < ex->nparts; i++) {
+		struct part *p = &ex->parts[i];
+		struct topic *t = &ex->topics[p->topic];
+
+		for (size_t b = 0; b < p->nbuckets && !p->flush_mark; b++) {
+			struct hour_state *hs =
+			        hour_find(t, p->buckets[b].hour);
+
+			if (hs != NULL && hour_due(hs, marks[p->topic]))
+				p->flush_mark = any = true;
+		}
+	}
+	if (any)
+		parts_flush(ex);
 	for (int ti = 0; ti < ex->ntopics; ti++) {
 		struct topic *t = &ex->topics[ti];
-		int64_t mark = INT64_MIN;
 
-		if (t->watermark_us != INT64_MIN)
-			mark = t->watermark_us - lateness_us;
-		if (now_ms - t->last_msg_ms >= ex->conf->idle_close_ms &&
-		    now_us - lateness_us > mark)
-			mark = now_us - lateness_us;
-		for (size_t h = 0; h < t->nhours && *ex->running; h++) {
-			struct hour_state *hs = &t->hours[h];
-
-			if (hs->closed || (hs->hour + 1) * EXP_HOUR_US > mark)
-				continue;
-			for (size_t i = 0; i < ex->nparts && hs->pending > 0;
-			     i++) {
-				struct part *p = &ex->parts[i];
-
-				if (p->topic != ti)
-					continue;
-				for (size_t b = 0; b < p->nbuckets; b++)
-					if (p->buckets[b].hour == hs->hour) {
-						part_flush(ex, p);
-						break;
-					}
-			}
-			if (hs->pending == 0)
-				hour_close(ex, t, hs);
-		}
+		for (size_t h = 0; h < t->nhours && *ex->running; h++)
+			if (hour_due(&t->hours[h], marks[ti]) &&
+			    t->hours[h].pending == 0)
+				hour_close(ex, t, &t->hours[h]);
 	}
 }
 
@@ -869,7 +974,8 @@ int exp_run(const exp_conf_t *conf, volatile sig_atomic_t *running)
 	if (!ex.fatal) {
 		ex.running = &draining;
 		for (size_t i = 0; i < ex.nparts; i++)
-			part_flush(&ex, &ex.parts[i]);
+			ex.parts[i].flush_mark = true;
+		parts_flush(&ex);
 	}
 	rc = ex.fatal ? 1 : 0;
 out:

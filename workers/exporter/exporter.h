@@ -73,7 +73,7 @@ typedef struct exp_conf {
 	const char *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key;
 	const char *bucket;
 	long max_records, max_bytes, flush_ms, lateness_ms, idle_close_ms;
-	long gzip_level, session_timeout_ms, s3_timeout_ms;
+	long gzip_level, threads, session_timeout_ms, s3_timeout_ms;
 	vox_metrics_t *metrics;
 } exp_conf_t;
 
