@@ -51,7 +51,7 @@ static int topic_create(rd_kafka_t *rk, const char *topic, int partitions)
 static char *event_text(long i, long n)
 {
 	char id[64], time[40], acct[64], number[32];
-	int64_t day_us = INT64_C(1762041600000000); /* 2026-11-02T00:00Z */
+	int64_t day_us = INT64_C(1793577600000000); /* 2026-11-02T00:00Z */
 	int64_t at = day_us + (int64_t)((double)i / (double)n * 86400e6);
 	json_t *ev;
 	char *text;
