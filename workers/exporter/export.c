@@ -2,14 +2,18 @@
  * exporter: the consume / flush / close loop (docs/EXPORT.md).
  *
  * Records are buffered per partition in one bucket per event hour. A flush
- * of a partition PUTs every bucket as <topic>+<partition>+<first offset>
- * (gzip'd NDJSON) and only then commits the partition's next offset,
- * synchronously; the commit's metadata lists the hours the partition has
- * committed records of that are not closed yet, so a restart knows them.
- * An hour is closed (_SUCCESS) once the topic's watermark minus the allowed
- * lateness (or, when the topic is idle, the wall clock minus it) is past
- * its end and no record of it is left unflushed. Records of a closed hour
- * are late: their objects get a manifest under the hour's _late/.
+ * of a partition hands its buckets to the flush threads (flush.c), which
+ * PUT each as <topic>+<partition>+<first offset> (gzip'd NDJSON) while
+ * this thread keeps consuming; once every PUT of it is done, this thread
+ * commits the partition's offset as of the flush, synchronously. One flush
+ * per partition is under way at a time, so what is PUT and not committed
+ * is always one range from the committed offset. The commit's metadata
+ * lists the hours the partition has committed records of that are not
+ * closed yet, so a restart knows them. An hour is closed (_SUCCESS) once
+ * the topic's watermark minus the allowed lateness (or, when the topic is
+ * idle, the wall clock minus it) is past its end and no record of it is
+ * left uncommitted. Records of a closed hour are late: their objects get a
+ * manifest under the hour's _late/.
  *
  * The S3 store failing is waited out with backoff (nothing is committed
  * meanwhile); a revoked partition drops what it had not committed (the next
@@ -17,90 +21,16 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "exporter.h"
-#include "vox_buf.h"
+#include "export_int.h"
 #include "vox_fault.h"
 #include "vox_log.h"
-#include "vox_s3.h"
 #include "vox_time.h"
 
-#define EXP_MAX_TOPICS     32
-#define EXP_MAX_OPEN_HOURS 400 /* fits the broker's 4096 metadata bytes */
-
-struct bucket {
-	int64_t hour, first_offset, last_offset;
-	size_t records;
-	bool late;
-	vox_buf_t raw;
-};
-
-struct part {
-	int topic; /* index in ex->topics */
-	int32_t partition;
-	bool assigned, need_meta, broken, flush_mark;
-	bool dirty;          /* read past the committed offset */
-	int64_t next_offset; /* to commit */
-	int64_t dirty_since; /* mono ms */
-	struct bucket *buckets;
-	size_t nbuckets, bcap, bytes, records;
-	int64_t open_hours[EXP_MAX_OPEN_HOURS]; /* committed, not closed */
-	size_t nopen;
-};
-
-struct hour_state {
-	int64_t hour;
-	bool closed;
-	long pending; /* records read, not yet committed */
-};
-
-struct topic {
-	char name[256];
-	int64_t watermark_us; /* max event time read; INT64_MIN: none */
-	int64_t last_msg_ms;  /* mono */
-	struct hour_state *hours;
-	size_t nhours, hcap, last_hit;
-};
-
-struct exporter {
-	const exp_conf_t *conf;
-	volatile sig_atomic_t *running;
-	rd_kafka_t *rk;
-	vox_s3_t *s3;
-	struct topic topics[EXP_MAX_TOPICS];
-	int ntopics;
-	struct part *parts;
-	size_t nparts, pcap;
-	bool fatal;
-	vox_counter_t *m_records, *m_objects, *m_bytes, *m_late, *m_closed;
-	vox_counter_t *m_skipped, *m_s3_errors, *m_commits;
-};
-
-/* ---- S3 with backoff ---- */
-
-/* PUT until it works or the process is stopping (-1: not stored). */
-static int s3_put_retry(struct exporter *ex, const char *key, const void *data,
-                        size_t len, const char *type)
-{
-	vox_error_t err;
-
-	for (int attempt = 1; *ex->running; attempt++) {
-		if (vox_s3_put(ex->s3, key, data, len, type, &err) == 0)
-			return 0;
-		vox_counter_inc(ex->m_s3_errors);
-		if (attempt == 1 || attempt % 10 == 0)
-			vox_log(VOX_LOG_WARN, "S3 PUT failed, retrying", "key",
-			        key, "error", err.message, NULL);
-		vox_sleep_ms(vox_backoff_ms(100, 10000, attempt, 0));
-	}
-	return -1;
-}
+/* ---- S3 reads ---- */
 
 /* 1: the object is there, 0: not, -1: stopping before the store answered. */
 static int s3_exists_retry(struct exporter *ex, const char *key)
@@ -176,6 +106,14 @@ static struct hour_state *hour_get(struct exporter *ex, struct topic *t,
 	return hs;
 }
 
+static void hour_uncount(struct topic *t, const struct bucket *b)
+{
+	struct hour_state *hs = hour_find(t, b->hour);
+
+	if (hs != NULL)
+		hs->pending -= (long)b->records;
+}
+
 /* ---- partitions ---- */
 
 static int topic_index(struct exporter *ex, const char *name)
@@ -195,37 +133,59 @@ static struct part *part_find(struct exporter *ex, const char *topic,
 	if (ti < 0)
 		return NULL;
 	for (size_t i = 0; i < ex->nparts; i++)
-		if (ex->parts[i].topic == ti &&
-		    ex->parts[i].partition == partition)
-			return &ex->parts[i];
+		if (ex->parts[i]->topic == ti &&
+		    ex->parts[i]->partition == partition)
+			return ex->parts[i];
 	if (!create)
 		return NULL;
 	if (ex->nparts == ex->pcap) {
 		size_t cap = ex->pcap ? ex->pcap * 2 : 16;
+		struct part **parts = realloc(ex->parts, cap * sizeof(*parts));
 
-		p = realloc(ex->parts, cap * sizeof(*p));
-		if (p == NULL)
+		if (parts == NULL)
 			return NULL;
-		ex->parts = p;
+		ex->parts = parts;
 		ex->pcap = cap;
 	}
-	p = &ex->parts[ex->nparts++];
-	memset(p, 0, sizeof(*p));
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
 	p->topic = ti;
 	p->partition = partition;
+	ex->parts[ex->nparts++] = p;
 	return p;
+}
+
+/* Waits for the flush under way to finish its jobs (they give up at once
+ * when cancelled), then forgets it. */
+static void inflight_drop(struct exporter *ex, struct part *p, bool cancel)
+{
+	struct inflight *fl = &p->fl;
+
+	if (!fl->active)
+		return;
+	if (cancel)
+		atomic_store(&fl->cancel, true);
+	while (atomic_load_explicit(&fl->done, memory_order_acquire) <
+	       fl->njobs)
+		vox_sleep_ms(5);
+	for (size_t i = 0; i < fl->njobs; i++) {
+		hour_uncount(&ex->topics[p->topic], &fl->jobs[i].b);
+		vox_buf_free(&fl->jobs[i].b.raw);
+	}
+	free(fl->jobs);
+	fl->jobs = NULL;
+	fl->njobs = 0;
+	fl->active = false;
+	fl->stored = false;
 }
 
 /* Forgets what the partition read and did not commit. */
 static void part_drop(struct exporter *ex, struct part *p)
 {
-	struct topic *t = &ex->topics[p->topic];
-
+	inflight_drop(ex, p, true);
 	for (size_t i = 0; i < p->nbuckets; i++) {
-		struct hour_state *hs = hour_find(t, p->buckets[i].hour);
-
-		if (hs != NULL)
-			hs->pending -= (long)p->buckets[i].records;
+		hour_uncount(&ex->topics[p->topic], &p->buckets[i]);
 		vox_buf_free(&p->buckets[i].raw);
 	}
 	p->nbuckets = 0;
@@ -300,65 +260,20 @@ out:
 	return rc;
 }
 
-/* ---- flush ---- */
+/* ---- flush and commit ---- */
 
-static int bucket_manifest(struct exporter *ex, struct part *p,
-                           struct bucket *b, const char *object)
+static void part_debug(struct exporter *ex, struct part *p, const char *msg,
+                       size_t records)
 {
-	struct topic *t = &ex->topics[p->topic];
-	char key[EXP_KEY_MAX], at[40];
-	vox_error_t err;
-	json_t *doc;
-	char *text;
-	int rc;
+	char part[16], n[24];
 
-	if (exp_late_key(t->name, b->hour, p->partition, b->first_offset, key,
-	                 sizeof(key), &err) != 0)
-		return -1;
-	vox_rfc3339_format(b->hour * EXP_HOUR_US, at, sizeof(at));
-	doc = json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:s}", "object", object,
-	                "topic", t->name, "partition", (int)p->partition,
-	                "first_offset", (json_int_t)b->first_offset,
-	                "last_offset", (json_int_t)b->last_offset, "records",
-	                (json_int_t)b->records, "hour", at);
-	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(doc);
-	if (text == NULL)
-		return -1;
-	rc = s3_put_retry(ex, key, text, strlen(text), "application/json");
-	free(text);
-	return rc;
+	snprintf(part, sizeof(part), "%" PRId32, p->partition);
+	snprintf(n, sizeof(n), "%zu", records);
+	vox_log(VOX_LOG_DEBUG, msg, "topic", ex->topics[p->topic].name,
+	        "partition", part, "records", n, NULL);
 }
 
-static int bucket_put(struct exporter *ex, struct part *p, struct bucket *b)
-{
-	struct topic *t = &ex->topics[p->topic];
-	char key[EXP_KEY_MAX];
-	vox_error_t err;
-	void *gz;
-	size_t gzlen;
-	int rc;
-
-	if (exp_object_key(t->name, b->hour, p->partition, b->first_offset, key,
-	                   sizeof(key), &err) != 0 ||
-	    exp_gzip(vox_buf_str(&b->raw), vox_buf_len(&b->raw),
-	             (int)ex->conf->gzip_level, &gz, &gzlen, &err) != 0) {
-		vox_log(VOX_LOG_ERROR, "object not made", "topic", t->name,
-		        "error", err.message, NULL);
-		return -1;
-	}
-	rc = s3_put_retry(ex, key, gz, gzlen, "application/gzip");
-	free(gz);
-	if (rc == 0 && b->late)
-		rc = bucket_manifest(ex, p, b, key);
-	if (rc == 0) {
-		vox_counter_inc(ex->m_objects);
-		vox_counter_add(ex->m_bytes, gzlen);
-	}
-	return rc;
-}
-
-static int part_commit(struct exporter *ex, struct part *p)
+static int part_commit(struct exporter *ex, struct part *p, int64_t offset)
 {
 	struct topic *t = &ex->topics[p->topic];
 	rd_kafka_topic_partition_list_t *list;
@@ -370,7 +285,7 @@ static int part_commit(struct exporter *ex, struct part *p)
 		return -1;
 	list = rd_kafka_topic_partition_list_new(1);
 	tp = rd_kafka_topic_partition_list_add(list, t->name, p->partition);
-	tp->offset = p->next_offset;
+	tp->offset = offset;
 	tp->metadata = strdup(meta); /* now owned by the list */
 	tp->metadata_size = tp->metadata ? strlen(meta) : 0;
 	kerr = rd_kafka_commit(ex->rk, list, 0);
@@ -382,8 +297,8 @@ static int part_commit(struct exporter *ex, struct part *p)
 
 		snprintf(part, sizeof(part), "%" PRId32, p->partition);
 		vox_log(VOX_LOG_WARN,
-		        "commit failed (objects stay, rewritten "
-		        "by the next flush under the same names)",
+		        "commit failed (tried again; the objects "
+		        "stay under their names)",
 		        "topic", t->name, "partition", part, "error",
 		        rd_kafka_err2str(kerr), NULL);
 		return -1;
@@ -392,129 +307,92 @@ static int part_commit(struct exporter *ex, struct part *p)
 	return 0;
 }
 
-/* The objects of a flush are made (gzip) and PUT by a few threads at once:
- * gzip is most of the exporter's work (bench/RESULTS.md). */
-struct flush_job {
-	struct exporter *ex;
-	struct part *p;
-	struct bucket *b;
-	int rc;
-};
-
-struct flush_pool {
-	struct flush_job *jobs;
-	size_t njobs;
-	atomic_size_t next;
-};
-
-static void *flush_worker(void *arg)
+/* Starts a flush of the partition: its buckets go to the flush threads,
+ * to be committed up to what it has read. Nothing when a flush of it is
+ * still under way (the next tick tries again). */
+static void flush_start(struct exporter *ex, struct part *p)
 {
-	struct flush_pool *pool = arg;
-	size_t i;
+	struct inflight *fl = &p->fl;
 
-	while ((i = atomic_fetch_add(&pool->next, 1)) < pool->njobs) {
-		struct flush_job *job = &pool->jobs[i];
-
-		job->rc = bucket_put(job->ex, job->p, job->b);
-	}
-	return NULL;
-}
-
-/* Runs the jobs on up to conf->threads threads (this one included). */
-static void flush_pool_run(struct exporter *ex, struct flush_pool *pool)
-{
-	pthread_t threads[16];
-	size_t nthreads = 0, want = (size_t)ex->conf->threads;
-
-	if (want > 16)
-		want = 16;
-	atomic_init(&pool->next, 0);
-	while (nthreads + 1 < want && nthreads + 1 < pool->njobs &&
-	       pthread_create(&threads[nthreads], NULL, flush_worker, pool) ==
-	               0)
-		nthreads++;
-	flush_worker(pool);
-	for (size_t i = 0; i < nthreads; i++)
-		pthread_join(threads[i], NULL);
-}
-
-/* After its objects are stored: the partition's offset is committed and
- * what it held is forgotten. */
-static int part_commit_flushed(struct exporter *ex, struct part *p)
-{
-	struct topic *t = &ex->topics[p->topic];
-
+	if (fl->active || !p->dirty || !p->assigned || p->broken)
+		return;
+	fl->jobs = calloc(p->nbuckets ? p->nbuckets : 1, sizeof(*fl->jobs));
+	if (fl->jobs == NULL)
+		return;
 	for (size_t i = 0; i < p->nbuckets; i++) {
-		if (!p->buckets[i].late)
-			part_open_hour(p, p->buckets[i].hour);
-		/* test builds: die here, the objects PUT and not committed
-		 * (tests/integration/test_exporter.c) */
-		vox_fault_check_message(vox_buf_str(&p->buckets[i].raw),
-		                        vox_buf_len(&p->buckets[i].raw));
-	}
-	if (part_commit(ex, p) != 0)
-		return -1;
-	for (size_t i = 0; i < p->nbuckets; i++) {
-		struct hour_state *hs = hour_find(t, p->buckets[i].hour);
+		struct flush_job *job = &fl->jobs[i];
 
-		if (hs != NULL)
-			hs->pending -= (long)p->buckets[i].records;
-		if (p->buckets[i].late)
-			vox_counter_add(ex->m_late, p->buckets[i].records);
-		vox_buf_free(&p->buckets[i].raw);
+		job->topic = ex->topics[p->topic].name;
+		job->partition = p->partition;
+		job->b = p->buckets[i]; /* its buffer now owned by the job */
+		job->owner = fl;
 	}
-	vox_counter_add(ex->m_records, p->records);
+	fl->njobs = p->nbuckets;
+	atomic_store(&fl->done, 0);
+	atomic_store(&fl->cancel, false);
+	fl->offset = p->next_offset;
+	fl->records = p->records;
+	fl->stored = false;
+	fl->active = true;
 	p->nbuckets = 0;
 	p->bytes = 0;
 	p->records = 0;
 	p->dirty = false;
-	return 0;
+	part_debug(ex, p, "flush started", fl->records);
+	flush_enqueue(ex, fl);
 }
 
-/* Flushes every partition marked for it: PUTs all their buckets, then
- * commits each partition whose objects are all stored. On failure nothing
- * is forgotten: the next flush writes the same names again. */
-static void parts_flush(struct exporter *ex)
+/* A flush whose PUTs are all done: commit, then forget its records. */
+static void flush_finish(struct exporter *ex, struct part *p)
 {
-	struct flush_pool pool = {0};
-	size_t njobs = 0, j = 0;
+	struct inflight *fl = &p->fl;
 
-	for (size_t i = 0; i < ex->nparts; i++) {
-		struct part *p = &ex->parts[i];
+	if (!fl->stored) {
+		bool failed = false;
 
-		if (p->flush_mark && (!p->dirty || !p->assigned || p->broken))
-			p->flush_mark = false;
-		if (p->flush_mark)
-			njobs += p->nbuckets;
+		for (size_t i = 0; i < fl->njobs; i++)
+			failed = failed || fl->jobs[i].rc != 0;
+		if (failed) {
+			/* out of memory making an object: all again (the
+			 * names are the same); abandoned: nothing more */
+			if (!atomic_load(&ex->abandon)) {
+				atomic_store(&fl->done, 0);
+				flush_enqueue(ex, fl);
+			}
+			return;
+		}
+		for (size_t i = 0; i < fl->njobs; i++) {
+			if (!fl->jobs[i].b.late)
+				part_open_hour(p, fl->jobs[i].b.hour);
+			/* test builds: die here, the objects PUT and not
+			 * committed (tests/integration/test_exporter.c) */
+			vox_fault_check_message(
+			        vox_buf_str(&fl->jobs[i].b.raw),
+			        vox_buf_len(&fl->jobs[i].b.raw));
+		}
+		fl->stored = true;
 	}
-	pool.jobs = calloc(njobs ? njobs : 1, sizeof(*pool.jobs));
-	if (pool.jobs == NULL)
-		goto out;
-	for (size_t i = 0; i < ex->nparts; i++) {
-		struct part *p = &ex->parts[i];
-
-		for (size_t b = 0; p->flush_mark && b < p->nbuckets; b++)
-			pool.jobs[j++] =
-			        (struct flush_job){ex, p, &p->buckets[b], 0};
-	}
-	pool.njobs = njobs;
-	flush_pool_run(ex, &pool);
-	for (size_t i = 0; i < njobs; i++)
-		if (pool.jobs[i].rc != 0)
-			pool.jobs[i].p->flush_mark = false;
-	for (size_t i = 0; i < ex->nparts; i++)
-		if (ex->parts[i].flush_mark)
-			part_commit_flushed(ex, &ex->parts[i]);
-out:
-	for (size_t i = 0; i < ex->nparts; i++)
-		ex->parts[i].flush_mark = false;
-	free(pool.jobs);
+	if (part_commit(ex, p, fl->offset) != 0)
+		return;
+	for (size_t i = 0; i < fl->njobs; i++)
+		if (fl->jobs[i].b.late)
+			vox_counter_add(ex->m_late, fl->jobs[i].b.records);
+	vox_counter_add(ex->m_records, fl->records);
+	part_debug(ex, p, "flush committed", fl->records);
+	inflight_drop(ex, p, false);
 }
 
-static void part_flush(struct exporter *ex, struct part *p)
+/* Commits the flushes whose PUTs are done. */
+static void flushes_reap(struct exporter *ex)
 {
-	p->flush_mark = true;
-	parts_flush(ex);
+	for (size_t i = 0; i < ex->nparts; i++) {
+		struct part *p = ex->parts[i];
+
+		if (p->fl.active &&
+		    atomic_load_explicit(&p->fl.done, memory_order_acquire) ==
+		            p->fl.njobs)
+			flush_finish(ex, p);
+	}
 }
 
 /* ---- records ---- */
@@ -601,7 +479,8 @@ out:
 	return rc;
 }
 
-static void message_take(struct exporter *ex, rd_kafka_message_t *m)
+static void message_take(struct exporter *ex, rd_kafka_message_t *m,
+                         int64_t now)
 {
 	struct part *p;
 
@@ -628,28 +507,32 @@ static void message_take(struct exporter *ex, rd_kafka_message_t *m)
 	}
 	if (!p->dirty) {
 		p->dirty = true;
-		p->dirty_since = vox_mono_ms();
+		p->dirty_since = now;
 	}
 	p->next_offset = m->offset + 1;
-	ex->topics[p->topic].last_msg_ms = vox_mono_ms();
-	if (p->records >= (size_t)ex->conf->max_records ||
-	    p->bytes >= (size_t)ex->conf->max_bytes)
-		part_flush(ex, p);
+	ex->topics[p->topic].last_msg_ms = now;
+	if (p->records < (size_t)ex->conf->max_records &&
+	    p->bytes < (size_t)ex->conf->max_bytes)
+		return;
+	/* full: flush, waiting for the flush before it if there is one */
+	while (p->fl.active && !p->broken && !ex->fatal) {
+		flushes_reap(ex);
+		if (p->fl.active)
+			vox_sleep_ms(1);
+	}
+	flush_start(ex, p);
 }
 
 /* ---- periodic work ---- */
 
-static void flush_due(struct exporter *ex)
+static void flush_due(struct exporter *ex, int64_t now)
 {
-	int64_t now = vox_mono_ms();
-
 	for (size_t i = 0; i < ex->nparts; i++) {
-		struct part *p = &ex->parts[i];
+		struct part *p = ex->parts[i];
 
 		if (p->dirty && now - p->dirty_since >= ex->conf->flush_ms)
-			p->flush_mark = true;
+			flush_start(ex, p);
 	}
-	parts_flush(ex);
 }
 
 static int hour_close(struct exporter *ex, struct topic *t,
@@ -671,14 +554,24 @@ static int hour_close(struct exporter *ex, struct topic *t,
 	json_decref(doc);
 	if (text == NULL)
 		return -1;
-	rc = s3_put_retry(ex, key, text, strlen(text), "application/json");
+	for (int attempt = 1; (rc = vox_s3_put(ex->s3, key, text, strlen(text),
+	                                       "application/json", &err)) != 0;
+	     attempt++) {
+		vox_counter_inc(ex->m_s3_errors);
+		if (attempt == 1 || attempt % 10 == 0)
+			vox_log(VOX_LOG_WARN, "S3 PUT failed, retrying", "key",
+			        key, "error", err.message, NULL);
+		if (!*ex->running)
+			break;
+		vox_sleep_ms(vox_backoff_ms(100, 10000, attempt, 0));
+	}
 	free(text);
 	if (rc != 0)
 		return rc;
 	hs->closed = true;
 	for (size_t i = 0; i < ex->nparts; i++)
-		if (ex->parts[i].topic == t - ex->topics)
-			part_close_hour(&ex->parts[i], hs->hour);
+		if (ex->parts[i]->topic == t - ex->topics)
+			part_close_hour(ex->parts[i], hs->hour);
 	vox_counter_inc(ex->m_closed);
 	vox_log(VOX_LOG_INFO, "hour closed", "topic", t->name, "hour", at,
 	        NULL);
@@ -687,14 +580,14 @@ static int hour_close(struct exporter *ex, struct topic *t,
 
 /* The end of the topic's closable time: its watermark minus the allowed
  * lateness, or, when the topic is idle, the wall clock minus it. */
-static int64_t topic_mark(struct exporter *ex, struct topic *t)
+static int64_t topic_mark(struct exporter *ex, struct topic *t, int64_t now)
 {
 	int64_t now_us = vox_now_us(), mark = INT64_MIN;
 	int64_t lateness_us = ex->conf->lateness_ms * 1000;
 
 	if (t->watermark_us != INT64_MIN)
 		mark = t->watermark_us - lateness_us;
-	if (vox_mono_ms() - t->last_msg_ms >= ex->conf->idle_close_ms &&
+	if (now - t->last_msg_ms >= ex->conf->idle_close_ms &&
 	    now_us - lateness_us > mark)
 		mark = now_us - lateness_us;
 	return mark;
@@ -705,29 +598,28 @@ static bool hour_due(const struct hour_state *hs, int64_t mark)
 	return !hs->closed && (hs->hour + 1) * EXP_HOUR_US <= mark;
 }
 
-/* Flushes the partitions holding records of due hours, then closes the
- * due hours none of whose records is left unflushed. */
-static void hours_close(struct exporter *ex)
+/* Flushes the partitions holding records of due hours, and closes the due
+ * hours none of whose records is left uncommitted. */
+static void hours_close(struct exporter *ex, int64_t now)
 {
 	int64_t marks[EXP_MAX_TOPICS];
-	bool any = false;
 
 	for (int ti = 0; ti < ex->ntopics; ti++)
-		marks[ti] = topic_mark(ex, &ex->topics[ti]);
+		marks[ti] = topic_mark(ex, &ex->topics[ti], now);
 	for (size_t i = 0; i < ex->nparts; i++) {
-		struct part *p = &ex->parts[i];
+		struct part *p = ex->parts[i];
 		struct topic *t = &ex->topics[p->topic];
 
-		for (size_t b = 0; b < p->nbuckets && !p->flush_mark; b++) {
+		for (size_t b = 0; b < p->nbuckets; b++) {
 			struct hour_state *hs =
 			        hour_find(t, p->buckets[b].hour);
 
-			if (hs != NULL && hour_due(hs, marks[p->topic]))
-				p->flush_mark = any = true;
+			if (hs != NULL && hour_due(hs, marks[p->topic])) {
+				flush_start(ex, p);
+				break;
+			}
 		}
 	}
-	if (any)
-		parts_flush(ex);
 	for (int ti = 0; ti < ex->ntopics; ti++) {
 		struct topic *t = &ex->topics[ti];
 
@@ -744,6 +636,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
                          rd_kafka_topic_partition_list_t *list, void *opaque)
 {
 	struct exporter *ex = opaque;
+	bool assign = kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
 
 	for (int i = 0; i < list->cnt; i++) {
 		struct part *p = part_find(ex, list->elems[i].topic,
@@ -751,27 +644,20 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
 
 		if (p == NULL)
 			continue;
-		if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-			p->assigned = true;
-			p->need_meta = true;
-			p->broken = false;
-			p->nopen = 0;
-		} else {
-			part_drop(ex, p);
-			p->assigned = false;
-			p->nopen = 0;
-		}
+		/* a revoked partition: its flush under way gives up, and
+		 * what it read and did not commit is dropped */
+		part_drop(ex, p);
+		p->assigned = assign;
+		p->need_meta = assign;
+		p->broken = false;
+		p->nopen = 0;
 	}
 	vox_log(VOX_LOG_INFO,
-	        kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
-	                ? "partitions assigned"
-	                : "partitions revoked (uncommitted records dropped)",
+	        assign ? "partitions assigned"
+	               : "partitions revoked (uncommitted records dropped)",
 	        NULL);
 	/* the committed offsets (fetched by the assign) are where we start */
-	if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-		rd_kafka_assign(rk, list);
-	else
-		rd_kafka_assign(rk, NULL);
+	rd_kafka_assign(rk, assign ? list : NULL);
 }
 
 static int conf_set(rd_kafka_conf_t *kc, const char *name, const char *value)
@@ -791,10 +677,11 @@ static rd_kafka_t *consumer_new(struct exporter *ex)
 {
 	const exp_conf_t *c = ex->conf;
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
-	char errstr[256], session[24];
+	char errstr[256], session[24], queue_kb[24];
 	rd_kafka_t *rk;
 
 	snprintf(session, sizeof(session), "%ld", c->session_timeout_ms);
+	snprintf(queue_kb, sizeof(queue_kb), "%ld", c->fetch_queue_mb * 1024);
 	if (conf_set(kc, "bootstrap.servers", c->brokers) ||
 	    conf_set(kc, "group.id", c->group) ||
 	    conf_set(kc, "client.id", "vox-exporter") ||
@@ -802,6 +689,10 @@ static rd_kafka_t *consumer_new(struct exporter *ex)
 	    conf_set(kc, "enable.auto.offset.store", "false") ||
 	    conf_set(kc, "auto.offset.reset", "earliest") ||
 	    conf_set(kc, "session.timeout.ms", session) ||
+	    /* a deep prefetch: at librdkafka's 64 MB the fetcher idles
+	     * ~0.6 s each time it fills (bench/RESULTS.md) */
+	    conf_set(kc, "queued.max.messages.kbytes", queue_kb) ||
+	    conf_set(kc, "queued.min.messages", "1000000") ||
 	    (c->instance_id[0] &&
 	     conf_set(kc, "group.instance.id", c->instance_id))) {
 		rd_kafka_conf_destroy(kc);
@@ -836,6 +727,8 @@ static int topics_parse(struct exporter *ex, const char *topics)
 			t = &ex->topics[ex->ntopics++];
 			memcpy(t->name, p, n);
 			t->name[n] = '\0';
+			if (!exp_topic_valid(t->name))
+				return -1;
 			t->watermark_us = INT64_MIN;
 			t->last_msg_ms = vox_mono_ms();
 		}
@@ -884,7 +777,9 @@ static int exporter_open(struct exporter *ex)
 	vox_error_t err;
 
 	if (topics_parse(ex, c->topics) != 0) {
-		vox_log(VOX_LOG_ERROR, "VOX_EXPORT_TOPICS: 1..32 topic names",
+		vox_log(VOX_LOG_ERROR,
+		        "VOX_EXPORT_TOPICS: 1..32 Kafka topic names (1..249 of "
+		        "a-z A-Z 0-9 . _ -)",
 		        NULL);
 		return -1;
 	}
@@ -904,6 +799,8 @@ static int exporter_open(struct exporter *ex)
 			        c->bucket, "error", err.message, NULL);
 		vox_sleep_ms(vox_backoff_ms(100, 10000, attempt, 0));
 	}
+	if (flush_threads_start(ex) != 0)
+		return -1;
 	ex->rk = consumer_new(ex);
 	if (ex->rk == NULL)
 		return -1;
@@ -920,15 +817,48 @@ static int exporter_open(struct exporter *ex)
 	return 0;
 }
 
+/* A clean stop writes and commits what it holds. A store that does not
+ * answer is waited for (a second signal exits at once, committing nothing
+ * more); commits still refused after 10 s are given up (the objects stay,
+ * the next run rewrites them). */
+static void exporter_drain(struct exporter *ex)
+{
+	int64_t give_up = vox_mono_ms() + 10000;
+
+	for (;;) {
+		bool putting = false, committing = false;
+
+		flushes_reap(ex);
+		for (size_t i = 0; i < ex->nparts; i++) {
+			struct part *p = ex->parts[i];
+
+			if (!p->fl.active)
+				flush_start(ex, p);
+			if (p->fl.active && p->fl.stored)
+				committing = true;
+			else if (p->fl.active)
+				putting = true;
+		}
+		if (!putting && (!committing || vox_mono_ms() > give_up))
+			return;
+		vox_sleep_ms(5);
+	}
+}
+
 static void exporter_close(struct exporter *ex)
 {
+	atomic_store(&ex->abandon, true);
+	for (size_t i = 0; i < ex->nparts; i++)
+		inflight_drop(ex, ex->parts[i], true);
+	flush_threads_stop(ex);
 	if (ex->rk != NULL) {
 		rd_kafka_consumer_close(ex->rk);
 		rd_kafka_destroy(ex->rk);
 	}
 	for (size_t i = 0; i < ex->nparts; i++) {
-		part_drop(ex, &ex->parts[i]);
-		free(ex->parts[i].buckets);
+		part_drop(ex, ex->parts[i]);
+		free(ex->parts[i]->buckets);
+		free(ex->parts[i]);
 	}
 	free(ex->parts);
 	for (int i = 0; i < ex->ntopics; i++)
@@ -939,13 +869,13 @@ static void exporter_close(struct exporter *ex)
 int exp_run(const exp_conf_t *conf, volatile sig_atomic_t *running)
 {
 	struct exporter ex;
-	volatile sig_atomic_t draining = 1;
 	int64_t last_tick = 0;
 	int rc;
 
 	memset(&ex, 0, sizeof(ex));
 	ex.conf = conf;
 	ex.running = running;
+	atomic_init(&ex.abandon, false);
 	metrics_register(&ex, conf->metrics);
 	if (exporter_open(&ex) != 0) {
 		rc = 1;
@@ -954,29 +884,22 @@ int exp_run(const exp_conf_t *conf, volatile sig_atomic_t *running)
 	vox_log(VOX_LOG_INFO, "exporter consuming", "topics", conf->topics,
 	        "bucket", conf->bucket, NULL);
 	while (*running && !ex.fatal) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(ex.rk, 100);
-		int64_t now;
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(ex.rk, 20);
+		int64_t now = vox_mono_ms();
 
 		if (m != NULL) {
-			message_take(&ex, m);
+			message_take(&ex, m, now);
 			rd_kafka_message_destroy(m);
 		}
-		now = vox_mono_ms();
-		if (m == NULL || now - last_tick >= 100) {
-			flush_due(&ex);
-			hours_close(&ex);
+		if (m == NULL || now - last_tick >= 20) {
+			flushes_reap(&ex);
+			flush_due(&ex, now);
+			hours_close(&ex, now);
 			last_tick = now;
 		}
 	}
-	/* a clean stop writes what it holds (a store that does not answer
-	 * is waited for; a second signal exits at once, committing nothing
-	 * more) */
-	if (!ex.fatal) {
-		ex.running = &draining;
-		for (size_t i = 0; i < ex.nparts; i++)
-			ex.parts[i].flush_mark = true;
-		parts_flush(&ex);
-	}
+	if (!ex.fatal)
+		exporter_drain(&ex);
 	rc = ex.fatal ? 1 : 0;
 out:
 	exporter_close(&ex);

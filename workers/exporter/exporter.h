@@ -16,8 +16,8 @@
 #include "vox_metrics.h"
 
 #define EXP_HOUR_US INT64_C(3600000000)
-/* Longest object key we make (S3 allows 1024 bytes). */
-#define EXP_KEY_MAX 512
+/* Longest object key we make (S3's limit; a 249-byte topic needs ~570). */
+#define EXP_KEY_MAX 1024
 
 /* One message as the exporter sees it. */
 typedef struct exp_record {
@@ -41,6 +41,9 @@ int64_t exp_hour_of(int64_t us);
  * at all. */
 int exp_record_parse(const char *value, size_t len, int64_t kafka_ts_ms,
                      exp_record_t *rec, vox_error_t *err);
+
+/* A Kafka topic name: 1..249 of a-z A-Z 0-9 . _ - */
+bool exp_topic_valid(const char *topic);
 
 /* "events/<topic>/dt=YYYY-MM-DD/hr=HH/" into out. VOX_ERR_LIMIT when out
  * is too small, VOX_ERR_INVALID for a topic name Kafka would not allow. */
@@ -74,6 +77,7 @@ typedef struct exp_conf {
 	const char *bucket;
 	long max_records, max_bytes, flush_ms, lateness_ms, idle_close_ms;
 	long gzip_level, threads, session_timeout_ms, s3_timeout_ms;
+	long fetch_queue_mb;
 	vox_metrics_t *metrics;
 } exp_conf_t;
 

@@ -331,7 +331,7 @@ int exp_record_parse(const char *value, size_t len, int64_t kafka_ts_ms,
 	return 0;
 }
 
-static bool topic_ok(const char *topic)
+bool exp_topic_valid(const char *topic)
 {
 	size_t n = strlen(topic);
 
@@ -355,7 +355,7 @@ int exp_hour_prefix(const char *topic, int64_t hour, char *out, size_t outlen,
 	struct tm tm;
 	int n;
 
-	if (!topic_ok(topic))
+	if (!exp_topic_valid(topic))
 		return vox_error_set(err, VOX_ERR_INVALID, false,
 		                     "topic name \"%.64s\" is not a Kafka name",
 		                     topic);

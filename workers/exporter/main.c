@@ -73,6 +73,10 @@ static const vox_cfg_opt_t opts[] = {
          "zlib level of the objects (1 fastest, 9 smallest)", &conf.gzip_level},
         {"VOX_EXPORT_THREADS", VOX_CFG_INT, "2", 1, 16,
          "threads that gzip and PUT the objects of a flush", &conf.threads},
+        {"VOX_EXPORT_FETCH_QUEUE_MB", VOX_CFG_INT, "256", 16, 4096,
+         "messages fetched ahead per instance (librdkafka's "
+         "queued.max.messages.kbytes)",
+         &conf.fetch_queue_mb},
         {"VOX_EXPORT_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
          "address of /metrics and /healthz", &bind_addr},
         {"VOX_EXPORT_METRICS_PORT", VOX_CFG_INT, "19107", 0, 65535,
