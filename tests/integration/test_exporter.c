@@ -8,16 +8,23 @@
  * topic holds, read back), in the object of its hour, every hour has _SUCCESS,
  * and an event of an hour already closed lands in that hour's late
  * manifest. A message that is not JSON is skipped; a pretty-printed event
- * is exported on one line.
+ * is exported on one line. And a store that stops answering (a proxy in
+ * front of the stand-in, shut) holds the commits back without losing
+ * anything: once it answers again, every event is there once.
  */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -31,6 +38,7 @@
 
 struct day {
 	char topic[200];
+	const char *date;               /* of the events: YYYY-MM-DD */
 	unsigned char seen[DAY_EVENTS]; /* per ev-<n>: times found */
 	long exported, in_topic, late_found;
 	int manifests_for_late;
@@ -194,10 +202,11 @@ static rd_kafka_t *producer_new(void)
 
 /* The test build (its fault hook): with abort_on, it aborts after the PUTs
  * of the flush holding that text, before the commit. */
-static pid_t exporter_start(const char *topic, char env[][256],
-                            const char *abort_on)
+static pid_t exporter_start_at(const char *topic, char env[][256],
+                               const char *abort_on, int s3_port,
+                               int metrics_port)
 {
-	const char *envp[12];
+	const char *envp[14];
 	int n = 0;
 
 	snprintf(env[0], 256, "VOX_EXPORT_TOPICS=%s", topic);
@@ -209,14 +218,25 @@ static pid_t exporter_start(const char *topic, char env[][256],
 	snprintf(env[5], 256, "VOX_EXPORT_FLUSH_MS=300");
 	/* small objects: an hour of a partition is split over several */
 	snprintf(env[6], 256, "VOX_EXPORT_MAX_RECORDS=70");
-	snprintf(env[7], 256, "VOX_EXPORT_METRICS_PORT=0");
+	snprintf(env[7], 256, "VOX_EXPORT_METRICS_PORT=%d", metrics_port);
 	snprintf(env[8], 256, "VOX_KAFKA_SESSION_TIMEOUT_MS=6000");
 	snprintf(env[9], 256, "VOX_FAULT_ABORT_ON=%s",
 	         abort_on ? abort_on : "");
 	for (n = 0; n < 10; n++)
 		envp[n] = env[n];
+	if (s3_port > 0) {
+		snprintf(env[10], 256, "VOX_S3_ENDPOINT=http://127.0.0.1:%d",
+		         s3_port);
+		envp[n++] = env[10];
+	}
 	envp[n] = NULL;
 	return t_spawn("../test-bin/exporter", "exporter.log", envp);
+}
+
+static pid_t exporter_start(const char *topic, char env[][256],
+                            const char *abort_on)
+{
+	return exporter_start_at(topic, env, abort_on, 0, 0);
 }
 
 /* Waits for the exporter to die by itself (its fault hook). */
@@ -255,7 +275,7 @@ static void check_object(struct day *d, vox_s3_t *s3, const char *key, int hour)
 	cr_assert_eq(vox_s3_get(s3, key, 64u << 20, &data, &len, &err), 0,
 	             "get %s: %s", key, err.message);
 	text = gunzip(data, len, &tlen);
-	snprintf(want, sizeof(want), DAY "T%02d:", hour);
+	snprintf(want, sizeof(want), "%sT%02d:", d->date, hour);
 	for (char *line = strtok_r(text, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		json_t *ev = json_loads(line, 0, NULL);
@@ -327,6 +347,7 @@ Test(exporter, day_exported_exactly_once_across_two_kills, .timeout = 120)
 	int late_objects = 0, status;
 
 	memset(&d, 0, sizeof(d));
+	d.date = DAY;
 	t_topic_create("exp.day", 4, d.topic, sizeof(d.topic));
 	pid = exporter_start(d.topic, env, NULL);
 	for (int i = 0; i < DAY_EVENTS; i++) {
@@ -431,4 +452,194 @@ Test(exporter, day_exported_exactly_once_across_two_kills, .timeout = 120)
 	             "%ld events exported, %ld in the topic", d.exported,
 	             d.in_topic);
 	cr_assert_geq(late_objects, 1);
+}
+
+/* A TCP proxy to the S3 stand-in that can be shut: a shut proxy closes
+ * every connection at once, as a store that went away. */
+struct proxy {
+	int listen_fd, port, upstream_port;
+	atomic_bool down;
+};
+
+static void *proxy_pump(void *arg)
+{
+	int *fds = arg;
+	struct pollfd pfd[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
+	char buf[65536];
+
+	for (;;) {
+		if (poll(pfd, 2, 1000) < 0)
+			break;
+		for (int i = 0; i < 2; i++)
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t n = read(pfd[i].fd, buf, sizeof(buf));
+
+				if (n <= 0 ||
+				    write(pfd[1 - i].fd, buf, (size_t)n) != n)
+					goto out;
+			}
+	}
+out:
+	close(fds[0]);
+	close(fds[1]);
+	free(fds);
+	return NULL;
+}
+
+static void *proxy_accept(void *arg)
+{
+	struct proxy *px = arg;
+
+	for (;;) {
+		int c = accept(px->listen_fd, NULL, NULL), *fds;
+		struct sockaddr_in up = {.sin_family = AF_INET};
+		pthread_t t;
+
+		if (c < 0)
+			continue;
+		if (atomic_load(&px->down)) {
+			close(c);
+			continue;
+		}
+		fds = malloc(2 * sizeof(int));
+		fds[0] = c;
+		fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+		up.sin_port = htons((uint16_t)px->upstream_port);
+		up.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fds[1], (struct sockaddr *)&up, sizeof(up)) != 0 ||
+		    pthread_create(&t, NULL, proxy_pump, fds) != 0) {
+			close(fds[0]);
+			close(fds[1]);
+			free(fds);
+			continue;
+		}
+		pthread_detach(t);
+	}
+	return NULL;
+}
+
+static void proxy_start(struct proxy *px)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	socklen_t len = sizeof(addr);
+	const char *endpoint = t_env("VOX_S3_ENDPOINT");
+	const char *colon = strrchr(endpoint, ':');
+	pthread_t t;
+
+	cr_assert_not_null(colon, "VOX_S3_ENDPOINT %s has no port", endpoint);
+	px->upstream_port = (int)strtol(colon + 1, NULL, 10);
+	px->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(
+	        bind(px->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	cr_assert_eq(listen(px->listen_fd, 64), 0);
+	getsockname(px->listen_fd, (struct sockaddr *)&addr, &len);
+	px->port = ntohs(addr.sin_port);
+	atomic_init(&px->down, false);
+	cr_assert_eq(pthread_create(&t, NULL, proxy_accept, px), 0);
+	pthread_detach(t);
+}
+
+/* The value of a counter of the exporter's /metrics (-1: no answer). */
+static long metric(int port, const char *name)
+{
+	char *body = NULL, *at;
+	long value = -1;
+	size_t n = strlen(name);
+
+	if (t_http("GET", port, "/metrics", NULL, NULL, &body) == 200)
+		for (at = body; (at = strstr(at, name)) != NULL; at += n)
+			if ((at == body || at[-1] == '\n') && at[n] == ' ') {
+				value = strtol(at + n + 1, NULL, 10);
+				break;
+			}
+	free(body);
+	return value;
+}
+
+struct wait_metric {
+	int port;
+	long want;
+};
+
+static bool records_reach(void *arg)
+{
+	struct wait_metric *w = arg;
+
+	return metric(w->port, "vox_export_records_total") >= w->want;
+}
+
+static void produce_hour_events(rd_kafka_t *rk, const char *topic, int from,
+                                int to)
+{
+	char id[32], time[40];
+
+	for (int i = from; i < to; i++) {
+		snprintf(id, sizeof(id), "ev-%d", i);
+		snprintf(time, sizeof(time), "2026-11-03T%02d:%02d:00Z",
+		         i / 125, i % 60);
+		produce_event(rk, topic, id, time, i % 20, false);
+	}
+	rd_kafka_flush(rk, 10000);
+}
+
+Test(exporter, a_store_that_stops_answering_holds_commits_and_loses_nothing,
+     .timeout = 90)
+{
+	static struct day d;
+	static struct proxy px;
+	char env[12][256], prefix[400];
+	rd_kafka_t *rk = producer_new();
+	int mport = t_free_port();
+	struct wait_metric w = {mport, 200};
+	vox_s3_t *s3;
+	pid_t pid;
+	long held, errors;
+
+	memset(&d, 0, sizeof(d));
+	d.date = "2026-11-03";
+	t_topic_create("exp.outage", 2, d.topic, sizeof(d.topic));
+	proxy_start(&px);
+	pid = exporter_start_at(d.topic, env, NULL, px.port, mport);
+	produce_hour_events(rk, d.topic, 0, 200);
+	cr_assert(t_wait_for(records_reach, &w, 30000),
+	          "the first 200 events were not exported (%ld)",
+	          metric(mport, "vox_export_records_total"));
+
+	/* the store goes away: events keep coming, nothing is committed */
+	atomic_store(&px.down, true);
+	produce_hour_events(rk, d.topic, 200, 500);
+	usleep(3000000);
+	held = metric(mport, "vox_export_records_total");
+	errors = metric(mport, "vox_export_s3_errors_total");
+	cr_assert_eq(held, 200, "%ld records committed with the store away",
+	             held);
+	cr_assert_gt(errors, 0, "no failed S3 request counted");
+
+	/* back: everything goes out, once */
+	atomic_store(&px.down, false);
+	w.want = 500;
+	cr_assert(t_wait_for(records_reach, &w, 30000),
+	          "after the store came back: %ld of 500 exported",
+	          metric(mport, "vox_export_records_total"));
+	cr_assert_eq(WEXITSTATUS(t_stop(pid, SIGTERM, 20000)), 0);
+	rd_kafka_destroy(rk);
+
+	s3 = s3_open();
+	for (int h = 0; h < 4; h++) {
+		char **keys;
+
+		snprintf(prefix, sizeof(prefix), "events/%s/dt=%s/hr=%02d/",
+		         d.topic, d.date, h);
+		keys = list_keys(prefix);
+		for (size_t i = 0; keys[i] != NULL; i++)
+			if (strstr(keys[i], ".ndjson.gz") != NULL)
+				check_object(&d, s3, keys[i], h);
+		keys_free(keys);
+	}
+	vox_s3_destroy(s3);
+	for (int n = 0; n < 500; n++)
+		cr_assert_eq(d.seen[n], 1, "ev-%d exported %d times", n,
+		             d.seen[n]);
+	cr_assert_eq(d.exported, 500);
 }
