@@ -2,7 +2,8 @@
  * exporter: the hourly S3 export of the event topics (docs/EXPORT.md).
  *
  * layout.c holds the pure parts (an event's hour, object names, gzip);
- * export.c the consume / flush / close loop around them.
+ * export.c the consume / commit / close loop around them; flush.c the
+ * threads that gzip and PUT the objects (export_int.h their shared state).
  */
 #ifndef EXPORTER_H
 #define EXPORTER_H
