@@ -19,7 +19,8 @@ OPT := -O2
 endif
 
 # libmagic: the documents' content check (producers/ingress/documents.c).
-PKGS := rdkafka libpq hiredis jansson libcurl openssl libmicrohttpd libjwt libmagic
+# zlib: the exporter's gzip objects (workers/exporter).
+PKGS := rdkafka libpq hiredis jansson libcurl openssl libmicrohttpd libjwt libmagic zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -50,14 +51,15 @@ LIB := $(BUILD)/libvoxcommon.a
 
 # One binary per directory: its .c files plus the common library.
 PROGRAMS := producers/ingress producers/cdr-import workers/provisioning \
-	workers/metering workers/notifications workers/porting workers/invoicing tools/voxctl
+	workers/metering workers/notifications workers/porting workers/invoicing \
+	workers/exporter tools/voxctl
 BINS := $(foreach p,$(PROGRAMS),$(BUILD)/bin/$(notdir $(p)))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TEST_BINS := $(BUILD)/tests/unit_tests $(BUILD)/tests/integration_tests
 TEST_ONLY_PROGRAMS := workers/metering workers/provisioning workers/notifications \
-	workers/porting workers/invoicing
+	workers/porting workers/invoicing workers/exporter
 # Where the notifications worker finds its templates unless
 # VOX_NOTIFY_TEMPLATES says otherwise: this tree's.
 $(BUILD)/workers/notifications/main.o: CFLAGS += \
@@ -268,5 +270,17 @@ bench-notifications: deps
 # Each links the common library (vox_whsig, vox_crypto, vox_event).
 $(BUILD)/bench/notify_receiver $(BUILD)/bench/notify_loop $(BUILD)/bench/notify_load: \
 		$(BUILD)/bench/notify_%: bench/notify_%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench/export: records/s of the exporter (events to gzip'd objects in the
+# S3 stand-in, committed) against `kcat -C -e` reading the same topic to a
+# file, in the same run, on the test stack (bench/README.md). Not part of
+# `make test`.
+.PHONY: bench-export
+bench-export: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/export_load
+	@$(TEST_ENV) BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/export
+$(BUILD)/bench/export_load: bench/export_load.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

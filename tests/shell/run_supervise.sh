@@ -29,7 +29,7 @@ cleanup() {
 	# whatever a failed run left behind: only the pids in this test's own state files
 	while read -r p; do
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		ingress | provisioning | metering | notifications | porting | invoicing) kill -KILL "$p" 2>/dev/null ;;
+		ingress | provisioning | metering | notifications | porting | invoicing | exporter) kill -KILL "$p" 2>/dev/null ;;
 		esac
 	done < <(sed -n 's/^pid=//p' "$tmp"/run*/procs/*.state 2>/dev/null)
 	rm -rf "$tmp"
@@ -40,7 +40,8 @@ id=$(cat /proc/sys/kernel/random/uuid)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export VOX_RUN_STACK=0 VOX_RUN_DEMO=0 VOX_INGRESS_PORT=$port \
 	VOX_WORKER_GROUP=vox.test.supervise.$id VOX_WORKER_TOPICS=vox.test.supervise.$id \
-	VOX_WORKER_METRICS_PORT=0 VOX_WORKER_RELAY=false VOX_KAFKA_SESSION_TIMEOUT_MS=6000
+	VOX_WORKER_METRICS_PORT=0 VOX_WORKER_RELAY=false VOX_KAFKA_SESSION_TIMEOUT_MS=6000 \
+	VOX_EXPORT_TOPICS=vox.test.supervise.$id VOX_EXPORT_GROUP=vox.test.supervise.export.$id VOX_EXPORT_METRICS_PORT=0
 
 field() { sed -n "s/^$2=//p" "$VOX_RUN_DIR/procs/$1.state" 2>/dev/null; }
 alive() { [ -n "$1" ] && [ -d "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]; }
@@ -168,7 +169,7 @@ grep -Eq '^  provisioning +given up +restarts 4 \(last: exited with code 2' <<<"
 export VOX_RUN_DIR=$tmp/run3
 out=$tmp/run3.out
 mkdir -p "$tmp/bin"
-for b in ingress provisioning notifications porting invoicing voxctl; do ln -s "$VOX_BIN_DIR/$b" "$tmp/bin/$b"; done
+for b in ingress provisioning notifications porting invoicing exporter voxctl; do ln -s "$VOX_BIN_DIR/$b" "$tmp/bin/$b"; done
 cat >"$tmp/bin/metering" <<'EOF'
 #!/usr/bin/python3
 import signal, time
