@@ -469,9 +469,12 @@ Test(dunning_e2e, ladder_reminds_suspends_and_payment_lifts_every_hold)
 	    "brand, last4, exp_month, exp_year, is_default, status) VALUES "
 	    "($1, 'sandbox', $2, 'visa', '4242', 12, 2034, true, 'active')",
 	    2, p);
+	char op[VOX_UUID_STRLEN];
+
+	vox_uuid7(op);
 	produce("vox.invoice.pay_requested",
-	        json_pack("{s:s, s:s}", "account_id", account, "invoice_id",
-	                  inv));
+	        json_pack("{s:s, s:s, s:s}", "account_id", account,
+	                  "invoice_id", inv, "operation_id", op));
 	wait_count("SELECT count(*) FROM invoices WHERE id = $1 AND status = "
 	           "'paid' AND amount_due_micros = 0",
 	           inv, 1, "invoice paid");
