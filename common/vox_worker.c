@@ -25,7 +25,7 @@ struct worker_cfg {
 	bool relay;
 };
 
-static void worker_metrics(vox_http_req_t *req, void *ctx)
+void vox_worker_metrics_reply(vox_http_req_t *req, void *ctx)
 {
 	size_t len;
 	char *text = vox_metrics_render(ctx, &len);
@@ -39,7 +39,7 @@ static void worker_metrics(vox_http_req_t *req, void *ctx)
 	free(text);
 }
 
-static void worker_healthz(vox_http_req_t *req, void *ctx)
+void vox_worker_healthz_reply(vox_http_req_t *req, void *ctx)
 {
 	(void)ctx;
 	vox_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
@@ -197,8 +197,8 @@ out:
 int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 {
 	static const vox_http_route_t routes[] = {
-	        {"GET", "/metrics", worker_metrics, NULL, NULL},
-	        {"GET", "/healthz", worker_healthz, NULL, NULL},
+	        {"GET", "/metrics", vox_worker_metrics_reply, NULL, NULL},
+	        {"GET", "/healthz", vox_worker_healthz_reply, NULL, NULL},
 	};
 	char group[96], port[16], batch[16], batch_wait[16];
 	struct worker_cfg cfg = {0};

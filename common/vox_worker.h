@@ -10,6 +10,7 @@
 
 #include "vox_config.h"
 #include "vox_consumer.h"
+#include "vox_http.h"
 
 typedef struct vox_worker_def {
 	const char *name;   /* "provisioning" */
@@ -45,6 +46,12 @@ typedef struct vox_worker_def {
 	const vox_cfg_opt_t *opts;
 	size_t nopts;
 } vox_worker_def_t;
+
+/* The routes every worker serves, for a program that runs its own loop
+ * (workers/exporter): GET /metrics renders the vox_metrics_t given as the
+ * route's context, GET /healthz answers {"status":"ok"}. */
+void vox_worker_metrics_reply(vox_http_req_t *req, void *ctx);
+void vox_worker_healthz_reply(vox_http_req_t *req, void *ctx);
 
 /* Returns the process exit code. */
 int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv);

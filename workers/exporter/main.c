@@ -11,6 +11,7 @@
 #include "vox_http.h"
 #include "vox_log.h"
 #include "vox_signal.h"
+#include "vox_worker.h"
 
 static exp_conf_t conf;
 static const char *bind_addr, *log_level, *bucket, *s3_bucket;
@@ -85,31 +86,11 @@ static const vox_cfg_opt_t opts[] = {
          "debug, info, warn or error", &log_level},
 };
 
-static void exp_metrics(vox_http_req_t *req, void *ctx)
-{
-	size_t len;
-	char *text = vox_metrics_render(ctx, &len);
-
-	if (text == NULL) {
-		vox_http_reply_error(req, 500, "internal", "out of memory",
-		                     NULL);
-		return;
-	}
-	vox_http_reply(req, 200, "text/plain; version=0.0.4", text, len);
-	free(text);
-}
-
-static void exp_healthz(vox_http_req_t *req, void *ctx)
-{
-	(void)ctx;
-	vox_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
-}
-
 int main(int argc, char **argv)
 {
 	static const vox_http_route_t routes[] = {
-	        {"GET", "/metrics", exp_metrics, NULL, NULL},
-	        {"GET", "/healthz", exp_healthz, NULL, NULL},
+	        {"GET", "/metrics", vox_worker_metrics_reply, NULL, NULL},
+	        {"GET", "/healthz", vox_worker_healthz_reply, NULL, NULL},
 	};
 	vox_http_conf_t hconf = {0};
 	vox_http_t *http;
