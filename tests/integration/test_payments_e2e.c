@@ -409,14 +409,14 @@ Test(payments_e2e, gateway_event_applied_once)
 	snprintf(evt2, sizeof(evt2), "evt_%s_2", payment);
 	for (int i = 0; i < 3; i++)
 		produce("vox.payment.gateway_event",
-		        json_pack("{s:s, s:s, s:s, s:s, s:n, s:i, s:s, "
+		        json_pack("{s:s, s:s, s:s, s:s, s:n, s:n, s:i, s:s, "
 		                  "s:{s:s, s:s, s:s}}",
 		                  "event_id", i < 2 ? evt : evt2, "type",
 		                  "payment_intent.succeeded", "intent_id",
 		                  intent, "status", "succeeded", "decline_code",
-		                  "amount", 620, "currency", "USD", "metadata",
-		                  "invoice_id", inv, "payment_id", payment,
-		                  "account_id", W.account));
+		                  "code", "amount", 620, "currency", "USD",
+		                  "metadata", "invoice_id", inv, "payment_id",
+		                  payment, "account_id", W.account));
 	wait_sql("SELECT count(*) FROM gateway_events WHERE intent_id = $1",
 	         intent, "2", 30000);
 	wait_sql(PAYMENT_STATUS, inv, "succeeded", 5000);
