@@ -16,7 +16,7 @@ loader = importlib.machinery.SourceFileLoader("gen", "tools/gen-events-doc")
 spec = importlib.util.spec_from_loader("gen", loader)
 gen = importlib.util.module_from_spec(spec)
 loader.exec_module(gen)
-for t, _source, _topic in gen.c_kinds("common/vox_event.c"):
+for t, *_rest in gen.c_kinds("common/vox_event.c"):
     print(t)
 PY
 )
