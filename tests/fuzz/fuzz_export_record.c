@@ -24,8 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = exp_record_parse((const char *)data, size, 1000, &rec, &err);
 
 	if (rc == 0) {
+		char key[EXP_KEY_MAX];
+
 		if (rec.line == NULL || rec.line_len == 0 ||
 		    memchr(rec.line, '\n', rec.line_len) != NULL)
+			abort();
+		/* an accepted record's object can always be named (else its
+		 * flush could never succeed: a poison message) */
+		if (exp_object_key("vox.t", rec.hour, 0, 0, key, sizeof(key),
+		                   &err) != 0)
 			abort();
 		free(rec.owned);
 	} else if (err.message[0] == '\0') {

@@ -63,15 +63,24 @@ Test(exporter_layout, no_parseable_time_falls_back_to_the_kafka_timestamp)
 	        "{\"id\":\"a\",\"time\":\"yesterday\"}",
 	        "{\"id\":\"a\",\"time\":1762041600}",
 	        "{\"id\":\"a\",\"time\":\"2026-13-02T00:00:00Z\"}",
+	        /* after 9999 in UTC: no object key can name its hour */
+	        "{\"id\":\"a\",\"time\":\"9999-12-31T23:59:59-01:00\"}",
+	        "{\"id\":\"a\",\"time\":\"1969-12-31T23:59:59Z\"}",
 	};
 	int64_t kafka_ms = 1762052400000; /* 2025-11-02T03:00:00Z */
 
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		exp_record_t rec;
 
+		char key[EXP_KEY_MAX];
+		vox_error_t err;
+
 		parse_ok(values[i], kafka_ms, &rec);
 		cr_assert(rec.from_kafka, "%s", values[i]);
 		cr_assert_eq(rec.hour, hour_at("2025-11-02T03:00:00Z"));
+		cr_assert_eq(exp_object_key("vox.t", rec.hour, 0, 1, key,
+		                            sizeof(key), &err),
+		             0, "%s", err.message);
 	}
 }
 

@@ -21,6 +21,10 @@
 #define EXP_KEY_MAX 1024
 
 /* One message as the exporter sees it. */
+/* 10000-01-01T00:00:00Z: the first event time an object key cannot name
+ * (dt=YYYY has four digits); a later time counts as no time. */
+#define EXP_MAX_TIME_US (253402300800LL * 1000000)
+
 typedef struct exp_record {
 	int64_t hour;     /* hours since the epoch (UTC) */
 	int64_t time_us;  /* the event time (or the Kafka timestamp) */

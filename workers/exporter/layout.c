@@ -312,7 +312,11 @@ int exp_record_parse(const char *value, size_t len, int64_t kafka_ts_ms,
 	if (s.time != NULL && s.time_len < sizeof(time)) {
 		memcpy(time, s.time, s.time_len);
 		time[s.time_len] = '\0';
-		has_time = vox_rfc3339_parse(time, &rec->time_us) == 0;
+		/* A time whose hour cannot be named (after 9999-12-31 in
+		 * UTC: "9999-12-31T23:30:00-01:00") is no better than none:
+		 * its object could never be written. */
+		has_time = vox_rfc3339_parse(time, &rec->time_us) == 0 &&
+		           rec->time_us < EXP_MAX_TIME_US;
 	}
 	if (!has_time) {
 		if (kafka_ts_ms < 0)
