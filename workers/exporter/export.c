@@ -781,13 +781,13 @@ static int exporter_open(struct exporter *ex)
 		        "VOX_EXPORT_TOPICS: 1..32 Kafka topic names (1..249 of "
 		        "a-z A-Z 0-9 . _ -)",
 		        NULL);
-		return -1;
+		return 2;
 	}
 	ex->s3 = vox_s3_new(&sc, &err);
 	if (ex->s3 == NULL) {
 		vox_log(VOX_LOG_ERROR, "S3 settings", "error", err.message,
 		        NULL);
-		return -1;
+		return 2;
 	}
 	for (int attempt = 1; vox_s3_ensure_bucket(ex->s3, &err) != 0;
 	     attempt++) {
@@ -877,8 +877,9 @@ int exp_run(const exp_conf_t *conf, volatile sig_atomic_t *running)
 	ex.running = running;
 	atomic_init(&ex.abandon, false);
 	metrics_register(&ex, conf->metrics);
-	if (exporter_open(&ex) != 0) {
-		rc = 1;
+	/* 2: a bad setting (the settings' exit code), 1: the rest */
+	if ((rc = exporter_open(&ex)) != 0) {
+		rc = rc == 2 ? 2 : 1;
 		goto out;
 	}
 	vox_log(VOX_LOG_INFO, "exporter consuming", "topics", conf->topics,

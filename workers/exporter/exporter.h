@@ -87,7 +87,8 @@ typedef struct exp_conf {
 } exp_conf_t;
 
 /* Runs until *running becomes 0, then flushes what it holds (when the
- * store answers), commits and leaves the group. 0 on a clean stop. */
+ * store answers), commits and leaves the group. 0 on a clean stop, 2 for
+ * bad settings (VOX_EXPORT_TOPICS, the S3 ones), 1 otherwise. */
 int exp_run(const exp_conf_t *conf, volatile sig_atomic_t *running);
 
 #endif
