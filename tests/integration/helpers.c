@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "vox_auth.h"
+#include "vox_buf.h"
 #include "vox_crypto.h"
 #include "vox_json.h"
 #include "vox_uuid.h"
@@ -521,4 +522,63 @@ void t_payment_card(const char *number, int exp_year, char pm[128])
 	snprintf(pm, 128, "%s", vox_json_str(doc, "id"));
 	json_decref(doc);
 	cr_assert_eq(strncmp(pm, "pm_", 3), 0);
+}
+
+static size_t s3_on_body(char *data, size_t size, size_t n, void *arg)
+{
+	return vox_buf_add(arg, data, size * n) == 0 ? size * n : 0;
+}
+
+char **t_s3_list(const char *prefix)
+{
+	char url[1024], userpwd[600], sigv4[96];
+	struct curl_slist *headers = NULL;
+	CURL *curl = curl_easy_init();
+	char *escaped = curl_easy_escape(curl, prefix, 0);
+	char **keys = calloc(1001, sizeof(char *));
+	vox_buf_t body;
+	long status = 0;
+	size_t n = 0;
+
+	vox_buf_init(&body, 8u << 20);
+	snprintf(url, sizeof(url), "%s/%s?list-type=2&prefix=%s",
+	         t_env("VOX_S3_ENDPOINT"), t_env("VOX_S3_BUCKET"), escaped);
+	snprintf(userpwd, sizeof(userpwd), "%s:%s", t_env("VOX_S3_ACCESS_KEY"),
+	         t_env("VOX_S3_SECRET_KEY"));
+	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", t_env("VOX_S3_REGION"));
+	headers = curl_slist_append(
+	        headers, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb9"
+	                 "2427ae41e4649b934ca495991b7852b855");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4);
+	curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s3_on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+	cr_assert_eq(curl_easy_perform(curl), CURLE_OK);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	cr_assert_eq(status, 200, "list %s: %ld %.300s", prefix, status,
+	             vox_buf_str(&body));
+	cr_assert_null(strstr(vox_buf_str(&body), "<IsTruncated>true"),
+	               "more than 1000 objects under %s", prefix);
+	for (const char *p = vox_buf_str(&body);
+	     (p = strstr(p, "<Key>")) != NULL && n < 1000;) {
+		const char *end = strstr(p + 5, "</Key>");
+
+		cr_assert_not_null(end);
+		keys[n++] = strndup(p + 5, (size_t)(end - p - 5));
+		p = end;
+	}
+	curl_free(escaped);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(curl);
+	vox_buf_free(&body);
+	return keys;
+}
+
+void t_s3_keys_free(char **keys)
+{
+	for (size_t i = 0; keys[i] != NULL; i++)
+		free(keys[i]);
+	free(keys);
 }

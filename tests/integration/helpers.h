@@ -99,4 +99,10 @@ int t_payment_port(void);
  * publishable key), expiring 12/exp_year: its pm_ token in pm. */
 void t_payment_card(const char *number, int exp_year, char pm[128]);
 
+/* The keys under prefix in the test stack's S3 bucket (ListObjectsV2,
+ * signed as vox_s3 signs), at most 1000 (fails the test beyond): a
+ * NULL-terminated array for t_s3_keys_free. */
+char **t_s3_list(const char *prefix);
+void t_s3_keys_free(char **keys);
+
 #endif

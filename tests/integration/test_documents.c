@@ -267,43 +267,18 @@ static long long rows_of(const char *account)
 	return n;
 }
 
-/* Objects under documents/<account>/ in the store (ListObjectsV2, signed
- * as vox_s3 signs). */
+/* Objects under documents/<account>/ in the store. */
 static int objects_of(const char *account)
 {
-	struct answer a;
-	char url[512], userpwd[600], sigv4[96];
-	struct curl_slist *headers = NULL;
-	CURL *curl = curl_easy_init();
+	char prefix[128];
+	char **keys;
 	int n = 0;
 
-	memset(&a, 0, sizeof(a));
-	vox_buf_init(&a.body, 16 * MIB);
-	snprintf(url, sizeof(url),
-	         "%s/%s?list-type=2&prefix=documents%%2F%s%%2F",
-	         t_env("VOX_S3_ENDPOINT"), t_env("VOX_S3_BUCKET"), account);
-	snprintf(userpwd, sizeof(userpwd), "%s:%s", t_env("VOX_S3_ACCESS_KEY"),
-	         t_env("VOX_S3_SECRET_KEY"));
-	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", t_env("VOX_S3_REGION"));
-	headers = curl_slist_append(
-	        headers, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb9"
-	                 "2427ae41e4649b934ca495991b7852b855");
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4);
-	curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &a);
-	cr_assert_eq(curl_easy_perform(curl), CURLE_OK);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
-	cr_assert_eq(a.status, 200, "list: %ld %.300s", a.status,
-	             vox_buf_str(&a.body));
-	for (const char *p = vox_buf_str(&a.body);
-	     (p = strstr(p, "<Key>")) != NULL; p += 5)
+	snprintf(prefix, sizeof(prefix), "documents/%s/", account);
+	keys = t_s3_list(prefix);
+	while (keys[n] != NULL)
 		n++;
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-	vox_buf_free(&a.body);
+	t_s3_keys_free(keys);
 	return n;
 }
 

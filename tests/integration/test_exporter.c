@@ -13,7 +13,6 @@
  * anything: once it answers again, every event is there once.
  */
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
@@ -59,67 +58,6 @@ static vox_s3_t *s3_open(void)
 
 	cr_assert_not_null(s3, "vox_s3_new: %s", err.message);
 	return s3;
-}
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	return vox_buf_add(arg, data, size * n) == 0 ? size * n : 0;
-}
-
-/* Keys under prefix (ListObjectsV2, signed as vox_s3 signs), one list of
- * at most 1000 (an hour holds far fewer): a NULL-terminated array. */
-static char **list_keys(const char *prefix)
-{
-	char url[1024], userpwd[600], sigv4[96];
-	struct curl_slist *headers = NULL;
-	CURL *curl = curl_easy_init();
-	char *escaped = curl_easy_escape(curl, prefix, 0);
-	char **keys = calloc(1001, sizeof(char *));
-	vox_buf_t body;
-	long status = 0;
-	size_t n = 0;
-
-	vox_buf_init(&body, 8u << 20);
-	snprintf(url, sizeof(url), "%s/%s?list-type=2&prefix=%s",
-	         t_env("VOX_S3_ENDPOINT"), t_env("VOX_S3_BUCKET"), escaped);
-	snprintf(userpwd, sizeof(userpwd), "%s:%s", t_env("VOX_S3_ACCESS_KEY"),
-	         t_env("VOX_S3_SECRET_KEY"));
-	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", t_env("VOX_S3_REGION"));
-	headers = curl_slist_append(
-	        headers, "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb9"
-	                 "2427ae41e4649b934ca495991b7852b855");
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4);
-	curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-	cr_assert_eq(curl_easy_perform(curl), CURLE_OK);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	cr_assert_eq(status, 200, "list %s: %ld %.300s", prefix, status,
-	             vox_buf_str(&body));
-	cr_assert_null(strstr(vox_buf_str(&body), "<IsTruncated>true"),
-	               "more than 1000 objects under %s", prefix);
-	for (const char *p = vox_buf_str(&body);
-	     (p = strstr(p, "<Key>")) != NULL && n < 1000;) {
-		const char *end = strstr(p + 5, "</Key>");
-
-		cr_assert_not_null(end);
-		keys[n++] = strndup(p + 5, (size_t)(end - p - 5));
-		p = end;
-	}
-	curl_free(escaped);
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-	vox_buf_free(&body);
-	return keys;
-}
-
-static void keys_free(char **keys)
-{
-	for (size_t i = 0; keys[i] != NULL; i++)
-		free(keys[i]);
-	free(keys);
 }
 
 /* gunzip of data (a whole gzip member) into a NUL-terminated string. */
@@ -331,9 +269,9 @@ static bool late_listed(void *arg)
 
 	snprintf(prefix, sizeof(prefix), "events/%s/dt=" DAY "/hr=05/_late/",
 	         d->topic);
-	keys = list_keys(prefix);
+	keys = t_s3_list(prefix);
 	found = keys[0] != NULL;
-	keys_free(keys);
+	t_s3_keys_free(keys);
 	return found;
 }
 
@@ -408,7 +346,7 @@ Test(exporter, day_exported_exactly_once_across_two_kills, .timeout = 120)
 
 		snprintf(prefix, sizeof(prefix),
 		         "events/%s/dt=" DAY "/hr=%02d/", d.topic, h);
-		keys = list_keys(prefix);
+		keys = t_s3_list(prefix);
 		for (size_t i = 0; keys[i] != NULL; i++) {
 			const char *name = strrchr(keys[i], '/') + 1;
 
@@ -441,7 +379,7 @@ Test(exporter, day_exported_exactly_once_across_two_kills, .timeout = 120)
 			} else
 				cr_assert_str_eq(name, "_SUCCESS");
 		}
-		keys_free(keys);
+		t_s3_keys_free(keys);
 	}
 	vox_s3_destroy(s3);
 	for (int n = 0; n < DAY_EVENTS; n++)
@@ -631,11 +569,11 @@ Test(exporter, a_store_that_stops_answering_holds_commits_and_loses_nothing,
 
 		snprintf(prefix, sizeof(prefix), "events/%s/dt=%s/hr=%02d/",
 		         d.topic, d.date, h);
-		keys = list_keys(prefix);
+		keys = t_s3_list(prefix);
 		for (size_t i = 0; keys[i] != NULL; i++)
 			if (strstr(keys[i], ".ndjson.gz") != NULL)
 				check_object(&d, s3, keys[i], h);
-		keys_free(keys);
+		t_s3_keys_free(keys);
 	}
 	vox_s3_destroy(s3);
 	for (int n = 0; n < 500; n++)
