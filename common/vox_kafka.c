@@ -393,6 +393,34 @@ int vox_producer_ping(vox_producer_t *p, int timeout_ms, vox_error_t *err)
 	return rc;
 }
 
+int vox_producer_warm(vox_producer_t *p, const char *const *topics,
+                      int timeout_ms, vox_error_t *err)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t kerr;
+	rd_kafka_topic_t *rkt;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&p->lock);
+	for (size_t i = 0; p->rk != NULL && topics[i] != NULL && rc == 0; i++) {
+		/* the handle keeps the topic (and its leaders) once named */
+		rkt = rd_kafka_topic_new(p->rk, topics[i], NULL);
+		if (rkt == NULL)
+			continue;
+		md = NULL;
+		kerr = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+		if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+			rc = vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
+			                   "kafka metadata of %s: %s",
+			                   topics[i], rd_kafka_err2str(kerr));
+		if (md != NULL)
+			rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(rkt);
+	}
+	pthread_rwlock_unlock(&p->lock);
+	return rc;
+}
+
 unsigned vox_producer_rebuilds(vox_producer_t *p)
 {
 	return atomic_load(&p->rebuilds);

@@ -59,6 +59,10 @@ int vox_producer_send_sync(vox_producer_t *p, const char *topic,
 
 /* Asks the cluster for metadata within timeout_ms: 0 when a broker answers. */
 int vox_producer_ping(vox_producer_t *p, int timeout_ms, vox_error_t *err);
+/* Looks up topics' partitions and leaders before the first message to
+ * them (a server warming up before it listens): 0, or the first error. */
+int vox_producer_warm(vox_producer_t *p, const char *const *topics,
+                      int timeout_ms, vox_error_t *err);
 
 /* How many times the handle was rebuilt after a fatal error. */
 unsigned vox_producer_rebuilds(vox_producer_t *p);

@@ -14,9 +14,16 @@ static const char op_get_sql[] =
         "vox_iso(completed_at) FROM operations WHERE id = $1 "
         "AND ($2::uuid IS NULL OR account_id = $2::uuid)";
 
+/* The "accepted" step is the operation's created_at when no row of
+ * operation_events says it (the ingress writes none: one row less per
+ * command; vox_op_accept still does). */
 static const char op_history_sql[] =
-        "SELECT status, vox_iso(at), detail FROM operation_events "
-        "WHERE operation_id = $1 ORDER BY at, id";
+        "SELECT status, vox_iso(at), detail FROM (SELECT 'accepted' AS "
+        "status, created_at AS at, NULL::jsonb AS detail, 0::bigint AS id "
+        "FROM operations o WHERE o.id = $1 AND NOT EXISTS (SELECT 1 FROM "
+        "operation_events e WHERE e.operation_id = $1 AND e.status = "
+        "'accepted') UNION ALL SELECT status, at, detail, id FROM "
+        "operation_events WHERE operation_id = $1) h ORDER BY at, id";
 
 int vox_op_accept(vox_pg_t *pg, const vox_op_t *op, vox_error_t *err)
 {

@@ -40,6 +40,7 @@ struct ingress_cfg {
 	long jwt_leeway_s, rate_read, rate_command, rate_search;
 	long max_wait_s;
 	long rate_route; /* POST /v1/carrier/calls/route, per carrier key */
+	long rate_lease; /* most tokens leased from Redis at once */
 	long test_clock_skew_s; /* tests only: moves idempotency's "now" */
 	const char *encryption_key, *encryption_old_keys;
 	bool bench_routes;
@@ -223,7 +224,8 @@ struct limit_result {
 	bool allowed;
 	long limit, remaining, reset_s, retry_after_s;
 };
-struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics);
+struct limiter *limiter_new(const char *redis_url, long lease_max,
+                            vox_metrics_t *metrics);
 void limiter_destroy(struct limiter *lim);
 /* PING on this thread's connection (readiness). */
 int limiter_ping(struct limiter *lim, vox_error_t *err);
@@ -257,6 +259,8 @@ void idem_request_hash(const char *method, const char *path, const char *body,
 /* writer.c: records "accepted" for commands in batches. */
 struct accept_writer *accept_writer_new(const char *pg_url,
                                         vox_metrics_t *metrics);
+/* Connects the writer's PostgreSQL connection (before listening). */
+int accept_writer_warm(struct accept_writer *w, vox_error_t *err);
 void accept_writer_destroy(struct accept_writer *w);
 /* Queues the row; then(req) runs on a server thread once it is committed
  * (or failed: logged; Kafka has the command regardless). */

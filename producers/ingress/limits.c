@@ -1,8 +1,17 @@
 /*
  * Rate limits per credential and route class, shared by every ingress
  * instance through Redis (GCRA in one Lua call: no read-modify-write race).
- * When Redis does not answer, each instance limits locally with the same
- * algorithm, logs it (at most every 10 s) and counts it in
+ * A request does not go to Redis each time: an instance leases tokens in
+ * chunks (up to a fiftieth of the rate per second, at most lease_max, each
+ * lease good for LEASE_TTL_MS) into a local table and spends them without
+ * a round trip, so a credential sending thousands a second costs Redis a
+ * few calls a second, and an HTTP thread seldom waits on it. The limit
+ * stays shared: Redis grants every token of a lease out of the same GCRA
+ * allowance; an instance can be ahead of the others by at most one lease,
+ * and unspent tokens of an expired lease are lost, never handed out twice.
+ * Rates under 100/s lease one token at a time (exactly the GCRA of every
+ * request). When Redis does not answer, each instance limits locally with the
+ * same algorithm, logs it (at most every 10 s) and counts it in
  * vox_ratelimit_local_total; after a failure Redis is skipped for a second
  * so a dead Redis costs one timeout per second, not one per request.
  */
@@ -24,6 +33,9 @@
 #define LOCAL_SLOTS      4096
 #define REDIS_TIMEOUT_MS 100
 #define REDIS_BACKOFF_MS 1000
+/* How long leased tokens may be spent: a lease is at most a fiftieth of
+ * a second's rate, so a busy credential renews it well before. */
+#define LEASE_TTL_MS 1000
 
 /* GCRA: KEYS[1] bucket; ARGV[1] emission interval (us), ARGV[2] burst.
  * Leaves allowed (1/0), remaining, retry_after_us, reset_us in locals. */
@@ -48,9 +60,29 @@
 	"  reset = new_tat - now "                                             \
 	"end "
 
-/* Returns {allowed, remaining, retry_after_us, reset_us}. */
-static const char gcra_lua[] =
-        GCRA_LUA "return {allowed, remaining, retry, reset}";
+/* A lease: KEYS[1] bucket; ARGV[1] emission interval (us), ARGV[2] burst,
+ * ARGV[3] tokens wanted. Grants as many of them as the GCRA allows now
+ * (at least one, or none) in one step. Returns {granted, remaining after
+ * them, retry_after_us, reset_us}. */
+static const char lease_lua[] =
+        "local t = redis.call('TIME') "
+        "local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
+        "local interval = tonumber(ARGV[1]) "
+        "local burst = tonumber(ARGV[2]) "
+        "local want = tonumber(ARGV[3]) "
+        "local tolerance = interval * (burst - 1) "
+        "local tat = tonumber(redis.call('GET', KEYS[1]) or now) "
+        "if tat < now then tat = now end "
+        "if tat - now > tolerance then "
+        "  return {0, 0, tat - now - tolerance, tat - now} "
+        "end "
+        "local n = math.floor((tolerance - (tat - now)) / interval) + 1 "
+        "if n > want then n = want end "
+        "local new_tat = tat + n * interval "
+        "redis.call('SET', KEYS[1], new_tat, 'PX', "
+        "  math.ceil((new_tat - now) / 1000) + 1) "
+        "return {n, math.floor((tolerance - (new_tat - now - interval)) "
+        "  / interval), 0, new_tat - now}";
 
 /* The same, then when allowed SET KEYS[2] NX EX ARGV[3] (a use-once
  * token: a carrier request's signature). Returns {allowed, remaining,
@@ -69,17 +101,29 @@ struct local_bucket {
 	double tat_us;
 };
 
+/* Tokens leased from Redis, spent locally. */
+struct lease {
+	char key[96];
+	long tokens;    /* left to spend */
+	long remaining; /* what Redis had left after granting them */
+	long reset_us;  /* Redis's reset when granted */
+	long granted_ms, expires_ms;
+};
+
 struct limiter {
 	char *redis_url;
+	long lease_max;
 	/* EVALSHA: a script's text is sent once per connection, not per
 	 * request (EVAL when Redis answers NOSCRIPT). */
-	char script_sha[41], once_sha[41];
+	char once_sha[41], lease_sha[41];
 	pthread_key_t conn_key; /* one Redis connection per server thread */
 	atomic_long redis_down_until_ms;
 	atomic_long last_warning_ms;
 	pthread_mutex_t local_lock;
 	struct local_bucket local[LOCAL_SLOTS];
-	vox_counter_t *via_redis, *via_local;
+	pthread_mutex_t lease_lock;
+	struct lease leases[LOCAL_SLOTS];
+	vox_counter_t *via_redis, *via_local, *via_lease, *lease_calls;
 	vox_gauge_t *redis_up;
 };
 
@@ -96,17 +140,20 @@ static void script_sha1(const char *script, char out[41])
 	vox_hex_encode(md, SHA_DIGEST_LENGTH, out);
 }
 
-struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics)
+struct limiter *limiter_new(const char *redis_url, long lease_max,
+                            vox_metrics_t *metrics)
 {
 	struct limiter *lim = calloc(1, sizeof(*lim));
 
 	if (lim == NULL)
 		return NULL;
 	lim->redis_url = strdup(redis_url);
-	script_sha1(gcra_lua, lim->script_sha);
+	lim->lease_max = lease_max > 0 ? lease_max : 1;
 	script_sha1(gcra_once_lua, lim->once_sha);
+	script_sha1(lease_lua, lim->lease_sha);
 	pthread_key_create(&lim->conn_key, conn_free);
 	pthread_mutex_init(&lim->local_lock, NULL);
+	pthread_mutex_init(&lim->lease_lock, NULL);
 	lim->via_redis = vox_metrics_counter(
 	        metrics, "vox_ratelimit_checks_total",
 	        "Rate limit decisions by where they were made",
@@ -115,6 +162,13 @@ struct limiter *limiter_new(const char *redis_url, vox_metrics_t *metrics)
 	        metrics, "vox_ratelimit_checks_total",
 	        "Rate limit decisions by where they were made",
 	        "store=\"local\"");
+	lim->via_lease = vox_metrics_counter(
+	        metrics, "vox_ratelimit_checks_total",
+	        "Rate limit decisions by where they were made",
+	        "store=\"lease\"");
+	lim->lease_calls =
+	        vox_metrics_counter(metrics, "vox_ratelimit_lease_calls_total",
+	                            "Calls to Redis that leased tokens", NULL);
 	lim->redis_up = vox_metrics_gauge(
 	        metrics, "vox_ratelimit_redis_up",
 	        "1 while rate limits are shared through Redis", NULL);
@@ -128,6 +182,7 @@ void limiter_destroy(struct limiter *lim)
 		return;
 	pthread_key_delete(lim->conn_key);
 	pthread_mutex_destroy(&lim->local_lock);
+	pthread_mutex_destroy(&lim->lease_lock);
 	free(lim->redis_url);
 	free(lim);
 }
@@ -165,14 +220,16 @@ static void result_fill(struct limit_result *out, long rate, long burst,
 	(void)rate;
 }
 
-/* One GCRA call on bucket (once_key NULL), or GCRA then SET once_key NX
- * EX once_ttl: the reply (an array of 4, or 5 with once_key), or NULL. */
+/* One script call on bucket, by its SHA1 (its text when Redis answers
+ * NOSCRIPT): a lease of want tokens (once_key NULL), or the GCRA of one
+ * request then SET once_key NX EX once_ttl.
+ * The reply (an array of 4, or 5 with once_key), or NULL. */
 static redisReply *gcra_call(struct limiter *lim, const char *bucket,
                              long interval, long burst, const char *once_key,
-                             long once_ttl_s)
+                             long once_ttl_s, long want)
 {
-	char interval_s[24], burst_s[24], ttl_s[24];
-	size_t want = once_key ? 5 : 4;
+	char interval_s[24], burst_s[24], arg_s[24];
+	size_t nreply = once_key ? 5 : 4;
 	redisReply *r = NULL;
 	vox_error_t err;
 	vox_redis_t *conn = limiter_conn(lim, &err);
@@ -181,23 +238,24 @@ static redisReply *gcra_call(struct limiter *lim, const char *bucket,
 		return NULL;
 	snprintf(interval_s, sizeof(interval_s), "%ld", interval);
 	snprintf(burst_s, sizeof(burst_s), "%ld", burst);
-	snprintf(ttl_s, sizeof(ttl_s), "%ld", once_ttl_s);
+	snprintf(arg_s, sizeof(arg_s), "%ld", want > 0 ? want : once_ttl_s);
 	for (int sent_text = 0; sent_text < 2; sent_text++) {
 		const char *cmd = sent_text ? "EVAL" : "EVALSHA";
-		const char *script =
-		        sent_text
-		                ? (once_key ? gcra_once_lua : gcra_lua)
-		                : (once_key ? lim->once_sha : lim->script_sha);
+		const char *script;
 
+		if (once_key != NULL)
+			script = sent_text ? gcra_once_lua : lim->once_sha;
+		else
+			script = sent_text ? lease_lua : lim->lease_sha;
 		if (once_key != NULL)
 			r = vox_redis_command(conn, &err,
 			                      "%s %s 2 %s %s %s %s %s", cmd,
 			                      script, bucket, once_key,
-			                      interval_s, burst_s, ttl_s);
+			                      interval_s, burst_s, arg_s);
 		else
-			r = vox_redis_command(conn, &err, "%s %s 1 %s %s %s",
+			r = vox_redis_command(conn, &err, "%s %s 1 %s %s %s %s",
 			                      cmd, script, bucket, interval_s,
-			                      burst_s);
+			                      burst_s, arg_s);
 		if (r == NULL || r->type != REDIS_REPLY_ERROR ||
 		    strncmp(r->str, "NOSCRIPT", 8) != 0)
 			break;
@@ -205,10 +263,15 @@ static redisReply *gcra_call(struct limiter *lim, const char *bucket,
 		r = NULL;
 	}
 	if (r != NULL &&
-	    (r->type != REDIS_REPLY_ARRAY || r->elements != want)) {
+	    (r->type != REDIS_REPLY_ARRAY || r->elements != nreply)) {
 		freeReplyObject(r);
 		r = NULL;
 	}
+	for (size_t i = 0; r != NULL && i < nreply; i++)
+		if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+			freeReplyObject(r);
+			r = NULL;
+		}
 	return r;
 }
 
@@ -221,14 +284,97 @@ static void result_from_reply(struct limit_result *out, long burst,
 	            (double)r->element[3]->integer);
 }
 
-static int check_redis(struct limiter *lim, const char *bucket, long interval,
-                       long burst, struct limit_result *out)
+/* The lease slot of bucket; lease_lock held. */
+static struct lease *lease_slot(struct limiter *lim, const char *bucket)
 {
-	redisReply *r = gcra_call(lim, bucket, interval, burst, NULL, 0);
+	unsigned long h = 5381;
 
+	for (const char *c = bucket; *c; c++)
+		h = h * 33 + (unsigned char)*c;
+	return &lim->leases[h % LOCAL_SLOTS];
+}
+
+/* Spends a leased token of bucket: true when there was one. */
+static bool lease_spend(struct limiter *lim, const char *bucket, long burst,
+                        struct limit_result *out)
+{
+	long now = vox_mono_ms();
+	struct lease *l;
+	bool spent = false;
+
+	pthread_mutex_lock(&lim->lease_lock);
+	l = lease_slot(lim, bucket);
+	if (l->tokens > 0 && now < l->expires_ms &&
+	    strcmp(l->key, bucket) == 0) {
+		l->tokens--;
+		/* what Redis had left, plus what is left here; the reset
+		 * as Redis said it, less the time since */
+		result_fill(out, 0, burst, true,
+		            (double)(l->remaining + l->tokens), 0,
+		            (double)l->reset_us -
+		                    (double)(now - l->granted_ms) * 1000.0);
+		spent = true;
+	}
+	pthread_mutex_unlock(&lim->lease_lock);
+	return spent;
+}
+
+/* Keeps the tokens of a lease past the one the request takes. */
+static void lease_keep(struct limiter *lim, const char *bucket, long tokens,
+                       long remaining, long reset_us)
+{
+	long now = vox_mono_ms();
+	struct lease *l;
+
+	pthread_mutex_lock(&lim->lease_lock);
+	l = lease_slot(lim, bucket);
+	if (strcmp(l->key, bucket) != 0 || now >= l->expires_ms) {
+		snprintf(l->key, sizeof(l->key), "%s", bucket);
+		l->tokens = 0;
+	}
+	l->tokens += tokens;
+	l->remaining = remaining;
+	l->reset_us = reset_us;
+	l->granted_ms = now;
+	l->expires_ms = now + LEASE_TTL_MS;
+	pthread_mutex_unlock(&lim->lease_lock);
+}
+
+/* A fiftieth of the rate per second, between 1 and lease_max. */
+static long lease_size(const struct limiter *lim, long rate_per_s)
+{
+	long want = rate_per_s / 50;
+
+	if (want > lim->lease_max)
+		want = lim->lease_max;
+	return want < 1 ? 1 : want;
+}
+
+static int check_redis(struct limiter *lim, const char *bucket, long interval,
+                       long burst, long want, struct limit_result *out)
+{
+	redisReply *r;
+	long granted;
+
+	if (lease_spend(lim, bucket, burst, out)) {
+		vox_counter_inc(lim->via_lease);
+		return 0;
+	}
+	r = gcra_call(lim, bucket, interval, burst, NULL, 0, want);
 	if (r == NULL)
 		return VOX_ERR_UNAVAILABLE;
-	result_from_reply(out, burst, r);
+	vox_counter_inc(lim->lease_calls);
+	vox_counter_inc(lim->via_redis);
+	granted = (long)r->element[0]->integer;
+	if (granted > 1)
+		lease_keep(lim, bucket, granted - 1,
+		           (long)r->element[1]->integer,
+		           (long)r->element[3]->integer);
+	result_fill(out, 0, burst, granted > 0,
+	            (double)(r->element[1]->integer +
+	                     (granted > 1 ? granted - 1 : 0)),
+	            (double)r->element[2]->integer,
+	            (double)r->element[3]->integer);
 	freeReplyObject(r);
 	return 0;
 }
@@ -284,6 +430,8 @@ static void limit_params(const char *credential, const char *limit_class,
                          long *burst)
 {
 	*interval = 1000000L / (rate_per_s > 0 ? rate_per_s : 1);
+	if (*interval < 1) /* over 10^6/s: one a microsecond, Redis's clock */
+		*interval = 1;
 	*burst = rate_per_s * 2;
 	snprintf(bucket, 96, "vox:rl:%s:%s", limit_class, credential);
 }
@@ -298,8 +446,8 @@ void limiter_check(struct limiter *lim, const char *credential,
 	limit_params(credential, limit_class, rate_per_s, bucket, &interval,
 	             &burst);
 	if (vox_mono_ms() >= atomic_load(&lim->redis_down_until_ms)) {
-		if (check_redis(lim, bucket, interval, burst, out) == 0) {
-			vox_counter_inc(lim->via_redis);
+		if (check_redis(lim, bucket, interval, burst,
+		                lease_size(lim, rate_per_s), out) == 0) {
 			vox_gauge_set(lim->redis_up, 1);
 			return;
 		}
@@ -323,7 +471,7 @@ int limiter_check_once(struct limiter *lim, const char *credential,
 		return VOX_ERR_UNAVAILABLE;
 	limit_params(credential, limit_class, rate_per_s, bucket, &interval,
 	             &burst);
-	r = gcra_call(lim, bucket, interval, burst, once_key, once_ttl_s);
+	r = gcra_call(lim, bucket, interval, burst, once_key, once_ttl_s, 0);
 	if (r == NULL) {
 		redis_failed(lim);
 		return VOX_ERR_UNAVAILABLE;

@@ -13,6 +13,7 @@
 #include "carrier_keys.h"
 #include "ingress.h"
 #include "routing.h"
+#include "vox_cdr.h"
 #include "vox_config.h"
 #include "vox_crypto.h"
 #include "vox_event.h"
@@ -473,6 +474,43 @@ static void sms_callback_default(ingress_t *in, int port)
 	         "http://127.0.0.1:%d/v1/providers/sms/status", port);
 }
 
+/* Before listening: every connection the first requests would otherwise
+ * open themselves (the PostgreSQL pool, the accepted-rows writer) and the
+ * command topics' leaders, so the first second is answered like any
+ * other. A part that does not answer is logged and left to connect on
+ * demand, as before (/readyz says whether it is there). */
+static void ingress_warm(const struct ingress_cfg *cfg, ingress_t *in)
+{
+	static const char *const topics[] = {
+	        "vox.cmd.provisioning",  "vox.cmd.porting", "vox.cmd.invoicing",
+	        "vox.cmd.notifications", VOX_CDR_TOPIC,     NULL};
+	vox_pg_t **held = calloc((size_t)cfg->pg_pool, sizeof(*held));
+	vox_error_t err;
+	long n = 0;
+
+	for (; held != NULL && n < cfg->pg_pool; n++) {
+		held[n] = vox_pg_pool_acquire(in->pg_pool, 0, &err);
+		if (held[n] == NULL || vox_pg_connect(held[n], 0, &err) != 0) {
+			vox_log(VOX_LOG_WARN,
+			        "warm-up: postgres pool not connected", "error",
+			        err.message, NULL);
+			n += held[n] != NULL;
+			break;
+		}
+	}
+	while (n > 0)
+		vox_pg_pool_release(in->pg_pool, held[--n]);
+	free(held);
+	if (accept_writer_warm(in->writer, &err) != 0)
+		vox_log(VOX_LOG_WARN,
+		        "warm-up: accepted-rows writer not "
+		        "connected",
+		        "error", err.message, NULL);
+	if (vox_producer_warm(in->producer, topics, 2000, &err) != 0)
+		vox_log(VOX_LOG_WARN, "warm-up: kafka", "error", err.message,
+		        NULL);
+}
+
 static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 {
 	vox_http_conf_t hconf = {0};
@@ -489,6 +527,7 @@ static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 	hconf.ctx = in;
 	hconf.metrics = in->metrics;
 	hconf.route_max_body = route_max_body;
+	ingress_warm(cfg, in);
 	http = vox_http_start(&hconf, &err);
 	if (http == NULL) {
 		vox_log(VOX_LOG_ERROR, "cannot start HTTP server", "error",
@@ -678,7 +717,7 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	in.keys = key_cache_new();
 	in.carrier_keys = carrier_keys_new();
 	in.routing = routing_table_new();
-	in.limiter = limiter_new(cfg->redis_url, in.metrics);
+	in.limiter = limiter_new(cfg->redis_url, cfg->rate_lease, in.metrics);
 	in.writer = accept_writer_new(cfg->pg_url, in.metrics);
 	in.listener = listener_new(&in);
 	pconf.brokers = cfg->brokers;
@@ -766,6 +805,12 @@ int main(int argc, char **argv)
 	        {"VOX_RATE_ROUTE", VOX_CFG_INT, "5000", 1, 10000000,
 	         "routing decisions per second per carrier key (burst: twice)",
 	         &cfg.rate_route},
+	        {"VOX_RATE_LEASE", VOX_CFG_INT, "64", 1, 100000,
+	         "most tokens an instance leases from Redis at once (a lease "
+	         "is a fiftieth of the rate per second, 1 under 100/s): "
+	         "fewer Redis calls, and an instance may run ahead of the "
+	         "shared limit by at most one lease",
+	         &cfg.rate_lease},
 	        {"VOX_MAX_WAIT_S", VOX_CFG_INT, "30", 0, 300,
 	         "largest Prefer: wait honoured", &cfg.max_wait_s},
 	        {"VOX_OPENAPI_FILE", VOX_CFG_STRING, "schemas/openapi.yaml", 1,

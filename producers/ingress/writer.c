@@ -3,7 +3,9 @@
  * operation row committed first (so GET never says 404 for it); one
  * multi-row INSERT per batch turns thousands of commits a second into a
  * few hundred (group commit), which is what lets the ingress run at Kafka's
- * pace rather than at fsync's.
+ * pace rather than at fsync's. One row per command: the history's
+ * "accepted" step is the row's created_at (vox_op_get), not a row of
+ * operation_events of its own.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -103,15 +105,12 @@ static int writer_flush(struct accept_writer *w, struct pending *batch,
 	}
 	rc = vox_pg_execp(
 	        w->pg, "ingress_accept_batch",
-	        "WITH v AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], "
-	        "$3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS "
-	        "t(id, account_id, kind, subject, request_id, at)), "
-	        "ins AS (INSERT INTO operations (id, account_id, kind, status, "
+	        "INSERT INTO operations (id, account_id, kind, status, "
 	        "subject, request_id, created_at, updated_at) SELECT id, "
 	        "account_id, kind, 'accepted', subject, request_id, at, at "
-	        "FROM v ON CONFLICT (id) DO NOTHING) "
-	        "INSERT INTO operation_events (operation_id, status, at) "
-	        "SELECT id, 'accepted', at FROM v",
+	        "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], "
+	        "$5::text[], $6::timestamptz[]) AS t(id, account_id, kind, "
+	        "subject, request_id, at) ON CONFLICT (id) DO NOTHING",
 	        NCOL, (const char *const *)cols, NULL, err);
 	for (int c = 0; c < NCOL; c++)
 		free(cols[c]);
@@ -183,6 +182,13 @@ struct accept_writer *accept_writer_new(const char *pg_url,
 		return NULL;
 	}
 	return w;
+}
+
+int accept_writer_warm(struct accept_writer *w, vox_error_t *err)
+{
+	/* before the server listens nothing is queued: the writer thread
+	 * does not touch its connection yet */
+	return vox_pg_connect(w->pg, 0, err);
 }
 
 void accept_writer_destroy(struct accept_writer *w)

@@ -152,3 +152,115 @@ Test(limits, redis_down_keeps_serving_with_local_limits)
 	/* readiness reports it */
 	cr_assert_eq(t_http("GET", port, "/readyz", NULL, NULL, NULL), 503);
 }
+
+/* Leased tokens: two ingress instances on one Redis, a limit high enough
+ * to lease (500/s: 10 tokens a lease). Together they admit what the one
+ * shared GCRA allows, give or take a lease each, with far fewer Redis
+ * calls than requests. */
+static int lease_ports[2];
+static pid_t lease_ingress[2];
+static char lease_key[64], lease_account[40];
+
+static bool lease_up(void *arg)
+{
+	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
+}
+
+static void lease_start(void)
+{
+	static char port_env[2][64];
+
+	for (int i = 0; i < 2; i++) {
+		char log[32];
+		lease_ports[i] = t_free_port();
+		snprintf(port_env[i], sizeof(port_env[i]),
+		         "VOX_INGRESS_PORT=%d", lease_ports[i]);
+		const char *const env[] = {port_env[i], "VOX_RATE_READ=500",
+		                           "VOX_RATE_LEASE=10", NULL};
+		snprintf(log, sizeof(log), "lease-ingress-%d.log", i);
+		lease_ingress[i] = t_spawn("ingress", log, env);
+		cr_assert(t_wait_for(lease_up, &lease_ports[i], 20000),
+		          "ingress %d not up", i);
+	}
+	t_account("owner", lease_account, lease_key);
+}
+
+static void lease_stop(void)
+{
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(t_stop(lease_ingress[i], SIGTERM, 20000), 0);
+}
+
+static long metric_value(int p, const char *name)
+{
+	char *metrics = NULL, *at;
+	long v = -1;
+
+	if (t_http("GET", p, "/metrics", NULL, NULL, &metrics) == 200 &&
+	    (at = strstr(metrics, name)) != NULL)
+		v = strtol(at + strlen(name), NULL, 10);
+	free(metrics);
+	return v;
+}
+
+TestSuite(limits_lease, .init = lease_start, .fini = lease_stop,
+          .timeout = 120);
+
+static void lease_burst(const char *auth, int n, int *ok, int *limited)
+{
+	const char *h[] = {auth, NULL};
+
+	for (int i = 0; i < n; i++) {
+		int status = t_http_h("GET", lease_ports[i % 2], "/v1/account",
+		                      NULL, h, NULL, NULL);
+
+		*ok += status == 200;
+		*limited += status == 429;
+	}
+}
+
+static long lease_calls(void)
+{
+	long calls = 0;
+
+	for (int i = 0; i < 2; i++)
+		calls += metric_value(lease_ports[i],
+		                      "\nvox_ratelimit_lease_calls_total ");
+	return calls;
+}
+
+Test(limits_lease, two_instances_share_one_limit_with_few_redis_calls)
+{
+	char auth[600];
+	struct timespec t0, t1;
+	int ok = 0, limited = 0;
+	long calls;
+	double elapsed_s, allowed;
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", lease_key);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* within the burst (1,000): every lease is a full one */
+	lease_burst(auth, 800, &ok, &limited);
+	calls = lease_calls();
+	cr_log_info("lease: 800 requests, %d ok, %ld Redis calls", ok, calls);
+	cr_assert_eq(ok, 800, "refused within the burst");
+	cr_assert_gt(calls, 0);
+	cr_assert_leq(calls, 800 / 10 + 2, "tokens were not leased in chunks");
+	/* past it: refused once the shared allowance is spent */
+	lease_burst(auth, 800, &ok, &limited);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	elapsed_s = (double)(t1.tv_sec - t0.tv_sec) +
+	            (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	/* the GCRA allows the burst plus 500/s of what the run took; each
+	 * instance may spend at most one lease (10) ahead, and loses at most
+	 * one lease a second unspent */
+	allowed = 1000.0 + 500.0 * elapsed_s;
+	cr_log_info("lease: %d ok, %d limited in %.2f s (GCRA allows %.0f)", ok,
+	            limited, elapsed_s, allowed);
+	cr_assert_eq(ok + limited, 1600);
+	cr_assert_gt(limited, 0, "the shared limit was not enforced");
+	cr_assert_leq((double)ok, allowed + 2 * 10 + 1,
+	              "two instances admitted more than the shared limit");
+	cr_assert_geq((double)ok, 1000.0 - 2 * 10 * (elapsed_s + 1),
+	              "leases lost more than a lease per instance a second");
+}
