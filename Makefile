@@ -252,6 +252,22 @@ bench-routing: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/openloop
 	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/routing
 
+# bench/e2e: accepted -> completed latency of canaries at fixed rates through
+# the ingress, Kafka and the provisioning worker, and the highest rate whose
+# backlog does not grow (bench/README.md). Not part of `make test`.
+.PHONY: bench-e2e
+bench-e2e: deps
+	@$(MAKE) --no-print-directory all bench-tools
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/e2e
+
+# bench/memory: RSS of the ingress with 10,000 idle keep-alive connections
+# and of every worker at rest and after work (bench/README.md). Not part of
+# `make test`.
+.PHONY: bench-memory
+bench-memory: deps
+	@$(MAKE) --no-print-directory all bench-tools
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/memory
+
 .PHONY: bench-numbers
 bench-numbers: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/numbers_load $(BUILD)/bench/numbers_orders

@@ -631,6 +631,8 @@ vox_http_t *vox_http_start(const vox_http_conf_t *conf, vox_error_t *err)
 	        MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
 	        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
 	        MHD_OPTION_NOTIFY_COMPLETED, http_completed, http,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	        conf->conn_memory > 0 ? conf->conn_memory : (size_t)32768,
 	        MHD_OPTION_END);
 	if (http->daemon == NULL) {
 		vox_error_set(err, VOX_ERR_UNAVAILABLE, false,

@@ -46,6 +46,10 @@ typedef struct vox_http_conf {
 	/* Optional: a route's own body limit (0: max_body), asked before the
 	 * body is read, so one route may take more than the others. */
 	size_t (*route_max_body)(const vox_http_route_t *route);
+	/* Memory of each connection for its request line, headers and
+	 * reply headers (0: libmicrohttpd's 32 KiB); a request whose headers
+	 * do not fit is answered 431. Bodies are kept apart from it. */
+	size_t conn_memory;
 } vox_http_conf_t;
 
 vox_http_t *vox_http_start(const vox_http_conf_t *conf, vox_error_t *err);

@@ -41,6 +41,7 @@ struct ingress_cfg {
 	long max_wait_s;
 	long rate_route; /* POST /v1/carrier/calls/route, per carrier key */
 	long rate_lease; /* most tokens leased from Redis at once */
+	long conn_memory; /* per connection, for libmicrohttpd */
 	long test_clock_skew_s; /* tests only: moves idempotency's "now" */
 	const char *encryption_key, *encryption_old_keys;
 	bool bench_routes;

@@ -527,6 +527,7 @@ static int ingress_serve(const struct ingress_cfg *cfg, ingress_t *in)
 	hconf.ctx = in;
 	hconf.metrics = in->metrics;
 	hconf.route_max_body = route_max_body;
+	hconf.conn_memory = (size_t)cfg->conn_memory;
 	ingress_warm(cfg, in);
 	http = vox_http_start(&hconf, &err);
 	if (http == NULL) {
@@ -762,6 +763,10 @@ int main(int argc, char **argv)
 	         "TCP port of the HTTP API", &cfg.port},
 	        {"VOX_INGRESS_THREADS", VOX_CFG_INT, "4", 1, 256,
 	         "HTTP thread pool size", &cfg.threads},
+	        {"VOX_INGRESS_CONN_MEMORY", VOX_CFG_INT, "4096", 2048, 1048576,
+	         "bytes each connection holds for its request line, headers "
+	         "and reply headers (headers that do not fit: 431)",
+	         &cfg.conn_memory},
 	        {"VOX_MAX_BODY_BYTES", VOX_CFG_INT, "1048576", 1024, 67108864,
 	         "largest request body accepted", &cfg.max_body},
 	        {"VOX_PG_URL", VOX_CFG_STRING,

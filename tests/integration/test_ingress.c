@@ -519,3 +519,41 @@ Test(ingress, health_readiness_metrics_openapi_need_no_key)
 	cr_assert(strstr(text, "openapi: 3.1"), "%.200s", text);
 	free(text);
 }
+
+/* Each connection holds 4 KiB for its request line and headers
+ * (VOX_INGRESS_CONN_MEMORY, so 10,000 idle keep-alive clients fit in a
+ * small RSS): a JWT-sized Authorization plus a 255-character
+ * Idempotency-Key and a traceparent fit with room to spare; headers past
+ * the limit get 431, not a hang or a crash, and the server goes on. */
+Test(ingress, headers_of_3kb_are_served_larger_ones_get_431)
+{
+	char auth[600], idem[300], pad[2200], big[6100];
+	const char *ok_h[] = {
+	        auth,
+	        idem,
+	        "Content-Type: application/json",
+	        "traceparent: 00-0af7651916cd43dd8448eb211c80319c-"
+	        "b7ad6b7169203331-01",
+	        pad,
+	        NULL};
+	const char *big_h[] = {auth, big, NULL};
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", owner_key);
+	memcpy(idem, "Idempotency-Key: ", 17);
+	memset(idem + 17, 'k', 255);
+	idem[17 + 255] = '\0';
+	memcpy(pad, "X-Pad: ", 7);
+	memset(pad + 7, 'p', 1800);
+	pad[7 + 1800] = '\0';
+	memcpy(big, "X-Pad: ", 7);
+	memset(big + 7, 'p', 6000);
+	big[7 + 6000] = '\0';
+	int status =
+	        t_http_h("POST", port, "/v1/canary", "{}", ok_h, NULL, NULL);
+
+	cr_assert_eq(status, 202, "3 KB of headers: %d", status);
+	cr_assert_eq(
+	        t_http_h("GET", port, "/v1/account", NULL, big_h, NULL, NULL),
+	        431);
+	cr_assert_eq(t_http("GET", port, "/healthz", NULL, NULL, NULL), 200);
+}
