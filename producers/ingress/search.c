@@ -13,10 +13,14 @@
 #include "search.h"
 #include "vox_json.h"
 #include "vox_phone.h"
+#include "vox_time.h"
 
 /* How long a search that missed waits for the one already asking
  * PostgreSQL and the carrier (1.5 s timeout) before asking itself. */
 #define SEARCH_FLIGHT_WAIT_MS 2000
+/* How long a search that missed waits for another instance that is asking
+ * (its Redis lock is taken) before asking PostgreSQL itself. */
+#define SEARCH_REMOTE_WAIT_MS 1000
 
 static const char *const number_columns =
         "id, e164, country, area_code, city, region, number_type, "
@@ -289,12 +293,42 @@ static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
 	return text;
 }
 
+/* Another instance searches key (its lock is taken): waits for its answer
+ * in Redis, taking the lock if it is let go without one. Returns the
+ * answer (a hit), or NULL with *lock OURS (search) or NONE (waited
+ * SEARCH_REMOTE_WAIT_MS in vain: search anyway, bounded rather than
+ * stuck behind an instance that hangs). */
+static char *search_wait_remote(ingress_t *in, const char *key,
+                                enum search_lock *lock,
+                                char token[SEARCH_LOCK_TOKEN_LEN])
+{
+	int64_t deadline = vox_mono_ms() + SEARCH_REMOTE_WAIT_MS;
+	long pause_ms = 2;
+	bool old;
+	char *text;
+
+	while (vox_mono_ms() < deadline) {
+		vox_sleep_ms(pause_ms);
+		if ((text = search_cache_lookup(in, key, &old)) != NULL)
+			return text;
+		*lock = search_flight_lock(in, key, token);
+		if (*lock != SEARCH_LOCK_THEIRS)
+			return NULL;
+		if (pause_ms < 20)
+			pause_ms *= 2;
+	}
+	*lock = SEARCH_LOCK_NONE;
+	return NULL;
+}
+
 void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 {
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	char key[96], stale_key[96], label[24], *text, *shared;
+	char token[SEARCH_LOCK_TOKEN_LEN];
 	struct search_flight *flight = NULL;
 	const char *fresh_label = "miss";
+	enum search_lock lock;
 	bool old = false;
 	struct search q;
 
@@ -303,9 +337,10 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 	search_cache_key(&q, false, key, sizeof(key));
 	search_cache_key(&q, true, stale_key, sizeof(stale_key));
 	if ((text = search_cache_lookup(ir->in, key, &old)) != NULL) {
-		/* Due for a refresh: one thread refreshes it, the others go
-		 * on serving it until then (it is at most SEARCH_CACHE_S old:
-		 * Redis drops it then), so a popular search never misses. */
+		/* Due for a refresh: one thread of one instance refreshes it,
+		 * the others go on serving it until then (it is at most
+		 * SEARCH_CACHE_S old: Redis drops it then), so a popular
+		 * search never misses. */
 		if (!old ||
 		    (flight = search_flight_begin(key, 0, &shared, label,
 		                                  sizeof(label))) == NULL) {
@@ -313,9 +348,15 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 			free(text);
 			return;
 		}
+		lock = search_flight_lock(ir->in, key, token);
+		if (lock == SEARCH_LOCK_THEIRS) {
+			search_answer(req, text, "hit");
+			search_flight_end(flight, text, "hit");
+			free(text);
+			return;
+		}
 		free(text);
-	}
-	if (flight == NULL) {
+	} else {
 		flight = search_flight_begin(key, SEARCH_FLIGHT_WAIT_MS,
 		                             &shared, label, sizeof(label));
 		if (shared != NULL) {
@@ -335,8 +376,19 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 			free(text);
 			return;
 		}
+		lock = search_flight_lock(ir->in, key, token);
+		if (lock == SEARCH_LOCK_THEIRS &&
+		    (text = search_wait_remote(ir->in, key, &lock, token)) !=
+		            NULL) {
+			search_answer(req, text, "hit");
+			search_flight_end(flight, text, "hit");
+			free(text);
+			return;
+		}
 	}
 	text = search_fresh(ir, req, &q, key, stale_key, &fresh_label);
+	if (lock == SEARCH_LOCK_OURS)
+		search_flight_unlock(ir->in, key, token);
 	search_flight_end(flight, text, fresh_label);
 	free(text);
 }

@@ -4,8 +4,9 @@
  *   search.c         arguments, the query on the local pool, the answer
  *   search_cache.c   answers cached in Redis, rechecked on a hit, and the
  *                    stale copy served when the carrier is down
- *   search_flight.c  single flight: one thread asks for a missed search,
- *                    the others wait for its answer
+ *   search_flight.c  single flight: one thread of one instance asks for a
+ *                    missed or refreshing search (a Redis lock across
+ *                    instances), the others wait for its answer
  *   pool_refill.c    the carrier refills the local pool when a search
  *                    comes up short
  */
@@ -61,6 +62,21 @@ struct search_flight *search_flight_begin(const char *key, int wait_ms,
  * (body, may be NULL) to the threads waiting for it. */
 void search_flight_end(struct search_flight *f, const char *body,
                        const char *label);
+/* Across instances: a Redis lock per key, held by the one instance that
+ * searches it. */
+enum search_lock {
+	SEARCH_LOCK_OURS,   /* taken: search, then search_flight_unlock */
+	SEARCH_LOCK_THEIRS, /* another instance searches it now */
+	SEARCH_LOCK_NONE    /* Redis unusable: search on our own */
+};
+#define SEARCH_LOCK_TOKEN_LEN 40
+/* Tries to take key's lock (for SEARCH_LOCK_MS at most); token gets what
+ * releases it. */
+enum search_lock search_flight_lock(ingress_t *in, const char *key,
+                                    char token[SEARCH_LOCK_TOKEN_LEN]);
+/* Releases key's lock if token still holds it (not after it expired and
+ * another instance took it). */
+void search_flight_unlock(ingress_t *in, const char *key, const char *token);
 
 /* pool_refill.c */
 /* Asks the carrier for more numbers like q's into the pool; false if the

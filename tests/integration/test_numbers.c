@@ -452,6 +452,7 @@ Test(numbers, commands_on_one_number_keep_their_order)
 /* A search answer with its X-Cache header. */
 struct searcher {
 	const char *path;
+	int port; /* 0: the suite's ingress */
 	char cache[32];
 	char *text;
 	int status;
@@ -464,7 +465,8 @@ static void *search_once(void *arg)
 	const char *h[] = {auth, NULL};
 
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
-	s->status = t_http_h("GET", port, s->path, NULL, h, &s->text, &head);
+	s->status = t_http_h("GET", s->port ? s->port : port, s->path, NULL, h,
+	                     &s->text, &head);
 	s->cache[0] = '\0';
 	if (head && (line = strcasestr(head, "X-Cache:")) != NULL) {
 		line += strlen("X-Cache:");
@@ -511,6 +513,58 @@ Test(numbers, concurrent_misses_of_one_search_ask_once)
 	cr_assert_eq(misses, 1, "%d of 12 searches went to PostgreSQL", misses);
 	for (int i = 0; i < 12; i++)
 		free(s[i].text);
+}
+
+static bool port_up(void *arg)
+{
+	return t_http("GET", *(int *)arg, "/healthz", NULL, NULL, NULL) == 200;
+}
+
+Test(numbers, concurrent_misses_across_two_instances_ask_once)
+{
+	static char port_env[64];
+	struct searcher s[16];
+	pthread_t threads[16];
+	char path[160];
+	int misses = 0, other = t_free_port();
+	pid_t second;
+
+	/* A second ingress on the same Redis and PostgreSQL. */
+	snprintf(port_env, sizeof(port_env), "VOX_INGRESS_PORT=%d", other);
+	const char *const env[] = {port_env, "VOX_RATE_SEARCH=1000", NULL};
+	second = t_spawn("ingress", "numbers-ingress-2.log", env);
+	cr_assert(t_wait_for(port_up, &other, 20000), "second ingress not up");
+	/* A query no other test asks: short in the local pool, so the one
+	 * that asks refills from the carrier, and takes a while. */
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	snprintf(path, sizeof(path),
+	         "/v1/available-numbers?country=US&area_code=415&limit=%d"
+	         "&ends_with=%02d",
+	         30 + rand() % 60, rand() % 100);
+	for (int i = 0; i < 16; i++) {
+		memset(&s[i], 0, sizeof(s[i]));
+		s[i].path = path;
+		s[i].port = i % 2 ? other : port;
+		pthread_create(&threads[i], NULL, search_once, &s[i]);
+	}
+	for (int i = 0; i < 16; i++)
+		pthread_join(threads[i], NULL);
+	for (int i = 0; i < 16; i++) {
+		cr_assert_eq(s[i].status, 200, "%d %s", s[i].status, s[i].text);
+		cr_assert(strcmp(s[i].cache, "hit") == 0 ||
+		                  strcmp(s[i].cache, "miss") == 0,
+		          "X-Cache: %s", s[i].cache);
+		misses += strcmp(s[i].cache, "miss") == 0;
+		/* one answer, shared by both instances */
+		cr_assert_str_eq(s[i].text, s[0].text);
+	}
+	/* One instance asked PostgreSQL and the carrier (its Redis lock);
+	 * the other waited for its answer in Redis. */
+	cr_assert_eq(misses, 1, "%d of 16 searches on two instances missed",
+	             misses);
+	for (int i = 0; i < 16; i++)
+		free(s[i].text);
+	cr_expect_eq(t_stop(second, SIGTERM, 20000), 0);
 }
 
 Test(numbers, cached_search_leaves_out_numbers_held_since)
