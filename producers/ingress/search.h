@@ -4,6 +4,8 @@
  *   search.c         arguments, the query on the local pool, the answer
  *   search_cache.c   answers cached in Redis, rechecked on a hit, and the
  *                    stale copy served when the carrier is down
+ *   search_memory.c  answers kept in this process for a second, served
+ *                    without Redis or a recheck
  *   search_flight.c  single flight: one thread of one instance asks for a
  *                    missed or refreshing search (a Redis lock across
  *                    instances), the others wait for its answer
@@ -40,8 +42,9 @@ void search_features_text(unsigned bits, char out[SEARCH_FEATURES_LEN]);
 /* The Redis key of a search (stale: the long-lived copy). */
 void search_cache_key(const struct search *q, bool stale, char *out,
                       size_t outlen);
-/* The cached answer to key, rechecked against the pool; NULL if none.
- * *old: due for a refresh. */
+/* The answer to key kept in memory (search_memory.c), else the one cached
+ * in Redis, rechecked against the pool (and then kept in memory); NULL if
+ * none. *old: due for a refresh. */
 char *search_cache_lookup(ingress_t *in, const char *key, bool *old);
 /* The body of the stale copy at key, without recheck; NULL if none. */
 char *search_cache_stale(ingress_t *in, const char *key);
@@ -49,6 +52,14 @@ char *search_cache_stale(ingress_t *in, const char *key);
  * (SEARCH_CACHE_S) and stale_key (SEARCH_STALE_S). */
 void search_cache_store(ingress_t *in, const char *key, const char *stale_key,
                         const PGresult *res, int count, const char *body);
+
+/* search_memory.c */
+#define SEARCH_MEMORY_MS 1000
+/* A copy of the answer to key kept in this process less than
+ * SEARCH_MEMORY_MS ago, or NULL. */
+char *search_memory_get(const char *key);
+/* Keeps a copy of body as the answer to key. */
+void search_memory_put(const char *key, const char *body);
 
 /* search_flight.c */
 struct search_flight;

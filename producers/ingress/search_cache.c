@@ -198,12 +198,17 @@ out:
 
 char *search_cache_lookup(ingress_t *in, const char *key, bool *old)
 {
-	char *value = cache_get(in, key), *text;
+	char *value, *text;
 
-	if (value == NULL)
+	*old = false;
+	if ((text = search_memory_get(key)) != NULL)
+		return text; /* rechecked or made less than a second ago */
+	if ((value = cache_get(in, key)) == NULL)
 		return NULL;
 	text = cache_hit(in, value, old);
 	free(value);
+	if (text != NULL)
+		search_memory_put(key, text);
 	return text;
 }
 
@@ -233,4 +238,5 @@ void search_cache_store(ingress_t *in, const char *key, const char *stale_key,
 	cache_put(in, key, value, SEARCH_CACHE_S);
 	cache_put(in, stale_key, value, SEARCH_STALE_S);
 	free(value);
+	search_memory_put(key, body);
 }

@@ -567,6 +567,25 @@ Test(numbers, concurrent_misses_across_two_instances_ask_once)
 	cr_expect_eq(t_stop(second, SIGTERM, 20000), 0);
 }
 
+/* Polls (t_wait_for) until a search answers from the cache without the
+ * held number: answers kept in an instance's memory are served without a
+ * recheck for up to a second (docs/NUMBERS.md). */
+struct held_search {
+	struct searcher *s;
+	const char *held;
+};
+
+static bool held_left_out(void *arg)
+{
+	struct held_search *h = arg;
+
+	free(h->s->text);
+	h->s->text = NULL;
+	search_once(h->s);
+	return h->s->status == 200 && strcmp(h->s->cache, "hit") == 0 &&
+	       strstr(h->s->text, h->held) == NULL;
+}
+
 Test(numbers, cached_search_leaves_out_numbers_held_since)
 {
 	struct searcher first = {0}, again = {0};
@@ -591,11 +610,10 @@ Test(numbers, cached_search_leaves_out_numbers_held_since)
 	snprintf(body, sizeof(body), "{\"phone_numbers\":[\"%s\"]}", held);
 	op = command("POST", "/v1/reservations", body, "completed");
 	json_decref(op);
-	search_once(&again);
-	cr_assert_eq(again.status, 200, "%s", again.text);
-	cr_assert_str_eq(again.cache, "hit");
-	cr_assert_null(strstr(again.text, held), "%s is held but offered",
-	               held);
+	struct held_search check = {&again, held};
+	cr_assert(t_wait_for(held_left_out, &check, 5000),
+	          "%s is held but still offered (X-Cache: %s): %s", held,
+	          again.cache, again.text);
 	/* the rest of the cached answer is still there */
 	doc = json_loads(again.text, 0, NULL);
 	cr_assert_not_null(doc, "%s", again.text);
