@@ -226,11 +226,13 @@ static void search_answer(vox_http_req_t *req, const char *text,
 }
 
 /* Searches PostgreSQL (refilled from the carrier when short), caches and
- * answers. Returns the body answered (malloc'd) and its X-Cache in *label,
- * or NULL after an error answer. */
+ * answers (releasing key's lock if token holds it: token is emptied then).
+ * Returns the body answered (malloc'd) and its X-Cache in *label, or NULL
+ * after an error answer. */
 static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
                           const struct search *q, const char *key,
-                          const char *stale_key, const char **label)
+                          const char *stale_key, char *token,
+                          const char **label)
 {
 	char *text;
 	bool carrier_ok = true;
@@ -280,7 +282,8 @@ static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
 	json_decref(body);
 	if (n > 0 && text != NULL)
 		search_cache_store(ir->in, key, stale_key, res,
-		                   n < q->limit ? n : (int)q->limit, text);
+		                   n < q->limit ? n : (int)q->limit, text,
+		                   token);
 	PQclear(res);
 	if (text == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
@@ -290,6 +293,24 @@ static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
 	/* Without the carrier the local pool may be out of date: say so. */
 	*label = carrier_ok ? "miss" : "stale";
 	search_answer(req, text, *label);
+	return text;
+}
+
+/* Takes key's lock, or finds key cached (the answer, rechecked), in one
+ * round trip. */
+static char *search_lock_or_cached(ingress_t *in, const char *key,
+                                   enum search_lock *lock,
+                                   char token[SEARCH_LOCK_TOKEN_LEN])
+{
+	char *value = NULL, *text = NULL;
+	bool old;
+
+	*lock = search_flight_lock(in, key, token, &value);
+	if (*lock == SEARCH_LOCK_CACHED) {
+		text = search_cache_value(in, key, value, &old);
+		free(value);
+		*lock = SEARCH_LOCK_NONE; /* if unusable: search on our own */
+	}
 	return text;
 }
 
@@ -304,16 +325,13 @@ static char *search_wait_remote(ingress_t *in, const char *key,
 {
 	int64_t deadline = vox_mono_ms() + SEARCH_REMOTE_WAIT_MS;
 	long pause_ms = 2;
-	bool old;
 	char *text;
 
 	while (vox_mono_ms() < deadline) {
 		vox_sleep_ms(pause_ms);
-		if ((text = search_cache_lookup(in, key, &old)) != NULL)
+		text = search_lock_or_cached(in, key, lock, token);
+		if (text != NULL || *lock != SEARCH_LOCK_THEIRS)
 			return text;
-		*lock = search_flight_lock(in, key, token);
-		if (*lock != SEARCH_LOCK_THEIRS)
-			return NULL;
 		if (pause_ms < 20)
 			pause_ms *= 2;
 	}
@@ -325,7 +343,7 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 {
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	char key[96], stale_key[96], label[24], *text, *shared;
-	char token[SEARCH_LOCK_TOKEN_LEN];
+	char token[SEARCH_LOCK_TOKEN_LEN] = "";
 	struct search_flight *flight = NULL;
 	const char *fresh_label = "miss";
 	enum search_lock lock;
@@ -348,7 +366,7 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 			free(text);
 			return;
 		}
-		lock = search_flight_lock(ir->in, key, token);
+		lock = search_flight_lock(ir->in, key, token, NULL);
 		if (lock == SEARCH_LOCK_THEIRS) {
 			search_answer(req, text, "hit");
 			search_flight_end(flight, text, "hit");
@@ -368,27 +386,21 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 			free(shared);
 			return;
 		}
-		/* The previous leader may have cached it since we looked. */
-		if (flight != NULL &&
-		    (text = search_cache_lookup(ir->in, key, &old)) != NULL) {
-			search_answer(req, text, "hit");
-			search_flight_end(flight, text, "hit");
-			free(text);
-			return;
-		}
-		lock = search_flight_lock(ir->in, key, token);
-		if (lock == SEARCH_LOCK_THEIRS &&
-		    (text = search_wait_remote(ir->in, key, &lock, token)) !=
-		            NULL) {
+		/* The previous leader (here or elsewhere) may have cached it
+		 * since we looked: then a hit, else the lock. */
+		text = search_lock_or_cached(ir->in, key, &lock, token);
+		if (text == NULL && lock == SEARCH_LOCK_THEIRS)
+			text = search_wait_remote(ir->in, key, &lock, token);
+		if (text != NULL) {
 			search_answer(req, text, "hit");
 			search_flight_end(flight, text, "hit");
 			free(text);
 			return;
 		}
 	}
-	text = search_fresh(ir, req, &q, key, stale_key, &fresh_label);
-	if (lock == SEARCH_LOCK_OURS)
-		search_flight_unlock(ir->in, key, token);
+	text = search_fresh(ir, req, &q, key, stale_key, token, &fresh_label);
+	if (lock == SEARCH_LOCK_OURS && token[0] != '\0')
+		search_flight_unlock(ir->in, key, token); /* nothing stored */
 	search_flight_end(flight, text, fresh_label);
 	free(text);
 }

@@ -48,10 +48,17 @@ void search_cache_key(const struct search *q, bool stale, char *out,
 char *search_cache_lookup(ingress_t *in, const char *key, bool *old);
 /* The body of the stale copy at key, without recheck; NULL if none. */
 char *search_cache_stale(ingress_t *in, const char *key);
+/* The answer in a raw cached value of key (search_flight_lock), rechecked
+ * as search_cache_lookup does; NULL if unusable. */
+char *search_cache_value(ingress_t *in, const char *key, const char *value,
+                         bool *old);
 /* Caches body, whose numbers are the first count rows of res, at key
- * (SEARCH_CACHE_S) and stale_key (SEARCH_STALE_S). */
+ * (SEARCH_CACHE_S) and stale_key (SEARCH_STALE_S), and in the same round
+ * trip releases key's lock if token (not "") holds it; then empties
+ * token. */
 void search_cache_store(ingress_t *in, const char *key, const char *stale_key,
-                        const PGresult *res, int count, const char *body);
+                        const PGresult *res, int count, const char *body,
+                        char *token);
 
 /* search_memory.c */
 #define SEARCH_MEMORY_MS 1000
@@ -76,15 +83,20 @@ void search_flight_end(struct search_flight *f, const char *body,
 /* Across instances: a Redis lock per key, held by the one instance that
  * searches it. */
 enum search_lock {
-	SEARCH_LOCK_OURS,   /* taken: search, then search_flight_unlock */
+	SEARCH_LOCK_OURS,   /* taken: search, then release it */
 	SEARCH_LOCK_THEIRS, /* another instance searches it now */
+	SEARCH_LOCK_CACHED, /* not taken: the answer is cached (*value) */
 	SEARCH_LOCK_NONE    /* Redis unusable: search on our own */
 };
 #define SEARCH_LOCK_TOKEN_LEN 40
+/* The Redis key of key's lock. */
+void search_lock_key(const char *key, char *out, size_t outlen);
 /* Tries to take key's lock (for SEARCH_LOCK_MS at most); token gets what
- * releases it. */
+ * releases it. With value, in the same round trip: if key is cached, its
+ * raw value (malloc'd, for search_cache_value) instead of the lock. */
 enum search_lock search_flight_lock(ingress_t *in, const char *key,
-                                    char token[SEARCH_LOCK_TOKEN_LEN]);
+                                    char token[SEARCH_LOCK_TOKEN_LEN],
+                                    char **value);
 /* Releases key's lock if token still holds it (not after it expired and
  * another instance took it). */
 void search_flight_unlock(ingress_t *in, const char *key, const char *token);

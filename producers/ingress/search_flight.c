@@ -134,13 +134,21 @@ void search_flight_end(struct search_flight *f, const char *body,
 	pthread_mutex_unlock(&flights_lock);
 }
 
-static void lock_key(const char *key, char *out, size_t outlen)
+void search_lock_key(const char *key, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s:flight", key);
 }
 
+/* The cached value of KEYS[1] if there is one; else 1 if the lock KEYS[2]
+ * was free and is now ours, 0 if another holds it. One round trip. */
+static const char lock_script[] =
+        "local v = redis.call('get', KEYS[1]) if v then return v end "
+        "if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) "
+        "then return 1 else return 0 end";
+
 enum search_lock search_flight_lock(ingress_t *in, const char *key,
-                                    char token[SEARCH_LOCK_TOKEN_LEN])
+                                    char token[SEARCH_LOCK_TOKEN_LEN],
+                                    char **value)
 {
 	enum search_lock taken = SEARCH_LOCK_NONE;
 	char lkey[128];
@@ -149,21 +157,33 @@ enum search_lock search_flight_lock(ingress_t *in, const char *key,
 	vox_error_t err;
 
 	token[0] = '\0';
+	if (value != NULL)
+		*value = NULL;
 	if (!limiter_redis_usable(in->limiter) ||
 	    (r = limiter_redis(in->limiter)) == NULL)
 		return SEARCH_LOCK_NONE;
 	vox_uuid7(token); /* 62 random bits: no other holder has it */
-	lock_key(key, lkey, sizeof(lkey));
-	reply = vox_redis_command(r, &err, "SET %s %s NX PX %d", lkey, token,
-	                          SEARCH_LOCK_MS);
+	search_lock_key(key, lkey, sizeof(lkey));
+	if (value != NULL)
+		reply = vox_redis_command(r, &err, "EVAL %s 2 %s %s %s %d",
+		                          lock_script, key, lkey, token,
+		                          SEARCH_LOCK_MS);
+	else
+		reply = vox_redis_command(r, &err, "SET %s %s NX PX %d", lkey,
+		                          token, SEARCH_LOCK_MS);
 	if (reply == NULL) {
 		limiter_redis_failed(in->limiter);
 		token[0] = '\0';
 		return SEARCH_LOCK_NONE;
 	}
-	if (reply->type == REDIS_REPLY_STATUS)
-		taken = SEARCH_LOCK_OURS; /* OK */
-	else if (reply->type == REDIS_REPLY_NIL)
+	if (reply->type == REDIS_REPLY_STRING && value != NULL) {
+		*value = strndup(reply->str, reply->len);
+		taken = *value ? SEARCH_LOCK_CACHED : SEARCH_LOCK_NONE;
+	} else if (reply->type == REDIS_REPLY_STATUS ||
+	           (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1))
+		taken = SEARCH_LOCK_OURS; /* OK, or the script's 1 */
+	else if (reply->type == REDIS_REPLY_NIL ||
+	         reply->type == REDIS_REPLY_INTEGER)
 		taken = SEARCH_LOCK_THEIRS;
 	freeReplyObject(reply);
 	if (taken != SEARCH_LOCK_OURS)
@@ -181,7 +201,7 @@ void search_flight_unlock(ingress_t *in, const char *key, const char *token)
 	if (token[0] == '\0' || !limiter_redis_usable(in->limiter) ||
 	    (r = limiter_redis(in->limiter)) == NULL)
 		return; /* it expires by itself */
-	lock_key(key, lkey, sizeof(lkey));
+	search_lock_key(key, lkey, sizeof(lkey));
 	reply = vox_redis_command(r, &err, "EVAL %s 1 %s %s", unlock_script,
 	                          lkey, token);
 	if (reply == NULL)
