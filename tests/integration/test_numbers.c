@@ -624,6 +624,39 @@ Test(numbers, cached_search_leaves_out_numbers_held_since)
 	free(again.text);
 }
 
+Test(numbers, contains_answers_the_numbers_that_contain_the_digits)
+{
+	char a[24], b[24], path[160], digits[4];
+	json_t *found, *n;
+	bool seen = false;
+	size_t i;
+
+	/* Three digits of a number in the pool (the trigram index's
+	 * statement), then two (the general one). */
+	search_two(a, b);
+	for (int len = 3; len >= 2; len--) {
+		snprintf(digits, sizeof(digits), "%s", a + strlen(a) - 4);
+		digits[len] = '\0';
+		snprintf(path, sizeof(path),
+		         "/v1/available-numbers?country=US&area_code=415"
+		         "&contains=%s&limit=100",
+		         digits);
+		found = api("GET", path, NULL, NULL, 200);
+		seen = false;
+		json_array_foreach(json_object_get(found, "data"), i, n)
+		{
+			const char *e164 = vox_json_str(n, "phone_number");
+
+			cr_assert_not_null(strstr(e164, digits),
+			                   "%s does not contain %s", e164,
+			                   digits);
+			seen |= strcmp(e164, a) == 0;
+		}
+		cr_assert(seen, "%s not found by contains=%s", a, digits);
+		json_decref(found);
+	}
+}
+
 Test(numbers, bad_inputs_get_4xx)
 {
 	char a[24], b[24], ida[40] = "", idb[40] = "", path[160];
