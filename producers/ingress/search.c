@@ -13,10 +13,14 @@
 #include "search.h"
 #include "vox_json.h"
 #include "vox_phone.h"
+#include "vox_time.h"
 
 /* How long a search that missed waits for the one already asking
  * PostgreSQL and the carrier (1.5 s timeout) before asking itself. */
 #define SEARCH_FLIGHT_WAIT_MS 2000
+/* How long a search that missed waits for another instance that is asking
+ * (its Redis lock is taken) before asking PostgreSQL itself. */
+#define SEARCH_REMOTE_WAIT_MS 1000
 
 static const char *const number_columns =
         "id, e164, country, area_code, city, region, number_type, "
@@ -180,12 +184,49 @@ static bool search_args(vox_http_req_t *req, struct search *q)
 	return true;
 }
 
+/* An area code and contains with three digits in a row, nothing else:
+ * the trigram index (migration 0036) answers it whatever the digits. */
+static bool search_is_contains(const struct search *q)
+{
+	size_t run = 0, best = 0;
+
+	if (q->area_code == NULL || q->contains[0] == '\0' || q->starts[0] ||
+	    q->ends[0] || q->city || q->region || q->type || q->cursor)
+		return false;
+	for (const char *c = q->contains; *c; c++) {
+		run = isdigit((unsigned char)*c) ? run + 1 : 0;
+		if (run > best)
+			best = run;
+	}
+	return best >= 3;
+}
+
 static int search_local(vox_pg_t *pg, const struct search *q, PGresult **res,
                         vox_error_t *err)
 {
 	char limit[24], sql[1024];
 
 	snprintf(limit, sizeof(limit), "%ld", q->limit + 1);
+	if (search_is_contains(q)) {
+		/* The commonest cold search: a prepared statement of its
+		 * own, so PostgreSQL plans it once per connection instead of
+		 * every time (planning was about half its ~0.5 ms); every
+		 * filter is an index condition, so the generic plan is the
+		 * trigram index's too, never a walk of the area code. With
+		 * fewer than three digits in a row it would have no trigram
+		 * to look up: those take the statement below. */
+		const char *params[] = {q->country, q->area_code, q->contains,
+		                        q->features, limit};
+
+		snprintf(sql, sizeof(sql),
+		         "SELECT %s FROM numbers WHERE country = $1 AND status "
+		         "= 'available' AND area_code = $2 AND e164 LIKE $3 "
+		         "AND features @> $4::text[] ORDER BY e164 LIMIT "
+		         "$5::int",
+		         number_columns);
+		return vox_pg_execp(pg, "ingress_search_contains", sql, 5,
+		                    params, res, err);
+	}
 	const char *params[] = {q->country,
 	                        q->area_code,
 	                        q->contains[0] ? q->contains : NULL,
@@ -222,11 +263,13 @@ static void search_answer(vox_http_req_t *req, const char *text,
 }
 
 /* Searches PostgreSQL (refilled from the carrier when short), caches and
- * answers. Returns the body answered (malloc'd) and its X-Cache in *label,
- * or NULL after an error answer. */
+ * answers (releasing key's lock if token holds it: token is emptied then).
+ * Returns the body answered (malloc'd) and its X-Cache in *label, or NULL
+ * after an error answer. */
 static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
                           const struct search *q, const char *key,
-                          const char *stale_key, const char **label)
+                          const char *stale_key, char *token,
+                          const char **label)
 {
 	char *text;
 	bool carrier_ok = true;
@@ -276,7 +319,8 @@ static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
 	json_decref(body);
 	if (n > 0 && text != NULL)
 		search_cache_store(ir->in, key, stale_key, res,
-		                   n < q->limit ? n : (int)q->limit, text);
+		                   n < q->limit ? n : (int)q->limit, text,
+		                   token);
 	PQclear(res);
 	if (text == NULL) {
 		vox_http_reply_error(req, 500, "internal", "out of memory",
@@ -289,12 +333,57 @@ static char *search_fresh(ingress_req_t *ir, vox_http_req_t *req,
 	return text;
 }
 
+/* Takes key's lock, or finds key cached (the answer, rechecked), in one
+ * round trip. */
+static char *search_lock_or_cached(ingress_t *in, const char *key,
+                                   enum search_lock *lock,
+                                   char token[SEARCH_LOCK_TOKEN_LEN])
+{
+	char *value = NULL, *text = NULL;
+	bool old;
+
+	*lock = search_flight_lock(in, key, token, &value);
+	if (*lock == SEARCH_LOCK_CACHED) {
+		text = search_cache_value(in, key, value, &old);
+		free(value);
+		*lock = SEARCH_LOCK_NONE; /* if unusable: search on our own */
+	}
+	return text;
+}
+
+/* Another instance searches key (its lock is taken): waits for its answer
+ * in Redis, taking the lock if it is let go without one. Returns the
+ * answer (a hit), or NULL with *lock OURS (search) or NONE (waited
+ * SEARCH_REMOTE_WAIT_MS in vain: search anyway, bounded rather than
+ * stuck behind an instance that hangs). */
+static char *search_wait_remote(ingress_t *in, const char *key,
+                                enum search_lock *lock,
+                                char token[SEARCH_LOCK_TOKEN_LEN])
+{
+	int64_t deadline = vox_mono_ms() + SEARCH_REMOTE_WAIT_MS;
+	long pause_ms = 2;
+	char *text;
+
+	while (vox_mono_ms() < deadline) {
+		vox_sleep_ms(pause_ms);
+		text = search_lock_or_cached(in, key, lock, token);
+		if (text != NULL || *lock != SEARCH_LOCK_THEIRS)
+			return text;
+		if (pause_ms < 20)
+			pause_ms *= 2;
+	}
+	*lock = SEARCH_LOCK_NONE;
+	return NULL;
+}
+
 void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 {
 	ingress_req_t *ir = ingress_begin(req, ctx);
 	char key[96], stale_key[96], label[24], *text, *shared;
+	char token[SEARCH_LOCK_TOKEN_LEN] = "";
 	struct search_flight *flight = NULL;
 	const char *fresh_label = "miss";
+	enum search_lock lock;
 	bool old = false;
 	struct search q;
 
@@ -303,9 +392,10 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 	search_cache_key(&q, false, key, sizeof(key));
 	search_cache_key(&q, true, stale_key, sizeof(stale_key));
 	if ((text = search_cache_lookup(ir->in, key, &old)) != NULL) {
-		/* Due for a refresh: one thread refreshes it, the others go
-		 * on serving it until then (it is at most SEARCH_CACHE_S old:
-		 * Redis drops it then), so a popular search never misses. */
+		/* Due for a refresh: one thread of one instance refreshes it,
+		 * the others go on serving it until then (it is at most
+		 * SEARCH_CACHE_S old: Redis drops it then), so a popular
+		 * search never misses. */
 		if (!old ||
 		    (flight = search_flight_begin(key, 0, &shared, label,
 		                                  sizeof(label))) == NULL) {
@@ -313,9 +403,15 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 			free(text);
 			return;
 		}
+		lock = search_flight_lock(ir->in, key, token, NULL);
+		if (lock == SEARCH_LOCK_THEIRS) {
+			search_answer(req, text, "hit");
+			search_flight_end(flight, text, "hit");
+			free(text);
+			return;
+		}
 		free(text);
-	}
-	if (flight == NULL) {
+	} else {
 		flight = search_flight_begin(key, SEARCH_FLIGHT_WAIT_MS,
 		                             &shared, label, sizeof(label));
 		if (shared != NULL) {
@@ -327,16 +423,21 @@ void ingress_numbers_search(vox_http_req_t *req, void *ctx)
 			free(shared);
 			return;
 		}
-		/* The previous leader may have cached it since we looked. */
-		if (flight != NULL &&
-		    (text = search_cache_lookup(ir->in, key, &old)) != NULL) {
+		/* The previous leader (here or elsewhere) may have cached it
+		 * since we looked: then a hit, else the lock. */
+		text = search_lock_or_cached(ir->in, key, &lock, token);
+		if (text == NULL && lock == SEARCH_LOCK_THEIRS)
+			text = search_wait_remote(ir->in, key, &lock, token);
+		if (text != NULL) {
 			search_answer(req, text, "hit");
 			search_flight_end(flight, text, "hit");
 			free(text);
 			return;
 		}
 	}
-	text = search_fresh(ir, req, &q, key, stale_key, &fresh_label);
+	text = search_fresh(ir, req, &q, key, stale_key, token, &fresh_label);
+	if (lock == SEARCH_LOCK_OURS && token[0] != '\0')
+		search_flight_unlock(ir->in, key, token); /* nothing stored */
 	search_flight_end(flight, text, fresh_label);
 	free(text);
 }

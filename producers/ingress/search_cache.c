@@ -64,9 +64,18 @@ static char *cache_get(ingress_t *in, const char *key)
 	return text;
 }
 
-static void cache_put(ingress_t *in, const char *key, const char *text,
-                      int ttl_s)
+/* Sets key and stale_key to value and lets go of the lock if token holds
+ * it, in one round trip. */
+static const char store_script[] =
+        "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+        "redis.call('set', KEYS[2], ARGV[1], 'EX', ARGV[3]) "
+        "if ARGV[4] ~= '' and redis.call('get', KEYS[3]) == ARGV[4] then "
+        "redis.call('del', KEYS[3]) end return 1";
+
+static void cache_put(ingress_t *in, const char *key, const char *stale_key,
+                      const char *value, const char *token)
 {
+	char lkey[128];
 	vox_redis_t *r;
 	redisReply *reply;
 	vox_error_t err;
@@ -74,7 +83,10 @@ static void cache_put(ingress_t *in, const char *key, const char *text,
 	if (!limiter_redis_usable(in->limiter) ||
 	    (r = limiter_redis(in->limiter)) == NULL)
 		return;
-	reply = vox_redis_command(r, &err, "SET %s %s EX %d", key, text, ttl_s);
+	search_lock_key(key, lkey, sizeof(lkey));
+	reply = vox_redis_command(r, &err, "EVAL %s 3 %s %s %s %s %d %d %s",
+	                          store_script, key, stale_key, lkey, value,
+	                          SEARCH_CACHE_S, SEARCH_STALE_S, token);
 	if (reply == NULL)
 		limiter_redis_failed(in->limiter);
 	else
@@ -196,13 +208,26 @@ out:
 	return out;
 }
 
+char *search_cache_value(ingress_t *in, const char *key, const char *value,
+                         bool *old)
+{
+	char *text = cache_hit(in, value, old);
+
+	if (text != NULL)
+		search_memory_put(key, text);
+	return text;
+}
+
 char *search_cache_lookup(ingress_t *in, const char *key, bool *old)
 {
-	char *value = cache_get(in, key), *text;
+	char *value, *text;
 
-	if (value == NULL)
+	*old = false;
+	if ((text = search_memory_get(key)) != NULL)
+		return text; /* rechecked or made less than a second ago */
+	if ((value = cache_get(in, key)) == NULL)
 		return NULL;
-	text = cache_hit(in, value, old);
+	text = search_cache_value(in, key, value, old);
 	free(value);
 	return text;
 }
@@ -224,13 +249,15 @@ char *search_cache_stale(ingress_t *in, const char *key)
 }
 
 void search_cache_store(ingress_t *in, const char *key, const char *stale_key,
-                        const PGresult *res, int count, const char *body)
+                        const PGresult *res, int count, const char *body,
+                        char *token)
 {
 	char *value = cache_value(res, count, body);
 
 	if (value == NULL)
 		return;
-	cache_put(in, key, value, SEARCH_CACHE_S);
-	cache_put(in, stale_key, value, SEARCH_STALE_S);
+	cache_put(in, key, stale_key, value, token);
+	token[0] = '\0'; /* released with the store */
 	free(value);
+	search_memory_put(key, body);
 }

@@ -4,6 +4,10 @@
  * carrier) for it; the others that miss meanwhile wait for its answer
  * instead of all running the same search (bench/numbers: an expiry turned
  * into a burst of misses that backed up the HTTP threads for seconds).
+ * Across ingress instances the thread that leads takes a Redis lock on the
+ * key (SET NX PX with a token of its own, released by a compare-and-delete
+ * script), so one instance searches while the others wait for its answer
+ * in Redis (search.c).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -12,7 +16,18 @@
 #include <time.h>
 
 #include "search.h"
+#include "vox_redis.h"
 #include "vox_time.h"
+#include "vox_uuid.h"
+
+/* How long a lock holds if its instance dies: longer than a search with a
+ * carrier refill (1.5 s timeout) takes. */
+#define SEARCH_LOCK_MS 3000
+
+/* Deletes the lock only if it is still ours. */
+static const char unlock_script[] =
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) else return 0 end";
 
 struct search_flight {
 	char key[96];
@@ -26,8 +41,6 @@ struct search_flight {
 
 static pthread_mutex_t flights_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct search_flight *flights; /* those under way */
-
-/* those under way */
 
 static void flight_free(struct search_flight *f)
 {
@@ -119,4 +132,80 @@ void search_flight_end(struct search_flight *f, const char *body,
 	if (f->waiters == 0)
 		flight_free(f);
 	pthread_mutex_unlock(&flights_lock);
+}
+
+void search_lock_key(const char *key, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s:flight", key);
+}
+
+/* The cached value of KEYS[1] if there is one; else 1 if the lock KEYS[2]
+ * was free and is now ours, 0 if another holds it. One round trip. */
+static const char lock_script[] =
+        "local v = redis.call('get', KEYS[1]) if v then return v end "
+        "if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) "
+        "then return 1 else return 0 end";
+
+enum search_lock search_flight_lock(ingress_t *in, const char *key,
+                                    char token[SEARCH_LOCK_TOKEN_LEN],
+                                    char **value)
+{
+	enum search_lock taken = SEARCH_LOCK_NONE;
+	char lkey[128];
+	vox_redis_t *r;
+	redisReply *reply;
+	vox_error_t err;
+
+	token[0] = '\0';
+	if (value != NULL)
+		*value = NULL;
+	if (!limiter_redis_usable(in->limiter) ||
+	    (r = limiter_redis(in->limiter)) == NULL)
+		return SEARCH_LOCK_NONE;
+	vox_uuid7(token); /* 62 random bits: no other holder has it */
+	search_lock_key(key, lkey, sizeof(lkey));
+	if (value != NULL)
+		reply = vox_redis_command(r, &err, "EVAL %s 2 %s %s %s %d",
+		                          lock_script, key, lkey, token,
+		                          SEARCH_LOCK_MS);
+	else
+		reply = vox_redis_command(r, &err, "SET %s %s NX PX %d", lkey,
+		                          token, SEARCH_LOCK_MS);
+	if (reply == NULL) {
+		limiter_redis_failed(in->limiter);
+		token[0] = '\0';
+		return SEARCH_LOCK_NONE;
+	}
+	if (reply->type == REDIS_REPLY_STRING && value != NULL) {
+		*value = strndup(reply->str, reply->len);
+		taken = *value ? SEARCH_LOCK_CACHED : SEARCH_LOCK_NONE;
+	} else if (reply->type == REDIS_REPLY_STATUS ||
+	           (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1))
+		taken = SEARCH_LOCK_OURS; /* OK, or the script's 1 */
+	else if (reply->type == REDIS_REPLY_NIL ||
+	         reply->type == REDIS_REPLY_INTEGER)
+		taken = SEARCH_LOCK_THEIRS;
+	freeReplyObject(reply);
+	if (taken != SEARCH_LOCK_OURS)
+		token[0] = '\0';
+	return taken;
+}
+
+void search_flight_unlock(ingress_t *in, const char *key, const char *token)
+{
+	char lkey[128];
+	vox_redis_t *r;
+	redisReply *reply;
+	vox_error_t err;
+
+	if (token[0] == '\0' || !limiter_redis_usable(in->limiter) ||
+	    (r = limiter_redis(in->limiter)) == NULL)
+		return; /* it expires by itself */
+	search_lock_key(key, lkey, sizeof(lkey));
+	reply = vox_redis_command(r, &err, "EVAL %s 1 %s %s", unlock_script,
+	                          lkey, token);
+	if (reply == NULL)
+		limiter_redis_failed(in->limiter);
+	else
+		freeReplyObject(reply);
 }
