@@ -85,7 +85,8 @@ static void consumer_metrics(vox_consumer_t *c, vox_metrics_t *m)
 	        labels);
 	c->handle_seconds = vox_metrics_histogram(
 	        m, "vox_consumer_handle_seconds",
-	        "Time from poll to stored offset per message", labels, NULL, 0);
+	        "Time from poll to stored offsets per polled batch", labels,
+	        NULL, 0);
 }
 
 static int consumer_conf(const vox_consumer_conf_t *conf,
