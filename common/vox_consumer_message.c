@@ -265,7 +265,8 @@ static int run_singly(vox_consumer_t *c, rd_kafka_message_t **rkms, size_t n,
                       volatile sig_atomic_t *running)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (vox_consumer_message(c, rkms[i], running) != 0)
+		/* stopping: the rest is consumed again */
+		if (!*running || vox_consumer_message(c, rkms[i], running) != 0)
 			return VOX_CONSUMER_STOPPED;
 		vox_consumer_store_offset(c, rkms[i]);
 	}
@@ -356,7 +357,9 @@ int vox_consumer_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	for (size_t i = 0, j; i < n && rc == 0; i = j) {
 		for (j = i + 1; j < n && bh[j] == bh[i]; j++)
 			;
-		if (bh[i] == NULL)
+		if (!*running)
+			rc = VOX_CONSUMER_STOPPED; /* the rest comes again */
+		else if (bh[i] == NULL)
 			rc = run_singly(c, rkms + i, j - i, running);
 		else
 			rc = run_group(c, rkms + i, msgs + i, j - i, bh[i],

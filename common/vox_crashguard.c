@@ -291,6 +291,8 @@ int vox_crashguard_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	vox_log(VOX_LOG_WARN,
 	        "a worker died on these offsets: one message at a time", NULL);
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!*running)
+			return VOX_CONSUMER_STOPPED;
 		rc = vox_crashguard_message(c, rkms[i], running);
 		if (rc == 0)
 			vox_consumer_store_offset(c, rkms[i]);
