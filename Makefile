@@ -232,6 +232,14 @@ $(BUILD)/bench/metering_load: bench/metering_load.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# bench/provisioning: canary commands/s of one provisioning worker against
+# a raw consume of the topic and a raw set-based SQL of the same writes
+# (bench/README.md). Not part of `make test`.
+.PHONY: bench-provisioning
+bench-provisioning: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) BENCH_NO_BUILD=1 bench/provisioning
+
 # bench/invoicing: 10,000 invoices through Kafka and the invoicing worker
 # over 2,000,000 usage rows (VOX_BENCH_ROWS), against one hand-written SQL
 # GROUP BY of the same rows, on the test stack (bench/README.md). Not part

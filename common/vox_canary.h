@@ -24,4 +24,12 @@ int vox_canary_validate(const json_t *data, vox_error_t *err);
 int vox_canary_handle(vox_pg_t *pg, const vox_message_t *msg, void *ctx,
                       vox_error_t *err);
 
+/* The same for msgs[0..n) in one statement (vox_batch_handler_t): the
+ * operations completed with their history rows, and the outbox rows, the
+ * same rows vox_canary_handle writes one message at a time. Any invalid
+ * message fails the whole call (the consumer then runs them one at a
+ * time, which dead-letters it). */
+int vox_canary_handle_batch(vox_pg_t *pg, const vox_message_t *msgs, size_t n,
+                            void *ctx, vox_error_t *err);
+
 #endif

@@ -85,7 +85,8 @@ static void consumer_metrics(vox_consumer_t *c, vox_metrics_t *m)
 	        labels);
 	c->handle_seconds = vox_metrics_histogram(
 	        m, "vox_consumer_handle_seconds",
-	        "Time from poll to stored offset per message", labels, NULL, 0);
+	        "Time from poll to stored offsets per polled batch", labels,
+	        NULL, 0);
 }
 
 static int consumer_conf(const vox_consumer_conf_t *conf,
@@ -168,6 +169,8 @@ vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf, vox_pg_t *pg,
 	c->producer = producer;
 	c->handlers = conf->handlers;
 	c->nhandlers = conf->nhandlers;
+	c->batch_handlers = conf->batch_handlers;
+	c->nbatch_handlers = conf->nbatch_handlers;
 	c->ctx = conf->ctx;
 	c->max_attempts = conf->max_attempts ? conf->max_attempts : 5;
 	c->backoff_ms = conf->backoff_ms ? conf->backoff_ms : 100;
@@ -225,35 +228,44 @@ void vox_consumer_store_offset(vox_consumer_t *c, const rd_kafka_message_t *rkm)
 		        rd_kafka_err2name(kerr), NULL);
 }
 
+/* Handler mode: polls what is available, runs it under one in-flight
+ * mark (vox_crashguard_messages), which stores the offsets. */
+static void handler_run(vox_consumer_t *c, volatile sig_atomic_t *running)
+{
+	rd_kafka_message_t **rkms = calloc((size_t)c->batch_max, sizeof(*rkms));
+	vox_batch_msg_t *msgs = calloc((size_t)c->batch_max, sizeof(*msgs));
+	size_t n;
+	double started;
+
+	if (rkms == NULL || msgs == NULL) {
+		vox_log(VOX_LOG_ERROR, "message buffers: out of memory", NULL);
+		goto out;
+	}
+	while (*running) {
+		n = vox_consumer_batch_poll(c, rkms, msgs);
+		if (n == 0)
+			continue;
+		started = vox_mono_seconds();
+		vox_crashguard_messages(c, rkms, msgs, n, running);
+		if (c->handle_seconds)
+			vox_histogram_observe(c->handle_seconds,
+			                      vox_mono_seconds() - started);
+		for (size_t i = 0; i < n; i++)
+			rd_kafka_message_destroy(rkms[i]);
+	}
+out:
+	free(rkms);
+	free(msgs);
+}
+
 int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 {
-	rd_kafka_message_t *rkm;
 	rd_kafka_resp_err_t kerr;
-	double started;
 
 	if (c->batch_fn != NULL)
 		vox_consumer_batch_run(c, running);
-	while (c->batch_fn == NULL && *running) {
-		rkm = rd_kafka_consumer_poll(c->rk, 200);
-		if (rkm == NULL)
-			continue;
-		if (rkm->err) {
-			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				vox_log(VOX_LOG_WARN, "consume error", "error",
-				        rd_kafka_message_errstr(rkm), NULL);
-			rd_kafka_message_destroy(rkm);
-			continue;
-		}
-		started = vox_mono_seconds();
-		if (vox_crashguard_message(c, rkm, running) == 0) {
-			vox_consumer_store_offset(c, rkm);
-			if (c->handle_seconds)
-				vox_histogram_observe(c->handle_seconds,
-				                      vox_mono_seconds() -
-				                              started);
-		}
-		rd_kafka_message_destroy(rkm);
-	}
+	else
+		handler_run(c, running);
 	vox_log(VOX_LOG_INFO, "consumer stopping: committing offsets", NULL);
 	kerr = rd_kafka_commit(c->rk, NULL, 0);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR &&

@@ -17,7 +17,7 @@
  * (vox-dlq-reason, vox-dlq-consumer, vox-dlq-source-topic, ...).
  *
  * A crash inside a handler (segfault, abort, OOM kill) is survived across
- * restarts: every batch, and every message in handler mode, runs under an
+ * restarts: every polled batch (batch and handler mode) runs under an
  * in-flight mark in PostgreSQL (table consumer_inflight, vox_inflight.h);
  * a worker that finds offsets a dead process left marked runs them in
  * pieces, narrows the crash down to one message and dead-letters it
@@ -67,6 +67,23 @@ typedef struct vox_handler {
 	vox_handler_fn fn;
 } vox_handler_t;
 
+/* Handler mode polls what is available (up to batch_max messages, waiting
+ * at most batch_wait_ms after the first) under ONE in-flight mark. A run
+ * of consecutive messages whose type has a set-based form here is claimed
+ * in the inbox with one statement and handled by it in ONE transaction:
+ * msgs[0..n) are the claimed ones (redeliveries left out), in poll order.
+ * If that transaction fails for any reason but an outage, the run is
+ * rolled back and each message goes the single-message way (its own
+ * transaction, retries, dead letter), in order. Messages of other types
+ * always go the single-message way. */
+typedef int (*vox_handler_batch_fn)(vox_pg_t *pg, const vox_message_t *msgs,
+                                    size_t n, void *ctx, vox_error_t *err);
+
+typedef struct vox_batch_handler {
+	const char *type;
+	vox_handler_batch_fn fn;
+} vox_batch_handler_t;
+
 /* Batch mode, for high-volume streams (metering): the consumer neither
  * parses envelopes nor claims an inbox; it hands up to batch_max raw
  * messages to batch_fn inside ONE transaction, so the handler must make its
@@ -114,9 +131,14 @@ typedef struct vox_consumer_conf {
 	int backoff_max_ms;     /* 0: 10000 */
 	int session_timeout_ms; /* 0: 10000 */
 	vox_metrics_t *metrics; /* optional */
-	vox_batch_fn batch_fn;  /* set: batch mode (handlers unused) */
-	int batch_max;          /* 0: 5000 messages (vox_worker: 10000) */
-	int batch_wait_ms;      /* 0: 20 ms to fill a batch after the first */
+	/* handler mode: set-based forms of some handlers (optional) */
+	const vox_batch_handler_t *batch_handlers;
+	size_t nbatch_handlers;
+	vox_batch_fn batch_fn; /* set: batch mode (handlers unused) */
+	/* messages polled at once; handler mode too (vox_worker: 10000 in
+	 * batch mode, 1000 in handler mode) */
+	int batch_max;     /* 0: 5000 messages */
+	int batch_wait_ms; /* 0: 20 ms to fill a batch after the first */
 	vox_batch_prepare_fn batch_prepare; /* optional: pipelined batches */
 	vox_batch_release_fn batch_release;
 	vox_pg_t *prepare_pg; /* the polling thread's connection for prepare */

@@ -221,14 +221,13 @@ static void writer_hand(struct batch_writer *w, struct batch_buf *b)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Polls up to batch_max messages into b (waiting at most batch_wait_ms
- * after the first). */
-static void batch_poll(vox_consumer_t *c, struct batch_buf *b)
+size_t vox_consumer_batch_poll(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                               vox_batch_msg_t *msgs)
 {
 	rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 200);
 	double deadline = vox_mono_seconds() + c->batch_wait_ms / 1000.0;
+	size_t n = 0;
 
-	b->n = 0;
 	while (rkm != NULL) {
 		if (rkm->err) {
 			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -236,15 +235,23 @@ static void batch_poll(vox_consumer_t *c, struct batch_buf *b)
 				        rd_kafka_message_errstr(rkm), NULL);
 			rd_kafka_message_destroy(rkm);
 		} else {
-			vox_consumer_batch_view(rkm, &b->msgs[b->n]);
-			b->rkms[b->n++] = rkm;
+			vox_consumer_batch_view(rkm, &msgs[n]);
+			rkms[n++] = rkm;
 		}
-		if (b->n == (size_t)c->batch_max)
+		if (n == (size_t)c->batch_max)
 			break;
 		double left = deadline - vox_mono_seconds();
 		rkm = rd_kafka_consumer_poll(c->rk,
 		                             left > 0 ? (int)(left * 1000) : 0);
 	}
+	return n;
+}
+
+/* Polls up to batch_max messages into b (waiting at most batch_wait_ms
+ * after the first). */
+static void batch_poll(vox_consumer_t *c, struct batch_buf *b)
+{
+	b->n = vox_consumer_batch_poll(c, b->rkms, b->msgs);
 }
 
 void vox_consumer_batch_run(vox_consumer_t *c, volatile sig_atomic_t *running)

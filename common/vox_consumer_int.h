@@ -28,6 +28,8 @@ struct vox_consumer {
 	bool guard_warned; /* the in-flight table failed once: said so */
 	const vox_handler_t *handlers;
 	size_t nhandlers;
+	const vox_batch_handler_t *batch_handlers;
+	size_t nbatch_handlers;
 	void *ctx;
 	int max_attempts, backoff_ms, backoff_max_ms;
 	vox_counter_t *processed, *duplicates, *dead_lettered, *retries;
@@ -57,7 +59,17 @@ void vox_consumer_store_offset(vox_consumer_t *c,
 int vox_consumer_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                          volatile sig_atomic_t *running);
 
+/* Handler mode: runs a polled batch rkms[0..n) (no dead marks over it:
+ * the caller checked) and stores the offset of each message finished.
+ * 0, or VOX_CONSUMER_STOPPED with the rest left unstored. */
+int vox_consumer_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                          size_t n, volatile sig_atomic_t *running);
+
 /* vox_consumer_batch.c */
+/* Polls up to batch_max messages into rkms (and their views into msgs),
+ * waiting at most batch_wait_ms after the first: how many. */
+size_t vox_consumer_batch_poll(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                               vox_batch_msg_t *msgs);
 void vox_consumer_batch_run(vox_consumer_t *c, volatile sig_atomic_t *running);
 void vox_consumer_batch_view(const rd_kafka_message_t *rkm, vox_batch_msg_t *m);
 /* Commits msgs[0..n), dead-letters what the handler marked, stores the
@@ -102,5 +114,13 @@ int vox_crashguard_batch(vox_consumer_t *c, rd_kafka_message_t **rkms,
  * has killed the worker too often. Same result as vox_consumer_message. */
 int vox_crashguard_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                            volatile sig_atomic_t *running);
+/* Handler mode: a polled batch under one mark (vox_consumer_messages);
+ * when a dead process left marks over its offsets, each message runs
+ * alone under its own mark instead (vox_crashguard_message), so the next
+ * crash names the message. Stores the offsets of what it finished: 0, or
+ * VOX_CONSUMER_STOPPED. */
+int vox_crashguard_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                            vox_batch_msg_t *msgs, size_t n,
+                            volatile sig_atomic_t *running);
 
 #endif

@@ -155,3 +155,224 @@ out:
 	json_decref(ev);
 	return rc;
 }
+
+/* Handler mode, a polled batch: runs of messages with a set-based handler
+ * in one transaction each, the others one at a time. */
+
+static const vox_batch_handler_t *find_batch_handler(const vox_consumer_t *c,
+                                                     const char *type)
+{
+	for (size_t i = 0; i < c->nbatch_handlers; i++)
+		if (strcmp(c->batch_handlers[i].type, type) == 0)
+			return &c->batch_handlers[i];
+	return NULL;
+}
+
+/* One run of a batch: msgs[0..n) parsed, all of handler h. */
+struct run_tx {
+	vox_consumer_t *c;
+	const vox_batch_handler_t *h;
+	vox_message_t *msgs;
+	size_t n;
+	vox_message_t *claimed; /* the messages the inbox took */
+	size_t nclaimed;
+};
+
+/* Claims msgs[0..n) in the inbox with one statement; fills claimed with
+ * the ones it took (a message already there is a redelivery). */
+static int run_claim(vox_pg_t *pg, struct run_tx *tx, vox_error_t *err)
+{
+	const char *params[2] = {tx->c->name, NULL};
+	json_t *rows = json_array();
+	PGresult *res = NULL;
+	bool *taken;
+	size_t at = 0;
+	char *text;
+	int rc;
+
+	for (size_t i = 0; i < tx->n; i++)
+		json_array_append_new(
+		        rows, json_pack("{s:s, s:s, s:i, s:I}", "id",
+		                        tx->msgs[i].id, "t", tx->msgs[i].topic,
+		                        "p", (int)tx->msgs[i].partition, "o",
+		                        (json_int_t)tx->msgs[i].offset));
+	text = vox_json_dump(rows);
+	json_decref(rows);
+	if (text == NULL)
+		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+	params[1] = text;
+	rc = vox_pg_execp(pg, "vox_inbox_claim_many",
+	                  "INSERT INTO inbox (consumer, message_id, topic, "
+	                  "kafka_partition, kafka_offset) SELECT $1, t.id, "
+	                  "t.t, t.p, t.o FROM json_to_recordset($2::json) AS "
+	                  "t(id text, t text, p int, o bigint) ON CONFLICT DO "
+	                  "NOTHING RETURNING topic, kafka_partition, "
+	                  "kafka_offset",
+	                  2, params, &res, err);
+	free(text);
+	if (rc != 0)
+		return rc;
+	tx->nclaimed = 0;
+	taken = calloc(tx->n, sizeof(*taken));
+	if (taken == NULL) {
+		PQclear(res);
+		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
+	}
+	/* rows come back in the order given, as a rule: look from where the
+	 * last one was found */
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *topic = PQgetvalue(res, r, 0);
+		long part = strtol(PQgetvalue(res, r, 1), NULL, 10);
+		long long off = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+
+		for (size_t k = 0; k < tx->n; k++) {
+			size_t i = (at + k) % tx->n;
+
+			if (tx->msgs[i].partition == part &&
+			    tx->msgs[i].offset == off &&
+			    strcmp(tx->msgs[i].topic, topic) == 0) {
+				taken[i] = true;
+				at = i + 1;
+				break;
+			}
+		}
+	}
+	/* in poll order: the handler sees each partition in order */
+	for (size_t i = 0; i < tx->n; i++)
+		if (taken[i])
+			tx->claimed[tx->nclaimed++] = tx->msgs[i];
+	free(taken);
+	PQclear(res);
+	return 0;
+}
+
+static int run_in_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
+{
+	struct run_tx *tx = arg;
+	int rc = run_claim(pg, tx, err);
+
+	if (rc != 0 || tx->nclaimed == 0)
+		return rc;
+	for (size_t i = 0; i < tx->nclaimed; i++)
+		vox_fault_check_message(tx->claimed[i].payload,
+		                        tx->claimed[i].len);
+	return tx->h->fn(pg, tx->claimed, tx->nclaimed, tx->c->ctx, err);
+}
+
+/* Each message of rkms[0..n) the single-message way, in order, storing
+ * its offset once finished. */
+static int run_singly(vox_consumer_t *c, rd_kafka_message_t **rkms, size_t n,
+                      volatile sig_atomic_t *running)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* stopping: the rest is consumed again */
+		if (!*running || vox_consumer_message(c, rkms[i], running) != 0)
+			return VOX_CONSUMER_STOPPED;
+		vox_consumer_store_offset(c, rkms[i]);
+	}
+	return 0;
+}
+
+/* A run of one set-based handler: one transaction, or (when it fails) in
+ * halves down to the single-message way. */
+static int run_group(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                     vox_message_t *msgs, size_t n,
+                     const vox_batch_handler_t *h,
+                     volatile sig_atomic_t *running)
+{
+	struct run_tx tx = {c, h, msgs, n, calloc(n, sizeof(*msgs)), 0};
+	char count[24];
+	vox_error_t err;
+	int outage = 0;
+
+	if (tx.claimed == NULL)
+		return run_singly(c, rkms, n, running);
+	for (;;) {
+		vox_error_clear(&err);
+		if (vox_pg_transaction(c->pg, run_in_tx, &tx, &err) == 0) {
+			if (c->processed)
+				vox_counter_add(c->processed,
+				                (uint64_t)tx.nclaimed);
+			if (c->duplicates && n > tx.nclaimed)
+				vox_counter_add(c->duplicates,
+				                (uint64_t)(n - tx.nclaimed));
+			for (size_t i = 0; i < n; i++)
+				vox_consumer_store_offset(c, rkms[i]);
+			free(tx.claimed);
+			return 0;
+		}
+		if (err.code != VOX_ERR_UNAVAILABLE)
+			break;
+		vox_log(VOX_LOG_WARN, "postgres unavailable, waiting", "error",
+		        err.message, NULL);
+		if (!vox_consumer_nap(vox_consumer_backoff(c, ++outage),
+		                      running)) {
+			free(tx.claimed);
+			return VOX_CONSUMER_STOPPED;
+		}
+	}
+	free(tx.claimed);
+	if (n == 1) /* it decides alone (retry, dead letter) */
+		return run_singly(c, rkms, n, running);
+	/* Rolled back: halves, in order, down to the message that fails,
+	 * which then decides alone as it would have without batching (a bad
+	 * message costs about log2(n) transactions more, not n). */
+	snprintf(count, sizeof(count), "%zu", n);
+	vox_log(VOX_LOG_WARN, "batch of messages failed: in halves", "messages",
+	        count, "type", h->type, "error", err.message, NULL);
+	if (run_group(c, rkms, msgs, n / 2, h, running) != 0)
+		return VOX_CONSUMER_STOPPED;
+	return run_group(c, rkms + n / 2, msgs + n / 2, n - n / 2, h, running);
+}
+
+int vox_consumer_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                          size_t n, volatile sig_atomic_t *running)
+{
+	const vox_batch_handler_t **bh = calloc(n, sizeof(*bh));
+	vox_message_t *msgs = calloc(n, sizeof(*msgs));
+	json_t **evs = calloc(n, sizeof(*evs));
+	char **keys = calloc(n, sizeof(*keys));
+	vox_error_t err;
+	int rc = 0;
+
+	if (bh == NULL || msgs == NULL || evs == NULL || keys == NULL) {
+		rc = run_singly(c, rkms, n, running);
+		goto out;
+	}
+	if (c->nbatch_handlers > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (vox_event_parse(rkms[i]->payload, rkms[i]->len,
+			                    &evs[i], &err) != 0)
+				continue; /* dead-lettered on its own */
+			bh[i] = find_batch_handler(
+			        c, vox_json_str(evs[i], "type"));
+			if (bh[i] == NULL)
+				continue;
+			if (rkms[i]->key != NULL)
+				keys[i] =
+				        strndup(rkms[i]->key, rkms[i]->key_len);
+			message_view(c, rkms[i], evs[i], keys[i], &msgs[i]);
+		}
+	}
+	for (size_t i = 0, j; i < n && rc == 0; i = j) {
+		for (j = i + 1; j < n && bh[j] == bh[i]; j++)
+			;
+		if (!*running)
+			rc = VOX_CONSUMER_STOPPED; /* the rest comes again */
+		else if (bh[i] == NULL)
+			rc = run_singly(c, rkms + i, j - i, running);
+		else
+			rc = run_group(c, rkms + i, msgs + i, j - i, bh[i],
+			               running);
+	}
+out:
+	for (size_t i = 0; evs != NULL && keys != NULL && i < n; i++) {
+		json_decref(evs[i]);
+		free(keys[i]);
+	}
+	free(bh);
+	free(msgs);
+	free(evs);
+	free(keys);
+	return rc;
+}

@@ -2,7 +2,7 @@
  * vox_crashguard: a record that kills the worker (segfault, abort, OOM
  * kill) does not stop the topic.
  *
- * Every batch, and every message in handler mode, runs under an in-flight
+ * Every polled batch (batch and handler mode) runs under an in-flight
  * mark (vox_inflight). A worker that gets offsets a dead process left
  * marked knows it died on them: it runs them in CRASH_SPLIT pieces, one
  * marked piece at a time, so each further crash shrinks the suspect range
@@ -263,5 +263,41 @@ out:
 		guard_forget(c, dead, running);
 out_dead:
 	json_decref(dead);
+	return rc;
+}
+
+int vox_crashguard_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                            vox_batch_msg_t *msgs, size_t n,
+                            volatile sig_atomic_t *running)
+{
+	json_t *dead = NULL;
+	int64_t mark;
+	int rc = 0;
+
+	if (vox_crashguard_begin(c, c->pg, msgs, n, 1, &mark, &dead, running) !=
+	    0)
+		return VOX_CONSUMER_STOPPED;
+	if (dead == NULL) {
+		rc = vox_consumer_messages(c, rkms, n, running);
+		vox_crashguard_end(c, c->pg, mark, running);
+		return rc;
+	}
+	/* A worker died on some of these: each runs alone under its own
+	 * mark, which finds the dead marks over it (and forgets them once it
+	 * is finished), so a record that kills us again is named by its
+	 * mark. */
+	vox_crashguard_end(c, c->pg, mark, running);
+	json_decref(dead);
+	vox_log(VOX_LOG_WARN,
+	        "a worker died on these offsets: one message at a time", NULL);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (!*running)
+			return VOX_CONSUMER_STOPPED;
+		rc = vox_crashguard_message(c, rkms[i], running);
+		if (rc == 0)
+			vox_consumer_store_offset(c, rkms[i]);
+		else
+			rc = VOX_CONSUMER_STOPPED;
+	}
 	return rc;
 }

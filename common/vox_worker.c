@@ -159,6 +159,8 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	cconf.topics = topics;
 	cconf.handlers = def->handlers;
 	cconf.nhandlers = def->nhandlers;
+	cconf.batch_handlers = def->batch_handlers;
+	cconf.nbatch_handlers = def->nbatch_handlers;
 	cconf.ctx = def->ctx;
 	cconf.max_attempts = (int)cfg->max_attempts;
 	cconf.backoff_ms = (int)cfg->backoff_ms;
@@ -211,9 +213,13 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	snprintf(group, sizeof(group), "vox.%s", def->name);
 	snprintf(port, sizeof(port), "%d", def->metrics_port);
 	snprintf(batch, sizeof(batch), "%d",
-	         def->batch_max > 0 ? def->batch_max : 10000);
+	         def->batch_max > 0      ? def->batch_max
+	         : def->batch_fn != NULL ? 10000
+	                                 : 1000);
 	snprintf(batch_wait, sizeof(batch_wait), "%d",
-	         def->batch_wait_ms > 0 ? def->batch_wait_ms : 20);
+	         def->batch_wait_ms > 0  ? def->batch_wait_ms
+	         : def->batch_fn != NULL ? 20
+	                                 : 1);
 	const vox_cfg_opt_t opts[] = {
 	        {"VOX_PG_URL", VOX_CFG_STRING,
 	         "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
@@ -237,12 +243,13 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	        {"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,
 	         "first retry delay, doubled each attempt", &cfg.backoff_ms},
 	        {"VOX_WORKER_BATCH_MAX", VOX_CFG_INT, batch, 1, 100000,
-	         "messages per transaction (batch-mode workers: metering "
-	         "10000, notifications 100)",
+	         "messages polled at once, at most one transaction for them "
+	         "(batch-mode workers: metering 10000, notifications 100; "
+	         "handler mode 1000)",
 	         &cfg.batch_max},
 	        {"VOX_WORKER_BATCH_WAIT_MS", VOX_CFG_INT, batch_wait, 1, 10000,
-	         "batch-mode workers: how long a batch may wait to fill after "
-	         "its first message (metering 20; invoicing 200: a batch of "
+	         "how long a batch may wait to fill after its first message "
+	         "(handler mode 1; metering 20; invoicing 200: a batch of "
 	         "generate commands costs a scan of the period's usage)",
 	         &cfg.batch_wait_ms},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,

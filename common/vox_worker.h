@@ -19,14 +19,20 @@ typedef struct vox_worker_def {
 	int metrics_port;   /* default */
 	const vox_handler_t *handlers;
 	size_t nhandlers;
+	/* Optional in handler mode: set-based forms of some handlers, for
+	 * runs of their messages in one transaction (vox_consumer.h). */
+	const vox_batch_handler_t *batch_handlers;
+	size_t nbatch_handlers;
 	/* Set instead of handlers: batch mode (vox_consumer.h), batches of up
 	 * to VOX_WORKER_BATCH_MAX messages. */
 	vox_batch_fn batch_fn;
-	/* Default of VOX_WORKER_BATCH_MAX (0: 10000). Smaller batches commit
-	 * sooner: what their effects start (notifications) is seen sooner. */
+	/* Default of VOX_WORKER_BATCH_MAX (0: 10000 in batch mode, 1000 in
+	 * handler mode). Smaller batches commit sooner: what their effects
+	 * start (notifications) is seen sooner. */
 	int batch_max;
-	/* Default of VOX_WORKER_BATCH_WAIT_MS (0: 20): how long a batch may
-	 * wait to fill after its first message. */
+	/* Default of VOX_WORKER_BATCH_WAIT_MS (0: 20 in batch mode; 1 in
+	 * handler mode, so a lone command keeps its latency): how long a
+	 * batch may wait to fill after its first message. */
 	int batch_wait_ms;
 	/* Optional with batch_fn: pipelined batches (vox_consumer.h); the
 	 * worker gives prepare a PostgreSQL connection of its own. */

@@ -4,8 +4,8 @@
  * under a supervisor that restarts it whenever it dies, the worker narrows
  * the crash down to that record, dead-letters it (crashed_worker) and goes
  * on. Every other record is rated exactly once and the worker stays up.
- * The same for a handler-mode worker (provisioning), one message at a
- * time.
+ * The same for a handler-mode worker (provisioning), whose micro-batch of
+ * canaries (one transaction for the run) the culprit kills first.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -311,9 +311,13 @@ Test(crash, record_that_kills_the_worker_is_dead_lettered, .timeout = 150)
 	vox_pg_destroy(r.pg);
 }
 
-/* Handler mode: each message runs alone under its own mark, so the
- * culprit is dead-lettered at the third start (it killed the worker twice
- * on its own). */
+/* Handler mode: the 20 canaries are there before the worker starts, so
+ * they are polled as one batch and run as one transaction under one mark,
+ * which the culprit kills (start 1). A worker that finds that dead mark
+ * runs each message alone under its own mark: the culprit kills it twice
+ * on its own (starts 2 and 3) and is dead-lettered at start 4. Had the
+ * poll split the batch before the culprit, the run would be as without
+ * batches (dead-lettered at start 3). */
 #define CANARIES       20
 #define CANARY_CULPRIT 7
 
@@ -378,7 +382,8 @@ Test(crash, message_that_kills_a_handler_worker_is_dead_lettered,
 
 	pid = crash_supervise(&target, &starts);
 	cr_log_info("%d messages done with %d starts", CANARIES - 1, starts);
-	cr_assert_eq(starts, 3, "dead-lettered at start %d", starts);
+	cr_assert(starts == 3 || starts == 4, "dead-lettered at start %d",
+	          starts);
 	crash_still_up(pid);
 	cr_assert_eq(canaries_done(&r), CANARIES - 1);
 	crash_culprit_dead_lettered(&r);

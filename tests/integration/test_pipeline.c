@@ -291,3 +291,84 @@ Test(pipeline, malformed_messages_dead_lettered_worker_goes_on, .timeout = 180)
 	             1, "the dead-lettered command's operation is not failed");
 	vox_pg_destroy(pg);
 }
+
+/* Handler-mode micro-batches: a backlog of canaries is polled in batches
+ * and each run of canaries is one transaction. Redelivered messages (the
+ * same CloudEvent twice) are skipped by the one-statement inbox claim, and
+ * a canary its handler refuses in the middle of a batch makes the batch go
+ * one message at a time: it alone is dead-lettered, every other operation
+ * is completed exactly once, with one outbox event. */
+#define BATCHED 3000
+
+Test(pipeline, batched_canaries_exactly_once_with_a_bad_one, .timeout = 300)
+{
+	char topic[256], dlq[300], group[128], subject[128];
+	char id[VOX_UUID_STRLEN], bad_op[VOX_UUID_STRLEN];
+	vox_producer_t *p = t_producer();
+	vox_pg_t *pg = t_pg();
+	struct progress pr = {pg, subject, BATCHED};
+	struct dlq_seen seen = {0};
+	long long n;
+	pid_t worker;
+
+	t_topic_create("vox.test.batched", 3, topic, sizeof(topic));
+	snprintf(dlq, sizeof(dlq), "%s.dlq", topic);
+	vox_uuid7(id);
+	snprintf(subject, sizeof(subject), "tests/batched/%s", id);
+	snprintf(group, sizeof(group), "vox.test.batched.%s", id);
+	vox_uuid7(bad_op);
+	for (int i = 0; i < BATCHED; i++) {
+		char op[VOX_UUID_STRLEN], *text;
+		vox_error_t err;
+
+		vox_uuid7(op);
+		text = canary_event(op, subject);
+		for (int copy = 0; copy < (i % 100 == 0 ? 2 : 1); copy++)
+			while (vox_producer_send(
+			               p, topic, op, text, strlen(text), NULL,
+			               0, count_delivery, NULL, &err) != 0)
+				usleep(1000);
+		free(text);
+		if (i == BATCHED / 2) {
+			json_t *ev = vox_event_new(
+			        VOX_CANARY_TYPE, "/voxlink/tests", subject,
+			        NULL, NULL,
+			        json_pack("{s:s, s:b}", "operation_id", bad_op,
+			                  "bogus", 1));
+
+			text = vox_json_dump(ev);
+			json_decref(ev);
+			publish_raw(p, topic, bad_op, text);
+			free(text);
+		}
+	}
+	vox_producer_destroy(p, 60000);
+
+	worker = start_worker(topic, group, "batched-worker.log");
+	cr_assert(t_wait_for(reached, &pr, 240000), "only %lld of %d done",
+	          completed_ops(pg, subject), BATCHED);
+	sleep(2); /* let any redelivery land before counting */
+	cr_assert_eq(t_stop(worker, SIGTERM, 30000), 0,
+	             "worker did not exit cleanly");
+
+	cr_assert_eq(completed_ops(pg, subject), BATCHED);
+	n = t_pg_count(pg,
+	               "SELECT count(*) FROM operation_events e JOIN "
+	               "operations o ON o.id = e.operation_id WHERE "
+	               "o.subject = $1 AND e.status = 'completed'",
+	               subject);
+	cr_assert_eq(n, BATCHED, "%lld completion events", n);
+	n = t_pg_count(pg,
+	               "SELECT count(*) FROM outbox x JOIN operations o "
+	               "ON o.id::text = x.message_key WHERE o.subject = $1",
+	               subject);
+	cr_assert_eq(n, BATCHED, "%lld outbox events", n);
+	n = t_pg_count(pg, "SELECT count(*) FROM inbox WHERE consumer = $1",
+	               group);
+	cr_assert_eq(n, BATCHED, "%lld inbox rows", n);
+	cr_assert_eq(t_consume_all(dlq, 3000, "vox-dlq-reason", collect_reason,
+	                           &seen),
+	             1, "dead letters: %d", seen.count);
+	cr_assert(reason_seen(&seen, "bogus"), "%s", seen.reasons[0]);
+	vox_pg_destroy(pg);
+}

@@ -27,6 +27,11 @@ static const vox_handler_t handlers[] = {
         {"vox.notification_preferences.update_requested", prov_preferences},
 };
 
+/* The canary in runs: one transaction for a run of canaries (issue 17). */
+static const vox_batch_handler_t batch_handlers[] = {
+        {VOX_CANARY_TYPE, vox_canary_handle_batch},
+};
+
 static const vox_cfg_opt_t opts[] = {
         {"VOX_CARRIER_URL", VOX_CFG_STRING, "http://127.0.0.1:27080", 8, 2048,
          "the carrier's numbers API (the sandbox by default)",
@@ -92,6 +97,9 @@ int main(int argc, char **argv)
 	        .metrics_port = 19101,
 	        .handlers = handlers,
 	        .nhandlers = sizeof(handlers) / sizeof(handlers[0]),
+	        .batch_handlers = batch_handlers,
+	        .nbatch_handlers =
+	                sizeof(batch_handlers) / sizeof(batch_handlers[0]),
 	        .ctx = &prov,
 	        .tick = prov_tick,
 	        .tick_ms = 1000,
