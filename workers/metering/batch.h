@@ -3,6 +3,7 @@
  * of it (not a public interface):
  *   batch.c       the flow: build (parse, look up, price), then write
  *   pricing.c     parsing the messages, our numbers, rating each record
+ *   accounts.c    the batch's accounts checked once (no per-row key)
  *   store.c       COPY into the temporary table and the one INSERT
  *                 statement (dedup, usage_records, usage_daily)
  *   exceptions.c  records that cannot be rated (usage_exceptions, DLQ)
@@ -79,6 +80,13 @@ int meter_copy_build(struct batch *b);
 int meter_copy_send(struct batch *b, vox_pg_t *pg, vox_error_t *err);
 /* The insert statement; *inserted has one row (idx) per new record. */
 int meter_insert(vox_pg_t *pg, PGresult **inserted, vox_error_t *err);
+
+/* accounts.c */
+/* Locks the accounts of the priced records (FOR KEY SHARE) and rejects
+ * the records of those that no longer exist ('unknown_account');
+ * *rejected says how many (b->good is lowered by as many). */
+int meter_accounts_check(struct batch *b, vox_pg_t *pg, size_t *rejected,
+                         vox_error_t *err);
 
 /* exceptions.c */
 int meter_exception_write(struct batch *b, vox_pg_t *pg, struct rec *r,
