@@ -4,7 +4,7 @@
  *   batch.c       the flow: build (parse, look up, price), then write
  *   pricing.c     parsing the messages, our numbers, rating each record
  *   accounts.c    the batch's accounts checked once (no per-row key)
- *   store.c       COPY into the temporary table and the one INSERT
+ *   store.c       the records as binary arrays and the one INSERT
  *                 statement (dedup, usage_records, usage_daily)
  *   exceptions.c  records that cannot be rated (usage_exceptions, DLQ)
  *   triggers.c    usage triggers of the touched (account, day) pairs
@@ -18,10 +18,13 @@
 #include <stddef.h>
 
 #include "metering.h"
+#include "vox_buf.h"
 #include "vox_cdr.h"
-#include "vox_copy.h"
 #include "vox_event.h"
 #include "vox_uuid.h"
+
+/* Columns of a priced record in the insert statement (store.c). */
+#define METER_COLS 21
 
 /* One of our numbers as the batch found it. */
 struct number {
@@ -59,8 +62,9 @@ struct batch {
 	size_t nrecs;
 	struct number *nums; /* open addressing, nums_cap a power of 2 */
 	size_t nums_cap;
-	size_t good;        /* records priced */
-	vox_copybuf_t copy; /* their rows for COPY (binary) */
+	size_t good; /* records priced */
+	vox_buf_t
+	        cols[METER_COLS]; /* their columns as binary arrays (store.c) */
 };
 
 /* pricing.c */
@@ -74,12 +78,12 @@ int meter_numbers_load(struct batch *b, vox_pg_t *pg, vox_error_t *err);
 void meter_rate(struct batch *b, struct rec *r);
 
 /* store.c */
-/* The priced records in binary COPY form (no database needed). */
-int meter_copy_build(struct batch *b);
-/* COPY into the temporary table (made once per connection). */
-int meter_copy_send(struct batch *b, vox_pg_t *pg, vox_error_t *err);
+/* The priced records' columns as binary arrays (no database needed). */
+int meter_rows_build(struct batch *b);
+void meter_rows_free(struct batch *b);
 /* The insert statement; *inserted has one row (idx) per new record. */
-int meter_insert(vox_pg_t *pg, PGresult **inserted, vox_error_t *err);
+int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **inserted,
+                 vox_error_t *err);
 
 /* accounts.c */
 /* Locks the accounts of the priced records (FOR KEY SHARE) and rejects
