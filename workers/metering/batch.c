@@ -116,8 +116,8 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
                 void *ctx, vox_error_t *err)
 {
 	struct batch *b = prepared;
-	PGresult *ins = NULL;
-	size_t bad = 0;
+	PGresult *dups = NULL;
+	size_t bad = 0, rated = 0;
 	/* phase times (ms): build (when not prepared), accounts, insert,
 	 * triggers, events, exceptions */
 	double t[7];
@@ -148,18 +148,23 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
 	}
 	t[2] = t[3] = t[4] = t[5] = ms_now();
 	if (b->good > 0) {
-		rc = meter_insert(b, pg, &ins, err);
+		rc = meter_insert(b, pg, &dups, err);
 		t[3] = ms_now();
-		for (int i = 0; rc == 0 && i < PQntuples(ins); i++) {
-			long k = strtol(PQgetvalue(ins, i, 0), NULL, 10);
+		/* every priced record went in but the duplicates returned */
+		for (size_t i = 0; rc == 0 && i < b->nrecs; i++)
+			b->recs[i].inserted = b->recs[i].reason_code == NULL;
+		for (int i = 0; rc == 0 && i < PQntuples(dups); i++) {
+			long k = strtol(PQgetvalue(dups, i, 0), NULL, 10);
 
 			if (k >= 0 && (size_t)k < b->nrecs)
-				b->recs[k].inserted = 1;
+				b->recs[k].inserted = 0;
 		}
-		if (rc == 0 && PQntuples(ins) > 0)
+		for (size_t i = 0; rc == 0 && i < b->nrecs; i++)
+			rated += (size_t)b->recs[i].inserted;
+		if (rc == 0 && rated > 0)
 			rc = meter_triggers(b, pg, err);
 		t[4] = ms_now();
-		if (rc == 0 && PQntuples(ins) > 0)
+		if (rc == 0 && rated > 0)
 			rc = meter_rated_events(b, pg, err);
 		t[5] = ms_now();
 		if (rc != 0)
@@ -175,19 +180,16 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
 		char line[320];
 
 		snprintf(line, sizeof(line),
-		         "batch: %zu messages, %d rated, %zu duplicates, %zu "
+		         "batch: %zu messages, %zu rated, %zu duplicates, %zu "
 		         "exceptions; ms: build %.1f, accounts %.1f, insert "
-		         "%.1f, "
-		         "triggers %.1f, events %.1f, exceptions %.1f%s",
-		         n, ins ? PQntuples(ins) : 0,
-		         b->good - (size_t)(ins ? PQntuples(ins) : 0), bad,
-		         t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3],
-		         t[5] - t[4], t[6] - t[5],
-		         prepared ? " (prepared)" : "");
+		         "%.1f, triggers %.1f, events %.1f, exceptions %.1f%s",
+		         n, rated, b->good - rated, bad, t[1] - t[0],
+		         t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4],
+		         t[6] - t[5], prepared ? " (prepared)" : "");
 		vox_log(VOX_LOG_DEBUG, line, NULL);
 	}
 out:
-	PQclear(ins);
+	PQclear(dups);
 	if (b != prepared)
 		batch_free(b);
 	return rc;

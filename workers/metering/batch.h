@@ -81,8 +81,9 @@ void meter_rate(struct batch *b, struct rec *r);
 /* The priced records' columns as binary arrays (no database needed). */
 int meter_rows_build(struct batch *b);
 void meter_rows_free(struct batch *b);
-/* The insert statement; *inserted has one row (idx) per new record. */
-int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **inserted,
+/* The insert statement; *dups has one row (idx) per priced record that
+ * was not inserted (a duplicate). */
+int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **dups,
                  vox_error_t *err);
 
 /* accounts.c */
