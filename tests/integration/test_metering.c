@@ -910,3 +910,99 @@ Test(metering, longest_fields_rated_once_in_10000_record_batches,
 	free(l.seen);
 	run_teardown(&r);
 }
+
+static bool account_lock_waited(void *arg)
+{
+	struct run *r = arg;
+
+	return t_pg_count(r->pg,
+	                  "SELECT count(*) FROM pg_locks WHERE relation = "
+	                  "$1::regclass AND NOT granted",
+	                  "accounts") > 0;
+}
+
+struct exc_goal {
+	struct run *r;
+	const char *code;
+};
+
+static bool exception_seen(void *arg)
+{
+	struct exc_goal *g = arg;
+
+	return exceptions(g->r, g->code) > 0;
+}
+
+/* usage_records has no foreign key on account_id (0035): the worker
+ * checks a batch's accounts once, in its transaction, with a key-share
+ * lock. An account deleted after the number lookup and before that check
+ * (the test holds the check back with a table lock, deletes the account,
+ * then lets it go) gets no usage record: its record is an exception
+ * 'unknown_account', dead-lettered with that reason, and the worker goes
+ * on rating. */
+Test(metering, account_gone_before_the_check_is_an_exception, .timeout = 240)
+{
+	struct run r;
+	char gone[40], dlq_topic[300];
+	struct dlq d = {0};
+	struct exc_goal g = {&r, "unknown_account"};
+	int64_t t = now_us() - 600LL * 1000000;
+	vox_pg_t *locker;
+	PGresult *res = NULL;
+	vox_error_t err;
+	pid_t w;
+
+	run_setup(&r, 1);
+	/* an account with nothing but one number (priced by the default
+	 * card), so that it can be deleted */
+	cr_assert_eq(vox_pg_exec(r.pg,
+	                         "INSERT INTO accounts (name) VALUES "
+	                         "('metering gone') RETURNING id",
+	                         0, NULL, &res, &err),
+	             0, "%s", err.message);
+	snprintf(gone, sizeof(gone), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	add_number(&r, gone);
+	send_cdr(&r, "gone-1", VOX_CDR_INBOUND_CALL, r.numbers[1], t, 30);
+	flush(1);
+
+	/* EXCLUSIVE lets the number lookup read accounts but holds back
+	 * the check's FOR KEY SHARE */
+	locker = t_pg();
+	sql(locker, "BEGIN", 0, NULL);
+	sql(locker, "LOCK TABLE accounts IN EXCLUSIVE MODE", 0, NULL);
+	w = start_worker(&r, "metering-gone.log");
+	cr_assert(t_wait_for(account_lock_waited, &r, 60000),
+	          "the worker never waited for accounts");
+	const char *p1[] = {r.numbers[1]}, *p2[] = {gone};
+	sql(locker, "DELETE FROM numbers WHERE e164 = $1", 1, p1);
+	sql(locker, "DELETE FROM number_ownerships WHERE account_id = $1", 1,
+	    p2);
+	sql(locker, "DELETE FROM accounts WHERE id = $1", 1, p2);
+	sql(locker, "COMMIT", 0, NULL);
+	vox_pg_destroy(locker);
+
+	cr_assert(t_wait_for(exception_seen, &g, 60000),
+	          "no unknown_account exception");
+	cr_assert_eq(count_usage(&r), 0);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_exceptions WHERE "
+	                        "carrier = $1 AND carrier_cdr_id = 'gone-1' "
+	                        "AND reason LIKE '%no longer exists%'",
+	                        r.carrier),
+	             1);
+	snprintf(dlq_topic, sizeof(dlq_topic), "%s.dlq", r.topic);
+	cr_assert_eq(
+	        t_consume_all(dlq_topic, 3000, "vox-dlq-reason", on_dlq, &d), 1,
+	        "%d dead letters", d.count);
+	cr_assert(strncmp(d.reasons[0], "unknown_account: ", 17) == 0, "%s",
+	          d.reasons[0]);
+
+	/* the worker goes on: a record of the other account is rated */
+	send_cdr(&r, "kept-1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 30);
+	flush(2);
+	wait_usage(&r, 1, 60000);
+	stop_clean(w);
+	cr_assert_eq(daily(&r, "records"), 1);
+	run_teardown(&r);
+}

@@ -3,8 +3,9 @@
  *
  *  1. parse each message, look up our numbers, price each record
  *     (pricing.c); bad records become exceptions (exceptions.c)
- *  2. COPY the priced records and write them in one statement: duplicates
- *     drop out, usage_daily is updated (store.c)
+ *  2. check the batch's accounts once (accounts.c); write the priced
+ *     records, sent as arrays, in one statement: duplicates drop out,
+ *     usage_daily is updated (store.c)
  *  3. usage triggers of the touched accounts and days (triggers.c)
  *  4. vox.usage.rated events (rated.c)
  * All through the outbox and in the caller's transaction: a crash
@@ -29,7 +30,7 @@ static void batch_free(struct batch *b)
 		json_decref(b->recs[i].data);
 	free(b->recs);
 	free(b->nums);
-	vox_copy_free(&b->copy);
+	meter_rows_free(b);
 	free(b);
 }
 
@@ -40,7 +41,7 @@ static double ms_now(void)
 }
 
 /* Everything before the writes: parse, look up the numbers, price, build
- * the COPY text. pg may be outside any transaction (it only reads). */
+ * the rows' arrays. pg may be outside any transaction (it only reads). */
 static struct batch *batch_build(struct meter_ctx *m, vox_pg_t *pg,
                                  vox_batch_msg_t *msgs, size_t n,
                                  vox_error_t *err)
@@ -81,7 +82,7 @@ static struct batch *batch_build(struct meter_ctx *m, vox_pg_t *pg,
 		}
 		pthread_mutex_unlock(&m->cards_lock);
 	}
-	if (rc == 0 && meter_copy_build(b) != 0)
+	if (rc == 0 && meter_rows_build(b) != 0)
 		rc = vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
 	if (rc != 0) {
 		batch_free(b);
@@ -115,11 +116,12 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
                 void *ctx, vox_error_t *err)
 {
 	struct batch *b = prepared;
-	PGresult *ins = NULL;
-	size_t bad = 0;
-	/* phase times (ms): build (when not prepared), copy, insert,
+	PGresult *dups = NULL;
+	size_t bad = 0, rated = 0;
+	/* phase times (ms): build (when not prepared), accounts, insert,
 	 * triggers, events, exceptions */
 	double t[7];
+	size_t gone = 0;
 	int rc = 0;
 
 	t[0] = ms_now();
@@ -130,23 +132,39 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
 	}
 	for (size_t i = 0; i < b->nrecs; i++)
 		b->recs[i].inserted = 0;
-	t[1] = t[2] = t[3] = t[4] = t[5] = ms_now();
+	t[1] = ms_now();
 	if (b->good > 0) {
-		rc = meter_copy_send(b, pg, err);
-		t[2] = ms_now();
-		if (rc == 0)
-			rc = meter_insert(pg, &ins, err);
+		/* records of accounts gone since the lookup become exceptions:
+		 * their rows are built again without them */
+		rc = meter_accounts_check(b, pg, &gone, err);
+		if (rc == 0 && gone > 0) {
+			meter_rows_free(b);
+			if (meter_rows_build(b) != 0)
+				rc = vox_error_set(err, VOX_ERR_NOMEM, true,
+				                   "oom");
+		}
+		if (rc != 0)
+			goto out;
+	}
+	t[2] = t[3] = t[4] = t[5] = ms_now();
+	if (b->good > 0) {
+		rc = meter_insert(b, pg, &dups, err);
 		t[3] = ms_now();
-		for (int i = 0; rc == 0 && i < PQntuples(ins); i++) {
-			long k = strtol(PQgetvalue(ins, i, 0), NULL, 10);
+		/* every priced record went in but the duplicates returned */
+		for (size_t i = 0; rc == 0 && i < b->nrecs; i++)
+			b->recs[i].inserted = b->recs[i].reason_code == NULL;
+		for (int i = 0; rc == 0 && i < PQntuples(dups); i++) {
+			long k = strtol(PQgetvalue(dups, i, 0), NULL, 10);
 
 			if (k >= 0 && (size_t)k < b->nrecs)
-				b->recs[k].inserted = 1;
+				b->recs[k].inserted = 0;
 		}
-		if (rc == 0 && PQntuples(ins) > 0)
+		for (size_t i = 0; rc == 0 && i < b->nrecs; i++)
+			rated += (size_t)b->recs[i].inserted;
+		if (rc == 0 && rated > 0)
 			rc = meter_triggers(b, pg, err);
 		t[4] = ms_now();
-		if (rc == 0 && PQntuples(ins) > 0)
+		if (rc == 0 && rated > 0)
 			rc = meter_rated_events(b, pg, err);
 		t[5] = ms_now();
 		if (rc != 0)
@@ -159,21 +177,19 @@ int meter_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
 		}
 	t[6] = ms_now();
 	if (rc == 0) {
-		char line[300];
+		char line[320];
 
 		snprintf(line, sizeof(line),
-		         "batch: %zu messages, %d rated, %zu duplicates, %zu "
-		         "exceptions; ms: build %.1f, copy %.1f, insert %.1f, "
-		         "triggers %.1f, events %.1f, exceptions %.1f%s",
-		         n, ins ? PQntuples(ins) : 0,
-		         b->good - (size_t)(ins ? PQntuples(ins) : 0), bad,
-		         t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3],
-		         t[5] - t[4], t[6] - t[5],
-		         prepared ? " (prepared)" : "");
+		         "batch: %zu messages, %zu rated, %zu duplicates, %zu "
+		         "exceptions; ms: build %.1f, accounts %.1f, insert "
+		         "%.1f, triggers %.1f, events %.1f, exceptions %.1f%s",
+		         n, rated, b->good - rated, bad, t[1] - t[0],
+		         t[2] - t[1], t[3] - t[2], t[4] - t[3], t[5] - t[4],
+		         t[6] - t[5], prepared ? " (prepared)" : "");
 		vox_log(VOX_LOG_DEBUG, line, NULL);
 	}
 out:
-	PQclear(ins);
+	PQclear(dups);
 	if (b != prepared)
 		batch_free(b);
 	return rc;

@@ -3,7 +3,8 @@
  * of it (not a public interface):
  *   batch.c       the flow: build (parse, look up, price), then write
  *   pricing.c     parsing the messages, our numbers, rating each record
- *   store.c       COPY into the temporary table and the one INSERT
+ *   accounts.c    the batch's accounts checked once (no per-row key)
+ *   store.c       the records as binary arrays and the one INSERT
  *                 statement (dedup, usage_records, usage_daily)
  *   exceptions.c  records that cannot be rated (usage_exceptions, DLQ)
  *   triggers.c    usage triggers of the touched (account, day) pairs
@@ -17,10 +18,13 @@
 #include <stddef.h>
 
 #include "metering.h"
+#include "vox_buf.h"
 #include "vox_cdr.h"
-#include "vox_copy.h"
 #include "vox_event.h"
 #include "vox_uuid.h"
+
+/* Columns of a priced record in the insert statement (store.c). */
+#define METER_COLS 21
 
 /* One of our numbers as the batch found it. */
 struct number {
@@ -58,8 +62,9 @@ struct batch {
 	size_t nrecs;
 	struct number *nums; /* open addressing, nums_cap a power of 2 */
 	size_t nums_cap;
-	size_t good;        /* records priced */
-	vox_copybuf_t copy; /* their rows for COPY (binary) */
+	size_t good; /* records priced */
+	vox_buf_t
+	        cols[METER_COLS]; /* their columns as binary arrays (store.c) */
 };
 
 /* pricing.c */
@@ -73,12 +78,20 @@ int meter_numbers_load(struct batch *b, vox_pg_t *pg, vox_error_t *err);
 void meter_rate(struct batch *b, struct rec *r);
 
 /* store.c */
-/* The priced records in binary COPY form (no database needed). */
-int meter_copy_build(struct batch *b);
-/* COPY into the temporary table (made once per connection). */
-int meter_copy_send(struct batch *b, vox_pg_t *pg, vox_error_t *err);
-/* The insert statement; *inserted has one row (idx) per new record. */
-int meter_insert(vox_pg_t *pg, PGresult **inserted, vox_error_t *err);
+/* The priced records' columns as binary arrays (no database needed). */
+int meter_rows_build(struct batch *b);
+void meter_rows_free(struct batch *b);
+/* The insert statement; *dups has one row (idx) per priced record that
+ * was not inserted (a duplicate). */
+int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **dups,
+                 vox_error_t *err);
+
+/* accounts.c */
+/* Locks the accounts of the priced records (FOR KEY SHARE) and rejects
+ * the records of those that no longer exist ('unknown_account');
+ * *rejected says how many (b->good is lowered by as many). */
+int meter_accounts_check(struct batch *b, vox_pg_t *pg, size_t *rejected,
+                         vox_error_t *err);
 
 /* exceptions.c */
 int meter_exception_write(struct batch *b, vox_pg_t *pg, struct rec *r,

@@ -33,8 +33,8 @@ struct meter_ctx {
 	size_t ncards;
 	struct assignment *assigns;
 	size_t nassigns;
-	/* the physical connection the temp table was made on */
-	unsigned temp_conn;
+	/* the physical connection the insert was prepared on */
+	unsigned insert_conn;
 };
 
 /* Reloads the cards when rating_version moved (inside the batch tx). */

@@ -1,0 +1,12 @@
+-- 0035: usage_records loses its foreign key on account_id. Its trigger
+-- checked (and key-share locked) the account once per inserted row: 10,000
+-- lookups of the same few accounts per metering batch (bench/metering,
+-- issue 17). The metering worker, the only writer of usage_records, now
+-- checks the accounts of a batch once, in its transaction, with
+-- SELECT ... FOR KEY SHARE, which holds an account against deletion until
+-- the batch commits just as the trigger's lock did; records of an account
+-- that is gone become usage_exceptions 'unknown_account' and are
+-- dead-lettered (docs/METERING.md). Deleting an account that has usage is
+-- still refused: usage_daily, written in the same statement as every
+-- usage record, keeps its foreign key to accounts.
+ALTER TABLE usage_records DROP CONSTRAINT usage_records_account_id_fkey;
