@@ -126,7 +126,7 @@ PGconn *vox_pg_conn(vox_pg_t *pg)
 
 /* Turns a failed result into an error code; drops the connection when it is
  * the connection that failed, so the next call reconnects. */
-static int pg_classify(vox_pg_t *pg, const PGresult *res, vox_error_t *err)
+int vox_pg_error(vox_pg_t *pg, const PGresult *res, vox_error_t *err)
 {
 	const char *state =
 	        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -172,7 +172,7 @@ static int pg_result(vox_pg_t *pg, PGresult *r, PGresult **res,
 			PQclear(r);
 		return 0;
 	}
-	rc = pg_classify(pg, r, err);
+	rc = vox_pg_error(pg, r, err);
 	PQclear(r);
 	return rc;
 }

@@ -43,6 +43,13 @@ int vox_pg_exec(vox_pg_t *pg, const char *sql, int nparams,
 int vox_pg_execp(vox_pg_t *pg, const char *name, const char *sql, int nparams,
                  const char *const *params, PGresult **res, vox_error_t *err);
 
+/* The error of a failed result (res may be NULL), classified: connection
+ * lost (VOX_ERR_UNAVAILABLE, retriable; the connection is dropped so the
+ * next call reconnects), serialization failure or deadlock (retriable
+ * conflict), unique violation, bad data, other. For callers that run libpq
+ * themselves (binary parameters, pipelines). */
+int vox_pg_error(vox_pg_t *pg, const PGresult *res, vox_error_t *err);
+
 /* Runs a script of several statements (migrations); no parameters. */
 int vox_pg_exec_script(vox_pg_t *pg, const char *sql, vox_error_t *err);
 

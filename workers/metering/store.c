@@ -220,39 +220,6 @@ static const char insert_sql[] =
         " SELECT b.idx FROM b WHERE NOT EXISTS (SELECT 1 FROM d WHERE "
         "d.usage_id = b.id)";
 
-/* The error of a failed statement, classified as vox_pg does: a lost
- * connection or a serialization failure or deadlock is retried, bad data
- * is not. */
-static int insert_error(PGconn *conn, const PGresult *res, vox_error_t *err)
-{
-	const char *state =
-	        res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = res ? PQresultErrorMessage(res) : NULL;
-	char text[200];
-	size_t len;
-
-	snprintf(text, sizeof(text), "%s",
-	         msg && *msg ? msg : PQerrorMessage(conn));
-	len = strlen(text);
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-		text[--len] = '\0';
-	if (PQstatus(conn) != CONNECTION_OK || state == NULL ||
-	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
-		return vox_error_set(err, VOX_ERR_UNAVAILABLE, true,
-		                     "postgres connection lost: %s", text);
-	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-		return vox_error_set(err, VOX_ERR_CONFLICT, true,
-		                     "postgres %s: %s", state, text);
-	if (strcmp(state, "23505") == 0)
-		return vox_error_set(err, VOX_ERR_CONFLICT, false,
-		                     "postgres %s: %s", state, text);
-	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
-		return vox_error_set(err, VOX_ERR_INVALID, false,
-		                     "postgres %s: %s", state, text);
-	return vox_error_set(err, VOX_ERR_INTERNAL, false, "postgres %s: %s",
-	                     state, text);
-}
-
 int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **dups,
                  vox_error_t *err)
 {
@@ -269,7 +236,7 @@ int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **dups,
 	if (b->m->insert_conn != vox_pg_connects(pg)) {
 		res = PQprepare(conn, "meter_insert_rows", insert_sql, 0, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			int rc = insert_error(conn, res, err);
+			int rc = vox_pg_error(pg, res, err);
 
 			PQclear(res);
 			return rc;
@@ -285,7 +252,7 @@ int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **dups,
 	res = PQexecPrepared(conn, "meter_insert_rows", C_COUNT, values,
 	                     lengths, formats, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		int rc = insert_error(conn, res, err);
+		int rc = vox_pg_error(pg, res, err);
 
 		PQclear(res);
 		return rc;
