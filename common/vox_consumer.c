@@ -171,6 +171,15 @@ vox_consumer_t *vox_consumer_new(const vox_consumer_conf_t *conf, vox_pg_t *pg,
 	c->nhandlers = conf->nhandlers;
 	c->batch_handlers = conf->batch_handlers;
 	c->nbatch_handlers = conf->nbatch_handlers;
+	c->nlanes = 1;
+	if (conf->lanes > 1 && conf->lane_pgs != NULL) {
+		c->nlanes = conf->lanes < VOX_CONSUMER_MAX_LANES
+		                    ? conf->lanes
+		                    : VOX_CONSUMER_MAX_LANES;
+		for (int i = 0; i < c->nlanes; i++)
+			c->lane_pgs[i] =
+			        conf->lane_pgs[i] ? conf->lane_pgs[i] : pg;
+	}
 	c->ctx = conf->ctx;
 	c->max_attempts = conf->max_attempts ? conf->max_attempts : 5;
 	c->backoff_ms = conf->backoff_ms ? conf->backoff_ms : 100;

@@ -39,6 +39,8 @@
 
 typedef struct vox_consumer vox_consumer_t;
 
+#define VOX_CONSUMER_MAX_LANES 16
+
 typedef struct vox_message {
 	const char *topic;
 	int32_t partition;
@@ -134,6 +136,14 @@ typedef struct vox_consumer_conf {
 	/* handler mode: set-based forms of some handlers (optional) */
 	const vox_batch_handler_t *batch_handlers;
 	size_t nbatch_handlers;
+	/* Handler mode: lanes (0, 1: none) and one connection per lane
+	 * (lane_pgs[0] may be the consumer's own); up to
+	 * VOX_CONSUMER_MAX_LANES. The messages of a polled batch without a
+	 * set-based form run on lane hash(key) % lanes, each lane in poll
+	 * order, all lanes at once; offsets are stored per partition up to
+	 * the first message not finished. */
+	int lanes;
+	vox_pg_t *const *lane_pgs;
 	vox_batch_fn batch_fn; /* set: batch mode (handlers unused) */
 	/* messages polled at once; handler mode too (vox_worker: 10000 in
 	 * batch mode, 1000 in handler mode) */

@@ -28,6 +28,8 @@ struct vox_consumer {
 	bool guard_warned; /* the in-flight table failed once: said so */
 	const vox_handler_t *handlers;
 	size_t nhandlers;
+	int nlanes;
+	vox_pg_t *lane_pgs[VOX_CONSUMER_MAX_LANES];
 	const vox_batch_handler_t *batch_handlers;
 	size_t nbatch_handlers;
 	void *ctx;
@@ -58,6 +60,10 @@ void vox_consumer_store_offset(vox_consumer_t *c,
  * is finished (0: its offset may be stored) or the consumer stops. */
 int vox_consumer_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                          volatile sig_atomic_t *running);
+/* The same on connection pg (a lane's). */
+int vox_consumer_message_on(vox_consumer_t *c, vox_pg_t *pg,
+                            const rd_kafka_message_t *rkm,
+                            volatile sig_atomic_t *running);
 
 /* Handler mode: runs a polled batch rkms[0..n) (no dead marks over it:
  * the caller checked) and stores the offset of each message finished.
@@ -84,6 +90,10 @@ int vox_consumer_batch_finish(vox_consumer_t *c, rd_kafka_message_t **rkms,
 int vox_dlq_send(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                  const char *reason, int attempts,
                  volatile sig_atomic_t *running);
+/* The same, failing the message's operation on pg (a lane's). */
+int vox_dlq_send_on(vox_consumer_t *c, vox_pg_t *pg,
+                    const rd_kafka_message_t *rkm, const char *reason,
+                    int attempts, volatile sig_atomic_t *running);
 /* The messages of a batch with a dlq_reason, all queued at once. */
 int vox_dlq_send_marked(vox_consumer_t *c, rd_kafka_message_t **rkms,
                         vox_batch_msg_t *msgs, size_t n,

@@ -1,6 +1,7 @@
 /* vox_consumer_message: handler mode. One message: parse the CloudEvents
  * envelope, find its handler, claim the id in the inbox and run the
  * handler in one transaction; retry, wait or dead-letter from the error. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,8 @@ void vox_message_envelope(const json_t *ev, vox_message_t *msg)
 /* Runs the handler until it commits, is skipped as a duplicate, or must be
  * dead-lettered. Returns 0 when the message is finished (offset may be
  * stored), non-zero when the consumer is stopping with it unfinished. */
-static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+static int run_handler(vox_consumer_t *c, vox_pg_t *pg,
+                       const rd_kafka_message_t *rkm,
                        const vox_handler_t *handler, const vox_message_t *msg,
                        volatile sig_atomic_t *running)
 {
@@ -85,7 +87,7 @@ static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	for (;;) {
 		vox_error_clear(&err);
 		tx.duplicate = false;
-		if (vox_pg_transaction(c->pg, handle_in_tx, &tx, &err) == 0) {
+		if (vox_pg_transaction(pg, handle_in_tx, &tx, &err) == 0) {
 			if (c->processed)
 				vox_counter_inc(c->processed);
 			return 0;
@@ -119,12 +121,20 @@ static int run_handler(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 		}
 		snprintf(reason, sizeof(reason), "%s: %s",
 		         vox_err_code_name(err.code), err.message);
-		return vox_dlq_send(c, rkm, reason, attempt + 1, running);
+		return vox_dlq_send_on(c, pg, rkm, reason, attempt + 1,
+		                       running);
 	}
 }
 
 int vox_consumer_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                          volatile sig_atomic_t *running)
+{
+	return vox_consumer_message_on(c, c->pg, rkm, running);
+}
+
+int vox_consumer_message_on(vox_consumer_t *c, vox_pg_t *pg,
+                            const rd_kafka_message_t *rkm,
+                            volatile sig_atomic_t *running)
 {
 	const vox_handler_t *handler;
 	char reason[400], *key = NULL;
@@ -136,20 +146,20 @@ int vox_consumer_message(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 	if (vox_event_parse(rkm->payload, rkm->len, &ev, &err) != 0) {
 		snprintf(reason, sizeof(reason), "invalid envelope: %s",
 		         err.message);
-		rc = vox_dlq_send(c, rkm, reason, 1, running);
+		rc = vox_dlq_send_on(c, pg, rkm, reason, 1, running);
 		goto out;
 	}
 	handler = find_handler(c, vox_json_str(ev, "type"));
 	if (handler == NULL) {
 		snprintf(reason, sizeof(reason), "no handler for type %s",
 		         vox_json_str(ev, "type"));
-		rc = vox_dlq_send(c, rkm, reason, 1, running);
+		rc = vox_dlq_send_on(c, pg, rkm, reason, 1, running);
 		goto out;
 	}
 	if (rkm->key != NULL)
 		key = strndup(rkm->key, rkm->key_len);
 	message_view(c, rkm, ev, key, &msg);
-	rc = run_handler(c, rkm, handler, &msg, running);
+	rc = run_handler(c, pg, rkm, handler, &msg, running);
 out:
 	free(key);
 	json_decref(ev);
@@ -273,6 +283,126 @@ static int run_singly(vox_consumer_t *c, rd_kafka_message_t **rkms, size_t n,
 	return 0;
 }
 
+/* Lanes: the messages of rkms[0..n) on c->nlanes threads at once, lane
+ * hash(key) % nlanes (the partition when there is no key), each lane in
+ * poll order on its own connection. Then offsets are stored per
+ * partition up to the first message not finished (a lane that stopped
+ * leaves the rest of its messages to be consumed again). */
+struct lane {
+	vox_consumer_t *c;
+	vox_pg_t *pg;
+	rd_kafka_message_t **rkms;
+	const unsigned char *lane_of;
+	bool *done;
+	size_t n;
+	unsigned char id;
+	volatile sig_atomic_t *running;
+	pthread_t thread;
+	bool started;
+};
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->lane_of[i] != l->id)
+			continue;
+		if (!*l->running ||
+		    vox_consumer_message_on(l->c, l->pg, l->rkms[i],
+		                            l->running) != 0)
+			break; /* stopping: the rest comes again */
+		l->done[i] = true;
+	}
+	return NULL;
+}
+
+static unsigned char lane_of(const rd_kafka_message_t *rkm, int nlanes)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	const unsigned char *k = rkm->key;
+
+	if (k == NULL || rkm->key_len == 0)
+		return (unsigned char)((uint32_t)rkm->partition %
+		                       (uint32_t)nlanes);
+	for (size_t i = 0; i < rkm->key_len; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return (unsigned char)(h % (uint32_t)nlanes);
+}
+
+/* Stores the offsets of the finished messages that no unfinished one of
+ * their partition precedes; 0 when all were finished. */
+static int lanes_store(vox_consumer_t *c, rd_kafka_message_t **rkms,
+                       const bool *done, size_t n)
+{
+	size_t nblocked = 0;
+	const rd_kafka_message_t **blocked = calloc(n, sizeof(*blocked));
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool held = false;
+
+		for (size_t b = 0; blocked != NULL && b < nblocked && !held;
+		     b++)
+			held = blocked[b]->rkt == rkms[i]->rkt &&
+			       blocked[b]->partition == rkms[i]->partition;
+		if (done[i] && !held && blocked != NULL) {
+			vox_consumer_store_offset(c, rkms[i]);
+			continue;
+		}
+		rc = VOX_CONSUMER_STOPPED;
+		if (!held && blocked != NULL)
+			blocked[nblocked++] = rkms[i];
+	}
+	free(blocked);
+	return rc;
+}
+
+static int run_lanes(vox_consumer_t *c, rd_kafka_message_t **rkms, size_t n,
+                     volatile sig_atomic_t *running)
+{
+	struct lane lanes[VOX_CONSUMER_MAX_LANES];
+	unsigned char *which = calloc(n, 1);
+	bool *done = calloc(n, sizeof(*done));
+	int rc;
+
+	if (which == NULL || done == NULL) {
+		free(which);
+		free(done);
+		return run_singly(c, rkms, n, running);
+	}
+	for (size_t i = 0; i < n; i++)
+		which[i] = lane_of(rkms[i], c->nlanes);
+	for (int l = 0; l < c->nlanes; l++) {
+		memset(&lanes[l], 0, sizeof(lanes[l]));
+		lanes[l].c = c;
+		lanes[l].pg = c->lane_pgs[l];
+		lanes[l].rkms = rkms;
+		lanes[l].lane_of = which;
+		lanes[l].done = done;
+		lanes[l].n = n;
+		lanes[l].id = (unsigned char)l;
+		lanes[l].running = running;
+		/* lane 0 runs on this thread; a lane whose thread cannot
+		 * start runs here too, after it */
+		if (l > 0 && memchr(which, l, n) != NULL)
+			lanes[l].started =
+			        pthread_create(&lanes[l].thread, NULL,
+			                       lane_main, &lanes[l]) == 0;
+	}
+	lane_main(&lanes[0]);
+	for (int l = 1; l < c->nlanes; l++) {
+		if (lanes[l].started)
+			pthread_join(lanes[l].thread, NULL);
+		else if (memchr(which, l, n) != NULL)
+			lane_main(&lanes[l]);
+	}
+	rc = lanes_store(c, rkms, done, n);
+	free(which);
+	free(done);
+	return rc;
+}
+
 /* A run of one set-based handler: one transaction, or (when it fails) in
  * halves down to the single-message way. */
 static int run_group(vox_consumer_t *c, rd_kafka_message_t **rkms,
@@ -359,6 +489,8 @@ int vox_consumer_messages(vox_consumer_t *c, rd_kafka_message_t **rkms,
 			;
 		if (!*running)
 			rc = VOX_CONSUMER_STOPPED; /* the rest comes again */
+		else if (bh[i] == NULL && c->nlanes > 1 && j - i > 1)
+			rc = run_lanes(c, rkms + i, j - i, running);
 		else if (bh[i] == NULL)
 			rc = run_singly(c, rkms + i, j - i, running);
 		else

@@ -94,23 +94,30 @@ static int dlq_send_to(vox_consumer_t *c, const rd_kafka_message_t *rkm,
 /* The operation a dead-lettered command names fails with the reason
  * (vox_op_dead_lettered); a failure to say so is logged, and the dead
  * letter goes on. */
-static void dlq_fail_operation(vox_consumer_t *c, const rd_kafka_message_t *rkm,
+static void dlq_fail_operation(vox_pg_t *pg, const rd_kafka_message_t *rkm,
                                const char *reason)
 {
 	vox_error_t err;
 
-	if (c->pg != NULL && vox_op_dead_lettered(c->pg, rkm->payload, rkm->len,
-	                                          reason, &err) != 0)
+	if (pg != NULL &&
+	    vox_op_dead_lettered(pg, rkm->payload, rkm->len, reason, &err) != 0)
 		vox_log(VOX_LOG_WARN, "dead letter's operation not failed",
 		        "error", err.message, NULL);
+}
+
+int vox_dlq_send_on(vox_consumer_t *c, vox_pg_t *pg,
+                    const rd_kafka_message_t *rkm, const char *reason,
+                    int attempts, volatile sig_atomic_t *running)
+{
+	dlq_fail_operation(pg, rkm, reason);
+	return dlq_send_to(c, rkm, reason, attempts, running, NULL);
 }
 
 int vox_dlq_send(vox_consumer_t *c, const rd_kafka_message_t *rkm,
                  const char *reason, int attempts,
                  volatile sig_atomic_t *running)
 {
-	dlq_fail_operation(c, rkm, reason);
-	return dlq_send_to(c, rkm, reason, attempts, running, NULL);
+	return vox_dlq_send_on(c, c->pg, rkm, reason, attempts, running);
 }
 /* Dead-letters the marked messages of a batch: all queued at once, then
  * waited for; any the broker did not take is sent again, waiting, until it
@@ -127,7 +134,7 @@ int vox_dlq_send_marked(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	for (size_t i = 0; i < n; i++)
 		if (msgs[i].dlq_reason[0] != '\0') {
 			marked++;
-			dlq_fail_operation(c, rkms[i], msgs[i].dlq_reason);
+			dlq_fail_operation(c->pg, rkms[i], msgs[i].dlq_reason);
 		}
 	if (marked == 0)
 		return 0;

@@ -22,6 +22,7 @@ struct worker_cfg {
 	long metrics_port, max_attempts, session_timeout_ms, backoff_ms;
 	long batch_max;
 	long batch_wait_ms;
+	long lanes;
 	bool relay;
 };
 
@@ -123,6 +124,7 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	vox_relay_t *relay = NULL;
 	struct ticker *ticker = NULL;
 	vox_pg_t *pg = NULL, *prepare_pg = NULL;
+	vox_pg_t *lane_pgs[VOX_CONSUMER_MAX_LANES] = {0};
 	vox_error_t err;
 	int rc = 1;
 
@@ -175,6 +177,13 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 		cconf.batch_release = def->batch_release;
 		cconf.prepare_pg = prepare_pg;
 	}
+	if (def->batch_fn == NULL && cfg->lanes > 1) {
+		cconf.lanes = (int)cfg->lanes;
+		for (int i = 1; i < cconf.lanes; i++)
+			lane_pgs[i] = vox_pg_new(cfg->pg_url);
+		lane_pgs[0] = pg;
+		cconf.lane_pgs = lane_pgs;
+	}
 	consumer = vox_consumer_new(&cconf, pg, producer, &err);
 	if (consumer == NULL) {
 		vox_log(VOX_LOG_ERROR, "kafka consumer", "error", err.message,
@@ -189,6 +198,8 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 out:
 	vox_consumer_destroy(consumer);
 	vox_pg_destroy(prepare_pg);
+	for (int i = 1; i < VOX_CONSUMER_MAX_LANES; i++)
+		vox_pg_destroy(lane_pgs[i]);
 	vox_relay_stop(relay); /* relays what is committed, then stops */
 	vox_producer_destroy(producer, 10000);
 	vox_pg_destroy(pg);
@@ -202,7 +213,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	        {"GET", "/metrics", vox_worker_metrics_reply, NULL, NULL},
 	        {"GET", "/healthz", vox_worker_healthz_reply, NULL, NULL},
 	};
-	char group[96], port[16], batch[16], batch_wait[16];
+	char group[96], port[16], batch[16], batch_wait[16], lanes[16];
 	struct worker_cfg cfg = {0};
 	vox_http_conf_t hconf = {0};
 	vox_metrics_t *metrics;
@@ -220,6 +231,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         def->batch_wait_ms > 0  ? def->batch_wait_ms
 	         : def->batch_fn != NULL ? 20
 	                                 : 1);
+	snprintf(lanes, sizeof(lanes), "%d", def->lanes > 0 ? def->lanes : 1);
 	const vox_cfg_opt_t opts[] = {
 	        {"VOX_PG_URL", VOX_CFG_STRING,
 	         "postgresql://vox@127.0.0.1:25432/voxlink", 1, 4096,
@@ -252,6 +264,13 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "(handler mode 1; metering 20; invoicing 200: a batch of "
 	         "generate commands costs a scan of the period's usage)",
 	         &cfg.batch_wait_ms},
+	        {"VOX_WORKER_LANES", VOX_CFG_INT, lanes, 1,
+	         VOX_CONSUMER_MAX_LANES,
+	         "handler mode: messages of a polled batch run on this many "
+	         "lanes at once, each with its own PostgreSQL connection; one "
+	         "message key always on one lane, so per-key order holds "
+	         "(provisioning 4: orders of different numbers in parallel)",
+	         &cfg.lanes},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
 	         300000, "consumer group session timeout",
 	         &cfg.session_timeout_ms},

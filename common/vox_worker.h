@@ -23,6 +23,11 @@ typedef struct vox_worker_def {
 	 * runs of their messages in one transaction (vox_consumer.h). */
 	const vox_batch_handler_t *batch_handlers;
 	size_t nbatch_handlers;
+	/* Default of VOX_WORKER_LANES (0: 1): handler mode runs the messages
+	 * of a polled batch that have no set-based form on this many lanes at
+	 * once, each with its own PostgreSQL connection, a message key always
+	 * on the same lane (the handlers must be thread-safe). */
+	int lanes;
 	/* Set instead of handlers: batch mode (vox_consumer.h), batches of up
 	 * to VOX_WORKER_BATCH_MAX messages. */
 	vox_batch_fn batch_fn;

@@ -630,3 +630,91 @@ Test(config, routing_changes_during_a_carrier_outage_reach_it_latest_first)
 	cr_expect_str_eq(vox_json_str(r, "carrier_status"), "synced");
 	json_decref(r);
 }
+
+/* The provisioning worker runs commands of different keys on lanes at
+ * once (VOX_WORKER_LANES, 4): preference updates are keyed by account, so
+ * each account's updates must still apply in the order they were
+ * accepted, while several accounts' run side by side. 6 accounts x 15
+ * updates, sent interleaved while the worker is paused: every update
+ * completes once,
+ * each account's operations complete in acceptance order, and each ends
+ * with its last update's preferences. */
+#define LANE_ACCOUNTS 6
+#define LANE_UPDATES  15
+
+static bool lane_ops_done(void *arg)
+{
+	vox_pg_t *pg = arg;
+
+	return t_pg_count(pg,
+	                  "SELECT count(*) FROM operations WHERE kind = "
+	                  "'notification_preferences.update' AND status = "
+	                  "'completed' AND account_id = ANY(string_to_array($1, "
+	                  "',')::uuid[])",
+	                  t_env("VOX_TEST_LANE_ACCOUNTS")) ==
+	       LANE_ACCOUNTS * LANE_UPDATES;
+}
+
+Test(config, preference_updates_of_one_account_apply_in_order_across_lanes)
+{
+	static const char *const bodies[] = {
+	        "{\"preferences\":{\"number.activated\":[\"email\"]}}",
+	        "{\"preferences\":{\"number.activated\":[\"webhook\","
+	        "\"email\"]}}",
+	};
+	char accounts[LANE_ACCOUNTS][40], keys[LANE_ACCOUNTS][64];
+	char list[LANE_ACCOUNTS * 40 + 8] = "", auth[LANE_ACCOUNTS][600];
+	vox_pg_t *pg = t_pg();
+	long long out_of_order, last_wrong;
+
+	for (int a = 0; a < LANE_ACCOUNTS; a++) {
+		t_account("owner", accounts[a], keys[a]);
+		snprintf(auth[a], sizeof(auth[a]), "Authorization: Bearer %s",
+		         keys[a]);
+		strcat(list, a ? "," : "");
+		strcat(list, accounts[a]);
+	}
+	setenv("VOX_TEST_LANE_ACCOUNTS", list, 1);
+	/* the worker paused while they are sent: it then polls them as one
+	 * backlog and its lanes run them at once (a second is well inside its
+	 * group session) */
+	cr_assert_eq(kill(worker, SIGSTOP), 0);
+	for (int u = 0; u < LANE_UPDATES; u++)
+		for (int a = 0; a < LANE_ACCOUNTS; a++) {
+			const char *h[] = {auth[a],
+			                   "Content-Type: application/json",
+			                   NULL};
+
+			cr_assert_eq(t_http_h("PUT", port,
+			                      "/v1/notification-preferences",
+			                      bodies[u % 2], h, NULL, NULL),
+			             202);
+		}
+	cr_assert_eq(kill(worker, SIGCONT), 0);
+	cr_assert(t_wait_for(lane_ops_done, pg, 60000),
+	          "not every update completed");
+	/* in acceptance (created_at, id: UUIDv7) order, completion times
+	 * never go back within an account */
+	out_of_order = t_pg_count(
+	        pg,
+	        "SELECT count(*) FROM (SELECT completed_at < lag(completed_at) "
+	        "OVER (PARTITION BY account_id ORDER BY created_at, id) AS "
+	        "back FROM operations WHERE kind = "
+	        "'notification_preferences.update' AND account_id = "
+	        "ANY(string_to_array($1, ',')::uuid[])) o WHERE back",
+	        list);
+	cr_assert_eq(out_of_order, 0, "%lld updates applied out of order",
+	             out_of_order);
+	/* the last update (u = 14: bodies[0]) is what each account has */
+	last_wrong = t_pg_count(
+	        pg,
+	        "SELECT count(*) FROM unnest(string_to_array($1, ',')::uuid[]) "
+	        "a WHERE (SELECT channels FROM notification_preferences p "
+	        "WHERE p.account_id = a AND p.user_id IS NULL AND "
+	        "p.event_type = 'number.activated') IS DISTINCT FROM "
+	        "ARRAY['email']",
+	        list);
+	cr_assert_eq(last_wrong, 0, "%lld accounts without their last update",
+	             last_wrong);
+	vox_pg_destroy(pg);
+}

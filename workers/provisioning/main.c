@@ -101,6 +101,10 @@ int main(int argc, char **argv)
 	        .nbatch_handlers =
 	                sizeof(batch_handlers) / sizeof(batch_handlers[0]),
 	        .ctx = &prov,
+	        /* orders of different numbers call the carrier at once (the
+	         * handlers share only the carrier adapter, which is
+	         * thread-safe); one number's commands stay on one lane */
+	        .lanes = 4,
 	        .tick = prov_tick,
 	        .tick_ms = 1000,
 	        .setup = prov_setup,
