@@ -646,12 +646,13 @@ static bool lane_ops_done(void *arg)
 {
 	vox_pg_t *pg = arg;
 
-	return t_pg_count(pg,
-	                  "SELECT count(*) FROM operations WHERE kind = "
-	                  "'notification_preferences.update' AND status = "
-	                  "'completed' AND account_id = ANY(string_to_array($1, "
-	                  "',')::uuid[])",
-	                  t_env("VOX_TEST_LANE_ACCOUNTS")) ==
+	return t_pg_count(
+	               pg,
+	               "SELECT count(*) FROM operations WHERE kind = "
+	               "'notification_preferences.update' AND status = "
+	               "'completed' AND account_id = ANY(string_to_array($1, "
+	               "',')::uuid[])",
+	               t_env("VOX_TEST_LANE_ACCOUNTS")) ==
 	       LANE_ACCOUNTS * LANE_UPDATES;
 }
 
