@@ -39,8 +39,8 @@ struct ingress_cfg {
 	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
 	long jwt_leeway_s, rate_read, rate_command, rate_search;
 	long max_wait_s;
-	long rate_route; /* POST /v1/carrier/calls/route, per carrier key */
-	long rate_lease; /* most tokens leased from Redis at once */
+	long rate_route;  /* POST /v1/carrier/calls/route, per carrier key */
+	long rate_lease;  /* most tokens leased from Redis at once */
 	long conn_memory; /* per connection, for libmicrohttpd */
 	long test_clock_skew_s; /* tests only: moves idempotency's "now" */
 	const char *encryption_key, *encryption_old_keys;
