@@ -269,7 +269,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "handler mode: messages of a polled batch run on this many "
 	         "lanes at once, each with its own PostgreSQL connection; one "
 	         "message key always on one lane, so per-key order holds "
-	         "(provisioning 4: orders of different numbers in parallel)",
+	         "(e.g. provisioning: different numbers' orders at once)",
 	         &cfg.lanes},
 	        {"VOX_KAFKA_SESSION_TIMEOUT_MS", VOX_CFG_INT, "10000", 6000,
 	         300000, "consumer group session timeout",

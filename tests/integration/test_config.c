@@ -35,10 +35,13 @@ static void start(void)
 	                            "VOX_RATE_READ=1000",
 	                            "VOX_RATE_SEARCH=1000", NULL};
 	/* the carrier sync retries within a second (the outage test) */
+	/* 4 lanes: preference_updates_..._across_lanes checks their order */
 	const char *const wenv[] = {"VOX_WORKER_METRICS_PORT=0",
+	                            "VOX_WORKER_LANES=4",
 	                            "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
 	                            "VOX_CARRIER_SYNC_BACKOFF_MS=100",
-	                            "VOX_CARRIER_SYNC_MAX_MS=1000", NULL};
+	                            "VOX_CARRIER_SYNC_MAX_MS=1000",
+	                            NULL};
 	ingress = t_spawn("ingress", "config-ingress.log", ienv);
 	worker = t_spawn("provisioning", "config-worker.log", wenv);
 	cr_assert(t_wait_for(ingress_up, NULL, 20000), "ingress not up");
@@ -631,10 +634,10 @@ Test(config, routing_changes_during_a_carrier_outage_reach_it_latest_first)
 	json_decref(r);
 }
 
-/* The provisioning worker runs commands of different keys on lanes at
- * once (VOX_WORKER_LANES, 4): preference updates are keyed by account, so
- * each account's updates must still apply in the order they were
- * accepted, while several accounts' run side by side. 6 accounts x 15
+/* With VOX_WORKER_LANES=4 (set for this suite) the provisioning worker
+ * runs commands of different keys on lanes at once: preference updates are
+ * keyed by account, so each account's updates must still apply in the order
+ * they were accepted, while several accounts' run side by side. 6 accounts x 15
  * updates, sent interleaved while the worker is paused: every update
  * completes once,
  * each account's operations complete in acceptance order, and each ends

@@ -101,10 +101,10 @@ int main(int argc, char **argv)
 	        .nbatch_handlers =
 	                sizeof(batch_handlers) / sizeof(batch_handlers[0]),
 	        .ctx = &prov,
-	        /* orders of different numbers call the carrier at once (the
-	         * handlers share only the carrier adapter, which is
-	         * thread-safe); one number's commands stay on one lane */
-	        .lanes = 4,
+	        /* VOX_WORKER_LANES may run different numbers' commands at
+	         * once (the handlers share only the carrier adapter, which is
+	         * thread-safe); 1 by default: 4 lanes measured slower for 20
+	         * parallel order flows on 2 cores (bench/RESULTS.md) */
 	        .tick = prov_tick,
 	        .tick_ms = 1000,
 	        .setup = prov_setup,
