@@ -44,17 +44,33 @@ static void put32(vox_copybuf_t *b, int32_t v)
 	put(b, &x, 4);
 }
 
-void vox_copy_begin(vox_copybuf_t *b, size_t size_hint)
+static void copy_init(vox_copybuf_t *b, size_t size_hint)
 {
-	static const char sig[11] = "PGCOPY\n\377\r\n";
-
 	memset(b, 0, sizeof(*b));
 	b->data = malloc(size_hint > 64 ? size_hint : 64);
 	b->cap = b->data ? (size_hint > 64 ? size_hint : 64) : 0;
 	b->failed = b->data == NULL;
+}
+
+void vox_copy_begin(vox_copybuf_t *b, size_t size_hint)
+{
+	static const char sig[11] = "PGCOPY\n\377\r\n";
+
+	copy_init(b, size_hint);
 	put(b, sig, sizeof(sig));
 	put32(b, 0); /* flags */
 	put32(b, 0); /* header extension length */
+}
+
+void vox_copy_array_begin(vox_copybuf_t *b, uint32_t elem_oid, int32_t n,
+                          int has_nulls, size_t size_hint)
+{
+	copy_init(b, size_hint);
+	put32(b, 1);                 /* dimensions */
+	put32(b, has_nulls ? 1 : 0); /* flags */
+	put32(b, (int32_t)elem_oid);
+	put32(b, n); /* elements of the dimension */
+	put32(b, 1); /* its lower bound */
 }
 
 void vox_copy_row(vox_copybuf_t *b, int ncols)

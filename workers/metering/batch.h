@@ -18,8 +18,8 @@
 #include <stddef.h>
 
 #include "metering.h"
-#include "vox_buf.h"
 #include "vox_cdr.h"
+#include "vox_copy.h"
 #include "vox_event.h"
 #include "vox_uuid.h"
 
@@ -63,8 +63,8 @@ struct batch {
 	struct number *nums; /* open addressing, nums_cap a power of 2 */
 	size_t nums_cap;
 	size_t good; /* records priced */
-	vox_buf_t
-	        cols[METER_COLS]; /* their columns as binary arrays (store.c) */
+	/* their columns as binary arrays (store.c) */
+	vox_copybuf_t cols[METER_COLS];
 };
 
 /* pricing.c */

@@ -10,25 +10,18 @@
  * were COPYed into a temporary table first: one statement and one table
  * more per batch.
  */
-#include <arpa/inet.h>
-#include <endian.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 
-/* 2000-01-01T00:00:00Z, PostgreSQL's timestamp epoch, in Unix seconds */
-#define PG_EPOCH_UNIX 946684800LL
 /* element types of the arrays (pg_type.oid) */
 #define OID_INT8        20
 #define OID_INT4        23
 #define OID_TEXT        25
 #define OID_TIMESTAMPTZ 1184
 #define OID_UUID        2950
-/* a column's array is at most this big (10,000 records of the longest
- * fields make about 1.3 MB in the largest) */
-#define COL_MAX (64u << 20)
 
 /* The columns, in the order of the statement's unnest. */
 enum {
@@ -64,106 +57,53 @@ static const unsigned col_oid[C_COUNT] = {
         OID_INT4, OID_INT4, OID_UUID, OID_INT8, OID_INT8,        OID_INT8,
         OID_TEXT, OID_INT8, OID_INT4};
 
-static void put32(vox_buf_t *c, int32_t v)
-{
-	uint32_t x = htonl((uint32_t)v);
-
-	vox_buf_add(c, &x, 4);
-}
-
-static void put_int8(vox_buf_t *c, int64_t v)
-{
-	uint64_t x = htobe64((uint64_t)v);
-
-	put32(c, 8);
-	vox_buf_add(c, &x, 8);
-}
-
-static void put_int4(vox_buf_t *c, int32_t v)
-{
-	put32(c, 4);
-	put32(c, v);
-}
-
-static void put_text(vox_buf_t *c, const char *s)
-{
-	size_t n = strlen(s);
-
-	put32(c, (int32_t)n);
-	vox_buf_add(c, s, n);
-}
-
-/* A malformed uuid (none: they are ours or the database's) fails the
- * buffer. */
-static void put_uuid(vox_buf_t *c, const char *uuid)
-{
-	unsigned char raw[16];
-
-	if (!vox_uuid_bytes(uuid, raw)) {
-		/* an append beyond the cap makes the error stick */
-		vox_buf_add(c, NULL, COL_MAX + 1);
-		return;
-	}
-	put32(c, 16);
-	vox_buf_add(c, raw, 16);
-}
-
 void meter_rows_free(struct batch *b)
 {
 	for (int k = 0; k < C_COUNT; k++)
-		vox_buf_free(&b->cols[k]);
+		vox_copy_free(&b->cols[k]);
 }
 
 int meter_rows_build(struct batch *b)
 {
-	for (int k = 0; k < C_COUNT; k++) {
-		vox_buf_t *c = &b->cols[k];
-
-		vox_buf_init(c, COL_MAX);
-		vox_buf_reserve(c, 20 + b->good * 24);
-		/* the array header: one dimension, b->good elements from 1 */
-		put32(c, 1);
-		put32(c, k == C_RERATE_OF); /* may hold NULLs */
-		put32(c, (int32_t)col_oid[k]);
-		put32(c, (int32_t)b->good);
-		put32(c, 1);
-	}
+	/* binary array parameters: their fields are binary COPY fields */
+	for (int k = 0; k < C_COUNT; k++)
+		vox_copy_array_begin(&b->cols[k], col_oid[k], (int32_t)b->good,
+		                     k == C_RERATE_OF, 20 + b->good * 24);
 	for (size_t i = 0; i < b->nrecs; i++) {
 		const struct rec *r = &b->recs[i];
-		vox_buf_t *c = b->cols;
+		vox_copybuf_t *c = b->cols;
 
 		if (r->reason_code != NULL)
 			continue;
-		put_uuid(&c[C_ID], r->usage_id);
-		put_uuid(&c[C_ACCOUNT], r->num->account_id);
-		put_uuid(&c[C_NUMBER], r->num->id);
-		put_text(&c[C_E164], r->cdr.number);
-		put_text(&c[C_TYPE], vox_cdr_type_name(r->cdr.type));
-		put_text(&c[C_DIRECTION], vox_cdr_is_inbound(r->cdr.type)
-		                                  ? "inbound"
-		                                  : "outbound");
-		put_text(&c[C_CARRIER], r->carrier);
-		put_text(&c[C_CDR_ID], r->cdr.id);
-		put_text(&c[C_FROM], r->cdr.from);
-		put_text(&c[C_TO], r->cdr.to);
-		put_int8(&c[C_STARTED],
-		         r->cdr.started_us - PG_EPOCH_UNIX * 1000000);
-		put_int4(&c[C_DURATION], r->cdr.duration_s);
-		put_int4(&c[C_BILLABLE], r->charge.billable_s);
-		put_int4(&c[C_UNITS], r->charge.units);
-		put_uuid(&c[C_CARD], r->card_id);
-		put_int8(&c[C_RATE], r->rate_id);
-		put_int8(&c[C_RATE_MICROS], r->charge.rate_micros);
-		put_int8(&c[C_COST], r->charge.cost_micros);
-		put_text(&c[C_CURRENCY], r->currency);
+		vox_copy_uuid(&c[C_ID], r->usage_id);
+		vox_copy_uuid(&c[C_ACCOUNT], r->num->account_id);
+		vox_copy_uuid(&c[C_NUMBER], r->num->id);
+		vox_copy_text(&c[C_E164], r->cdr.number);
+		vox_copy_text(&c[C_TYPE], vox_cdr_type_name(r->cdr.type));
+		vox_copy_text(&c[C_DIRECTION], vox_cdr_is_inbound(r->cdr.type)
+		                                       ? "inbound"
+		                                       : "outbound");
+		vox_copy_text(&c[C_CARRIER], r->carrier);
+		vox_copy_text(&c[C_CDR_ID], r->cdr.id);
+		vox_copy_text(&c[C_FROM], r->cdr.from);
+		vox_copy_text(&c[C_TO], r->cdr.to);
+		vox_copy_timestamptz(&c[C_STARTED], r->cdr.started_us);
+		vox_copy_int4(&c[C_DURATION], r->cdr.duration_s);
+		vox_copy_int4(&c[C_BILLABLE], r->charge.billable_s);
+		vox_copy_int4(&c[C_UNITS], r->charge.units);
+		vox_copy_uuid(&c[C_CARD], r->card_id);
+		vox_copy_int8(&c[C_RATE], r->rate_id);
+		vox_copy_int8(&c[C_RATE_MICROS], r->charge.rate_micros);
+		vox_copy_int8(&c[C_COST], r->charge.cost_micros);
+		vox_copy_text(&c[C_CURRENCY], r->currency);
 		if (r->rerate_of > 0)
-			put_int8(&c[C_RERATE_OF], r->rerate_of);
+			vox_copy_int8(&c[C_RERATE_OF], r->rerate_of);
 		else
-			put32(&c[C_RERATE_OF], -1); /* NULL */
-		put_int4(&c[C_IDX], (int32_t)i);
+			vox_copy_null(&c[C_RERATE_OF]);
+		vox_copy_int4(&c[C_IDX], (int32_t)i);
 	}
 	for (int k = 0; k < C_COUNT; k++)
-		if (vox_buf_error(&b->cols[k]) != 0)
+		if (b->cols[k].failed)
 			return VOX_ERR_NOMEM;
 	return 0;
 }
@@ -246,7 +186,7 @@ int meter_insert(struct batch *b, vox_pg_t *pg, PGresult **dups,
 	}
 	for (int k = 0; k < C_COUNT; k++) {
 		values[k] = b->cols[k].data;
-		lengths[k] = (int)vox_buf_len(&b->cols[k]);
+		lengths[k] = (int)b->cols[k].len;
 		formats[k] = 1;
 	}
 	res = PQexecPrepared(conn, "meter_insert_rows", C_COUNT, values,
