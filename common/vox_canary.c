@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "vox_event.h"
 #include "vox_json.h"
@@ -125,14 +124,10 @@ int vox_canary_handle_batch(vox_pg_t *pg, const vox_message_t *msgs, size_t n,
 	json_decref(rows);
 	if (text == NULL)
 		return vox_error_set(err, VOX_ERR_NOMEM, true, "oom");
-	/* the scope of the events' sequence, as vox_event_outbox_add */
 	params[0] = text;
 	params[1] = kind->topic;
 	params[2] = kind->domain_topic;
-	params[3] = kind->domain_topic ? kind->domain_topic
-	                               : (strcmp(kind->topic, "vox.events") == 0
-	                                          ? kind->topic
-	                                          : NULL);
+	params[3] = vox_event_seq_scope(kind);
 	/* vox_op_finish and vox_event_outbox_add, set-based; the outbox rows
 	 * in message order (the relay publishes in id order) */
 	rc = vox_pg_execp(

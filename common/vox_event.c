@@ -325,18 +325,18 @@ int vox_event_emit(vox_pg_t *pg, const char *type, const char *key,
 	return rc;
 }
 
+const char *vox_event_seq_scope(const vox_event_kind_t *kind)
+{
+	if (kind->domain_topic != NULL)
+		return kind->domain_topic;
+	return strcmp(kind->topic, "vox.events") == 0 ? kind->topic : NULL;
+}
+
 int vox_event_outbox_add(vox_pg_t *pg, const vox_event_kind_t *kind,
                          const char *key, const char *text, vox_error_t *err)
 {
-	/* Events get a sequence in the scope of their domain topic (vox.events
-	 * for the few without one); commands none. */
-	const char *scope =
-	        kind->domain_topic
-	                ? kind->domain_topic
-	                : (strcmp(kind->topic, "vox.events") == 0 ? kind->topic
-	                                                          : NULL);
 	const char *params[] = {kind->topic, key, text, kind->domain_topic,
-	                        scope};
+	                        vox_event_seq_scope(kind)};
 	int rc;
 
 	rc = vox_pg_execp(

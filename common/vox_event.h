@@ -81,6 +81,9 @@ int vox_event_emit(vox_pg_t *pg, const char *type, const char *key,
 int vox_event_emit_buf(vox_pg_t *pg, const char *type, const char *key,
                        const vox_buf_t *b, vox_error_t *err);
 
+/* The scope an event of kind is numbered in by the relay (its domain
+ * topic; vox.events for the events without one), or NULL (commands). */
+const char *vox_event_seq_scope(const vox_event_kind_t *kind);
 /* Queues the event text of kind in the outbox, keyed by key: for its
  * topic and domain topic; an event on vox.events (not a command) gets a
  * per-(domain topic, key) `sequence` from the relay when published. */

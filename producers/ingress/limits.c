@@ -284,14 +284,20 @@ static void result_from_reply(struct limit_result *out, long burst,
 	            (double)r->element[3]->integer);
 }
 
-/* The lease slot of bucket; lease_lock held. */
-static struct lease *lease_slot(struct limiter *lim, const char *bucket)
+/* The slot of bucket in a table of LOCAL_SLOTS (djb2). */
+static size_t bucket_slot(const char *bucket)
 {
 	unsigned long h = 5381;
 
 	for (const char *c = bucket; *c; c++)
 		h = h * 33 + (unsigned char)*c;
-	return &lim->leases[h % LOCAL_SLOTS];
+	return h % LOCAL_SLOTS;
+}
+
+/* The lease slot of bucket; lease_lock held. */
+static struct lease *lease_slot(struct limiter *lim, const char *bucket)
+{
+	return &lim->leases[bucket_slot(bucket)];
 }
 
 /* Spends a leased token of bucket: true when there was one. */
@@ -382,15 +388,12 @@ static int check_redis(struct limiter *lim, const char *bucket, long interval,
 static void check_local(struct limiter *lim, const char *bucket, long interval,
                         long burst, struct limit_result *out)
 {
-	unsigned long h = 5381;
 	struct local_bucket *b;
 	double now, tat, tolerance = (double)interval * (double)(burst - 1);
 
-	for (const char *c = bucket; *c; c++)
-		h = h * 33 + (unsigned char)*c;
 	now = (double)vox_mono_us();
 	pthread_mutex_lock(&lim->local_lock);
-	b = &lim->local[h % LOCAL_SLOTS];
+	b = &lim->local[bucket_slot(bucket)];
 	if (strcmp(b->key, bucket) != 0) {
 		snprintf(b->key, sizeof(b->key), "%s", bucket);
 		b->tat_us = now;
