@@ -35,7 +35,8 @@
 #                               if given), from Kafka's own ConsumerGroupCommand
 #                               (a JVM start, ~2-3 s: call it once in a while, not
 #                               in a tight loop). Partitions without a committed
-#                               offset count their whole log. Prints an integer.
+#                               offset count their whole log. Prints an integer;
+#                               fails (prints nothing) if the group is not known.
 #   chaos_dlq_count TOPIC.dlq [REASON]   messages on a dead-letter topic (whose
 #                               vox-dlq-reason is REASON if given).
 #   chaos_now                   seconds since the epoch with 3 decimals.
@@ -175,13 +176,13 @@ chaos_lag() { # GROUP [TOPIC]
 		org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
 		--bootstrap-server "$VOX_KAFKA_BROKERS" --describe --group "$1" 2>/dev/null |
 		awk -v topic="${2:-}" '
-			$1 == "GROUP" { for (i = 1; i <= NF; i++) col[$i] = i; next }
-			col["LAG"] && NF >= col["LAG"] && (topic == "" || $col["TOPIC"] == topic) {
+			$1 == "GROUP" { for (i = 1; i <= NF; i++) col[$i] = i; seen = 1; next }
+			seen && NF >= col["LAG"] && (topic == "" || $col["TOPIC"] == topic) {
 				lag = $col["LAG"]
 				if (lag ~ /^[0-9]+$/) s += lag
 				else if ($col["LOG-END-OFFSET"] ~ /^[0-9]+$/) s += $col["LOG-END-OFFSET"]
 			}
-			END { print s + 0 }'
+			END { if (!seen) exit 1; print s + 0 }'
 }
 
 chaos_dlq_count() { # DLQ_TOPIC [REASON]
