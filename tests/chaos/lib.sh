@@ -172,7 +172,8 @@ chaos_kafka_libs() {
 chaos_lag() { # GROUP [TOPIC]
 	local libs
 	libs=$(chaos_kafka_libs) || return 1
-	java -Xmx128m -Dlog4j2.configurationFile="$VOX_ROOT/ops/kafka/log4j2.xml" -cp "$libs/*" \
+	java -Xmx128m -Dlog4j2.configurationFile="$VOX_ROOT/ops/kafka/log4j2.xml" \
+		-Dkafka.logs.dir="$VOX_CHAOS_LOGS" -cp "$libs/*" \
 		org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
 		--bootstrap-server "$VOX_KAFKA_BROKERS" --describe --group "$1" 2>/dev/null |
 		awk -v topic="${2:-}" '
