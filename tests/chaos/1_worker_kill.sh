@@ -35,11 +35,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/chaos/lib.sh
 source tests/chaos/lib.sh
+# shellcheck source=tests/chaos/metering.sh
+source tests/chaos/metering.sh
 chaos_init worker_kill
 
 N=${CHAOS_RECORDS:-1000000}
 KILLS=${CHAOS_KILLS:-20}
-NUMBERS=1000
 UNKNOWN=100
 LIMIT=${CHAOS_TIMEOUT:-600}
 RUN=$(date +%s)$((RANDOM % 1000))
@@ -48,105 +49,14 @@ WORK=$(mktemp -d)
 chaos_on_exit "rm -rf '$WORK'"
 
 # ---------------------------------------------------------------- set-up
-ACCOUNT=$("$VOX_BIN_DIR/voxctl" account create --name "chaos worker kill $RUN" --json |
-	sed -nE 's/.*"account_id": *"([^"]+)".*/\1/p')
-[ -n "$ACCOUNT" ] || fail "voxctl account create gave no account"
-CARD=$(chaos_sql "INSERT INTO rate_cards (name, currency, effective_from)
-	VALUES ('chaos $RUN', 'USD', '2020-01-01') RETURNING id")
-chaos_sql "INSERT INTO rates (rate_card_id, currency, event_type, prefix, per_minute_micros,
-		per_unit_micros, setup_micros, first_increment_s, next_increment_s) VALUES
-	('$CARD', 'USD', 'inbound_call',  '',   8333,  0,    0,   6,  6),
-	('$CARD', 'USD', 'outbound_call', '',   12345, 0,    7,   30, 6),
-	('$CARD', 'USD', 'outbound_call', '44', 20000, 0,    150, 1,  1),
-	('$CARD', 'USD', 'sms_received',  '',   0,     1000, 3,   60, 60),
-	('$CARD', 'USD', 'sms_sent',      '',   0,     4100, 0,   60, 60);
-	INSERT INTO account_rate_cards (account_id, rate_card_id, effective_from)
-	VALUES ('$ACCOUNT', '$CARD', '2020-01-01')" >/dev/null
-# Our numbers: +1628 and 7 digits, a block of 1,000 no other run holds.
-BASE=
-for _ in $(seq 20); do
-	b=$((1000000 + (RANDOM * 32768 + RANDOM) % 8990 * 1000))
-	if [ "$(chaos_sql "SELECT count(*) FROM numbers WHERE e164 BETWEEN '+1628$b' AND '+1628$((b + NUMBERS - 1))'")" = 0 ]; then
-		BASE=$b
-		break
-	fi
-done
-[ -n "$BASE" ] || fail "no free block of $NUMBERS numbers"
-chaos_sql "INSERT INTO numbers (e164, country, area_code, number_type, status, account_id, carrier)
-	SELECT '+1628' || g, 'US', '628', 'local', 'active', '$ACCOUNT', 'sandbox'
-	FROM generate_series($BASE, $BASE + $NUMBERS - 1) g" >/dev/null
-# Unknown numbers: 9999900.. (never in a block above), checked free.
-[ "$(chaos_sql "SELECT count(*) FROM numbers WHERE e164 BETWEEN '+16289999900' AND '+16289999999'")" = 0 ] ||
-	fail "the unknown numbers +16289999900.. are in use"
+meter_setup "worker kill $RUN"
+ACCOUNT=$METER_ACCOUNT
 
-# ---------------------------------------------------------------- the flood
-# One line per message: KEY|EVENT. Record i (0..N-1): type i%4, number
-# i%1000; calls last (i*7919)%3601 s (some 0: unanswered), messages 1+i%5
-# segments; outbound calls to GB (+44) when i%8 == 1, else to the US.
-# Every 100th record from i=5000 on also sends record i-5000 again.
-# Every N/UNKNOWN-th record (from 37 on) is followed by one for an unknown number.
-HOUR=$(date -u -d '-2 hours' +%Y-%m-%dT%H)
-flood() {
-	awk -v n="$N" -v base="$BASE" -v carrier="$CARRIER" -v hour="$HOUR" \
-		-v unknown="$UNKNOWN" -v out="$WORK/expected" '
-	function ceil_div(a, b) { return int((a + b - 1) / b) }
-	function billable(d, first, incr) { return d <= first ? first : first + ceil_div(d - first, incr) * incr }
-	function call_cost(d, pm, setup, first, incr) { return d == 0 ? 0 : setup + ceil_div(pm * billable(d, first, incr), 60) }
-	function emit(i, id, num, type, from, to, dur, seg,    t) {
-		t = sprintf("%s:%02d:%02d.%03dZ", hour, int(i / 60000) % 60, int(i / 1000) % 60, i % 1000)
-		printf "%s|{\"specversion\":\"1.0\",\"id\":\"019ab6c2-0000-7000-8000-%012d\",\"source\":\"/voxlink/carriers\",\"type\":\"vox.cdr.received\",\"time\":\"%s\",\"subject\":\"%s\",\"datacontenttype\":\"application/json\",\"accountid\":null,\"data\":{\"carrier\":\"%s\",\"id\":\"%s\",\"type\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"started_at\":\"%s\",\"received_via\":\"api\",\"duration_s\":%d,\"segments\":%d}}\n", num, msgs, t, num, carrier, id, type, from, to, t, dur, seg
-		msgs++
-	}
-	# record i: sets R_* and returns its expected cost
-	function record(i,    d, s) {
-		R_num = "+1628" (base + i % 1000)
-		R_type = i % 4; d = (i * 7919) % 3601; s = 1 + i % 5
-		if (R_type == 0) {
-			R_t = "inbound_call"; R_from = "+12125550100"; R_to = R_num; R_d = d; R_s = 0
-			return call_cost(d, 8333, 0, 6, 6)
-		}
-		if (R_type == 1) {
-			R_t = "outbound_call"; R_from = R_num; R_d = d; R_s = 0
-			if (i % 8 == 1) {
-				R_to = sprintf("+44207946%04d", i % 10000)
-				return call_cost(d, 20000, 150, 1, 1)
-			}
-			R_to = sprintf("+1212555%04d", i % 10000)
-			return call_cost(d, 12345, 7, 30, 6)
-		}
-		R_d = 0; R_s = s
-		if (R_type == 2) {
-			R_t = "sms_received"; R_from = "+12125550100"; R_to = R_num
-			return 3 + 1000 * s
-		}
-		R_t = "sms_sent"; R_from = R_num; R_to = sprintf("+1212555%04d", i % 10000)
-		return 4100 * s
-	}
-	BEGIN {
-		every = int(n / unknown); u = 0; resent = 0
-		for (i = 0; i < n; i++) {
-			sum += record(i)
-			emit(i, "c-" i, R_num, R_t, R_from, R_to, R_d, R_s)
-			if (i >= 5000 && i % 100 == 0) {
-				record(i - 5000)
-				emit(i, "c-" (i - 5000), R_num, R_t, R_from, R_to, R_d, R_s)
-				resent++
-			}
-			if (i % every == 37 && u < unknown) {
-				num = "+16289999" (900 + u)
-				emit(i, "u-" u, num, "inbound_call", "+12125550100", num, 60, 0)
-				u++
-			}
-		}
-		printf "%.0f %d %d %d\n", sum, msgs, resent, u > out
-	}'
-}
-
-note "$N records over $NUMBERS numbers, carrier $CARRIER, account $ACCOUNT"
+note "$N records over 1,000 numbers, carrier $CARRIER, account $ACCOUNT, rates: $METER_RATES"
 DLQ_T0=$(($(date +%s) * 1000))
 T0=$(chaos_now)
 # kcat: the same producer settings as ours (acks=all, idempotent).
-flood | kcat -P -b "$VOX_KAFKA_BROKERS" -t vox.cdr.raw -K '|' -z lz4 \
+meter_flood "$N" "$CARRIER" "$WORK/expected" 1 "$UNKNOWN" | kcat -P -b "$VOX_KAFKA_BROKERS" -t vox.cdr.raw -K '|' -z lz4 \
 	-X enable.idempotence=true -X linger.ms=20 -X queue.buffering.max.messages=500000 \
 	2>"$VOX_CHAOS_LOGS/$CHAOS_NAME-kcat.log" &
 PRODUCER=$!
@@ -154,7 +64,6 @@ PRODUCER=$!
 WORKER_ENV=(VOX_WORKER_INSTANCE_ID=chaos-metering VOX_WORKER_METRICS_PORT=0 VOX_LOG_LEVEL=warn)
 chaos_start metering "${WORKER_ENV[@]}" metering
 
-rated() { chaos_sql "SELECT coalesce(sum(records), 0) FROM usage_daily WHERE account_id = '$ACCOUNT'"; }
 deadline=$(($(date +%s) + LIMIT))
 kills=0
 step=$((N / (KILLS + 1)))
@@ -163,7 +72,7 @@ while [ "$kills" -lt "$KILLS" ]; do
 	jitter=$(((RANDOM * 32768 + RANDOM) % (2 * step / 3 + 1) - step / 3))
 	target=$((k * step + jitter))
 	while :; do
-		at=$(rated)
+		at=$(meter_rated)
 		[ "$at" -ge "$target" ] && break
 		[ "$(date +%s)" -lt "$deadline" ] || fail "only $at of $N rated after $LIMIT s (kill $k of $KILLS pending)"
 		if ! chaos_alive metering; then
@@ -174,15 +83,15 @@ while [ "$kills" -lt "$KILLS" ]; do
 	sleep "0.$((RANDOM % 500))"
 	chaos_kill metering || fail "the worker was not running at kill $k"
 	kills=$k
-	note "SIGKILL $k at $(rated) rated (target $target)"
+	note "SIGKILL $k at $(meter_rated) rated (target $target)"
 	sleep "0.$((RANDOM % 1000))"
 	chaos_start metering "${WORKER_ENV[@]}" metering
 done
 
 wait "$PRODUCER" || fail "kcat could not produce the flood (see $VOX_CHAOS_LOGS/$CHAOS_NAME-kcat.log)"
-read -r EXPECTED MESSAGES RESENT UNKNOWN_SENT <"$WORK/expected"
+read -r EXPECTED MESSAGES RESENT UNKNOWN_SENT _ <"$WORK/expected"
 exceptions() { chaos_sql "SELECT count(*) FROM usage_exceptions WHERE carrier = '$CARRIER'"; }
-all_done() { [ "$(rated)" -ge "$N" ] && [ "$(exceptions)" -ge "$UNKNOWN_SENT" ]; }
+all_done() { [ "$(meter_rated)" -ge "$N" ] && [ "$(exceptions)" -ge "$UNKNOWN_SENT" ]; }
 chaos_wait $((deadline - $(date +%s))) "every record rated" all_done ||
 	note "not all rated in $LIMIT s: the checks below say what is missing"
 T1=$(chaos_now)
