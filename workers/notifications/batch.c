@@ -47,7 +47,7 @@ static const vox_handler_t handlers[] = {
 };
 
 /* The handler of type, NULL for the types that are not ours (the rest of
- * vox.events). */
+ * vox.events, or a command nobody handles). */
 static vox_handler_fn handler_of(const char *type)
 {
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
@@ -76,6 +76,7 @@ int notify_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
 	for (size_t i = 0; i < n; i++) {
 		vox_batch_msg_t *m = &msgs[i];
 		vox_handler_fn fn;
+		const char *type;
 		vox_message_t msg;
 		vox_error_t perr;
 		json_t *ev = NULL;
@@ -87,8 +88,16 @@ int notify_batch(vox_pg_t *pg, vox_batch_msg_t *msgs, size_t n, void *prepared,
 			         "invalid envelope: %.200s", perr.message);
 			continue;
 		}
-		fn = handler_of(vox_json_str(ev, "type"));
+		type = vox_json_str(ev, "type");
+		fn = type != NULL ? handler_of(type) : NULL;
 		if (fn == NULL) {
+			/* the rest of vox.events is others' business; a command
+			 * nobody handles is dead-lettered (and its operation
+			 * failed), as in every other worker */
+			if (strncmp(m->topic, "vox.cmd.", 8) == 0)
+				snprintf(m->dlq_reason, sizeof(m->dlq_reason),
+				         "no handler for type %.200s",
+				         type != NULL ? type : "(none)");
 			json_decref(ev);
 			continue;
 		}
