@@ -135,13 +135,18 @@ void meter_parse(struct batch *b, size_t msg, struct rec *r)
 	r->msg = msg;
 	snprintf(r->carrier, sizeof(r->carrier), "unknown");
 	if (envelope_parse(bm->payload, bm->len, &ev, &err) != 0) {
-		/* json_stringn refuses invalid UTF-8: keep it as hex then. */
-		r->data = json_pack("{s:s%}", "raw", bm->payload,
-		                    bm->len > 8192 ? (size_t)8192 : bm->len);
+		size_t keep = bm->len > 8192 ? (size_t)8192 : bm->len;
+
+		/* json_stringn refuses invalid UTF-8, and jsonb refuses the
+		 * \u0000 a NUL byte would become (the batch would fail for
+		 * good and run one message at a time): neither is kept as
+		 * text. */
+		if (memchr(bm->payload, '\0', keep) == NULL)
+			r->data = json_pack("{s:s%}", "raw", bm->payload, keep);
 		if (r->data == NULL)
 			r->data = json_pack("{s:s, s:I}", "raw",
-			                    "(not UTF-8 text)", "bytes",
-			                    (json_int_t)bm->len);
+			                    "(not UTF-8 text, or NUL bytes)",
+			                    "bytes", (json_int_t)bm->len);
 		reject(r, "invalid_event", "not a CloudEvent: ", err.message);
 		return;
 	}
