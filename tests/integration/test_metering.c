@@ -406,6 +406,41 @@ static long long exceptions(struct run *r, const char *code)
 	return t_pg_count(r->pg, q, r->carrier);
 }
 
+/* A message with a NUL byte in it is no CloudEvent; kept as text its raw
+ * copy became \u0000, which jsonb refuses: the whole batch failed for good
+ * and ran one message at a time (tests/chaos/4_poison.sh). It is an
+ * exception of its batch now, the others rated with it. */
+Test(metering, nul_byte_message_is_an_exception_of_its_batch, .timeout = 120)
+{
+	static const char nul_text[] = "chaos poison: a NUL \0 byte";
+	struct run r;
+	int64_t t = now_us() - 600LL * 1000000;
+	vox_error_t err;
+	pid_t w;
+
+	run_setup(&r, 1);
+	send_cdr(&r, "nul-ok-1", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 30);
+	while (vox_producer_send(r.producer, r.topic, r.numbers[0], nul_text,
+	                         sizeof(nul_text) - 1, NULL, 0, on_delivery,
+	                         NULL, &err) != 0)
+		usleep(1000);
+	send_cdr(&r, "nul-ok-2", VOX_CDR_INBOUND_CALL, r.numbers[0], t, 30);
+	flush(3);
+	w = start_worker(&r, "metering-nul.log");
+	wait_usage(&r, 2, 60000);
+	sleep(2);
+	stop_clean(w);
+	cr_assert_eq(count_usage(&r), 2);
+	cr_assert_eq(t_pg_count(r.pg,
+	                        "SELECT count(*) FROM usage_exceptions WHERE "
+	                        "source_topic = $1 AND reason_code = "
+	                        "'invalid_event' AND record->>'raw' = "
+	                        "'(not UTF-8 text, or NUL bytes)'",
+	                        r.topic),
+	             1);
+	run_teardown(&r);
+}
+
 Test(metering, bad_records_kept_with_reason_then_rerated, .timeout = 300)
 {
 	struct run r;
