@@ -41,6 +41,7 @@
 # error retrying cannot fix) runs that batch at a few hundred records/s and
 # loses far more than 20 %, while two runs of the same load on the shared
 # 2-core machine differ by up to ~10-15 % (best of two of each).
+# shellcheck disable=SC2317 # functions run through chaos_wait / chaos_check
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/chaos/lib.sh
@@ -153,7 +154,7 @@ for row in "${TOPICS[@]}"; do
 	got=$(wc -l <"$WORK/dlq")
 	want=$(expected_dlq "$topic")
 	with_reason=$(grep -a -c 'vox-dlq-reason=[^,	]' "$WORK/dlq" || true)
-	from_topic=$(grep -a -c "vox-dlq-source-topic=$topic[,	]" "$WORK/dlq" || true)
+	from_topic=$(grep -a -c "vox-dlq-source-topic=${topic}[,	]" "$WORK/dlq" || true)
 	figure "$topic.dead_letters" "$got"
 	sed -E 's/.*vox-dlq-reason=([^,	]*).*/\1/' "$WORK/dlq" | while IFS= read -r reason; do
 		note "$topic.dlq: vox-dlq-reason=$reason"

@@ -34,6 +34,7 @@
 # Rates (USD micro-units): inbound calls 8,333/min in 6/6 s increments;
 # outbound 12,345/min, 7 connect, 30/6; outbound to +44 20,000/min, 150
 # connect, per second; SMS received 1,000 + 3; SMS sent 4,100 per segment.
+# shellcheck disable=SC2034 # read by the scenarios that source this file
 METER_RATES='in 8333/min 6/6; out 12345/min +7 30/6; out +44 20000/min +150 1/1; sms_in 1000+3; sms_out 4100'
 
 meter_setup() { # TAG
