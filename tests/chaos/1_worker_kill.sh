@@ -31,6 +31,7 @@
 # letter (a kill blamed on a record would lose it), the group's lag 0.
 # Figures: records, messages, kills, wall time, records/s, expected and
 # actual sum, duplicates, lost, exceptions.
+# shellcheck disable=SC2317 # functions run through chaos_wait
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/chaos/lib.sh
