@@ -24,6 +24,12 @@
 #   chaos_on_exit 'COMMAND'     run COMMAND at exit (e.g. 'ops/stack start kafka-2').
 #   At exit (pass, fail, error, ^C) every process still running is stopped
 #   (SIGTERM, then SIGKILL after 10 s) and the on-exit commands run.
+#   Workers: give each a VOX_WORKER_INSTANCE_ID (static membership) so a
+#   restart gets its partitions back at once, and VOX_WORKER_METRICS_PORT=0.
+#   One id per process running at a time: a second process with the same id
+#   fences the first (fatal). A stopped static member stays in its group
+#   for the session timeout (10 s), so reuse ids across scenarios
+#   (chaos-metering, chaos-provisioning... as scenarios 1 and 4 do).
 # Waiting
 #   chaos_wait SECONDS DESC COMMAND [ARGS...]
 #       runs COMMAND every 0.2 s until it succeeds; on timeout prints
