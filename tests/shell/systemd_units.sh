@@ -154,5 +154,34 @@ for var in VOX_TEST_CLOCK_SKEW_S VOX_INGRESS_BENCH VOX_BILLING_DAY_S VOX_NOTIFY_
 	grep -q "^$var=" "$units/voxlink.env.example" && bad "env example sets $var" || ok "env example leaves $var alone"
 done
 
+# ... with values each program takes: started with the example's settings (as
+# systemd would pass them: the rest of the line, spaces kept), none may stop
+# with exit 2 (a bad setting). The placeholders that must be replaced (the
+# encryption key, the JWT key file) get real ones here; ports are 0 so that
+# nothing of another stack on this machine is touched. The programs then try
+# to reach the example's hosts and are stopped after a few seconds.
+mapfile -t example < <(grep -E '^VOX_[A-Z0-9_]+=' "$units/voxlink.env.example")
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null |
+	openssl pkey -pubout -out "$tmp/jwt.pem" 2>/dev/null
+overrides=("VOX_ENCRYPTION_KEY=1:$(openssl rand -hex 32)" "VOX_JWT_KEY_FILE=$tmp/jwt.pem"
+	VOX_INGRESS_PORT=0 VOX_WORKER_METRICS_PORT=0 VOX_EXPORT_METRICS_PORT=0
+	"VOX_OPENAPI_FILE=$PWD/schemas/openapi.yaml" "VOX_NOTIFY_TEMPLATES=$PWD/workers/notifications/templates")
+for b in "${daemons[@]}"; do # all at once: the 2 s each waits are not added up
+	(
+		timeout -s KILL 2 env -i PATH="$PATH" "${example[@]}" "${overrides[@]}" "$bin/$b" \
+			>"$tmp/$b.out" 2>&1
+		echo $? >"$tmp/$b.rc"
+	) 2>/dev/null &
+done
+wait
+for b in "${daemons[@]}"; do
+	rc=$(cat "$tmp/$b.rc")
+	if [ "$rc" -eq 2 ]; then
+		bad "$b refuses the example's settings: $(tail -n 3 "$tmp/$b.out")"
+	else
+		ok "$b takes the example's settings (stopped: exit $rc)"
+	fi
+done
+
 [ "$fail" -eq 0 ] && echo "systemd units: all ok"
 exit "$fail"
