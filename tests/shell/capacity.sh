@@ -103,25 +103,31 @@ refuse "no brokers" --brokers 0
 refuse "unknown option" --bogus 1
 holds "--help exits 0" eval "tools/capacity --help >/dev/null"
 
-# 5. docs/SCALING.md's worked example is what the tool prints for its command
-#    (against ops/topics of this tree, as the document says).
-doc=$(awk '/^<!-- \/capacity-example -->/ { on = 0 } on && !/^```/ { print } /^<!-- capacity-example:/ { on = 1 }' docs/SCALING.md)
-cmd=$(sed -n 's/^<!-- capacity-example: \(.*\) -->$/\1/p' docs/SCALING.md)
-case $cmd in
-"tools/capacity "*) ;;
-*)
-	bad "docs/SCALING.md has no capacity-example marker"
-	cmd=false
-	;;
-esac
-# shellcheck disable=SC2086 # the command line of the marker, split into words
-now=$($cmd)
-if [ -n "$doc" ] && [ "$doc" = "$now" ]; then
-	ok "docs/SCALING.md's worked example matches '$cmd'"
-else
-	bad "docs/SCALING.md's worked example differs from '$cmd':"
-	diff <(echo "$doc") <(echo "$now")
-fi
+# 5. docs/SCALING.md's blocks of the tool's output are what the tool prints
+#    for their command (against ops/topics of this tree, as the document says).
+mapfile -t cmds < <(sed -n 's/^<!-- capacity-example: \(.*\) -->$/\1/p' docs/SCALING.md)
+holds "docs/SCALING.md has its two blocks of tool output" [ "${#cmds[@]}" -eq 2 ]
+for cmd in "${cmds[@]}"; do
+	case $cmd in
+	"tools/capacity "*) ;;
+	*)
+		bad "docs/SCALING.md: '$cmd' is not a tools/capacity command"
+		continue
+		;;
+	esac
+	doc=$(awk -v m="<!-- capacity-example: $cmd -->" '
+		on && /^<!-- \/capacity-example -->/ { exit }
+		on && !/^```/ { print }
+		$0 == m { on = 1 }' docs/SCALING.md)
+	# shellcheck disable=SC2086 # the marker's command line, split into words
+	now=$($cmd)
+	if [ -n "$doc" ] && [ "$doc" = "$now" ]; then
+		ok "docs/SCALING.md's block matches '$cmd'"
+	else
+		bad "docs/SCALING.md's block differs from '$cmd':"
+		diff <(echo "$doc") <(echo "$now")
+	fi
+done
 
 [ "$fail" -eq 0 ] && echo "capacity: all ok"
 exit "$fail"
