@@ -46,7 +46,7 @@ EOF
 #    CDRs at peak   = 1e8 / 86400 * 3                          = 3472.222
 #    provisioning   = max(2, ceil(10000 / 8586 / 0.6 = 1.94))  = 2
 #    partitions     = max(6, round6(2 * 2))                    = 6
-#    metering       = max(2, ceil(3472.2 / 30000 / 0.6 = 0.19)) = 2; vox.cdr.raw stays 24
+#    metering       = max(2, ceil(3472.2 / 28000 / 0.6 = 0.21)) = 2; vox.cdr.raw stays 24
 #    postgres busy  = (10000 * (21 + 145) + 3472.222 * 35) / 1e6 = 1.782; / 0.6 = 2.969
 #    kafka busy     = (10000 * 17 + 3472.222 * 2) / 1e6 + 3 * 0.3 = 1.077; / 0.6 = 1.795
 #    ingress busy   = 10000 * 45 / 1e6 = 0.450; / 0.6 = 0.750; processes max(2, ceil(10000 / 14550 / 0.6)) = 2
