@@ -30,6 +30,7 @@ for b in "${daemons[@]}" voxctl; do
 	[ -x "$bin/$b" ] || bad "$bin/$b is missing (make all): verify checks that ExecStart= can run"
 done
 [ "$fail" -eq 0 ] || exit 1
+bin=$(cd "$bin" && pwd) # make test passes an absolute VOX_BIN_DIR, by hand it is relative
 
 # The units as installed, but with /opt/voxlink pointing at this build, so
 # verify's check that each ExecStart= is executable means something.
@@ -37,7 +38,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/opt/voxlink/bin" "$tmp/units"
 for b in "${daemons[@]}" voxctl; do
-	ln -s "$PWD/$bin/$b" "$tmp/opt/voxlink/bin/$b"
+	ln -s "$bin/$b" "$tmp/opt/voxlink/bin/$b"
 done
 cp -R "$units"/*.service "$units"/*.target "$units"/*.timer "$units"/*.d "$tmp/units/"
 sed -i "s|/opt/voxlink|$tmp/opt/voxlink|g" "$tmp"/units/*.service "$tmp"/units/*.target \
