@@ -3,16 +3,16 @@
 # tools ops/install-deps installs (deploy/tools/install-validators); a missing
 # tool is a failure, never a skip:
 #   1. the generated manifests are current (deploy/tools/gen-manifests --check)
-#   2. kustomization.yaml lists every manifest, and only files that exist
-#      (checked with 4)
-#   3. kubeconform -strict: every resource against the Kubernetes schemas and
+#   2. kubeconform -strict: every resource against the Kubernetes schemas and
 #      the CRD schemas of Strimzi, CloudNativePG and KEDA (a missing schema is
-#      an error); and it does reject a broken Deployment and KafkaTopic
-#   4. cross-checks kubeconform cannot make: probes on a declared port; each
-#      worker's metrics port setting = its container port; each ScaledObject
-#      scales a Deployment that runs that consumer; commands are our binaries
-#   5. promtool check rules + promtool test rules on the alert rules
-#   6. the rules and the Grafana dashboard name only metrics the code exports
+#      an error), the files and `kustomize build`'s output; and it does
+#      reject a broken Deployment and KafkaTopic
+#   3. kustomization.yaml lists every manifest, and only files that exist;
+#      cross-checks kubeconform cannot make: probes on a declared port; each
+#      program's port setting = its container port; each ScaledObject scales
+#      one of our Deployments; commands are our binaries; PDBs, resources
+#   4. promtool check rules + promtool test rules on the alert rules
+#   5. the rules and the Grafana dashboard name only metrics the code exports
 # Also `make deploy-check`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,6 +25,8 @@ fail() {
 eval "$(deploy/tools/install-validators --env)"
 kubeconform=$VOX_DEPLOY_BIN/kubeconform
 promtool=$VOX_DEPLOY_BIN/promtool
+kustomize=$VOX_DEPLOY_BIN/kustomize
+[ -x "$kustomize" ] || fail "kustomize missing ($kustomize): run ops/install-deps"
 [ -x "$kubeconform" ] || fail "kubeconform missing ($kubeconform): run ops/install-deps"
 [ -x "$promtool" ] || fail "promtool missing ($promtool): run ops/install-deps"
 deploy/tools/install-validators --check >/dev/null ||
@@ -35,12 +37,14 @@ k8s_dir=deploy/kubernetes
 echo "== 1. generated manifests current"
 deploy/tools/gen-manifests --check || fail "run deploy/tools/gen-manifests and commit the result"
 
+bad=$(mktemp -d)
+trap 'rm -rf "$bad"' EXIT
 schema_args=(
 	-kubernetes-version "$VOX_DEPLOY_K8S_VERSION"
 	-schema-location "$VOX_DEPLOY_SCHEMAS/k8s/{{.NormalizedKubernetesVersion}}-local{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json"
 	-schema-location "$VOX_DEPLOY_SCHEMAS/crd/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"
 )
-echo "== 3. kubeconform -strict (Kubernetes $VOX_DEPLOY_K8S_VERSION, Strimzi, CloudNativePG, KEDA)"
+echo "== 2. kubeconform -strict (Kubernetes $VOX_DEPLOY_K8S_VERSION, Strimzi, CloudNativePG, KEDA)"
 summary=$("$kubeconform" -strict -summary -ignore-filename-pattern 'kustomization\.yaml$' \
 	"${schema_args[@]}" "$k8s_dir") || {
 	echo "$summary"
@@ -48,9 +52,18 @@ summary=$("$kubeconform" -strict -summary -ignore-filename-pattern 'kustomizatio
 }
 echo "$summary"
 grep -qE 'Invalid: 0, Errors: 0, Skipped: 0' <<<"$summary" || fail "kubeconform: not every resource validated"
+# What `kubectl apply -k` would send: kustomize's output validates too, and
+# every container of ours runs the image kustomization.yaml names.
+"$kustomize" build "$k8s_dir" >"$bad/built.yaml" || fail "kustomize build $k8s_dir"
+summary=$("$kubeconform" -strict -summary "${schema_args[@]}" "$bad/built.yaml") || {
+	echo "$summary"
+	fail "kubeconform: the output of kustomize build is invalid"
+}
+echo "kustomize build: $summary"
+if grep -qE '^ *image: voxlink$' "$bad/built.yaml"; then
+	fail "kustomize build left an image unnamed (images: in kustomization.yaml)"
+fi
 # The schemas really bite: an unknown field and a wrong type must be refused.
-bad=$(mktemp -d)
-trap 'rm -rf "$bad"' EXIT
 cat >"$bad/bad.yaml" <<'EOF'
 apiVersion: apps/v1
 kind: Deployment
@@ -88,7 +101,7 @@ grep -q 'Invalid: 2' <<<"$out" || {
 }
 echo "ok: a broken Deployment and KafkaTopic are refused"
 
-echo "== 2. kustomization lists every manifest; 4. cross-checks"
+echo "== 3. kustomization lists every manifest; cross-checks"
 python3 - "$k8s_dir" <<'EOF' || fail "kustomization or cross-checks"
 import glob, os, re, sys, yaml
 d = sys.argv[1]
@@ -165,10 +178,10 @@ print("%d Deployments of ours, %d ScaledObjects, %d PDBs" % (len(deployments), l
 sys.exit(1 if problems else 0)
 EOF
 
-echo "== 5. promtool ($("$promtool" --version 2>&1 | head -n 1))"
+echo "== 4. promtool ($("$promtool" --version 2>&1 | head -n 1))"
 "$promtool" check rules deploy/prometheus/voxlink-rules.yml || fail "promtool check rules"
 (cd deploy/prometheus && "$promtool" test rules voxlink-rules.test.yml) || fail "promtool test rules"
 
-echo "== 6. rules and dashboard name only exported metrics"
+echo "== 5. rules and dashboard name only exported metrics"
 deploy/tools/check-metrics || fail "check-metrics"
 echo "deploy manifests: ok"
