@@ -99,12 +99,14 @@ Test(worker_probes, readyz_200_while_consuming_and_lag_in_seconds)
 	snprintf(group, sizeof(group), "vox.test.probes.%s", id);
 	snprintf(port_env, sizeof(port_env), "VOX_WORKER_METRICS_PORT=%d",
 	         port);
-	snprintf(topics_env, sizeof(topics_env), "VOX_WORKER_TOPICS=%s",
-	         topic);
+	snprintf(topics_env, sizeof(topics_env), "VOX_WORKER_TOPICS=%s", topic);
 	snprintf(group_env, sizeof(group_env), "VOX_WORKER_GROUP=%s", group);
-	const char *const env[] = {port_env, topics_env, group_env,
+	const char *const env[] = {port_env,
+	                           topics_env,
+	                           group_env,
 	                           "VOX_WORKER_RELAY=false",
-	                           "VOX_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
+	                           "VOX_KAFKA_SESSION_TIMEOUT_MS=6000",
+	                           NULL};
 	pid_t worker = t_spawn("provisioning", "probes-lag.log", env);
 
 	cr_assert(t_wait_for(answers, &ready, 30000), "no /readyz 200");
