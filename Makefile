@@ -168,6 +168,12 @@ contract-full: deps
 		VOX_BIN_DIR=$(CURDIR)/$(BUILD)/bin VOX_TEST_LOGS=$(CURDIR)/$(BUILD)/test-logs \
 		VOX_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) tests/shell/contract.sh'
 
+# The deploy manifests, alert rules and dashboard validated offline
+# (tests/shell/deploy_manifests.sh, also part of `make test`; docs/DEPLOY.md).
+.PHONY: deploy-check
+deploy-check: deps
+	@tests/shell/deploy_manifests.sh
+
 unit: $(BUILD)/tests/unit_tests
 	$(BUILD)/tests/unit_tests
 
