@@ -359,12 +359,18 @@ int voxctl_archive_usage(vox_pg_t *pg, const struct voxctl_cfg *cfg,
 {
 	struct archive_tally t = {0};
 	struct timespec start, now;
+	vox_error_t ignored = {0};
+	char timeout[24];
 	PGresult *detached = NULL;
 	vox_s3_t *s3 = NULL;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	rc = archive_detach_due(pg, cfg, &t, err);
+	/* Reading a whole month (the invoice check, the export) may take
+	 * longer than a batch may: it blocks no writer. lock_timeout stays. */
+	rc = vox_pg_exec(pg, "SET statement_timeout = 0", 0, NULL, NULL, err);
+	if (rc == 0)
+		rc = archive_detach_due(pg, cfg, &t, err);
 	if (rc == 0)
 		rc = vox_pg_exec(pg, detached_sql, 0, NULL, &detached, err);
 	if (rc == 0 && PQntuples(detached) > 0 &&
@@ -375,6 +381,11 @@ int voxctl_archive_usage(vox_pg_t *pg, const struct voxctl_cfg *cfg,
 		                 PQgetvalue(detached, i, 0), &t, err);
 	PQclear(detached);
 	vox_s3_destroy(s3);
+	snprintf(timeout, sizeof(timeout), "%ld", cfg->hk_statement_timeout_ms);
+	const char *params[] = {timeout};
+	if (vox_pg_exec(pg, "SELECT set_config('statement_timeout', $1, false)",
+	                1, params, NULL, rc == 0 ? err : &ignored) != 0)
+		rc = -1;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (rc == 0)
 		printf("usage_records partitions: %d archived (%lld rows), %d "

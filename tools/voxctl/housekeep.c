@@ -54,6 +54,24 @@ static long long hk_ms_since(const struct timespec *start)
 	       (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
+/* The session's limits (again after a reconnection: a fresh session has
+ * none). */
+static int hk_session(vox_pg_t *pg, const struct voxctl_cfg *cfg,
+                      vox_error_t *err)
+{
+	char lock[24], stmt[24];
+	const char *params[] = {lock, stmt};
+
+	snprintf(lock, sizeof(lock), "%ld", cfg->hk_lock_timeout_ms);
+	snprintf(stmt, sizeof(stmt), "%ld", cfg->hk_statement_timeout_ms);
+	return vox_pg_exec(pg,
+	                   "SELECT set_config('lock_timeout', $1, false), "
+	                   "set_config('statement_timeout', $2, false), "
+	                   "set_config('application_name', 'voxctl "
+	                   "housekeep', false)",
+	                   2, params, NULL, err);
+}
+
 /* Runs sql (params[1] the batch size; params[0] the pass's now but for
  * usage_dedup) until a batch deletes fewer rows than the batch size. */
 static int hk_batches(struct hk_pass *p, const char *sql, int nparams,
@@ -68,6 +86,9 @@ static int hk_batches(struct hk_pass *p, const char *sql, int nparams,
 		if (!vox_running)
 			return vox_error_set(err, VOX_ERR_INTERNAL, false,
 			                     "interrupted");
+		if (vox_pg_conn(p->pg) == NULL &&
+		    hk_session(p->pg, p->cfg, err) != 0)
+			return -1;
 		if (vox_pg_exec(p->pg, sql, nparams, params, &res, err) != 0)
 			return -1;
 		deleted = strtoll(PQcmdTuples(res), NULL, 10);
@@ -338,22 +359,6 @@ static const struct hk_step {
         {"usage_records partitions", hk_archive, true},
         {"usage_dedup", hk_usage_dedup, false},
 };
-
-static int hk_session(vox_pg_t *pg, const struct voxctl_cfg *cfg,
-                      vox_error_t *err)
-{
-	char lock[24], stmt[24];
-	const char *params[] = {lock, stmt};
-
-	snprintf(lock, sizeof(lock), "%ld", cfg->hk_lock_timeout_ms);
-	snprintf(stmt, sizeof(stmt), "%ld", cfg->hk_statement_timeout_ms);
-	return vox_pg_exec(pg,
-	                   "SELECT set_config('lock_timeout', $1, false), "
-	                   "set_config('statement_timeout', $2, false), "
-	                   "set_config('application_name', 'voxctl "
-	                   "housekeep', false)",
-	                   2, params, NULL, err);
-}
 
 /* One pass; 0 when every step worked. Every step runs even when one
  * fails (a table that cannot be pruned does not stop the others). */
