@@ -386,7 +386,24 @@ Test(housekeeping, an_old_invoiced_month_is_archived_and_readable)
 	       2, ppt);
 	sql_ok(pg, "DELETE FROM housekeep_state", 0, NULL);
 
-	struct t_voxctl_run r = housekeep(NULL);
+	/* nowhere to archive to: the month is not detached, exit 1 */
+	struct t_voxctl_run r =
+	        housekeep((const char *const[]){"VOX_S3_ACCESS_KEY=", NULL});
+	cr_assert_eq(r.exit, 1, "exit %d: %s%s", r.exit, r.out, r.err);
+	cr_assert_not_null(strstr(r.err, "usage_records_y2019m03 is due for "
+	                                 "archiving but VOX_S3_ACCESS_KEY is "
+	                                 "empty"),
+	                   "%s", r.err);
+	cr_assert_not_null(strstr(r.out, "inbox: "),
+	                   "the other tables are done");
+	t_voxctl_free(&r);
+	cr_assert_eq(count1(pg,
+	                    "SELECT count(*) FROM pg_inherits WHERE inhrelid = "
+	                    "'usage_records_y2019m03'::regclass",
+	                    NULL),
+	             1, "still a partition");
+
+	r = housekeep(NULL);
 	cr_assert_eq(r.exit, 0, "exit %d: %s%s", r.exit, r.out, r.err);
 	cr_assert_not_null(strstr(r.out, "usage_records_y2019m03 archived: "
 	                                 "3 rows"),

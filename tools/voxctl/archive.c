@@ -346,6 +346,13 @@ static int archive_detach_due(vox_pg_t *pg, const struct voxctl_cfg *cfg,
 			rc = 0;
 			continue;
 		}
+		/* not detached when it could not be archived after */
+		if (rc == 0 && cfg->s3_access_key[0] == '\0')
+			rc = vox_error_set(
+			        err, VOX_ERR_INVALID, false,
+			        "%s is due for archiving but "
+			        "VOX_S3_ACCESS_KEY is empty: it stays",
+			        name);
 		if (rc == 0)
 			rc = archive_detach(pg, name, pending, has_default,
 			                    err);
