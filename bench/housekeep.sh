@@ -12,8 +12,8 @@
 #
 # Phase 1: the writer alone (its baseline latency). Phase 2: the same
 # writer while housekeep deletes BENCH_ROWS rows 20 days old. Prints rows/s
-# of the pass and the writer's transactions/s, mean and p99/max latency in
-# both phases.
+# of the pass and the writer's transactions, mean, p99 and max latency in
+# both phases, and in the pass's own time window.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rows=${BENCH_ROWS:-100000}
@@ -30,9 +30,13 @@ INSERT INTO inbox (consumer, message_id, topic, kafka_partition, kafka_offset)
 VALUES ('bench-writer', gen_random_uuid()::text, '$topic', 0, 1);
 EOF
 
-# pgbench's per-transaction log: field 3 is the latency in microseconds.
+# pgbench's per-transaction log: field 3 is the latency in microseconds,
+# fields 5 and 6 when the transaction ended (s, us); with FROM and TO (us
+# since the epoch) only the transactions that ended between them.
 latency() {
-	cat "$1"/pgbench_log.* | awk '{print $3}' | sort -n | awk '
+	cat "$1"/pgbench_log.* | awk -v from="${2:-0}" -v to="${3:-0}" '
+		{ t = $5 * 1000000 + $6 }
+		to == 0 || (t >= from && t <= to) { print $3 }' | sort -n | awk '
 		{ v[NR] = $1; s += $1 }
 		END { printf "%d tx, mean %.2f ms, p99 %.2f ms, max %.2f ms",
 			NR, s / NR / 1000, v[int(NR * 0.99)] / 1000, v[NR] / 1000 }'
@@ -54,11 +58,14 @@ psql -qX "$VOX_PG_URL" -c "INSERT INTO inbox (consumer, message_id, topic, proce
 writer "$work/pruned" &
 wpid=$!
 sleep 2
+from=$(date +%s%6N)
 line=$("$bin/voxctl" housekeep | grep '^inbox: ')
+to=$(date +%s%6N)
 wait "$wpid"
 echo "housekeep: $line"
 left=$(psql -qAtX "$VOX_PG_URL" -c "SELECT count(*) FROM inbox WHERE consumer = 'bench-old'")
-echo "writer during the pass: $(latency "$work/pruned")"
+echo "writer, whole run:      $(latency "$work/pruned")"
+echo "writer during the pass: $(latency "$work/pruned" "$from" "$to")"
 # "inbox: N rows deleted, B batches, T ms"
 echo "$line" | awk -v left="$left" '{
 	printf "inbox pruned at %.0f rows/s (%d rows in %d ms, %d batches; %d old rows left)\n",
