@@ -412,6 +412,14 @@ Test(housekeeping, an_old_invoiced_month_is_archived_and_readable)
 	                                 "accounts"),
 	                   "%s", r.out);
 	t_voxctl_free(&r);
+	/* the verdict is kept a day: the next pass does not read the month */
+	r = housekeep(NULL);
+	cr_assert_eq(r.exit, 0, "exit %d: %s%s", r.exit, r.out, r.err);
+	cr_assert_not_null(strstr(r.out, "usage_records_y2019m04 kept: not "
+	                                 "invoiced past its month at the last "
+	                                 "check"),
+	                   "%s", r.out);
+	t_voxctl_free(&r);
 
 	cr_assert_eq(count1(pg,
 	                    "SELECT count(*) FROM pg_class WHERE relname = "
@@ -528,4 +536,29 @@ Test(housekeeping, every_repeats_until_sigterm)
 	free(text);
 	fclose(f);
 	cr_assert_geq(passes, 2, "a pass every second");
+}
+
+/* 0037 ran outside a transaction (voxctl:no-transaction): its indexes were
+ * built CONCURRENTLY, and a build that failed would leave them INVALID. */
+Test(housekeeping, the_indexes_of_0037_are_valid)
+{
+	vox_pg_t *pg = t_pg();
+
+	cr_assert_eq(
+	        count1(pg,
+	               "SELECT count(*) FROM pg_index WHERE indisvalid AND "
+	               "indexrelid::regclass::text IN "
+	               "('inbox_topic_processed_idx', 'outbox_created_idx', "
+	               "'operations_created_idx', "
+	               "'reservations_operation_idx', "
+	               "'number_configuration_versions_operation_idx', "
+	               "'porting_orders_operation_idx')",
+	               NULL),
+	        6);
+	cr_assert_eq(count1(pg,
+	                    "SELECT count(*) FROM schema_migrations WHERE "
+	                    "version = '0037'",
+	                    NULL),
+	             1);
+	vox_pg_destroy(pg);
 }

@@ -27,15 +27,22 @@
 
 #define ARCHIVE_DETACH_TRIES 5
 #define ARCHIVE_CHUNK        (256 * 1024)
+/* A month found not invoiced is checked again after this: the check reads
+ * the whole month, and passes come every few minutes. */
+#define ARCHIVE_RECHECK "1 day"
 
 /* clang-format off */
 /* Attached monthly partitions before the retention's first kept month,
- * whether a pending CONCURRENTLY detach was interrupted, and whether
- * usage_records has a DEFAULT partition. */
+ * whether a pending CONCURRENTLY detach was interrupted, whether
+ * usage_records has a DEFAULT partition, and whether the month was found
+ * not invoiced less than ARCHIVE_RECHECK ago. */
 static const char due_sql[] =
 	"SELECT c.relname, i.inhdetachpending,"
 	" (SELECT partdefid <> 0 FROM pg_partitioned_table"
-	"  WHERE partrelid = 'usage_records'::regclass)"
+	"  WHERE partrelid = 'usage_records'::regclass),"
+	" EXISTS (SELECT 1 FROM housekeep_state s WHERE s.name ="
+	"  'usage_kept:' || c.relname AND s.updated_at > now() - interval"
+	"  '" ARCHIVE_RECHECK "')"
 	" FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
 	" WHERE i.inhparent = 'usage_records'::regclass"
 	"  AND c.relname ~ '^usage_records_y[0-9]{4}m[0-9]{2}$'"
@@ -104,6 +111,22 @@ static int archive_uninvoiced(vox_pg_t *pg, const char *name, long *accounts,
 	*accounts = strtol(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return *accounts > 0;
+}
+
+/* Remembers that name was found not invoiced, now. */
+static int archive_kept(vox_pg_t *pg, const char *name, long accounts,
+                        vox_error_t *err)
+{
+	char count[24];
+	const char *params[] = {name, count};
+
+	snprintf(count, sizeof(count), "%ld", accounts);
+	return vox_pg_exec(pg,
+	                   "INSERT INTO housekeep_state (name, value) VALUES "
+	                   "('usage_kept:' || $1, $2) ON CONFLICT (name) DO "
+	                   "UPDATE SET value = EXCLUDED.value, updated_at = "
+	                   "now()",
+	                   2, params, NULL, err);
 }
 
 static int archive_detach(vox_pg_t *pg, const char *name, bool pending,
@@ -253,6 +276,11 @@ static int archive_record_tx(vox_pg_t *pg, void *arg, vox_error_t *err)
 	                "$4, $5, $6, $7)",
 	                7, params, NULL, err) != 0)
 		return -1;
+	if (vox_pg_exec(pg,
+	                "DELETE FROM housekeep_state WHERE name = "
+	                "'usage_kept:' || $1",
+	                1, params, NULL, err) != 0)
+		return -1;
 	snprintf(sql, sizeof(sql), "DROP TABLE \"%s\"", d->name);
 	return vox_pg_exec(pg, sql, 0, NULL, NULL, err);
 }
@@ -335,15 +363,24 @@ static int archive_detach_due(vox_pg_t *pg, const struct voxctl_cfg *cfg,
 		const char *name = PQgetvalue(due, i, 0);
 		bool pending = strcmp(PQgetvalue(due, i, 1), "t") == 0;
 		bool has_default = strcmp(PQgetvalue(due, i, 2), "t") == 0;
+		bool kept_lately = strcmp(PQgetvalue(due, i, 3), "t") == 0;
 		long accounts = 0;
 
+		if (kept_lately && !pending) {
+			printf("usage_records partitions: %s kept: not "
+			       "invoiced past its month at the last check "
+			       "(again after " ARCHIVE_RECHECK ")\n",
+			       name);
+			t->kept++;
+			continue;
+		}
 		rc = pending ? 0 : archive_uninvoiced(pg, name, &accounts, err);
 		if (rc == 1) {
 			printf("usage_records partitions: %s kept: %ld "
 			       "accounts not invoiced past its month\n",
 			       name, accounts);
 			t->kept++;
-			rc = 0;
+			rc = archive_kept(pg, name, accounts, err);
 			continue;
 		}
 		/* not detached when it could not be archived after */
