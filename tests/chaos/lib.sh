@@ -43,6 +43,8 @@
 #                               in a tight loop). Partitions without a committed
 #                               offset count their whole log. Prints an integer;
 #                               fails (prints nothing) if the group is not known.
+#   chaos_committed GROUP TOPIC "PARTITION OFFSET" lines: the group's committed
+#                               offsets of TOPIC (-1: none yet); same JVM cost.
 #   chaos_dlq_count TOPIC.dlq [REASON]   messages on a dead-letter topic (whose
 #                               vox-dlq-reason is REASON if given).
 #   chaos_now                   seconds since the epoch with 3 decimals.
@@ -175,13 +177,27 @@ chaos_kafka_libs() {
 	return 1
 }
 
-chaos_lag() { # GROUP [TOPIC]
+chaos_group_describe() { # GROUP: Kafka's table of the group's partitions
 	local libs
 	libs=$(chaos_kafka_libs) || return 1
 	java -Xmx128m -Dlog4j2.configurationFile="$VOX_ROOT/ops/kafka/log4j2.xml" \
 		-Dkafka.logs.dir="$VOX_CHAOS_LOGS" -cp "$libs/*" \
 		org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-		--bootstrap-server "$VOX_KAFKA_BROKERS" --describe --group "$1" 2>/dev/null |
+		--bootstrap-server "$VOX_KAFKA_BROKERS" --describe --group "$1" 2>/dev/null
+}
+
+chaos_committed() { # GROUP TOPIC
+	chaos_group_describe "$1" | awk -v topic="$2" '
+		$1 == "GROUP" { for (i = 1; i <= NF; i++) col[$i] = i; seen = 1; next }
+		seen && NF >= col["CURRENT-OFFSET"] && $col["TOPIC"] == topic {
+			o = $col["CURRENT-OFFSET"]
+			print $col["PARTITION"], (o ~ /^[0-9]+$/ ? o : -1)
+		}
+		END { if (!seen) exit 1 }'
+}
+
+chaos_lag() { # GROUP [TOPIC]
+	chaos_group_describe "$1" |
 		awk -v topic="${2:-}" '
 			$1 == "GROUP" { for (i = 1; i <= NF; i++) col[$i] = i; seen = 1; next }
 			seen && NF >= col["LAG"] && (topic == "" || $col["TOPIC"] == topic) {
