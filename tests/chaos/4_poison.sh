@@ -29,7 +29,7 @@
 # fault-injecting test-bin builds, so it is not repeated here.
 #
 # Part 2, throughput of the rest. The metering worker rates CHAOS_POISON_RECORDS
-# (300,000) good CDRs from a backlog, once clean and once with a poison
+# (200,000) good CDRs from a backlog, once clean and once with a poison
 # message after every 1,000th record (the five kinds of tests/chaos/metering.sh
 # in turn: not JSON, a NUL byte, another type, invalid data, not UTF-8),
 # twice each, alternated; the rate is measured from the first rated record
@@ -51,7 +51,7 @@ source tests/chaos/metering.sh
 chaos_init poison
 
 TAG=p$(date +%s)$((RANDOM % 1000))
-NT=${CHAOS_POISON_RECORDS:-300000}
+NT=${CHAOS_POISON_RECORDS:-200000}
 EVERY=1000
 BOUND=0.8
 LIMIT=120
