@@ -67,6 +67,7 @@
 struct conn {
 	int fd;
 	bool busy;
+	bool pooled;      /* in the idle pool (at most once) */
 	int64_t sched_ns; /* when the request in flight was scheduled */
 	bool counted;     /* that request is in the measured window */
 	size_t rlen;
@@ -221,6 +222,17 @@ static int conn_parse(struct conn *c, int64_t now)
 		memmove(c->rbuf, c->rbuf + total, c->rlen - total);
 		c->rlen -= total;
 	}
+}
+
+/* Puts c back in the idle pool unless it is there already: the server
+ * may close an idle keep-alive connection, and pooling it twice would
+ * overrun the pool. */
+static void pool_put(struct conn *c, struct conn *conns, int *idle, int *nidle)
+{
+	if (c->pooled)
+		return;
+	c->pooled = true;
+	idle[(*nidle)++] = (int)(c - conns);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -477,7 +489,7 @@ int main(int argc, char **argv)
 			        port, strerror(errno));
 			return 1;
 		}
-		idle[nidle++] = i;
+		pool_put(&conns[i], conns, idle, &nidle);
 	}
 
 	interval = (int64_t)(1e9 / rate);
@@ -506,9 +518,10 @@ int main(int argc, char **argv)
 			char signed_req[1024];
 			ssize_t w;
 
+			c->pooled = false;
 			if (c->fd < 0 && conn_open(c) != 0) {
 				errors++;
-				idle[nidle++] = (int)(c - conns);
+				pool_put(c, conns, idle, &nidle);
 				break;
 			}
 			if (carrier_key != NULL) {
@@ -525,7 +538,7 @@ int main(int argc, char **argv)
 				if (sched >= t_measure)
 					errors++;
 				conn_reset(c);
-				idle[nidle++] = (int)(c - conns);
+				pool_put(c, conns, idle, &nidle);
 				continue;
 			}
 			c->busy = true;
@@ -560,8 +573,8 @@ int main(int argc, char **argv)
 				c->rlen += (size_t)r;
 				if (conn_parse(c, now) == 0) {
 					if (!c->busy)
-						idle[nidle++] =
-						        (int)(c - conns);
+						pool_put(c, conns, idle,
+						         &nidle);
 					continue;
 				}
 			} else if (r < 0 &&
@@ -574,7 +587,7 @@ int main(int argc, char **argv)
 				log_answer(c, 0, "", 0, now);
 			}
 			conn_reset(c);
-			idle[nidle++] = (int)(c - conns);
+			pool_put(c, conns, idle, &nidle);
 		}
 	}
 	for (int i = 0; i < nconn; i++)
@@ -595,5 +608,7 @@ int main(int argc, char **argv)
 	       rate, sent, ok, non2xx, errors, queued, seconds,
 	       (double)ok / seconds, pct(50), pct(90), pct(99), pct(99.9),
 	       nlat ? (double)lat_ms[nlat - 1] : 0.0);
+	free(conns);
+	free(idle);
 	return 0;
 }
