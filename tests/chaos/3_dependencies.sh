@@ -66,7 +66,7 @@ fault() { # NAME DOWN_S
 	figure "${name}_errors_after_fault" "$n_err"
 	# the last non-2xx answer, seconds after the service was back (0: none after)
 	figure "${name}_recover_s" "$(awk -v a="$t_fault" -v b="$t_back" -v l="$last_err" \
-		'BEGIN {r = a + l - b; printf "%.1f", (l > 0 && r > 0) ? r : 0}')"
+		'BEGIN {r = a + l - b; printf "%.1f", ((l > 0 && r > 0) ? r : 0)}')"
 	ing_verify "$name" "$topic" "$ING_WORK/$name.offsets" "${VOX_CHAOS_TERMINAL_S:-120}"
 	figure "${name}_failed_by_reason" "$(ing_failed_reasons "$ING_WORK/$name.accepted")"
 	chaos_check "$name: the ingress is still running" chaos_alive ingress
