@@ -11,8 +11,8 @@
 #
 # Settings: VOX_CHAOS_DEPS_RATE (200 requests/s, one in five an
 # activation), VOX_CHAOS_DEPS_LOAD_S (40 s per fault), VOX_CHAOS_DEPS_FAULT_AT_S
-# (8), VOX_CHAOS_DEPS_DOWN_S (10: how long Redis and the carrier are away;
-# PostgreSQL is started again at once), VOX_CHAOS_DEPS_FAULTS ("postgres
+# (8), VOX_CHAOS_DEPS_DOWN_S (10: how long Redis and the carrier are away),
+# VOX_CHAOS_DEPS_PG_DOWN_S (5: PostgreSQL's), VOX_CHAOS_DEPS_FAULTS ("postgres
 # redis carrier"), VOX_CHAOS_TERMINAL_S (120).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -75,7 +75,7 @@ fault() { # NAME DOWN_S
 
 for f in $faults; do
 	case $f in
-	postgres) fault postgres 0 ;;
+	postgres) fault postgres "${VOX_CHAOS_DEPS_PG_DOWN_S:-5}" ;;
 	redis | carrier) fault "$f" "$down_s" ;;
 	*) fail "unknown fault $f (postgres, redis, carrier)" ;;
 	esac
