@@ -25,7 +25,8 @@
  *
  * -o log (tests/chaos): one line per request of the measured window,
  * "<ms scheduled after the window's start> <status> <id> <latency ms>"
- * (latency from when the request was scheduled to its answer): status 0 when
+ * (latency from when the request was scheduled to its answer), after a
+ * first line "# start <the window's start, epoch seconds>": status 0 when
  * the request got no answer (connection lost, unanswered 5 s after the
  * end), id the first "id" string of the answer's JSON body or "-". So a
  * caller can check what became of every command the server accepted.
@@ -496,6 +497,14 @@ int main(int argc, char **argv)
 	t0 = now_ns();
 	t_measure = t0 + (int64_t)(warmup * 1e9);
 	log_t0 = t_measure;
+	if (answer_log != NULL) {
+		struct timespec wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		fprintf(answer_log, "# start %.3f\n",
+		        (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 +
+		                warmup);
+	}
 	t_end = t_measure + (int64_t)(seconds * 1e9);
 	next = t0;
 	for (;;) {

@@ -27,7 +27,7 @@
 #
 # The load generator is bench/openloop (-f: a request file, one
 # "METHOD PATH KEY [BODY]" a line, used in turn; -o: one line per answer,
-# "<ms after start> <status> <id> <latency ms>").
+# "<ms after start> <status> <id> <latency ms>", after "# start <epoch s>").
 
 ING_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 declare -A ING_LOAD_PID=() ING_LOAD_T0=() ING_LOAD_T1=()
@@ -158,7 +158,8 @@ ing_load_wait() { # NAME
 # Answers that were not 2xx, answered after epoch time T: "count last_s"
 # (last_s: when the last one was answered, seconds after T; 0: none).
 ing_errors_after() { # NAME T
-	awk -v t0="${ING_LOAD_T0[$1]}" -v t="$2" '
+	awk -v t="$2" '
+		$1 == "#" { if ($2 == "start") t0 = $3; next }
 		{ a = t0 + ($1 + $4) / 1000 }
 		$2 !~ /^2/ && a >= t { n++; s = a - t; if (s > last) last = s }
 		END { printf "%d %.1f\n", n, last }' "$ING_WORK/$1.log"
@@ -216,10 +217,10 @@ ing_all_terminal() { # FILE
 ing_verify() { # NAME TOPIC OFFSETS BOUND_S
 	local name=$1 w=$ING_WORK/$1 requests accepted statuses missing t_end waited
 	local total terminal failed noreason norow max_s
-	requests=$(wc -l <"$w.log")
+	requests=$(grep -vc '^#' "$w.log")
 	awk '$2 == 202 && $3 != "-" {print $3}' "$w.log" | sort -u >"$w.accepted"
 	accepted=$(wc -l <"$w.accepted")
-	statuses=$(awk '$2 != 202 {n[$2]++} END {for (s in n) {printf "%s%s:%d", sep, (s == 0 ? "no_answer" : s), n[s]; sep = ","}}' "$w.log")
+	statuses=$(awk '$1 != "#" && $2 != 202 {n[$2]++} END {for (s in n) {printf "%s%s:%d", sep, (s == 0 ? "no_answer" : s), n[s]; sep = ","}}' "$w.log")
 	figure "${name}_requests" "$requests"
 	figure "${name}_accepted" "$accepted"
 	figure "${name}_not_accepted" "${statuses:-none}"
