@@ -14,6 +14,8 @@
 # Settings: VOX_CHAOS_BROKER_RATE (300 canaries/s), VOX_CHAOS_BROKER_LOAD_S
 # (60), VOX_CHAOS_BROKER_KILL_AT_S (10), VOX_CHAOS_BROKER_DOWN_S (15),
 # VOX_CHAOS_TERMINAL_S (120: the bound after the load's end).
+# shellcheck disable=SC2119 # ing_start_* take optional VAR=VALUE arguments, not the script's
+# shellcheck disable=SC2317 # functions called through chaos_wait
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/chaos/lib.sh

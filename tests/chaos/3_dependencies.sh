@@ -14,6 +14,7 @@
 # (8), VOX_CHAOS_DEPS_DOWN_S (10: how long Redis and the carrier are away),
 # VOX_CHAOS_DEPS_PG_DOWN_S (5: PostgreSQL's), VOX_CHAOS_DEPS_FAULTS ("postgres
 # redis carrier"), VOX_CHAOS_TERMINAL_S (120).
+# shellcheck disable=SC2119 # ing_start_* take optional VAR=VALUE arguments, not the script's
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/chaos/lib.sh

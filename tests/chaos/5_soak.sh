@@ -17,6 +17,8 @@
 #     processed; notifications: events on vox.events minus those it
 #     processed), bounded: at the end under VOX_CHAOS_SOAK_LAG_S (5)
 #     seconds of traffic.
+# shellcheck disable=SC2119 # ing_start_* take optional VAR=VALUE arguments, not the script's
+# shellcheck disable=SC2317 # functions called through chaos_wait
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/chaos/lib.sh

@@ -141,6 +141,7 @@ ing_offsets() { # TOPIC FILE
 
 ing_load() { # NAME RATE SECONDS REQUESTS [CONNS]
 	local name=$1
+	# shellcheck disable=SC2034 # read by the scenarios
 	ING_LOAD_T0[$name]=$(chaos_now)
 	"$ING_OPENLOOP" -p "$ING_PORT" -r "$2" -d "$3" -w 0 -c "${5:-2048}" -f "$4" \
 		-o "$ING_WORK/$name.log" >"$ING_WORK/$name.out" 2>&1 &
