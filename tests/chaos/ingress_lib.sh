@@ -43,7 +43,7 @@ ing_setup() {
 	ING_WORK=$VOX_CHAOS_LOGS/$CHAOS_NAME.work
 	rm -rf "$ING_WORK"
 	mkdir -p "$ING_WORK"
-	ING_OPENLOOP=$(dirname "$VOX_BIN_DIR")/bench/openloop
+	ING_OPENLOOP=${VOX_BENCH_DIR:-$(dirname "$VOX_BIN_DIR")/bench}/openloop
 	if [ ! -x "$ING_OPENLOOP" ] || [ "$ING_DIR/bench/openloop.c" -nt "$ING_OPENLOOP" ]; then
 		make -C "$ING_DIR" --no-print-directory -s "${ING_OPENLOOP#"$ING_DIR"/}" >&2 ||
 			fail "cannot build bench/openloop"
