@@ -142,6 +142,19 @@ test: deps
 	@$(MAKE) --no-print-directory all $(TEST_BINS)
 	@$(TEST_ENV) BUILD=$(BUILD) tests/run
 
+# make chaos (docs/RELIABILITY.md): the fault scenarios of tests/chaos against a three-broker
+# cluster stack of its own (ports beside the test stack's, PostgreSQL durable); not part of
+# `make test`. CHAOS="1 4" runs some of them.
+CHAOS_ENV := VOX_RUN_DIR=$(CURDIR)/.run/chaos VOX_PG_PORT=25632 VOX_REDIS_PORT=26579 \
+	VOX_KAFKA_PORT=29292 VOX_KAFKA_CONTROLLER_PORT=29293 VOX_INGRESS_PORT=18280 VOX_CARRIER_PORT=27280 \
+	VOX_SMTP_PORT=27225 VOX_SMS_PORT=27281 VOX_S3_PORT=27290 VOX_PAYMENT_PORT=27282 \
+	VOX_CARRIER_PORT_TIME_SCALE=500000
+CHAOS ?=
+.PHONY: chaos
+chaos: deps
+	@$(MAKE) --no-print-directory all bench-tools $(BUILD)/bench/metering_load
+	@$(CHAOS_ENV) BUILD=$(BUILD) tests/chaos/run $(CHAOS)
+
 # The contract tests alone (tests/shell/contract.sh, part of `make test` with
 # 20 examples per operation) with CONTRACT_EXAMPLES per operation, on the
 # test stack.
@@ -154,6 +167,12 @@ contract-full: deps
 		$(BUILD)/bin/voxctl migrate && \
 		VOX_BIN_DIR=$(CURDIR)/$(BUILD)/bin VOX_TEST_LOGS=$(CURDIR)/$(BUILD)/test-logs \
 		VOX_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) tests/shell/contract.sh'
+
+# The deploy manifests, alert rules and dashboard validated offline
+# (tests/shell/deploy_manifests.sh, also part of `make test`; docs/DEPLOY.md).
+.PHONY: deploy-check
+deploy-check: deps
+	@tests/shell/deploy_manifests.sh
 
 unit: $(BUILD)/tests/unit_tests
 	$(BUILD)/tests/unit_tests

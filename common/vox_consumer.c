@@ -87,6 +87,14 @@ static void consumer_metrics(vox_consumer_t *c, vox_metrics_t *m)
 	        m, "vox_consumer_handle_seconds",
 	        "Time from poll to stored offsets per polled batch", labels,
 	        NULL, 0);
+	/* Lag in time, which a count of messages does not give (a backlog of
+	 * 10,000 is seconds for metering and minutes for porting): alerts
+	 * compare it with how late a command may complete. */
+	c->lag_seconds = vox_metrics_gauge(
+	        m, "vox_consumer_lag_seconds",
+	        "Age of the oldest message of the last polled batch when it "
+	        "was polled (0: a poll found nothing waiting)",
+	        labels);
 }
 
 static int consumer_conf(const vox_consumer_conf_t *conf,

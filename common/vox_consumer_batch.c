@@ -221,6 +221,23 @@ static void writer_hand(struct batch_writer *w, struct batch_buf *b)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* How long the oldest of the polled messages waited (their Kafka
+ * timestamps), 0 with none: vox_consumer_lag_seconds. */
+static void batch_lag(vox_consumer_t *c, rd_kafka_message_t **rkms, size_t n)
+{
+	int64_t now_ms = vox_now_us() / 1000, oldest_ms = now_ms;
+
+	if (c->lag_seconds == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int64_t ts = rd_kafka_message_timestamp(rkms[i], NULL);
+
+		if (ts > 0 && ts < oldest_ms)
+			oldest_ms = ts;
+	}
+	vox_gauge_set(c->lag_seconds, (double)(now_ms - oldest_ms) / 1000.0);
+}
+
 size_t vox_consumer_batch_poll(vox_consumer_t *c, rd_kafka_message_t **rkms,
                                vox_batch_msg_t *msgs)
 {
@@ -244,6 +261,7 @@ size_t vox_consumer_batch_poll(vox_consumer_t *c, rd_kafka_message_t **rkms,
 		rkm = rd_kafka_consumer_poll(c->rk,
 		                             left > 0 ? (int)(left * 1000) : 0);
 	}
+	batch_lag(c, rkms, n);
 	return n;
 }
 

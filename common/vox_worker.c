@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,23 @@ void vox_worker_healthz_reply(vox_http_req_t *req, void *ctx)
 {
 	(void)ctx;
 	vox_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Set while the consume loop runs (PostgreSQL connected, the consumer made),
+ * for /readyz; one worker per process. */
+static atomic_bool worker_consuming;
+
+/* GET /readyz: 200 while the worker consumes; 503 while it connects or
+ * after it stopped consuming (draining on SIGTERM). */
+static void worker_readyz_reply(vox_http_req_t *req, void *ctx)
+{
+	bool ready = atomic_load(&worker_consuming);
+
+	(void)ctx;
+	vox_http_reply_json(
+	        req, ready ? 200 : 503,
+	        json_pack("{s:s}", "status",
+	                  ready ? "consuming" : "starting or stopping"));
 }
 
 /* Splits "a,b" into a NULL-terminated list; modifies buf. */
@@ -193,7 +211,9 @@ static int worker_run(const vox_worker_def_t *def, struct worker_cfg *cfg,
 	ticker = ticker_start(def, cfg->pg_url);
 	vox_log(VOX_LOG_INFO, "worker consuming", "group", cfg->group, "topics",
 	        cfg->topics, NULL);
+	atomic_store(&worker_consuming, true);
 	rc = vox_consumer_run(consumer, &vox_running) == 0 ? 0 : 1;
+	atomic_store(&worker_consuming, false);
 	ticker_stop(ticker);
 out:
 	vox_consumer_destroy(consumer);
@@ -212,6 +232,7 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	static const vox_http_route_t routes[] = {
 	        {"GET", "/metrics", vox_worker_metrics_reply, NULL, NULL},
 	        {"GET", "/healthz", vox_worker_healthz_reply, NULL, NULL},
+	        {"GET", "/readyz", worker_readyz_reply, NULL, NULL},
 	};
 	char group[96], port[16], batch[16], batch_wait[16], lanes[16];
 	struct worker_cfg cfg = {0};
@@ -247,9 +268,10 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	         "gets its partitions back at once (empty: dynamic)",
 	         &cfg.instance_id},
 	        {"VOX_WORKER_BIND", VOX_CFG_STRING, "127.0.0.1", 7, 15,
-	         "address of /metrics and /healthz", &cfg.bind},
+	         "address of /metrics, /healthz and /readyz", &cfg.bind},
 	        {"VOX_WORKER_METRICS_PORT", VOX_CFG_INT, port, 0, 65535,
-	         "port of /metrics and /healthz (0: any)", &cfg.metrics_port},
+	         "port of /metrics, /healthz and /readyz (0: any)",
+	         &cfg.metrics_port},
 	        {"VOX_WORKER_MAX_ATTEMPTS", VOX_CFG_INT, "5", 1, 100,
 	         "handler attempts before dead-lettering", &cfg.max_attempts},
 	        {"VOX_WORKER_BACKOFF_MS", VOX_CFG_INT, "100", 1, 60000,

@@ -2,7 +2,8 @@
  * vox_worker: the whole life of a worker binary, so each worker is only
  * its handler table: config from the environment (--help prints it), JSON
  * logs, PostgreSQL, the producer (dead letters and outbox relay), the
- * outbox relay thread, /metrics and /healthz on the worker's own port, the
+ * outbox relay thread, /metrics, /healthz and /readyz (200 while it
+ * consumes, 503 while it starts or stops) on the worker's own port, the
  * consume loop, and a staged shutdown on SIGTERM/SIGINT.
  */
 #ifndef VOX_WORKER_H

@@ -3,7 +3,11 @@
 // (partitions are never removed), and sets retention.ms / cleanup.policy where
 // they differ. Topics the manifest does not list are left alone.
 //
-//   java -cp '<kafka libs>/*' ops/kafka/CreateTopics.java <bootstrap> <manifest>
+//   java -cp '<kafka libs>/*' ops/kafka/CreateTopics.java <bootstrap> <manifest> [<replication> <min_isr>]
+//
+// With <replication> and <min_isr> (a cluster: ops/stack up --cluster), every topic is
+// created with at least that replication factor and min.insync.replicas=<min_isr>, and
+// existing topics get that min.insync.replicas.
 //
 // (Java 17 single-file source launch; ops/stack up runs it.) Manifest lines:
 //   name partitions retention_ms cleanup_policy [replication]
@@ -47,9 +51,24 @@ public class CreateTopics {
     private static final long TIMEOUT_S = 60;
 
     public static void main(String[] args) {
-        if (args.length != 2) {
-            System.err.println("usage: java -cp '<kafka libs>/*' CreateTopics.java <bootstrap> <manifest>");
+        if (args.length != 2 && args.length != 4) {
+            System.err.println("usage: java -cp '<kafka libs>/*' CreateTopics.java <bootstrap> <manifest> [<replication> <min_isr>]");
             System.exit(2);
+        }
+        short minReplication = 1;
+        String minIsr = null;
+        if (args.length == 4) {
+            try {
+                minReplication = Short.parseShort(args[2]);
+                minIsr = Integer.toString(Integer.parseInt(args[3]));
+            } catch (NumberFormatException e) {
+                minReplication = 0;
+            }
+            if (minReplication < 1 || Integer.parseInt(minIsr == null ? "0" : minIsr) < 1
+                    || Integer.parseInt(minIsr) > minReplication) {
+                System.err.println("topics: replication and min_isr are integers, 1 <= min_isr <= replication");
+                System.exit(2);
+            }
         }
         List<Spec> specs;
         try {
@@ -60,7 +79,7 @@ public class CreateTopics {
             return;
         }
         try {
-            System.exit(run(args[0], specs));
+            System.exit(run(args[0], specs, minReplication, minIsr));
         } catch (ExecutionException e) {
             Throwable c = e.getCause() != null ? e.getCause() : e;
             System.err.println("topics: " + c.getClass().getSimpleName() + ": " + c.getMessage());
@@ -113,7 +132,7 @@ public class CreateTopics {
         return specs;
     }
 
-    static int run(String bootstrap, List<Spec> specs) throws Exception {
+    static int run(String bootstrap, List<Spec> specs, short minReplication, String minIsr) throws Exception {
         Properties p = new Properties();
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, "voxlink-create-topics");
@@ -141,7 +160,10 @@ public class CreateTopics {
                     Map<String, String> cfg = new HashMap<>();
                     cfg.put(TopicConfig.RETENTION_MS_CONFIG, Long.toString(s.retentionMs()));
                     cfg.put(TopicConfig.CLEANUP_POLICY_CONFIG, s.cleanup());
-                    news.add(new NewTopic(s.name(), s.partitions(), s.replication()).configs(cfg));
+                    if (minIsr != null)
+                        cfg.put(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, minIsr);
+                    short rf = (short) Math.max(s.replication(), minReplication);
+                    news.add(new NewTopic(s.name(), s.partitions(), rf).configs(cfg));
                 }
                 CreateTopicsResult r = admin.createTopics(news);
                 for (Map.Entry<String, KafkaFuture<Void>> e : r.values().entrySet()) {
@@ -191,6 +213,8 @@ public class CreateTopics {
                     List<AlterConfigOp> ops = new ArrayList<>();
                     want(ops, e.getValue(), TopicConfig.RETENTION_MS_CONFIG, Long.toString(s.retentionMs()));
                     want(ops, e.getValue(), TopicConfig.CLEANUP_POLICY_CONFIG, s.cleanup());
+                    if (minIsr != null)
+                        want(ops, e.getValue(), TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, minIsr);
                     if (!ops.isEmpty())
                         alter.put(e.getKey(), ops);
                 }

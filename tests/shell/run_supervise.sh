@@ -29,7 +29,7 @@ cleanup() {
 	# whatever a failed run left behind: only the pids in this test's own state files
 	while read -r p; do
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		ingress | provisioning | metering | notifications | porting | invoicing | exporter) kill -KILL "$p" 2>/dev/null ;;
+		ingress | provisioning | metering | notifications | porting | invoicing | exporter | voxctl) kill -KILL "$p" 2>/dev/null ;;
 		esac
 	done < <(sed -n 's/^pid=//p' "$tmp"/run*/procs/*.state 2>/dev/null)
 	rm -rf "$tmp"

@@ -9,6 +9,8 @@
  *   voxctl mail        the local SMTP sink's Maildir (mail.c)
  *   voxctl billing     an account's billing settings (billing.c)
  *   voxctl events      tail and replay a topic's events (events.c)
+ *   voxctl housekeep   prune old rows, archive old usage partitions
+ *                      (housekeep.c, archive.c)
  *   voxctl help        commands and settings
  */
 #include <stdio.h>
@@ -44,6 +46,55 @@ static const vox_cfg_opt_t opts[] = {
         {"VOX_KAFKA_WAIT_MS", VOX_CFG_INT, "10000", 100, 600000,
          "how long events tail and replay wait for Kafka to answer",
          &cfg.kafka_wait_ms},
+        {"VOX_HOUSEKEEP_BATCH", VOX_CFG_INT, "5000", 1, 100000,
+         "housekeep: rows deleted per batch (each batch is one short "
+         "transaction)",
+         &cfg.hk_batch},
+        {"VOX_HOUSEKEEP_LOCK_TIMEOUT_MS", VOX_CFG_INT, "1000", 10, 60000,
+         "housekeep: longest wait for a table lock (a batch never waits "
+         "for a row lock: rows a writer holds are skipped)",
+         &cfg.hk_lock_timeout_ms},
+        {"VOX_HOUSEKEEP_STATEMENT_TIMEOUT_MS", VOX_CFG_INT, "30000", 100,
+         3600000, "housekeep: longest batch", &cfg.hk_statement_timeout_ms},
+        {"VOX_HOUSEKEEP_INBOX_DAYS", VOX_CFG_INT, "8", 1, 3650,
+         "housekeep: inbox rows of the command topics and vox.cdr.raw "
+         "(Kafka retention 7 days) are kept this long",
+         &cfg.hk_inbox_days},
+        {"VOX_HOUSEKEEP_INBOX_LONG_DAYS", VOX_CFG_INT, "31", 1, 3650,
+         "housekeep: inbox rows of every other topic (vox.events*, "
+         "dead-letter topics: 30 days) are kept this long",
+         &cfg.hk_inbox_long_days},
+        {"VOX_HOUSEKEEP_OUTBOX_HOURS", VOX_CFG_INT, "24", 1, 87600,
+         "housekeep: published outbox rows are kept this long (unpublished "
+         "ones always)",
+         &cfg.hk_outbox_hours},
+        {"VOX_HOUSEKEEP_OPERATIONS_DAYS", VOX_CFG_INT, "90", 1, 36500,
+         "housekeep: completed and failed operations (and their events) "
+         "are kept this long after they finished",
+         &cfg.hk_operations_days},
+        {"VOX_HOUSEKEEP_SIGNATURES_MINUTES", VOX_CFG_INT, "15", 6, 525600,
+         "housekeep: cdr_push_signatures rows are kept this long (the "
+         "signature tolerance is 5 minutes)",
+         &cfg.hk_signatures_minutes},
+        {"VOX_USAGE_RETENTION_MONTHS", VOX_CFG_INT, "25", 2, 1200,
+         "housekeep: usage_records months older than this (and invoiced) "
+         "are archived to VOX_ARCHIVE_BUCKET and dropped; usage_dedup "
+         "follows",
+         &cfg.usage_retention_months},
+        {"VOX_S3_ENDPOINT", VOX_CFG_STRING, "http://127.0.0.1:27090", 8, 2048,
+         "housekeep: the S3-compatible store archives go to", &cfg.s3_endpoint},
+        {"VOX_S3_REGION", VOX_CFG_STRING, "us-east-1", 1, 64,
+         "housekeep: the store's region (SigV4 signing scope)", &cfg.s3_region},
+        {"VOX_S3_ACCESS_KEY", VOX_CFG_STRING, "", 0, 256,
+         "housekeep: the store's access key id (empty: a partition due "
+         "for archiving is kept and housekeep exits 1)",
+         &cfg.s3_access_key},
+        {"VOX_S3_SECRET_KEY", VOX_CFG_STRING, "", 0, 256,
+         "housekeep: the store's secret access key", &cfg.s3_secret_key},
+        {"VOX_ARCHIVE_BUCKET", VOX_CFG_STRING, "voxlink-archive", 3, 63,
+         "housekeep: the bucket of archived usage months "
+         "(usage_records/YYYY/MM/<partition>.csv.gz)",
+         &cfg.archive_bucket},
 };
 
 static const struct voxctl_command {
@@ -72,6 +123,10 @@ static const struct voxctl_command {
          "tail a topic's events, or replay a time range of them, as "
          "NDJSON",
          voxctl_events},
+        {"housekeep",
+         "prune rows past their retention in short batches; archive old "
+         "usage months (--every SECONDS: keep doing it)",
+         voxctl_housekeep},
 };
 
 static void usage(FILE *out)

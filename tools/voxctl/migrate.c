@@ -3,6 +3,11 @@
  * transaction, under an advisory lock (two deploys cannot interleave),
  * recorded in schema_migrations with a checksum. Running it twice changes
  * nothing; a file edited after it was applied is refused.
+ *
+ * A file whose first line is "-- voxctl:no-transaction" runs outside a
+ * transaction, one statement at a time (CREATE INDEX CONCURRENTLY cannot
+ * run in one): it must be safe to run again after failing half-way, and is
+ * recorded only once every statement has succeeded.
  */
 #include <dirent.h>
 #include <openssl/evp.h>
@@ -106,6 +111,74 @@ static int migration_state(vox_pg_t *pg, const char *version,
 	return state;
 }
 
+#define MIGRATE_NO_TX "-- voxctl:no-transaction\n"
+
+/* Length of the statement at sql (up to and including its ';' at the top
+ * level: not in a quote, comment or dollar quote); *content tells whether
+ * it holds more than blanks and comments. */
+static size_t statement_len(const char *sql, bool *content)
+{
+	const char *p = sql, *tag = NULL;
+	size_t taglen = 0;
+
+	*content = false;
+	while (*p) {
+		if (tag != NULL) {
+			if (strncmp(p, tag, taglen) == 0) {
+				p += taglen;
+				tag = NULL;
+			} else {
+				p++;
+			}
+		} else if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *end = strstr(p + 2, "*/");
+			p = end ? end + 2 : p + strlen(p);
+		} else if (*p == '\'' || *p == '"') {
+			const char *end = strchr(p + 1, *p);
+			*content = true;
+			p = end ? end + 1 : p + strlen(p);
+		} else if (*p == '$' &&
+		           p[1 +
+		             strspn(p + 1, "abcdefghijklmnopqrstuvwxyz_")] ==
+		                   '$') {
+			tag = p;
+			taglen = 2 +
+			         strspn(p + 1, "abcdefghijklmnopqrstuvwxyz_");
+			p += taglen;
+			*content = true;
+		} else if (*p == ';') {
+			return (size_t)(p - sql) + 1;
+		} else {
+			if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+				*content = true;
+			p++;
+		}
+	}
+	return (size_t)(p - sql);
+}
+
+/* Each statement of sql on its own, autocommitted. */
+static int migration_run_each(vox_pg_t *pg, const char *sql, vox_error_t *err)
+{
+	int rc = 0;
+
+	while (rc == 0 && *sql) {
+		bool content;
+		size_t n = statement_len(sql, &content);
+		char *one = content ? strndup(sql, n) : NULL;
+
+		if (content && one == NULL)
+			return vox_error_set(err, VOX_ERR_NOMEM, false, "oom");
+		if (one != NULL)
+			rc = vox_pg_exec(pg, one, 0, NULL, NULL, err);
+		free(one);
+		sql += n;
+	}
+	return rc;
+}
+
 static int migration_apply(vox_pg_t *pg, const char *name, const char *sql,
                            const char *checksum, vox_error_t *err)
 {
@@ -114,6 +187,16 @@ static int migration_apply(vox_pg_t *pg, const char *name, const char *sql,
 	int rc;
 
 	snprintf(version, sizeof(version), "%.4s", name);
+	if (strncmp(sql, MIGRATE_NO_TX, strlen(MIGRATE_NO_TX)) == 0) {
+		rc = migration_run_each(pg, sql, err);
+		if (rc == 0)
+			rc = vox_pg_exec(
+			        pg,
+			        "INSERT INTO schema_migrations (version, "
+			        "name, checksum) VALUES ($1, $2, $3)",
+			        3, params, NULL, err);
+		return rc;
+	}
 	rc = vox_pg_exec(pg, "BEGIN", 0, NULL, NULL, err);
 	if (rc == 0)
 		rc = vox_pg_exec_script(pg, sql, err);
@@ -150,8 +233,13 @@ static int migrate_all(vox_pg_t *pg, const struct voxctl_cfg *cfg, char **files,
 		state = migration_state(pg, version, checksum, err);
 		if (state == 0 &&
 		    migration_apply(pg, files[i], sql, checksum, err) != 0) {
-			fprintf(stderr, "voxctl: %s failed, rolled back: %s\n",
-			        files[i], err->message);
+			fprintf(stderr, "voxctl: %s failed, %s: %s\n", files[i],
+			        strncmp(sql, MIGRATE_NO_TX,
+			                strlen(MIGRATE_NO_TX)) == 0
+			                ? "not in a transaction (run migrate "
+			                  "again once fixed)"
+			                : "rolled back",
+			        err->message);
 			state = -2;
 		} else if (state < 0) {
 			fprintf(stderr, "voxctl: %s: %s\n", files[i],

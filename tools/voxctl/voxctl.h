@@ -18,6 +18,14 @@ struct voxctl_cfg {
 	const char *encryption_old_keys; /* "" when not set */
 	const char *kafka_brokers;       /* events tail/replay */
 	long kafka_wait_ms;
+	/* housekeep (docs/HOUSEKEEPING.md) */
+	long hk_batch;
+	long hk_lock_timeout_ms, hk_statement_timeout_ms;
+	long hk_inbox_days, hk_inbox_long_days;
+	long hk_outbox_hours, hk_operations_days, hk_signatures_minutes;
+	long usage_retention_months;
+	const char *s3_endpoint, *s3_region, *s3_access_key, *s3_secret_key;
+	const char *archive_bucket;
 };
 
 /* Process exit codes every command returns. */
@@ -37,6 +45,13 @@ int voxctl_user(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_mail(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_billing(const struct voxctl_cfg *cfg, int argc, char **argv);
 int voxctl_events(const struct voxctl_cfg *cfg, int argc, char **argv);
+int voxctl_housekeep(const struct voxctl_cfg *cfg, int argc, char **argv);
+
+/* archive.c: usage_records partitions older than
+ * cfg->usage_retention_months, invoiced, archived to the object store and
+ * dropped (housekeep's last step). Prints its line; 0 or -1 with err. */
+int voxctl_archive_usage(vox_pg_t *pg, const struct voxctl_cfg *cfg,
+                         vox_error_t *err);
 
 /* cli.c: what the database subcommands share. */
 
