@@ -46,7 +46,8 @@ for i in 1 2 3 4; do
 done
 ing_start_ingress
 ing_start_provisioning
-chaos_start notifications VOX_WORKER_METRICS_PORT="$notify_port" VOX_LOG_LEVEL=warn notifications
+chaos_start notifications VOX_WORKER_METRICS_PORT="$notify_port" VOX_LOG_LEVEL=warn \
+	VOX_WORKER_INSTANCE_ID=chaos-notifications notifications
 ing_pipeline_ready "${keys[0]}"
 for key in "${keys[@]}"; do printf 'POST /v1/canary %s\n' "$key"; done >"$ING_WORK/requests"
 
