@@ -102,5 +102,6 @@ figure errors_after_kill "$n_err"
 figure recover_s "$last_err"
 ing_verify load "$topic" "$ING_WORK/offsets" "${VOX_CHAOS_TERMINAL_S:-120}"
 chaos_check "the ingress is still running" chaos_alive ingress
-chaos_check "the provisioning worker is still running" chaos_alive provisioning
+figure provisioning_restarts "$ING_RESTARTS"
+chaos_check "the provisioning worker is running" chaos_alive provisioning
 chaos_done

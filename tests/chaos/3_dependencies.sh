@@ -71,7 +71,8 @@ fault() { # NAME DOWN_S
 	ing_verify "$name" "$topic" "$ING_WORK/$name.offsets" "${VOX_CHAOS_TERMINAL_S:-120}"
 	figure "${name}_failed_by_reason" "$(ing_failed_reasons "$ING_WORK/$name.accepted")"
 	chaos_check "$name: the ingress is still running" chaos_alive ingress
-	chaos_check "$name: the provisioning worker is still running" chaos_alive provisioning
+	figure "${name}_provisioning_restarts" "$ING_RESTARTS"
+	chaos_check "$name: the provisioning worker is running" chaos_alive provisioning
 }
 
 for f in $faults; do

@@ -66,9 +66,23 @@ ing_start_ingress() { # [VAR=VALUE...]
 
 # Static group membership (lib.sh): the id scenarios 1 and 4 use too, so a
 # worker of the scenario before, stopped, is not waited for.
+# shellcheck disable=SC2120 # optional VAR=VALUE arguments
 ing_start_provisioning() { # [VAR=VALUE...]
 	chaos_start provisioning VOX_WORKER_METRICS_PORT="$ING_WORKER_PORT" VOX_LOG_LEVEL=warn \
 		VOX_WORKER_INSTANCE_ID=chaos-provisioning "$@" provisioning
+}
+
+# The provisioning worker restarted if it has exited, as its supervisor
+# (systemd, Kubernetes, make run) would: a worker exits 1 when librdkafka
+# declares its consumer unusable (e.g. fenced). Counted in ING_RESTARTS.
+ING_RESTARTS=0
+ing_keep_provisioning() {
+	chaos_alive provisioning && return 0
+	note "the provisioning worker exited: starting it again ($(tail -n 1 "$VOX_CHAOS_LOGS/$CHAOS_NAME-provisioning.log" | cut -c1-300))"
+	unset "CHAOS_PID[provisioning]"
+	ING_RESTARTS=$((ING_RESTARTS + 1))
+	# shellcheck disable=SC2119 # no extra settings
+	ing_start_provisioning
 }
 
 # A first canary through ingress, Kafka and the worker (it has joined its
@@ -213,6 +227,7 @@ SQL
 
 ing_all_terminal() { # FILE
 	local total terminal rest
+	ing_keep_provisioning
 	read -r total terminal rest <<<"$(ing_op_states "$1")"
 	[ "$total" = "$terminal" ]
 }
