@@ -14,10 +14,22 @@
  * headers and a Content-Length body.
  *
  *   openloop -p port [-a 127.0.0.1] [-P path] -r rate [-d seconds]
- *            [-c connections] [-w warmup_seconds]
+ *            [-c connections] [-w warmup_seconds] [-f requests] [-o log]
  *
  * API keys come from BENCH_KEYS (space-separated; used in turn, one per
  * request); none: no Authorization header.
+ *
+ * -f requests (tests/chaos): a file of requests used in turn instead, one
+ * a line: "METHOD PATH KEY [BODY]" (KEY the bearer key, "-" for none; BODY
+ * the rest of the line, sent as application/json).
+ *
+ * -o log (tests/chaos): one line per request of the measured window,
+ * "<ms scheduled after the window's start> <status> <id> <latency ms>"
+ * (latency from when the request was scheduled to its answer), after a
+ * first line "# start <the window's start, epoch seconds>": status 0 when
+ * the request got no answer (connection lost, unanswered 5 s after the
+ * end), id the first "id" string of the answer's JSON body or "-". So a
+ * caller can check what became of every command the server accepted.
  *
  * Signed carrier requests (bench/routing): with BENCH_CARRIER_KEY,
  * BENCH_CARRIER_SECRET and BENCH_ROUTE_NUMBERS (space-separated E.164),
@@ -50,11 +62,13 @@
 #include <unistd.h>
 
 #define MAX_KEYS 64
+#define MAX_REQS 65536
 #define RBUF     16384
 
 struct conn {
 	int fd;
 	bool busy;
+	bool pooled;      /* in the idle pool (at most once) */
 	int64_t sched_ns; /* when the request in flight was scheduled */
 	bool counted;     /* that request is in the measured window */
 	size_t rlen;
@@ -71,9 +85,11 @@ static int64_t now_ns(void)
 
 static struct sockaddr_in addr;
 static int epfd;
-static char *reqs[MAX_KEYS];
-static size_t req_lens[MAX_KEYS];
+static char *reqs[MAX_REQS];
+static size_t req_lens[MAX_REQS];
 static int nreqs;
+static FILE *answer_log; /* -o */
+static int64_t log_t0;   /* the measured window's start */
 
 /* Signed carrier requests (BENCH_CARRIER_KEY...), NULL key: off. */
 static const char *carrier_key, *carrier_secret;
@@ -116,6 +132,42 @@ static void conn_reset(struct conn *c)
 	c->fd = -1;
 	c->busy = false;
 	c->rlen = 0;
+}
+
+/* The first "id" string value of a JSON body, into id (or "-"). */
+static void body_id(const char *body, size_t len, char *id, size_t idlen)
+{
+	const char *end = body + len, *p = body;
+
+	snprintf(id, idlen, "-");
+	while ((p = memmem(p, (size_t)(end - p), "\"id\"", 4)) != NULL) {
+		const char *v = p + 4, *q;
+
+		while (v < end && (*v == ' ' || *v == ':'))
+			v++;
+		p += 4;
+		if (v >= end || *v != '"')
+			continue;
+		q = memchr(v + 1, '"', (size_t)(end - v - 1));
+		if (q == NULL || (size_t)(q - v - 1) >= idlen)
+			return;
+		memcpy(id, v + 1, (size_t)(q - v - 1));
+		id[q - v - 1] = '\0';
+		return;
+	}
+}
+
+static void log_answer(const struct conn *c, int status, const char *body,
+                       size_t len, int64_t now)
+{
+	char id[128];
+
+	if (answer_log == NULL || !c->counted)
+		return;
+	body_id(body, len, id, sizeof(id));
+	fprintf(answer_log, "%.1f %d %s %.1f\n",
+	        (double)(c->sched_ns - log_t0) / 1e6, status, id,
+	        (double)(now - c->sched_ns) / 1e6);
 }
 
 static void record(struct conn *c, int status, int64_t now)
@@ -165,11 +217,23 @@ static int conn_parse(struct conn *c, int64_t now)
 			return 0;
 		if (!c->busy)
 			return -1; /* an answer nobody asked for */
+		log_answer(c, status, end + 4, (size_t)clen, now);
 		record(c, status, now);
 		c->busy = false;
 		memmove(c->rbuf, c->rbuf + total, c->rlen - total);
 		c->rlen -= total;
 	}
+}
+
+/* Puts c back in the idle pool unless it is there already: the server
+ * may close an idle keep-alive connection, and pooling it twice would
+ * overrun the pool. */
+static void pool_put(struct conn *c, struct conn *conns, int *idle, int *nidle)
+{
+	if (c->pooled)
+		return;
+	c->pooled = true;
+	idle[(*nidle)++] = (int)(c - conns);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -192,7 +256,8 @@ static double pct(double p)
 static void usage(void)
 {
 	fprintf(stderr, "usage: openloop -p port [-a addr] [-P path] -r rate "
-	                "[-d seconds] [-c connections] [-w warmup_seconds]\n");
+	                "[-d seconds] [-c connections] [-w warmup_seconds] "
+	                "[-f requests] [-o log]\n");
 	exit(2);
 }
 
@@ -257,6 +322,61 @@ static bool route_setup(void)
 	return true;
 }
 
+/* -f: "METHOD PATH KEY [BODY]" a line into reqs; exits on a bad file. */
+static void load_requests(const char *file, const char *host, int port)
+{
+	FILE *f = fopen(file, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	if (f == NULL) {
+		fprintf(stderr, "openloop: %s: %s\n", file, strerror(errno));
+		exit(2);
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		char method[16], path[512], key[256], auth[300] = "";
+		const char *body;
+		int used = 0, n;
+
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0 || line[0] == '#')
+			continue;
+		if (sscanf(line, "%15s %511s %255s%n", method, path, key,
+		           &used) != 3 ||
+		    nreqs == MAX_REQS) {
+			fprintf(stderr,
+			        "openloop: %s: bad line or too many: %s\n",
+			        file, line);
+			exit(2);
+		}
+		body = line + used;
+		body += strspn(body, " ");
+		if (strcmp(key, "-") != 0)
+			snprintf(auth, sizeof(auth),
+			         "Authorization: Bearer %s\r\n", key);
+		n = asprintf(&reqs[nreqs],
+		             "%s %s HTTP/1.1\r\nHost: %s:%d\r\n%s%s"
+		             "Content-Length: %zu\r\n\r\n%s",
+		             method, path, host, port, auth,
+		             *body ? "Content-Type: application/json\r\n" : "",
+		             strlen(body), body);
+		if (n < 0) {
+			fprintf(stderr, "openloop: out of memory\n");
+			exit(1);
+		}
+		req_lens[nreqs++] = (size_t)n;
+	}
+	free(line);
+	fclose(f);
+	if (nreqs == 0) {
+		fprintf(stderr, "openloop: %s: no requests\n", file);
+		exit(2);
+	}
+}
+
 /* A whole decimal number, or usage(). */
 static long num(const char *s)
 {
@@ -272,6 +392,7 @@ int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *path = "/v1/canary";
 	const char *keys = getenv("BENCH_KEYS");
+	const char *req_file = NULL, *log_file = NULL;
 	int port = 0, nconn = 256, opt;
 	double rate = 0, seconds = 10, warmup = 2;
 	struct conn *conns;
@@ -280,7 +401,7 @@ int main(int argc, char **argv)
 	long sent = 0, queued = 0, k = 0;
 	struct epoll_event evs[256];
 
-	while ((opt = getopt(argc, argv, "a:p:P:r:d:c:w:h")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:P:r:d:c:w:f:o:h")) != -1) {
 		switch (opt) {
 		case 'a':
 			host = optarg;
@@ -303,6 +424,12 @@ int main(int argc, char **argv)
 		case 'w':
 			warmup = atof(optarg);
 			break;
+		case 'f':
+			req_file = optarg;
+			break;
+		case 'o':
+			log_file = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -317,8 +444,17 @@ int main(int argc, char **argv)
 	snprintf(host_port, sizeof(host_port), "%s:%d", host, port);
 	req_path = path;
 
-	if (route_setup())
+	if (log_file != NULL && (answer_log = fopen(log_file, "w")) == NULL) {
+		fprintf(stderr, "openloop: %s: %s\n", log_file,
+		        strerror(errno));
+		return 2;
+	}
+	if (req_file != NULL) {
+		load_requests(req_file, host, port);
+		keys = NULL;
+	} else if (route_setup()) {
 		keys = NULL; /* each request is built when sent */
+	}
 	for (const char *s = keys ? keys : ""; *s && nreqs < MAX_KEYS;) {
 		size_t n;
 
@@ -334,7 +470,7 @@ int main(int argc, char **argv)
 		nreqs++;
 		s += n;
 	}
-	if (nreqs == 0) {
+	if (nreqs == 0 && req_file == NULL) {
 		req_lens[0] = (size_t)asprintf(
 		        &reqs[0],
 		        "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: "
@@ -354,12 +490,21 @@ int main(int argc, char **argv)
 			        port, strerror(errno));
 			return 1;
 		}
-		idle[nidle++] = i;
+		pool_put(&conns[i], conns, idle, &nidle);
 	}
 
 	interval = (int64_t)(1e9 / rate);
 	t0 = now_ns();
 	t_measure = t0 + (int64_t)(warmup * 1e9);
+	log_t0 = t_measure;
+	if (answer_log != NULL) {
+		struct timespec wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		fprintf(answer_log, "# start %.3f\n",
+		        (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 +
+		                warmup);
+	}
 	t_end = t_measure + (int64_t)(seconds * 1e9);
 	next = t0;
 	for (;;) {
@@ -382,9 +527,10 @@ int main(int argc, char **argv)
 			char signed_req[1024];
 			ssize_t w;
 
+			c->pooled = false;
 			if (c->fd < 0 && conn_open(c) != 0) {
 				errors++;
-				idle[nidle++] = (int)(c - conns);
+				pool_put(c, conns, idle, &nidle);
 				break;
 			}
 			if (carrier_key != NULL) {
@@ -401,7 +547,7 @@ int main(int argc, char **argv)
 				if (sched >= t_measure)
 					errors++;
 				conn_reset(c);
-				idle[nidle++] = (int)(c - conns);
+				pool_put(c, conns, idle, &nidle);
 				continue;
 			}
 			c->busy = true;
@@ -436,8 +582,8 @@ int main(int argc, char **argv)
 				c->rlen += (size_t)r;
 				if (conn_parse(c, now) == 0) {
 					if (!c->busy)
-						idle[nidle++] =
-						        (int)(c - conns);
+						pool_put(c, conns, idle,
+						         &nidle);
 					continue;
 				}
 			} else if (r < 0 &&
@@ -445,15 +591,23 @@ int main(int argc, char **argv)
 				continue;
 			}
 			/* closed, error or garbage: the request is lost */
-			if (c->busy && c->counted)
+			if (c->busy && c->counted) {
 				errors++;
+				log_answer(c, 0, "", 0, now);
+			}
 			conn_reset(c);
-			idle[nidle++] = (int)(c - conns);
+			pool_put(c, conns, idle, &nidle);
 		}
 	}
 	for (int i = 0; i < nconn; i++)
-		if (conns[i].busy && conns[i].counted)
+		if (conns[i].busy && conns[i].counted) {
 			errors++;
+			log_answer(&conns[i], 0, "", 0, now_ns());
+		}
+	if (answer_log != NULL && fclose(answer_log) != 0) {
+		fprintf(stderr, "openloop: writing the log failed\n");
+		return 1;
+	}
 
 	qsort(lat_ms, nlat, sizeof(*lat_ms), cmp_float);
 	printf("OPEN rate=%.0f sent=%ld ok=%ld non2xx=%ld errors=%ld "
@@ -463,5 +617,7 @@ int main(int argc, char **argv)
 	       rate, sent, ok, non2xx, errors, queued, seconds,
 	       (double)ok / seconds, pct(50), pct(90), pct(99), pct(99.9),
 	       nlat ? (double)lat_ms[nlat - 1] : 0.0);
+	free(conns);
+	free(idle);
 	return 0;
 }

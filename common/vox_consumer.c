@@ -258,7 +258,7 @@ static void handler_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 		vox_log(VOX_LOG_ERROR, "message buffers: out of memory", NULL);
 		goto out;
 	}
-	while (*running) {
+	while (*running && !c->fatal) {
 		n = vox_consumer_batch_poll(c, rkms, msgs);
 		if (n == 0)
 			continue;
@@ -283,6 +283,12 @@ int vox_consumer_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 		vox_consumer_batch_run(c, running);
 	else
 		handler_run(c, running);
+	if (c->fatal) {
+		/* nothing can be committed: the stored offsets are consumed
+		 * again by the next instance, and the inbox skips them */
+		rd_kafka_consumer_close(c->rk);
+		return VOX_ERR_UNAVAILABLE;
+	}
 	vox_log(VOX_LOG_INFO, "consumer stopping: committing offsets", NULL);
 	kerr = rd_kafka_commit(c->rk, NULL, 0);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR &&

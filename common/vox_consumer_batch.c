@@ -246,7 +246,18 @@ size_t vox_consumer_batch_poll(vox_consumer_t *c, rd_kafka_message_t **rkms,
 	size_t n = 0;
 
 	while (rkm != NULL) {
-		if (rkm->err) {
+		if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+			char reason[512];
+
+			rd_kafka_fatal_error(c->rk, reason, sizeof(reason));
+			vox_log(VOX_LOG_ERROR,
+			        "fatal consumer error: this consumer is "
+			        "unusable, exiting",
+			        "error", reason, NULL);
+			c->fatal = true;
+			rd_kafka_message_destroy(rkm);
+			break;
+		} else if (rkm->err) {
 			if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				vox_log(VOX_LOG_WARN, "consume error", "error",
 				        rd_kafka_message_errstr(rkm), NULL);
@@ -301,7 +312,7 @@ void vox_consumer_batch_run(vox_consumer_t *c, volatile sig_atomic_t *running)
 			pipelined = false;
 		}
 	}
-	while (*running) {
+	while (*running && !c->fatal) {
 		struct batch_buf *b = &bufs[cur];
 
 		batch_poll(c, b);

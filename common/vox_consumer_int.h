@@ -26,6 +26,10 @@ struct vox_consumer {
 	/* this process's mark owner id (vox_inflight) */
 	char owner[VOX_UUID_STRLEN];
 	bool guard_warned; /* the in-flight table failed once: said so */
+	/* librdkafka reported a fatal error (e.g. a static member fenced):
+	 * this consumer can consume nothing more; the process must exit so
+	 * that its supervisor starts a fresh one */
+	bool fatal;
 	const vox_handler_t *handlers;
 	size_t nhandlers;
 	int nlanes;
