@@ -42,6 +42,7 @@ struct vox_consumer {
 	vox_counter_t *recoveries;
 	vox_histogram_t *handle_seconds;
 	vox_gauge_t *lag_seconds;
+	double last_trim; /* vox_mono_seconds() of the last malloc_trim */
 	vox_batch_fn batch_fn;
 	int batch_max, batch_wait_ms;
 	vox_batch_prepare_fn batch_prepare;
