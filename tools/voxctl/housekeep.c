@@ -21,10 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vox_buf.h"
 #include "vox_signal.h"
+#include "vox_time.h"
 #include "voxctl.h"
 
 #define HOUSEKEEP_USAGE "voxctl housekeep [--every SECONDS]"
@@ -44,15 +44,6 @@ struct hk_pass {
 	char now[64]; /* the pass's "now", as PostgreSQL wrote it */
 	char batch[24];
 };
-
-static long long hk_ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000LL +
-	       (now.tv_nsec - start->tv_nsec) / 1000000;
-}
 
 /* The session's limits (again after a reconnection: a fresh session has
  * none). */
@@ -380,11 +371,11 @@ static int hk_pass_run(vox_pg_t *pg, const struct voxctl_cfg *cfg)
 	for (size_t i = 0; i < sizeof(hk_steps) / sizeof(hk_steps[0]); i++) {
 		const struct hk_step *s = &hk_steps[i];
 		struct hk_count count = {0};
-		struct timespec start;
+		int64_t start;
 
 		if (!vox_running)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &start);
+		start = vox_mono_ms();
 		memset(&err, 0, sizeof(err));
 		if (s->run(&p, &count, &err) != 0) {
 			fprintf(stderr,
@@ -395,7 +386,7 @@ static int hk_pass_run(vox_pg_t *pg, const struct voxctl_cfg *cfg)
 		} else if (!s->prints) {
 			printf("%s: %lld rows deleted, %ld batches, %lld ms\n",
 			       s->table, count.rows, count.batches,
-			       hk_ms_since(&start));
+			       (long long)(vox_mono_ms() - start));
 		}
 		fflush(stdout);
 	}
@@ -443,10 +434,8 @@ static int hk_args(int argc, char **argv, long *every)
 /* Sleeps seconds, or less when a signal asks to stop. */
 static void hk_wait(long seconds)
 {
-	struct timespec tick = {0, 200 * 1000 * 1000};
-
 	for (long i = 0; vox_running && i < seconds * 5; i++)
-		nanosleep(&tick, NULL);
+		vox_sleep_ms(200);
 }
 
 int voxctl_housekeep(const struct voxctl_cfg *cfg, int argc, char **argv)
