@@ -66,8 +66,19 @@ $(BUILD)/workers/notifications/main.o: CFLAGS += \
 	-DVOX_TEMPLATE_DIR='"$(CURDIR)/workers/notifications/templates"'
 TEST_ONLY_BINS := $(foreach p,$(TEST_ONLY_PROGRAMS),$(BUILD)/test-bin/$(notdir $(p)))
 
-.PHONY: all test run lint format clean deps stack-up stack-down unit integration
-all: $(BINS)
+.PHONY: all test run lint format clean deps stack-up stack-down unit integration web
+all: $(BINS) web
+
+# The web dashboard (web/, docs/DASHBOARD.md): its npm packages from the
+# lockfile (`npm ci`: exactly those versions), then esbuild's bundles into
+# build/web, which the ingress serves at /dashboard/ (VOX_DASHBOARD_DIR).
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/build.mjs
+web: build/web/index.html
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+build/web/index.html: web/node_modules/.package-lock.json $(WEB_SRC)
+	node web/build.mjs build/web
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -34,7 +34,7 @@
 struct ingress_cfg {
 	const char *bind, *pg_url, *redis_url, *brokers, *log_level;
 	const char *jwt_alg, *jwt_secret, *jwt_key_file, *jwt_issuer;
-	const char *jwt_audience, *openapi_file;
+	const char *jwt_audience, *openapi_file, *dashboard_dir;
 	const char *carrier_url, *carrier_key;
 	long port, threads, max_body, pg_pool, kafka_timeout_ms, linger_ms;
 	long jwt_leeway_s, rate_read, rate_command, rate_search;
@@ -91,6 +91,8 @@ typedef struct ingress {
 	struct vox_crypto_keyring *keyring;
 	char *openapi; /* schemas/openapi.yaml as served */
 	size_t openapi_len;
+	/* The web dashboard's files (dashboard.c). */
+	struct dashboard *dashboard;
 	/* Where customer URLs may point (VOX_WEBHOOK_ALLOW_CIDRS). */
 	struct vox_ssrf *ssrf;
 	/* The document store and content check (documents.c). */
@@ -323,6 +325,15 @@ void ingress_key_get(vox_http_req_t *req, void *ctx);
 void ingress_key_revoke(vox_http_req_t *req, void *ctx);
 void ingress_account_get(vox_http_req_t *req, void *ctx);
 void ingress_openapi(vox_http_req_t *req, void *ctx);
+
+/* dashboard.c: the web dashboard's files, read once from dir (a missing
+ * dir is logged; its pages then answer 503). */
+typedef struct dashboard dashboard_t;
+dashboard_t *dashboard_load(const char *dir);
+void dashboard_free(dashboard_t *d);
+void ingress_dashboard_redirect(vox_http_req_t *req, void *ctx);
+void ingress_dashboard_index(vox_http_req_t *req, void *ctx);
+void ingress_dashboard_file(vox_http_req_t *req, void *ctx);
 void ingress_healthz(vox_http_req_t *req, void *ctx);
 void ingress_readyz(vox_http_req_t *req, void *ctx);
 void ingress_metrics(vox_http_req_t *req, void *ctx);

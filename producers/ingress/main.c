@@ -213,6 +213,10 @@ static const vox_http_route_t routes[] = {
         {"POST", "/v1/carrier/calls/route", ingress_call_route, NULL,
          &carrier_decision_route},
         {"GET", "/v1/openapi.yaml", ingress_openapi, NULL, &open_route},
+        {"GET", "/dashboard", ingress_dashboard_redirect, NULL, &open_route},
+        {"GET", "/dashboard/", ingress_dashboard_index, NULL, &open_route},
+        {"GET", "/dashboard/{file}", ingress_dashboard_file, NULL,
+         &open_route},
         {"GET", "/healthz", ingress_healthz, NULL, &open_route},
         {"GET", "/readyz", ingress_readyz, NULL, &open_route},
         {"GET", "/metrics", ingress_metrics, NULL, &open_route},
@@ -706,6 +710,7 @@ static int ingress_run(const struct ingress_cfg *cfg)
 	if (in.openapi == NULL)
 		vox_log(VOX_LOG_WARN, "OpenAPI file not readable", "path",
 		        cfg->openapi_file, NULL);
+	in.dashboard = dashboard_load(cfg->dashboard_dir);
 	in.documents = documents_new(cfg, &err);
 	if (in.documents == NULL) {
 		fprintf(stderr, "documents: %s\n", err.message);
@@ -746,6 +751,7 @@ out:
 	vox_metrics_destroy(in.metrics);
 	free(in.jwt_key);
 	free(in.openapi);
+	dashboard_free(in.dashboard);
 	vox_crypto_keyring_destroy(in.keyring);
 	vox_ssrf_destroy(in.ssrf);
 	documents_destroy(in.documents);
@@ -821,6 +827,10 @@ int main(int argc, char **argv)
 	        {"VOX_OPENAPI_FILE", VOX_CFG_STRING, "schemas/openapi.yaml", 1,
 	         4096, "the OpenAPI document served at /v1/openapi.yaml",
 	         &cfg.openapi_file},
+	        {"VOX_DASHBOARD_DIR", VOX_CFG_STRING, "build/web", 1, 4096,
+	         "the built web dashboard served at /dashboard/ (make builds "
+	         "it)",
+	         &cfg.dashboard_dir},
 	        {"VOX_CARRIER_URL", VOX_CFG_STRING, "http://127.0.0.1:27080", 8,
 	         2048, "the carrier's numbers API (search refills)",
 	         &cfg.carrier_url},

@@ -307,6 +307,17 @@ void ingress_key_revoke(vox_http_req_t *req, void *ctx)
 	key_one(req, ctx, true);
 }
 
+/* Who is asking: what the dashboard shows and allows follows the role. */
+static json_t *account_credential(const vox_principal_t *who)
+{
+	bool key = who->key_id[0] != '\0';
+
+	return json_pack("{s:s, s:s, s:o, s:s}", "type", key ? "api_key" : "jwt",
+	                 "role", vox_role_name(who->role), "key_id",
+	                 key ? json_string(who->key_id) : json_null(),
+	                 "subject", who->subject);
+}
+
 void ingress_account_get(vox_http_req_t *req, void *ctx)
 {
 	ingress_req_t *ir = ingress_begin(req, ctx);
@@ -326,13 +337,14 @@ void ingress_account_get(vox_http_req_t *req, void *ctx)
 	else
 		vox_http_reply_json(
 		        req, 200,
-		        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+		        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
 		                  text_or_null(res, 0, 0), "name",
 		                  text_or_null(res, 0, 1), "status",
 		                  text_or_null(res, 0, 2), "currency",
 		                  text_or_null(res, 0, 3), "timezone",
 		                  text_or_null(res, 0, 4), "created_at",
-		                  text_or_null(res, 0, 5)));
+		                  text_or_null(res, 0, 5), "credential",
+		                  account_credential(&ir->who)));
 	PQclear(res);
 }
 
