@@ -106,9 +106,10 @@ static int dashboard_load_file(dashboard_t *d, const char *dir,
 	fclose(fp);
 	f->len = (size_t)n;
 	snprintf(f->name, sizeof(f->name), "%s", name);
-	f->etag[0] = '"';
-	vox_sha256_hex(f->body, f->len, f->etag + 1);
-	strcat(f->etag, "\"");
+	char hex[65];
+
+	vox_sha256_hex(f->body, f->len, hex);
+	snprintf(f->etag, sizeof(f->etag), "\"%s\"", hex);
 	d->nfiles++;
 	return 0;
 }

@@ -312,8 +312,9 @@ static json_t *account_credential(const vox_principal_t *who)
 {
 	bool key = who->key_id[0] != '\0';
 
-	return json_pack("{s:s, s:s, s:o, s:s}", "type", key ? "api_key" : "jwt",
-	                 "role", vox_role_name(who->role), "key_id",
+	return json_pack("{s:s, s:s, s:o, s:s}", "type",
+	                 key ? "api_key" : "jwt", "role",
+	                 vox_role_name(who->role), "key_id",
 	                 key ? json_string(who->key_id) : json_null(),
 	                 "subject", who->subject);
 }

@@ -78,7 +78,7 @@ etag=$(sed -n 's/^[Ee][Tt]ag: //p' <<<"$h")
 if grep -q '<script>' "$tmp/body" || grep -q ' style=' "$tmp/body"; then die "index.html has inline code"; fi
 js=$(grep -o '/dashboard/app-[A-Z0-9]*\.js' "$tmp/body")
 css=$(grep -o '/dashboard/app-[A-Z0-9]*\.css' "$tmp/body")
-[ -n "$js" ] && [ -n "$css" ] || die "index.html names no hashed bundle"
+if [ -z "$js" ] || [ -z "$css" ]; then die "index.html names no hashed bundle"; fi
 for f in "$js" "$css"; do
 	h=$(hdr "$base$f")
 	grep -q '^HTTP/1.1 200' <<<"$h" || die "GET $f: $(head -n 1 <<<"$h")"
