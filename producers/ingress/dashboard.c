@@ -1,6 +1,6 @@
 /*
  * The web dashboard's files (web/, built by make into VOX_DASHBOARD_DIR):
- * read into memory once at start, served at /dashboard/ (index.html) and
+ * read into memory once at start, served at /dashboard (index.html) and
  * /dashboard/{file} (the hashed bundles), with no credential: the pages
  * hold none and call the API with the one the user signs in with.
  *
@@ -126,7 +126,7 @@ dashboard_t *dashboard_load(const char *dir)
 	dh = opendir(dir);
 	if (dh == NULL) {
 		vox_log(VOX_LOG_WARN,
-		        "dashboard not built: /dashboard/ answers 503 "
+		        "dashboard not built: /dashboard answers 503 "
 		        "(make builds it)",
 		        "dir", dir, NULL);
 		return d;
@@ -181,17 +181,7 @@ static void dashboard_send(vox_http_req_t *req, const dashboard_file_t *f,
 	vox_http_reply(req, 200, f->type, f->body, f->len);
 }
 
-/* GET /dashboard: the pages live under /dashboard/. */
-void ingress_dashboard_redirect(vox_http_req_t *req, void *ctx)
-{
-	(void)ctx;
-	dashboard_headers(req);
-	vox_http_add_header(req, "Location", "/dashboard/");
-	vox_http_reply(req, 308, "text/plain; charset=utf-8",
-	               "see /dashboard/\n", 16);
-}
-
-/* GET /dashboard/: the page itself (its routes are fragments, #/numbers). */
+/* GET /dashboard: the page itself (its routes are fragments, #/numbers). */
 void ingress_dashboard_index(vox_http_req_t *req, void *ctx)
 {
 	ingress_t *in = ctx;

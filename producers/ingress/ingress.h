@@ -331,7 +331,6 @@ void ingress_openapi(vox_http_req_t *req, void *ctx);
 typedef struct dashboard dashboard_t;
 dashboard_t *dashboard_load(const char *dir);
 void dashboard_free(dashboard_t *d);
-void ingress_dashboard_redirect(vox_http_req_t *req, void *ctx);
 void ingress_dashboard_index(vox_http_req_t *req, void *ctx);
 void ingress_dashboard_file(vox_http_req_t *req, void *ctx);
 void ingress_healthz(vox_http_req_t *req, void *ctx);

@@ -213,8 +213,7 @@ static const vox_http_route_t routes[] = {
         {"POST", "/v1/carrier/calls/route", ingress_call_route, NULL,
          &carrier_decision_route},
         {"GET", "/v1/openapi.yaml", ingress_openapi, NULL, &open_route},
-        {"GET", "/dashboard", ingress_dashboard_redirect, NULL, &open_route},
-        {"GET", "/dashboard/", ingress_dashboard_index, NULL, &open_route},
+        {"GET", "/dashboard", ingress_dashboard_index, NULL, &open_route},
         {"GET", "/dashboard/{file}", ingress_dashboard_file, NULL, &open_route},
         {"GET", "/healthz", ingress_healthz, NULL, &open_route},
         {"GET", "/readyz", ingress_readyz, NULL, &open_route},
@@ -827,7 +826,7 @@ int main(int argc, char **argv)
 	         4096, "the OpenAPI document served at /v1/openapi.yaml",
 	         &cfg.openapi_file},
 	        {"VOX_DASHBOARD_DIR", VOX_CFG_STRING, "build/web", 1, 4096,
-	         "the built web dashboard served at /dashboard/ (make builds "
+	         "the built web dashboard served at /dashboard (make builds "
 	         "it)",
 	         &cfg.dashboard_dir},
 	        {"VOX_CARRIER_URL", VOX_CFG_STRING, "http://127.0.0.1:27080", 8,

@@ -5,7 +5,7 @@ import { assert } from './lib.mjs';
 
 export default async function (ctx) {
 	const page = await ctx.newPage();
-	await page.goto(`${ctx.base}/dashboard/`, { waitUntil: 'networkidle0' });
+	await page.goto(`${ctx.base}/dashboard`, { waitUntil: 'networkidle0' });
 	await page.waitForSelector('input[name="token"]');
 	await ctx.shot(page, '01-signin');
 	await ctx.checkPage(page, 'sign-in page');

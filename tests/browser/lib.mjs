@@ -72,7 +72,7 @@ export class Ctx {
 	}
 
 	async signIn(page, key) {
-		await page.goto(`${this.base}/dashboard/`, { waitUntil: 'networkidle0' });
+		await page.goto(`${this.base}/dashboard`, { waitUntil: 'networkidle0' });
 		await page.waitForSelector('input[name="token"]');
 		await page.type('input[name="token"]', key);
 		await Promise.all([page.waitForSelector('nav.nav'), page.click('form button[type="submit"]')]);

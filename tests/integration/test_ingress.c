@@ -227,7 +227,15 @@ Test(ingress, key_revoked_elsewhere_stops_working_at_once)
 	vox_error_t err;
 
 	t_key(account_a, "viewer", key, key_id);
-	json_decref(call("GET", "/v1/account", key, NULL, NULL, 200, NULL));
+	json_t *acct = call("GET", "/v1/account", key, NULL, NULL, 200, NULL);
+	json_t *cred = json_object_get(acct, "credential");
+	cr_assert_str_eq(json_string_value(json_object_get(cred, "type")),
+	                 "api_key");
+	cr_assert_str_eq(json_string_value(json_object_get(cred, "role")),
+	                 "viewer");
+	cr_assert_str_eq(json_string_value(json_object_get(cred, "key_id")),
+	                 key_id);
+	json_decref(acct);
 	/* As voxctl key revoke does it: straight in the database. */
 	const char *params[] = {key_id};
 	cr_assert_eq(vox_pg_exec(pg,
@@ -478,6 +486,20 @@ Test(ingress, jwt_checked_for_algorithm_expiry_and_audience)
 	json_t *e;
 
 	json_decref(call("POST", "/v1/canary", good, NULL, NULL, 202, NULL));
+	/* The account names the credential: what the dashboard shows. */
+	e = call("GET", "/v1/account", good, NULL, NULL, 200, NULL);
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_object_get(e, "credential"), "type")),
+	                 "jwt");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_object_get(e, "credential"), "role")),
+	                 "developer");
+	cr_assert_str_eq(json_string_value(json_object_get(
+	                         json_object_get(e, "credential"), "subject")),
+	                 "user-42");
+	cr_assert(json_is_null(
+	        json_object_get(json_object_get(e, "credential"), "key_id")));
+	json_decref(e);
 	e = call("GET", "/v1/account", expired, NULL, NULL, 401, NULL);
 	cr_assert(strstr(vox_json_str(json_object_get(e, "error"), "message"),
 	                 "expired"));
