@@ -173,7 +173,7 @@ export class Ctx {
 		await this.operation(key, await this.api(key, 'POST', '/v1/orders', { reservation_id: res.result.reservation_id }));
 		const mine = [];
 		for (const p of phones) {
-			const list = await this.api(key, 'GET', `/v1/numbers?cursor=&limit=100`);
+			const list = await this.api(key, 'GET', `/v1/numbers?limit=100`);
 			const num = list.data.find((x) => x.phone_number === p);
 			assert(num, `${p} is not among the account's numbers after the order`);
 			if (forwardTo) await this.operation(key, await this.api(key, 'POST', `/v1/numbers/${num.id}/activate`, { forward_to: forwardTo }));
