@@ -87,6 +87,12 @@ export default async function (ctx) {
 	}
 	const totalRow = await rowCells(page, '#usage-day-table', 'total');
 	assert(JSON.stringify(totalRow) === JSON.stringify(['Total', ...fig(byDay.totals)]), `the total row ${totalRow} is not the API's ${fig(byDay.totals)}`);
+	const byKind = await ctx.api(ctx.ownerKey, 'GET', `/v1/usage?group_by=event_type`);
+	for (const k of byKind.items) {
+		const r = await rowCells(page, '#usage-kind-table', k.event_type);
+		assert(r && JSON.stringify(r.slice(1)) === JSON.stringify(fig(k)), `the ${k.event_type} row ${r} is not the API's ${fig(k)}`);
+	}
+	assert(byKind.items.some((k) => k.event_type === 'sms_sent' && k.units >= 2), 'no sms_sent of 2 segments by kind');
 	const summary = await page.$eval('#usage-summary', (e) => e.textContent);
 	assert(summary.includes(money(byDay.totals.cost_micros, byDay.currency)), `the summary lacks the total cost: ${summary}`);
 	assert((await page.$$('.usage-chart canvas')).length === 2, 'the page does not draw two charts');
@@ -120,6 +126,15 @@ export default async function (ctx) {
 	await page.click('form.usage-range button[type="submit"]');
 	await page.waitForSelector('#usage-number-table');
 	assert(!(await page.$('.error')), 'the error stayed after a good range');
+	// the range is in the address: a reload keeps it
+	assert(page.url().includes(`start_date=${ymd(now).slice(0, 8)}01`), `the address does not hold the range: ${page.url()}`);
+	await setValue(page, 'input[name="start_date"]', ymd(new Date(at)));
+	await page.click('form.usage-range button[type="submit"]');
+	await page.waitForFunction((d) => location.hash.includes(`start_date=${d}`), {}, ymd(new Date(at)));
+	await page.reload({ waitUntil: 'networkidle0' });
+	await page.waitForSelector('#usage-summary');
+	assert((await page.$eval('input[name="start_date"]', (e) => e.value)) === ymd(new Date(at)), 'a reload lost the range');
+	await ctx.checkPage(page, 'usage page after a reload');
 	await page.close();
 	ctx.state.usage = { phone, cost_micros: after.cost_micros };
 }

@@ -163,12 +163,14 @@ function InvoiceDetail({ inv, session, reload }) {
 	const file = `invoice-${inv.number || `draft-${localDay(inv.period_start, inv.timezone)}`}`;
 	return (
 		<>
+			<div class="invoice-toolbar">
 			<div class="invoice-downloads" role="group" aria-label="Downloads">
 				<ActionButton onClick={() => download(`${base}/pdf`, `${file}.pdf`)}>Download PDF</ActionButton>
 				<ActionButton class="secondary" onClick={() => download(`${base}/csv`, `${file}.csv`)}>Download CSV (lines)</ActionButton>
 				<ActionButton class="secondary" onClick={() => download(`${base}/csv?detail=usage`, `${file}-usage.csv`)}>Download CSV (usage records)</ActionButton>
 			</div>
 			{can(session.role, 'billing') && <InvoiceActions inv={inv} reload={reload} />}
+			</div>
 			<dl class="props invoice-props">
 				<dt>Status</dt>
 				<dd><Status value={inv.status} /></dd>
@@ -215,7 +217,7 @@ function InvoiceDetail({ inv, session, reload }) {
 							<td>{l.line_no}</td>
 							<td>{l.description}</td>
 							<td>{l.kind}</td>
-							<td class="num">{l.quantity} {l.unit}{l.days !== null && l.days !== undefined ? ` (${l.days} of ${l.period_days} days)` : ''}</td>
+							<td class="num">{l.quantity} {plural(l.unit, l.quantity)}{l.days !== null && l.days !== undefined ? ` (${l.days} of ${l.period_days} days)` : ''}</td>
 							<td class="num">{l.kind === 'usage' || l.kind === 'late_usage' ? '—' : m(l.unit_price_micros)}</td>
 							<td class="num">{m(l.amount_micros)}</td>
 						</tr>
@@ -227,7 +229,7 @@ function InvoiceDetail({ inv, session, reload }) {
 					<Total label="Total" value={m(inv.total_micros)} strong />
 					{inv.credited_micros > 0 && <Total label="Credit notes" value={m(-inv.credited_micros)} />}
 					{inv.amount_paid_micros > 0 && <Total label="Paid" value={m(-inv.amount_paid_micros)} />}
-					<Total label="Amount due" value={`${m(inv.amount_due_micros)} (rounded to the minor unit: ${inv.amount_due})`} strong />
+					<Total label="Amount due (to the minor unit)" value={m(inv.amount_due_micros)} strong />
 				</tfoot>
 			</table>
 			{inv.credit_applied_micros > 0 && <p>Account credit applied: {m(inv.credit_applied_micros)} (the credit line above).</p>}
@@ -264,6 +266,8 @@ function InvoiceDetail({ inv, session, reload }) {
 		</>
 	);
 }
+
+const plural = (unit, n) => (n === 1 || !unit || unit.endsWith('s') ? unit : `${unit}s`);
 
 function Total({ label, value, strong }) {
 	return (

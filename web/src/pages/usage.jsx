@@ -7,7 +7,7 @@
 // range is sent as it is and the API's error shown.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
-import { get, money } from '../api.js';
+import { get, money, qs } from '../api.js';
 import { ErrorBox, Field, Loading, Page, useLoad } from '../ui.jsx';
 import './usage.css';
 
@@ -36,13 +36,21 @@ export function minutes(s) {
 
 function loadUsage(q) {
 	const base = { start_date: q.start_date, end_date: q.end_date, event_type: q.event_type };
-	return Promise.all([get('/v1/usage', { ...base, group_by: 'day' }), get('/v1/usage', { ...base, group_by: 'number' })]).then(
-		([byDay, byNumber]) => ({ byDay, byNumber, at: new Date() }),
-	);
+	const by = (group_by) => get('/v1/usage', { ...base, group_by });
+	return Promise.all([by('day'), by('number'), by('event_type')]).then(([byDay, byNumber, byKind]) => ({ byDay, byNumber, byKind, at: new Date() }));
+}
+
+// The range of the address (#/usage?start_date=...&end_date=...), else this
+// month: a range can be bookmarked and survives a reload.
+function initialQuery() {
+	const h = Object.fromEntries(new URLSearchParams(location.hash.split('?')[1] || ''));
+	const q = { ...thisMonth(), event_type: '' };
+	for (const k of ['start_date', 'end_date', 'event_type']) if (h[k] !== undefined) q[k] = h[k];
+	return q;
 }
 
 export function UsagePage({ session }) {
-	const [form, setForm] = useState(() => ({ ...thisMonth(), event_type: '' }));
+	const [form, setForm] = useState(initialQuery);
 	const [query, setQuery] = useState(form);
 	const [auto, setAuto] = useState(true);
 	const state = useLoad(() => loadUsage(query), [query]);
@@ -60,6 +68,7 @@ export function UsagePage({ session }) {
 	const submit = (e) => {
 		e.preventDefault();
 		setQuery({ ...form });
+		history.replaceState(null, '', `#/usage${qs(form)}`);
 	};
 	return (
 		<Page
@@ -104,7 +113,7 @@ export function UsagePage({ session }) {
 }
 
 function UsageReport({ data, currency, loading }) {
-	const { byDay, byNumber } = data;
+	const { byDay, byNumber, byKind } = data;
 	const t = byDay.totals;
 	return (
 		<div class="usage-report" aria-busy={loading}>
@@ -149,11 +158,28 @@ function UsageReport({ data, currency, loading }) {
 					/>
 				</>
 			)}
+
+			<h2 id="usage-by-kind">By kind</h2>
+			{byKind.items.length === 0 ? (
+				<p class="empty">No calls or messages in this range yet.</p>
+			) : (
+				<UsageTable
+					id="usage-kind-table"
+					caption={`Usage by kind of call or message, ${byKind.start_date} to ${byKind.end_date}`}
+					keyLabel="Kind"
+					keyOf={(i) => i.event_type}
+					labelOf={(i) => KIND_LABELS[i.event_type] || i.event_type}
+					data={byKind}
+					currency={currency}
+				/>
+			)}
 		</div>
 	);
 }
 
-function UsageTable({ id, caption, keyLabel, keyOf, data, currency }) {
+const KIND_LABELS = Object.fromEntries(EVENT_TYPES.filter(([v]) => v).map(([v, l]) => [v, l[0].toUpperCase() + l.slice(1)]));
+
+function UsageTable({ id, caption, keyLabel, keyOf, labelOf, data, currency }) {
 	const cells = (r) => [
 		<td class="num">{r.records}</td>,
 		<td class="num">{minutes(r.duration_s)}</td>,
@@ -170,14 +196,14 @@ function UsageTable({ id, caption, keyLabel, keyOf, data, currency }) {
 					<th scope="col" class="num">Calls and messages</th>
 					<th scope="col" class="num">Call minutes</th>
 					<th scope="col" class="num">Minutes billed</th>
-					<th scope="col" class="num">Units billed</th>
+					<th scope="col" class="num">Message segments</th>
 					<th scope="col" class="num">Cost</th>
 				</tr>
 			</thead>
 			<tbody>
 				{data.items.map((r) => (
 					<tr key={keyOf(r)} data-key={keyOf(r)}>
-						<th scope="row">{keyOf(r)}</th>
+						<th scope="row">{labelOf ? labelOf(r) : keyOf(r)}</th>
 						{cells(r)}
 					</tr>
 				))}
