@@ -31,7 +31,7 @@ export default async function (ctx) {
 	await ctx.checkPage(page, 'usage page before the calls');
 
 	// The carrier reports calls and messages of today while the page is open
-	const at = new Date(Date.now() - 120000).toISOString().replace(/\.\d+Z$/, 'Z');
+	const at = new Date(Date.now() - 10000).toISOString().replace(/\.\d+Z$/, 'Z');
 	const tag = `dash-usage-${Date.now()}`;
 	const records = [
 		{ id: `${tag}-1`, type: 'inbound_call', from: '+14155550100', to: phone, started_at: at, duration_s: 125 },
@@ -49,7 +49,7 @@ export default async function (ctx) {
 
 	// metering rates them: the API's figures grow by exactly what was pushed
 	let after = before;
-	for (let i = 0; i < 120 && after.records < before.records + records.length; i++) {
+	for (let i = 0; i < 240 && after.records < before.records + records.length; i++) {
 		await sleep(250);
 		after = await usageOf();
 	}
@@ -101,6 +101,15 @@ export default async function (ctx) {
 	const charts = await page.$$('.usage-chart');
 	await charts[0].screenshot({ path: join(ctx.shots, '31-usage-chart-by-day.png') });
 	await charts[1].screenshot({ path: join(ctx.shots, '32-usage-chart-by-number.png') });
+
+	// only one kind: SMS sent
+	await page.select('select[name="event_type"]', 'sms_sent');
+	await page.click('form.usage-range button[type="submit"]');
+	await page.waitForFunction(() => document.querySelectorAll('#usage-kind-table tbody tr').length === 1);
+	const sms = await ctx.api(ctx.ownerKey, 'GET', `/v1/usage?group_by=number&event_type=sms_sent&number=${encodeURIComponent(phone)}`);
+	const smsRow = await rowCells(page, '#usage-number-table', phone);
+	assert(JSON.stringify(smsRow.slice(1)) === JSON.stringify(fig(sms.items[0])), `SMS sent only: ${smsRow} vs ${fig(sms.items[0])}`);
+	await page.select('select[name="event_type"]', '');
 
 	// bad ranges: the API's error, with its parameter
 	ctx.allow(page, 400);
