@@ -50,8 +50,15 @@ export default async function (ctx) {
 	await ctx.waitText(page, /\d+:\d\d left/);
 	const reserved = await page.$$eval('.reservation tbody tr', (trs) => trs.map((tr) => tr.innerText));
 	assert(reserved.length === 1 && reserved[0].includes(phone) && reserved[0].includes('reserved'), `the reservation does not hold ${phone}: ${reserved}`);
+	const before = await page.$eval('#reservation-left', (e) => e.textContent);
+	await page.click('#extend-reservation');
+	await page.waitForSelector('#reservation-extended');
+	await progressDone(page, 'Reservation');
 	await ctx.shot(page, '22-buy-reserved');
 	await ctx.checkPage(page, 'reservation');
+	const r = await ctx.api(ctx.ownerKey, 'GET', '/v1/reservations/' + (await page.$eval('.reservation dd code', (e) => e.textContent)));
+	assert(r.status === 'active' && r.phone_numbers[0].phone_number === phone, `the API's reservation: ${JSON.stringify(r)}`);
+	console.log(`  reservation: ${before} before the extension, held until ${r.expires_at}`);
 
 	// buy it: the order's progress live, up to completed
 	await watchProgress(page, 'Order');

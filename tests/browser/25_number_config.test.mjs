@@ -4,7 +4,7 @@
 // input per section refused with the API's message and the field marked;
 // the tabs work from the keyboard; the versions list every change.
 import { assert } from './lib.mjs';
-import { ensureNumber, fill, progressDone, text, watchProgress } from './buy_lib.mjs';
+import { buyOne, ensureNumber, fill, progressDone, text, watchProgress } from './buy_lib.mjs';
 
 // The panel of a tab (its controls are looked up inside it).
 const P = (tab, sel) => `#panel-${tab} ${sel}`;
@@ -86,7 +86,7 @@ async function steps(ctx, page, id) {
 	await watchProgress(page, 'Saving the business hours');
 	await page.click(P('hours', '#save-hours'));
 	await progressDone(page, 'Saving the business hours');
-	await ctx.waitText(page, 'in America/New_York');
+	await page.waitForFunction(() => /^Version \d+, in America\/New_York/.test(document.querySelector('#panel-hours .hours-top p').textContent) && !document.querySelector('#panel-hours h3').textContent.includes('not saved'));
 	// the week view: 5 x 8 whole open hours plus Friday night (22-24, 00-02)
 	const open = await page.$$eval('#week-grid .cell.open', (c) => c.length);
 	assert(open === 44, `the week view marks ${open} open hours, want 44`);
@@ -142,5 +142,31 @@ async function steps(ctx, page, id) {
 	await ctx.waitText(page, '"pin_set": true');
 	await ctx.shot(page, '29-number-versions');
 	await ctx.checkPage(page, 'versions');
+
+	// another number: deactivated, then released (after a confirmation)
+	const other = await buyOne(ctx, '646');
+	await ctx.go(page, `#/numbers/${other.id}`);
+	await page.waitForSelector('dl.props .badge-active');
+	await watchProgress(page, 'Deactivation');
+	await page.click('.number-actions button.secondary');
+	await progressDone(page, 'Deactivation');
+	await page.waitForSelector('dl.props .badge-suspended');
+	await ctx.waitText(page, 'is suspended: it stays yours');
+	await ctx.waitText(page, 'Activate the number to change its configuration');
+	assert((await text(page, '#activate-number')) === 'Activate again', 'a suspended number is not offered activation again');
+	assert(!(await page.$('#save-routing')), 'a suspended number offers to save its routing');
+	await ctx.shot(page, '29-number-suspended');
+	await ctx.checkPage(page, 'suspended number');
+	let asked = null;
+	page.once('dialog', (d) => {
+		asked = d.message();
+		d.accept();
+	});
+	await page.click('.number-actions button.danger');
+	await page.waitForFunction(() => location.hash === '#/numbers');
+	assert(asked && asked.includes(`Release ${other.phone}?`), `the release was not confirmed first: ${asked}`);
+	const gone = await fetch(`${ctx.base}/v1/numbers/${other.id}`, { headers: { Authorization: `Bearer ${ctx.ownerKey}` } });
+	assert(gone.status === 404, `the released number answers ${gone.status}`);
+	await ctx.checkPage(page, 'after the release');
 	await page.close();
 }

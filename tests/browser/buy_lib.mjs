@@ -52,20 +52,25 @@ export async function text(page, sel) {
 	return el ? (await el.evaluate((e) => e.textContent)).trim() : null;
 }
 
-// A number of the account with its activation, bought through the API
-// (when 20_buy did not leave one in ctx.state.number).
+// Buys one number through the API (search, reserve, order), activated with
+// forwarding unless forwardTo is null; answers {id, phone}. (Not
+// ctx.buyNumbers: its GET /v1/numbers?cursor= is refused, 400.)
+export async function buyOne(ctx, areaCode, forwardTo = '+442079460000') {
+	const key = ctx.ownerKey;
+	const found = await ctx.api(key, 'GET', `/v1/available-numbers?country=US&area_code=${areaCode}&limit=1`);
+	assert(found.data.length === 1, `no number for sale in area code ${areaCode}`);
+	const phone = found.data[0].phone_number;
+	const res = await ctx.operation(key, await ctx.api(key, 'POST', '/v1/reservations', { phone_numbers: [phone] }));
+	await ctx.operation(key, await ctx.api(key, 'POST', '/v1/orders', { reservation_id: res.result.reservation_id }));
+	const num = (await ctx.api(key, 'GET', '/v1/numbers?limit=100')).data.find((x) => x.phone_number === phone);
+	assert(num, `${phone} is not among the account's numbers after the order`);
+	if (forwardTo) await ctx.operation(key, await ctx.api(key, 'POST', `/v1/numbers/${num.id}/activate`, { forward_to: forwardTo }));
+	return { id: num.id, phone };
+}
+
+// The active number 20_buy left in ctx.state.number (bought through the API
+// when 20_buy did not run).
 export async function ensureNumber(ctx) {
-	if (!ctx.state.number) {
-		// (not ctx.buyNumbers: its GET /v1/numbers?cursor= is refused, 400)
-		const key = ctx.ownerKey;
-		const found = await ctx.api(key, 'GET', '/v1/available-numbers?country=US&area_code=212&limit=1');
-		const phone = found.data[0].phone_number;
-		const res = await ctx.operation(key, await ctx.api(key, 'POST', '/v1/reservations', { phone_numbers: [phone] }));
-		await ctx.operation(key, await ctx.api(key, 'POST', '/v1/orders', { reservation_id: res.result.reservation_id }));
-		const num = (await ctx.api(key, 'GET', '/v1/numbers?limit=100')).data.find((x) => x.phone_number === phone);
-		assert(num, `${phone} is not among the account's numbers after the order`);
-		await ctx.operation(key, await ctx.api(key, 'POST', `/v1/numbers/${num.id}/activate`, { forward_to: '+442079460000' }));
-		ctx.state.number = { id: num.id, phone };
-	}
+	if (!ctx.state.number) ctx.state.number = await buyOne(ctx, '212');
 	return ctx.state.number;
 }

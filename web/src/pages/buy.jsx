@@ -161,6 +161,12 @@ function Reservation({ res, onExtend, onBuy, buying, bought }) {
 					{when(res.expires_at)}{' '}
 					{left && !bought && <span class={left === 'expired' ? 'badge badge-failed' : 'badge badge-open'} id="reservation-left">{left === 'expired' ? 'expired' : `${left} left`}</span>}
 				</dd>
+				{res.extended && !res.ordered && (
+					<>
+						<dt>Extended</dt>
+						<dd id="reservation-extended">held 15 more minutes from the extension</dd>
+					</>
+				)}
 				{prices.length > 0 && (
 					<>
 						<dt>Price</dt>
@@ -185,7 +191,7 @@ function Reservation({ res, onExtend, onBuy, buying, bought }) {
 					<button type="button" id="buy-reserved" onClick={onBuy} disabled={buying || left === 'expired'}>
 						Buy {held.length} {held.length === 1 ? 'number' : 'numbers'}
 					</button>
-					<button type="button" class="secondary" onClick={onExtend} disabled={buying || left === 'expired'}>
+					<button type="button" class="secondary" id="extend-reservation" onClick={onExtend} disabled={buying || left === 'expired'}>
 						Hold 15 more minutes
 					</button>
 				</div>
@@ -262,11 +268,12 @@ export function BuyPage({ session }) {
 		setPicked(new Map());
 	};
 	const extend = async () => {
+		setResOp(null);
 		const done = await command(() => post(`/v1/reservations/${res.reservation_id}/extend`), setResOp);
 		if (!done) return;
 		try {
 			const r = await get(`/v1/reservations/${res.reservation_id}`);
-			setRes({ ...res, expires_at: r.expires_at });
+			setRes({ ...res, expires_at: r.expires_at, extended: true });
 		} catch (e) {
 			setError(e);
 		}

@@ -95,6 +95,7 @@ function Properties({ num }) {
 function Actions({ num, reload }) {
 	const activate = useCommand();
 	const [op, setOp] = useState(null);
+	const [opLabel, setOpLabel] = useState('');
 	const cf = num.call_forwarding;
 	const [to, setTo] = useState((cf && cf.primary_destination) || '');
 	const [done, setDone] = useState(null);
@@ -112,8 +113,10 @@ function Actions({ num, reload }) {
 			reload();
 		}
 	};
-	const simple = (start, after) => async () => {
+	const simple = (label, start, after) => async () => {
 		setDone(null);
+		setOp(null);
+		setOpLabel(label);
 		const first = await start();
 		setOp(first);
 		const fin = await follow(first, setOp);
@@ -140,7 +143,7 @@ function Actions({ num, reload }) {
 			<Progress op={activate.op} label="Activation" />
 			<div class="row">
 				{num.status === 'active' && (
-					<ActionButton class="secondary" onClick={simple(() => post(`/v1/numbers/${num.id}/deactivate`), () => { setDone(`${num.phone_number} is suspended: it stays yours and routes no calls.`); reload(); })}>
+					<ActionButton class="secondary" onClick={simple('Deactivation', () => post(`/v1/numbers/${num.id}/deactivate`), () => { setDone(`${num.phone_number} is suspended: it stays yours and routes no calls.`); reload(); })}>
 						Deactivate
 					</ActionButton>
 				)}
@@ -148,13 +151,13 @@ function Actions({ num, reload }) {
 					<ActionButton
 						class="danger"
 						confirm={`Release ${num.phone_number}? It goes back to the carrier and is no longer yours.`}
-						onClick={simple(() => del(`/v1/numbers/${num.id}`), () => { location.hash = '#/numbers'; })}
+						onClick={simple('Release', () => del(`/v1/numbers/${num.id}`), () => { location.hash = '#/numbers'; })}
 					>
 						Release
 					</ActionButton>
 				)}
 			</div>
-			<Progress op={op} />
+			<Progress op={op} label={opLabel} />
 			{done && <p class="notice" role="status">{done}</p>}
 		</section>
 	);
@@ -268,7 +271,7 @@ function RoutingPanel({ num, editable, rev, onSaved }) {
 						<dd>{r.timeout_s} s</dd>
 						<dt>Carrier</dt>
 						<dd>{r.carrier_status === 'pending_carrier' ? 'waiting for the carrier to confirm' : r.carrier_status || '—'}</dd>
-						<dt>Version</dt>
+						<dt>Configuration version</dt>
 						<dd>{r.version}</dd>
 					</dl>
 					{editable && <RoutingForm key={r.version} cmd={cmd} data={r} numberId={num.id} onSaved={onSaved} />}
@@ -500,36 +503,39 @@ function HoursForm({ data, numberId, zone, onSaved, onDraft, cmd }) {
 function HoursPanel({ num, editable, rev, onSaved, zone }) {
 	const state = useLoad(() => get(`/v1/numbers/${num.id}/business-hours`), [num.id, rev]);
 	const cmd = useCommand();
-	const [draft, setDraft] = useState(null);
+	const [edit, setEdit] = useState(null); // {version, weekly}: the editor's hours, not saved yet
 	return (
 		<Loaded state={state} what="the business hours">
-			{(b) => (
-				<div class="hours">
-					<div class="hours-top">
-						<div>
-							<h3>Week{draft ? ' (as edited, not saved yet)' : ''}</h3>
-							<p>
-								{b.configured ? <>Version {b.version}, in <strong>{b.time_zone}</strong>.</> : 'No business hours: the number is always open.'}
-							</p>
-							<WeekView weekly={draft || b.weekly || {}} zone={b.time_zone} />
+			{(b) => {
+				const draft = edit && edit.version === b.version ? edit.weekly : null;
+				return (
+					<div class="hours">
+						<div class="hours-top">
+							<div>
+								<h3>Week{draft ? ' (as edited, not saved yet)' : ''}</h3>
+								<p>
+									{b.configured ? <>Version {b.version}, in <strong>{b.time_zone}</strong>.</> : 'No business hours: the number is always open.'}
+								</p>
+								<WeekView weekly={draft || b.weekly || {}} zone={b.time_zone} />
+							</div>
+							<Transitions numberId={num.id} rev={rev} />
 						</div>
-						<Transitions numberId={num.id} rev={rev} />
+						{b.configured && <Overrides list={b.overrides} />}
+						{editable && (
+							<HoursForm
+								key={b.version}
+								data={b}
+								numberId={num.id}
+								zone={zone}
+								onDraft={(w) => setEdit({ version: b.version, weekly: w })}
+								cmd={cmd}
+								onSaved={onSaved}
+							/>
+						)}
+						{editable && <Saved cmd={cmd} what="Business hours" />}
 					</div>
-					{b.configured && <Overrides list={b.overrides} />}
-					{editable && (
-						<HoursForm
-							key={b.version}
-							data={b}
-							numberId={num.id}
-							zone={zone}
-							onDraft={setDraft}
-							cmd={cmd}
-							onSaved={() => { setDraft(null); onSaved(); }}
-						/>
-					)}
-					{editable && <Saved cmd={cmd} what="Business hours" />}
-				</div>
-			)}
+				);
+			}}
 		</Loaded>
 	);
 }
@@ -605,7 +611,7 @@ function VoicemailPanel({ num, editable, rev, onSaved }) {
 						<dd>{v.transcription ? 'on' : 'off'}</dd>
 						<dt>Emails</dt>
 						<dd>{(v.emails || []).join(', ') || '—'}</dd>
-						<dt>Version</dt>
+						<dt>Configuration version</dt>
 						<dd>{v.version}</dd>
 					</dl>
 					{editable && <VoicemailForm key={v.version} cmd={cmd} data={v} numberId={num.id} onSaved={onSaved} />}
