@@ -50,6 +50,7 @@ export default async function (ctx) {
 	await ctx.waitText(page, /\d+:\d\d left/);
 	const reserved = await page.$$eval('.reservation tbody tr', (trs) => trs.map((tr) => tr.innerText));
 	assert(reserved.length === 1 && reserved[0].includes(phone) && reserved[0].includes('reserved'), `the reservation does not hold ${phone}: ${reserved}`);
+	assert(await page.$eval(`input.pick[value="${phone}"]`, (e) => e.disabled && e.checked), 'the reserved number can still be selected in the results');
 	const before = await page.$eval('#reservation-left', (e) => e.textContent);
 	await page.click('#extend-reservation');
 	await page.waitForSelector('#reservation-extended');

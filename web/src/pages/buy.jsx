@@ -102,7 +102,7 @@ function SearchForm({ onSearch, busy }) {
 	);
 }
 
-function Results({ page, selected, toggle, onPage, onFirst, hasPrev }) {
+function Results({ page, selected, held, toggle, onPage, onFirst, hasPrev }) {
 	if (page.data.length === 0) return <p class="empty" role="status">No numbers for sale match these filters. Try fewer filters or another area code.</p>;
 	return (
 		<>
@@ -119,13 +119,13 @@ function Results({ page, selected, toggle, onPage, onFirst, hasPrev }) {
 								class="pick"
 								value={n.phone_number}
 								aria-label={`Select ${n.phone_number}`}
-								checked={selected.has(n.phone_number)}
-								disabled={!selected.has(n.phone_number) && selected.size >= MAX_RESERVE}
+								checked={selected.has(n.phone_number) || held.has(n.phone_number)}
+								disabled={held.has(n.phone_number) || (!selected.has(n.phone_number) && selected.size >= MAX_RESERVE)}
 								onChange={() => toggle(n)}
 							/>
 						),
 					},
-					{ label: 'Number', render: (n) => <strong>{n.phone_number}</strong> },
+					{ label: 'Number', render: (n) => <><strong>{n.phone_number}</strong>{held.has(n.phone_number) && <span class="held"> reserved for you</span>}</> },
 					{ label: 'Location', render: place },
 					{ label: 'Type', render: (n) => (n.type || '—').replace('_', ' ') },
 					{ label: 'Features', render: (n) => (n.features || []).join(', ') },
@@ -183,7 +183,7 @@ function Reservation({ res, onExtend, onBuy, buying, bought }) {
 				columns={[
 					{ label: 'Number', render: (p) => p.phone_number },
 					{ label: 'Status', render: (p) => <Status value={p.status} /> },
-					{ label: 'Note', render: (p) => p.reason || (p.expires_at ? `held until ${when(p.expires_at)}` : '—') },
+					{ label: 'Note', render: (p) => p.reason || (p.status === 'reserved' && !res.ordered ? `held until ${when(res.expires_at)}` : '—') },
 				]}
 			/>
 			{!bought && held.length > 0 && (
@@ -365,6 +365,7 @@ export function BuyPage({ session }) {
 					<Results
 						page={page}
 						selected={picked}
+						held={new Set(res && !res.ordered ? res.phone_numbers.filter((p) => p.status === 'reserved').map((p) => p.phone_number) : [])}
 						toggle={toggle}
 						hasPrev={cursor !== null}
 						onFirst={() => search(query, null)}

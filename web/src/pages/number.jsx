@@ -73,7 +73,13 @@ function Properties({ num }) {
 			<dt>Status</dt>
 			<dd><Status value={num.status} /></dd>
 			<dt>Forwards to</dt>
-			<dd id="forwards-to">{cf && cf.enabled && cf.primary_destination ? cf.primary_destination : 'nowhere (calls are not routed)'}</dd>
+			<dd id="forwards-to">
+				{cf && cf.enabled && cf.primary_destination
+					? num.status === 'active'
+						? cf.primary_destination
+						: `nowhere while ${num.status} (${cf.primary_destination} once active again)`
+					: 'nowhere (calls are not routed)'}
+			</dd>
 			<dt>Location</dt>
 			<dd>{[num.city, num.region, num.country].filter(Boolean).join(', ') || '—'}{num.area_code ? ` (area code ${num.area_code})` : ''}</dd>
 			<dt>Type</dt>
