@@ -103,6 +103,7 @@ export default async function (ctx) {
 	const fwd = await text(page, '#forwards-to');
 	assert(fwd === '+442079460000', `the page shows forwarding to ${fwd}`);
 	await page.waitForSelector('#save-routing');
+	await page.waitForFunction(() => document.querySelector('#panel-routing dl.props').innerText.includes('+442079460000'));
 	await ctx.shot(page, '25-number-active');
 	await ctx.checkPage(page, 'active number');
 	console.log(`  activation progress seen: ${act.join(' -> ')}`);

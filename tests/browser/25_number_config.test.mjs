@@ -98,7 +98,8 @@ async function steps(ctx, page, id) {
 	assert(trans.some((t) => t.includes('holiday') && t.includes('override:0')), `no holiday among the next transitions: ${trans.join(' | ')}`);
 	assert(trans.some((t) => t.includes('open') && t.includes('weekly:')), `no opening among the next transitions: ${trans.join(' | ')}`);
 	const preview = await ctx.api(ctx.ownerKey, 'GET', `/v1/numbers/${id}/business-hours/preview?days=7`);
-	assert(preview.transitions.length === trans.length, `the page lists ${trans.length} transitions, the API ${preview.transitions.length}`);
+	// (a moment later: one transition may have left the 7 days and another come in)
+	assert(Math.abs(preview.transitions.length - trans.length) <= 1, `the page lists ${trans.length} transitions, the API ${preview.transitions.length}`);
 	const hours = await ctx.api(ctx.ownerKey, 'GET', `/v1/numbers/${id}/business-hours`);
 	assert(hours.time_zone === 'America/New_York' && hours.weekly.mon[0].close === '17:00' && hours.weekly.fri.length === 2 && hours.overrides[0].date === day,
 		`the business hours saved are ${JSON.stringify(hours)}`);

@@ -115,7 +115,7 @@ function Actions({ num, reload }) {
 		setOp(null);
 		const fin = await activate.run(() => post(`/v1/numbers/${num.id}/activate`, { forward_to: to.trim() }));
 		if (fin) {
-			setDone(`Calls to ${num.phone_number} now go to ${fin.result && fin.result.forward_to ? fin.result.forward_to : to.trim()}.`);
+			setDone(`Calls to ${num.phone_number} are forwarded now (to the destination under "Forwards to").`);
 			reload();
 		}
 	};
@@ -692,7 +692,7 @@ function NumberView({ num, session, reload }) {
 	return (
 		<>
 			<Properties num={num} />
-			{operate && <Actions num={num} reload={reload} />}
+			{operate && <Actions num={num} reload={saved} />}
 			<section class="config" aria-labelledby="config-h">
 				<h2 id="config-h">Configuration</h2>
 				{!operate && <p class="notice">Your role ({session.role}) may look at this configuration but not change it.</p>}
