@@ -12,13 +12,15 @@ export async function usageNumber(ctx) {
 	let n = ctx.state.number;
 	if (Array.isArray(n)) n = n[0];
 	if (n && typeof n === 'object' && n.phone_number) return n;
+	// 20_buy's {id, phone}
+	if (n && typeof n === 'object' && n.id && n.phone) return ctx.api(ctx.ownerKey, 'GET', `/v1/numbers/${n.id}`);
 	if (typeof n === 'string' && n.startsWith('+')) {
 		const list = await ctx.api(ctx.ownerKey, 'GET', '/v1/numbers?limit=100');
 		const found = list.data.find((x) => x.phone_number === n);
 		if (found) return found;
 	}
 	const bought = await buyOne(ctx, ctx.ownerKey, '+14155550100');
-	ctx.state.number = bought;
+	ctx.state.number = { id: bought.id, phone: bought.phone_number }; // 20_buy's shape
 	return bought;
 }
 
