@@ -169,6 +169,25 @@ export default async function (ctx) {
 		const numbers = await ctx.api(ctx.ownerKey, 'GET', '/v1/numbers?limit=100');
 		assert(numbers.data.some((n) => n.phone_number === ok && n.status === 'active'), `${ok} is not an active number of the account`);
 
+		// a draft cancelled from its page (confirmed): cancelled at once, in the timeline
+		page.on('dialog', (d) => d.accept());
+		const other = number(Math.floor(Math.random() * 5));
+		const draft = await ctx.api(ctx.ownerKey, 'POST', '/v1/porting-orders', {
+			phone_numbers: [other], customer_reference: `${ref}-cancelled`,
+			end_user: { authorized_name: 'Grace Hopper', business_name: 'Compilers Inc' },
+		});
+		await ctx.go(page, `#/porting/${draft.id}`);
+		await ctx.waitText(page, 'Grace Hopper');
+		await page.click('button[aria-label="Cancel the order"]');
+		await page.waitForFunction(() => document.querySelector('.order-head .badge').textContent === 'cancelled');
+		await page.waitForFunction(() => [...document.querySelectorAll('ul.timeline li')].some((li) => /draft\s*→\s*to?\s*cancelled/.test(li.textContent)));
+		assert(!(await page.$('button[aria-label="Submit the order"]')), 'a cancelled order still offers submit');
+		await ctx.checkPage(page, 'cancelled draft');
+		// and one left as a draft, for the list
+		await ctx.api(ctx.ownerKey, 'POST', '/v1/porting-orders', {
+			phone_numbers: [number(Math.floor(Math.random() * 5))], customer_reference: `${ref}-draft`,
+		});
+
 		// the list, filtered on ported
 		await ctx.go(page, '#/porting');
 		await ctx.waitText(page, ref);
@@ -177,10 +196,29 @@ export default async function (ctx) {
 		await page.select('select[name="status"]', 'exception');
 		await ctx.waitText(page, 'No exception porting orders.');
 		await page.select('select[name="status"]', '');
-		await ctx.waitText(page, ref);
+		await ctx.waitText(page, `${ref}-draft`);
+		const statuses = await page.$$eval('tbody tr .badge', (b) => b.map((x) => x.textContent));
+		for (const st of ['draft', 'cancelled', 'ported']) assert(statuses.includes(st), `the list lacks a ${st} order: ${statuses}`);
 		await ctx.checkPage(page, 'porting list with the order');
 		await ctx.shot(page, '40-porting-list');
 		ctx.state.portedNumber = ok;
+
+		// a viewer reads the orders but has none of the actions
+		const viewer = await ctx.newKey(ctx.ownerKey, 'viewer');
+		const vpage = await ctx.newPage();
+		try {
+			await ctx.signIn(vpage, viewer.key);
+			await ctx.go(vpage, '#/porting');
+			await ctx.waitText(vpage, `${ref}-draft`);
+			assert(!(await vpage.$('#new-porting-order')), 'a viewer sees the new order button');
+			await ctx.go(vpage, `#/porting/${draft.id}`);
+			await ctx.waitText(vpage, 'Grace Hopper');
+			const bad = await vpage.$$eval('button, input[type="file"]', (els) => els.map((e) => e.textContent || e.name).filter((t) => /Submit|Cancel the|Upload|doc-/.test(t)));
+			assert(bad.length === 0, `a viewer is offered: ${bad}`);
+			await ctx.checkPage(vpage, 'porting order as a viewer');
+		} finally {
+			await vpage.close();
+		}
 	} catch (e) {
 		await ctx.shot(page, '40-porting-failed').catch(() => {});
 		const body = await page.evaluate(() => document.body.innerText).catch(() => '');

@@ -3,7 +3,8 @@
 // shown), an endpoint at the test's receiver (VOX_DASH_RECEIVER + /hooks)
 // whose secret is shown once, a test sent from its page and seen as a
 // succeeded attempt (200) that the receiver verified with that secret,
-// the message resent and a second attempt seen, disable/enable, delete.
+// the message resent and a second attempt seen, disable/enable, delete;
+// a second endpoint for two event types only.
 import { assert, env } from './lib.mjs';
 
 async function receiver(method, path, body) {
@@ -52,8 +53,23 @@ export default async function (ctx) {
 		const ep = list.data.find((x) => x.url === url);
 		assert(ep && !('secret' in ep), `the endpoint is not listed (or its secret is): ${JSON.stringify(list.data)}`);
 		await ctx.checkPage(page, 'endpoint created');
-		await ctx.shot(page, '45-webhooks-list-created');
 		await receiver('POST', '/_admin/secrets', { path: '/hooks', secrets: [secret] });
+
+		// a second one for two event types only
+		const other = `${env('VOX_DASH_RECEIVER')}/other`;
+		await page.type('form.new-endpoint input[name="url"]', other);
+		await page.click('#ev-all');
+		await page.waitForSelector('[id="ev-number.activated"]');
+		await page.click('[id="ev-number.activated"]');
+		await page.click('[id="ev-porting_order.ported"]');
+		await page.click('form.new-endpoint button[type="submit"]');
+		await ctx.waitText(page, `The signing secret of ${other}`);
+		await ctx.waitText(page, 'number.activated, porting_order.ported');
+		const two = await ctx.api(ctx.ownerKey, 'GET', '/v1/webhook-endpoints');
+		const ep2 = two.data.find((x) => x.url === other);
+		assert(ep2 && ep2.events.join() === 'number.activated,porting_order.ported', `the second endpoint: ${JSON.stringify(ep2)}`);
+		await ctx.checkPage(page, 'second endpoint created');
+		await ctx.shot(page, '45-webhooks-list-created');
 
 		// its page: send a test, see it succeed
 		await page.click(`a[href="#/webhooks/${ep.id}"]`);
@@ -93,6 +109,22 @@ export default async function (ctx) {
 		await page.select('select[name="outcome"]', '');
 		await page.waitForFunction(() => document.querySelectorAll('section[aria-labelledby="attempts-title"] tbody tr').length === 2);
 
+		// a viewer sees the attempts, not the actions
+		const viewer = await ctx.newKey(ctx.ownerKey, 'viewer');
+		const vpage = await ctx.newPage();
+		try {
+			await ctx.signIn(vpage, viewer.key);
+			await ctx.go(vpage, '#/webhooks');
+			await ctx.waitText(vpage, url);
+			assert(!(await vpage.$('form.new-endpoint')), 'a viewer sees the new endpoint form');
+			await ctx.go(vpage, `#/webhooks/${ep.id}`);
+			await ctx.waitText(vpage, 'webhook.test');
+			assert((await vpage.$$('button')).length === 1, 'a viewer is offered more buttons than sign-out');
+			await ctx.checkPage(vpage, 'endpoint as a viewer');
+		} finally {
+			await vpage.close();
+		}
+
 		// disable, enable
 		await page.click('button[aria-label="Disable"]');
 		await ctx.waitText(page, 'Disabled: nothing is sent');
@@ -106,7 +138,10 @@ export default async function (ctx) {
 		// delete (confirmed): gone from the list
 		await page.click('button[aria-label="Delete the endpoint"]');
 		await page.waitForFunction(() => location.hash === '#/webhooks');
-		await ctx.waitText(page, 'You have no webhook endpoints yet.');
+		await ctx.waitText(page, other);
+		assert(!(await page.$(`a[href="#/webhooks/${ep.id}"]`)), 'the deleted endpoint is still listed');
+		const left = await ctx.api(ctx.ownerKey, 'GET', '/v1/webhook-endpoints');
+		assert(left.data.length === 1 && left.data[0].id === ep2.id, `after the delete: ${JSON.stringify(left.data)}`);
 		await ctx.checkPage(page, 'endpoint deleted');
 	} finally {
 		await page.close();

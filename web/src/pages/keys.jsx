@@ -3,7 +3,7 @@
 // revoked), a new key with its role (its secret shown once, with a copy
 // button), revoke with a confirmation.
 import { useState } from 'preact/hooks';
-import { del, get, post, when } from '../api.js';
+import { del, get, post, setToken, when } from '../api.js';
 import { ActionButton, ErrorBox, Field, Loaded, Page, Pager, Status, Table, useLoad } from '../ui.jsx';
 import './keys.css';
 
@@ -80,11 +80,19 @@ export function KeysPage({ session }) {
 			setBusy(false);
 		}
 	};
+	const mine = session.credential && session.credential.key_id;
 	const revoke = async (k) => {
 		await del(`/v1/api-keys/${k.id}`);
+		if (k.id === mine) {
+			// this session's own key: it answers 401 from now on
+			setToken(null);
+			location.hash = '#/signin';
+			location.reload();
+			return;
+		}
+		setCreated((c) => (c && c.id === k.id ? null : c));
 		setTick((t) => t + 1);
 	};
-	const mine = session.credential && session.credential.key_id;
 
 	return (
 		<Page title="API keys">

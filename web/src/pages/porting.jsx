@@ -503,10 +503,15 @@ function eventDetail(ev) {
 	return bits.join('; ');
 }
 
-function Timeline({ events }) {
-	if (!events.length) return <p class="empty">No events yet.</p>;
+function Timeline({ order, events }) {
 	return (
 		<ul class="timeline" aria-label="Status timeline, oldest first">
+			<li class="created">
+				<div class="tl-head">
+					<Status value="draft" />
+					<span class="muted"> · {when(order.created_at)} · created</span>
+				</div>
+			</li>
 			{events.map((ev) => (
 				<li key={ev.id} class={ev.applied ? 'applied' : 'not-applied'}>
 					<div class="tl-head">
@@ -630,7 +635,7 @@ export function PortingOrderPage({ params, session }) {
 							<section aria-labelledby="order-timeline">
 								<h2 id="order-timeline">Status timeline</h2>
 								<Loaded state={events} what="the order's history">
-									{(ev) => <Timeline events={ev.data} />}
+									{(ev) => <Timeline order={o} events={ev.data} />}
 								</Loaded>
 								{MOVING.has(o.status) && <p class="muted live" role="status">Following the carrier: this page refreshes by itself.</p>}
 							</section>

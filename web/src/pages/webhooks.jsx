@@ -26,6 +26,15 @@ function events(list) {
 	return list.join(', ');
 }
 
+// An attempt's time to the second ("7 Dec, 20:49:05"), UTC as elsewhere.
+function stamp(iso) {
+	if (!iso) return '—';
+	const d = new Date(iso);
+	if (Number.isNaN(d.getTime())) return iso;
+	const date = d.toLocaleDateString('en-GB', { timeZone: 'UTC', day: 'numeric', month: 'short' });
+	return `${date}, ${d.toISOString().slice(11, 19)}`;
+}
+
 function EnabledBadge({ ep }) {
 	return ep.enabled ? <span class="badge badge-active">enabled</span> : <span class="badge badge-suspended">disabled</span>;
 }
@@ -181,7 +190,7 @@ function Attempts({ ep, tick, operate, onQueued }) {
 							rows={page.data}
 							rowKey={(a) => a.id}
 							columns={[
-								{ label: 'Started', render: (a) => when(a.started_at) },
+								{ label: 'Started (UTC)', render: (a) => <time dateTime={a.started_at}>{stamp(a.started_at)}</time> },
 								{ label: 'Event', render: (a) => (a.event_type ? <code>{a.event_type}</code> : '—') },
 								{ label: 'Message', render: (a) => (a.message_id ? <code class="msg-id">{a.message_id}</code> : '—') },
 								{ label: 'Try', render: (a) => a.attempt },
@@ -189,8 +198,8 @@ function Attempts({ ep, tick, operate, onQueued }) {
 								{ label: 'HTTP status', render: (a) => (a.status_code === null ? '—' : a.status_code) },
 								{ label: 'Duration', render: (a) => (a.duration_ms === null ? '—' : `${a.duration_ms} ms`) },
 								{ label: 'Error', render: (a) => a.error || '—' },
-								{ label: 'Finished', render: (a) => when(a.finished_at) },
-								{ label: 'Next try', render: (a) => (a.next_attempt_at ? when(a.next_attempt_at) : '—') },
+								{ label: 'Finished (UTC)', render: (a) => (a.finished_at ? <time dateTime={a.finished_at}>{stamp(a.finished_at)}</time> : '—') },
+								{ label: 'Next try (UTC)', render: (a) => (a.next_attempt_at ? stamp(a.next_attempt_at) : '—') },
 								...(operate
 									? [{
 										label: 'Actions',
