@@ -536,8 +536,13 @@ function address(a) {
 export function PortingOrderPage({ params, session }) {
 	const id = params.id;
 	const [tick, setTick] = useState(0);
-	const order = useLoad(() => get(`/v1/porting-orders/${id}`), [id, tick]);
-	const events = useLoad(() => get(`/v1/porting-orders/${id}/events`), [id, tick]);
+	// the order, then its history: a move is written with its event in one
+	// transaction, so the history read after holds the order's status
+	const order = useLoad(async () => {
+		const o = await get(`/v1/porting-orders/${id}`);
+		const ev = await get(`/v1/porting-orders/${id}/events`);
+		return { ...o, history: ev.data };
+	}, [id, tick]);
 	const [op, setOp] = useState(null);
 	const [actionError, setActionError] = useState(null);
 	const reload = () => setTick((t) => t + 1);
@@ -634,9 +639,7 @@ export function PortingOrderPage({ params, session }) {
 							</section>
 							<section aria-labelledby="order-timeline">
 								<h2 id="order-timeline">Status timeline</h2>
-								<Loaded state={events} what="the order's history">
-									{(ev) => <Timeline order={o} events={ev.data} />}
-								</Loaded>
+								<Timeline order={o} events={o.history} />
 								{MOVING.has(o.status) && <p class="muted live" role="status">Following the carrier: this page refreshes by itself.</p>}
 							</section>
 						</div>
@@ -679,7 +682,7 @@ export function PortingOrderPage({ params, session }) {
 							<section aria-labelledby="order-foc">
 								<h2 id="order-foc">FOC date</h2>
 								<FocChoice order={o} onChanged={reload} />
-								<EditDetails key={o.version} order={o} onChanged={reload} />
+								<EditDetails order={o} onChanged={reload} />
 							</section>
 						)}
 					</>
