@@ -43,6 +43,12 @@ export default async function (ctx) {
 		const prefix = key.slice(0, 12);
 		const row = await page.$$eval('tbody tr', (trs, p) => (trs.find((tr) => tr.innerText.includes(p)) || {}).innerText, prefix);
 		assert(row && /developer/.test(row) && /active/.test(row) && /never/.test(row), `the new key's row: ${row}`);
+		// Copy: to the clipboard
+		await page.browserContext().overridePermissions(ctx.base, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+		await page.click('.shown-once button');
+		await ctx.waitText(page, 'Copied to the clipboard.');
+		const copied = await page.evaluate(() => navigator.clipboard.readText());
+		assert(copied === key, `Copy put "${copied}" in the clipboard`);
 		await ctx.checkPage(page, 'key created');
 		await ctx.shot(page, '48-keys-created');
 

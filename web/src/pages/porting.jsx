@@ -376,7 +376,7 @@ function DocumentSlot({ order, slot, label, editable, onChanged }) {
 			)}
 			{editable && (
 				<form class="upload" onSubmit={upload} ref={formRef}>
-					<Field label={id ? `Replace the ${label.toLowerCase()}` : `Upload the ${label.toLowerCase()}`} hint="PDF, PNG or JPEG, at most 10 MiB">
+					<Field label={`${id ? 'Replace' : 'Upload'} the ${slot === 'loa' ? 'letter of authorization' : 'invoice'}`} hint="PDF, PNG or JPEG, at most 10 MiB">
 						{(fid, hint) => (
 							<input id={fid} name={inputId} type="file" accept=".pdf,.png,.jpg,.jpeg,application/pdf,image/png,image/jpeg"
 								aria-describedby={hint} onChange={(e) => setFile(e.currentTarget.files[0] || null)} />
