@@ -56,6 +56,10 @@ VOX_INGRESS_PORT=$port VOX_DASHBOARD_DIR="$root/build/web" VOX_OPENAPI_FILE="$ro
 	VOX_RATE_READ=100000 VOX_RATE_COMMAND=100000 VOX_RATE_SEARCH=100000 \
 	"$bin/ingress" >"$logs/dashboard-ingress.log" 2>&1 &
 pids+=($!)
+# The porting worker applies the porting webhooks of one carrier: the one
+# whose credential this script makes below (the carrier sandbox signs with it).
+name="dashboard-$$-$(date +%s)"
+export VOX_PORTING_CARRIER=$name
 for w in provisioning metering notifications porting invoicing; do
 	VOX_WORKER_METRICS_PORT=0 VOX_NOTIFY_POLL_MS=200 "$bin/$w" >"$logs/dashboard-$w.log" 2>&1 &
 	pids+=($!)
@@ -93,8 +97,8 @@ for bad in nope.js .hidden.js %2e%2e%2fMakefile ..%2f..%2fetc%2fpasswd app.exe i
 done
 echo "files: index (CSP, no-cache, ETag/304), $js and $css (immutable), 6 bad names 404"
 
-# A new user: a fresh account and its owner key; a carrier credential for CDRs.
-name="dashboard-$$-$(date +%s)"
+# A new user: a fresh account and its owner key; a carrier credential for
+# CDRs and porting webhooks.
 "$bin/voxctl" account create --name "$name" --json >"$tmp/account.json" || die "voxctl account create"
 "$bin/voxctl" carrier create --name "$name" --json >"$logs/dashboard-carrier.json" || die "voxctl carrier create"
 
