@@ -122,12 +122,16 @@ export function Progress({ op, label }) {
 }
 
 // A page's heading; sets the document title and takes the focus when the
-// page changes, so a screen reader announces where the user is.
+// user moves to another page, so a screen reader announces where the user
+// is (not on the first page of a load: the first Tab then reaches the
+// skip link, as on any page).
+let firstPage = true;
 export function Page({ title, actions, children }) {
 	const h = useRef(null);
 	useEffect(() => {
 		document.title = `${title} · VoxLink`;
-		if (h.current) h.current.focus();
+		if (h.current && !firstPage) h.current.focus();
+		firstPage = false;
 	}, [title]);
 	return (
 		<section class="page" aria-labelledby="page-title">
