@@ -49,10 +49,14 @@ receiver=$(sed -n 's/^ready //p' "$tmp/receiver.out")
 [ -n "$receiver" ] || die "the webhook receiver did not start ($logs/dashboard-receiver.log)"
 
 export VOX_ENCRYPTION_KEY=${VOX_ENCRYPTION_KEY:-$(openssl rand -hex 32)}
+# JWTs of an identity provider (HS256 with this secret): 55_jwt signs in with one.
+export VOX_DASH_JWT_SECRET
+VOX_DASH_JWT_SECRET=$(openssl rand -hex 32)
 export VOX_WEBHOOK_ALLOW_CIDRS=127.0.0.1/32
 port=$(free_port)
 base="http://127.0.0.1:$port"
-VOX_INGRESS_PORT=$port VOX_DASHBOARD_DIR="$root/build/web" VOX_OPENAPI_FILE="$root/schemas/openapi.yaml" \
+VOX_INGRESS_PORT=$port VOX_JWT_ALG=HS256 VOX_JWT_SECRET=$VOX_DASH_JWT_SECRET VOX_JWT_AUDIENCE=voxlink \
+	VOX_DASHBOARD_DIR="$root/build/web" VOX_OPENAPI_FILE="$root/schemas/openapi.yaml" \
 	VOX_RATE_READ=100000 VOX_RATE_COMMAND=100000 VOX_RATE_SEARCH=100000 \
 	"$bin/ingress" >"$logs/dashboard-ingress.log" 2>&1 &
 pids+=($!)
