@@ -8,7 +8,9 @@
  * images and fetches from this origin only; no inline code, no framing).
  * index.html is revalidated on every load (Cache-Control: no-cache and an
  * ETag), the bundles are cached for a year: their names carry a hash of
- * their content (web/build.mjs), so a new build is a new name.
+ * their content (web/build.mjs), so a new build is a new name. Text
+ * files are gzipped once at load and sent so to clients that accept gzip
+ * (Vary: Accept-Encoding; the gzipped form has an ETag of its own).
  * docs/DASHBOARD.md.
  */
 #include <dirent.h>
@@ -17,6 +19,7 @@
 
 #include "ingress.h"
 #include "vox_crypto.h"
+#include "vox_gzip.h"
 #include "vox_log.h"
 
 #define DASHBOARD_MAX_FILES 64
@@ -32,7 +35,10 @@ typedef struct dashboard_file {
 	const char *type;
 	char *body;
 	size_t len;
-	char etag[68]; /* "<sha-256 hex>" with its quotes */
+	void *gz; /* body gzipped; NULL: not worth it (images) */
+	size_t gzlen;
+	char etag[68];    /* "<sha-256 hex>" with its quotes */
+	char gz_etag[72]; /* "<sha-256 hex>-gz" */
 } dashboard_file_t;
 
 struct dashboard {
@@ -110,6 +116,17 @@ static int dashboard_load_file(dashboard_t *d, const char *dir,
 
 	vox_sha256_hex(f->body, f->len, hex);
 	snprintf(f->etag, sizeof(f->etag), "\"%s\"", hex);
+	snprintf(f->gz_etag, sizeof(f->gz_etag), "\"%s-gz\"", hex);
+	if (strncmp(f->type, "text/", 5) == 0 ||
+	    strcmp(f->type, "image/svg+xml") == 0 ||
+	    strcmp(f->type, "application/json") == 0) {
+		if (vox_gzip(f->body, f->len, 9, &f->gz, &f->gzlen, NULL) !=
+		            0 ||
+		    f->gzlen >= f->len) {
+			free(f->gz);
+			f->gz = NULL;
+		}
+	}
 	d->nfiles++;
 	return 0;
 }
@@ -144,8 +161,10 @@ void dashboard_free(dashboard_t *d)
 {
 	if (d == NULL)
 		return;
-	for (int i = 0; i < d->nfiles; i++)
+	for (int i = 0; i < d->nfiles; i++) {
 		free(d->files[i].body);
+		free(d->files[i].gz);
+	}
 	free(d);
 }
 
@@ -166,16 +185,54 @@ static void dashboard_headers(vox_http_req_t *req)
 	vox_http_add_header(req, "X-Frame-Options", "DENY");
 }
 
+/* Whether the client takes gzip: a "gzip" coding in Accept-Encoding whose
+ * q is not 0 (RFC 9110 12.5.3). */
+static bool dashboard_takes_gzip(const char *ae)
+{
+	const char *p = ae;
+
+	while (p != NULL && (p = strcasestr(p, "gzip")) != NULL) {
+		const char *end = p + 4;
+		bool start = p == ae || p[-1] == ' ' || p[-1] == ',';
+
+		p = end;
+		if (!start ||
+		    (*end != '\0' && *end != ',' && *end != ';' && *end != ' '))
+			continue;
+		end += strspn(end, " ");
+		if (*end == ';') {
+			const char *q = strstr(end, "q=");
+			const char *comma = strchr(end, ',');
+
+			if (q != NULL && (comma == NULL || q < comma) &&
+			    strtod(q + 2, NULL) <= 0)
+				return false;
+		}
+		return true;
+	}
+	return false;
+}
+
 static void dashboard_send(vox_http_req_t *req, const dashboard_file_t *f,
                            const char *cache)
 {
 	const char *inm = vox_http_header(req, "If-None-Match");
+	bool gz = f->gz != NULL &&
+	          dashboard_takes_gzip(vox_http_header(req, "Accept-Encoding"));
+	const char *etag = gz ? f->gz_etag : f->etag;
 
 	dashboard_headers(req);
 	vox_http_add_header(req, "Cache-Control", cache);
-	vox_http_add_header(req, "ETag", f->etag);
-	if (inm != NULL && strstr(inm, f->etag) != NULL) {
+	vox_http_add_header(req, "ETag", etag);
+	if (f->gz != NULL)
+		vox_http_add_header(req, "Vary", "Accept-Encoding");
+	if (inm != NULL && strstr(inm, etag) != NULL) {
 		vox_http_reply(req, 304, f->type, "", 0);
+		return;
+	}
+	if (gz) {
+		vox_http_add_header(req, "Content-Encoding", "gzip");
+		vox_http_reply(req, 200, f->type, f->gz, f->gzlen);
 		return;
 	}
 	vox_http_reply(req, 200, f->type, f->body, f->len);

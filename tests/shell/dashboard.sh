@@ -83,6 +83,14 @@ grep -qi '^cache-control: no-cache' <<<"$h" || die "GET /dashboard: the page is 
 grep -qi '^content-type: text/html' <<<"$h" || die "GET /dashboard: not text/html"
 etag=$(sed -n 's/^[Ee][Tt]ag: //p' <<<"$h")
 [ "$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$base/dashboard")" = 304 ] || die "If-None-Match did not answer 304"
+# gzip for clients that take it (a form of its own: Vary, its own ETag), not for those refusing it
+curl -sS -o "$tmp/index.gz" -D "$tmp/gz.h" -H 'Accept-Encoding: br, gzip' "$base/dashboard"
+grep -qi '^content-encoding: gzip' "$tmp/gz.h" || die "GET /dashboard with Accept-Encoding: gzip is not gzipped"
+grep -qi '^vary: accept-encoding' "$tmp/gz.h" || die "GET /dashboard: no Vary: Accept-Encoding"
+gunzip -c "$tmp/index.gz" | cmp -s - "$tmp/body" || die "GET /dashboard: the gzipped page is not the page"
+! grep -qi "^etag: $etag" "$tmp/gz.h" || die "GET /dashboard: the gzipped form has the plain form's ETag"
+curl -sS -o /dev/null -D "$tmp/nogz.h" -H 'Accept-Encoding: gzip;q=0, identity' "$base/dashboard"
+! grep -qi '^content-encoding' "$tmp/nogz.h" || die "GET /dashboard with gzip;q=0 was gzipped"
 if grep -q '<script>' "$tmp/body" || grep -q ' style=' "$tmp/body"; then die "index.html has inline code"; fi
 js=$(grep -o '/dashboard/app-[A-Z0-9]*\.js' "$tmp/body")
 css=$(grep -o '/dashboard/app-[A-Z0-9]*\.css' "$tmp/body")
@@ -99,7 +107,7 @@ for bad in nope.js .hidden.js %2e%2e%2fMakefile ..%2f..%2fetc%2fpasswd app.exe i
 	"$PY" -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; sys.exit(e["code"] != "route_not_found")' "$tmp/err" ||
 		die "GET /dashboard/$bad: not the error format: $(cat "$tmp/err")"
 done
-echo "files: index (CSP, no-cache, ETag/304), $js and $css (immutable), 6 bad names 404"
+echo "files: index (CSP, no-cache, ETag/304, gzip), $js and $css (immutable), 6 bad names 404"
 
 # A new user: a fresh account and its owner key; a carrier credential for
 # CDRs and porting webhooks.

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "../../workers/exporter/exporter.h"
+#include "vox_gzip.h"
 #include "vox_time.h"
 
 static int64_t hour_at(const char *rfc3339)
@@ -231,7 +232,7 @@ Test(exporter_layout, gzip_round_trips)
 	size_t gzlen;
 	z_stream zs = {0};
 
-	cr_assert_eq(exp_gzip(text, strlen(text), 6, &gz, &gzlen, NULL), 0);
+	cr_assert_eq(vox_gzip(text, strlen(text), 6, &gz, &gzlen, NULL), 0);
 	cr_assert_eq(((unsigned char *)gz)[0], 0x1f); /* gzip magic */
 	cr_assert_eq(((unsigned char *)gz)[1], 0x8b);
 	cr_assert_eq(inflateInit2(&zs, 15 + 16), Z_OK);
@@ -245,7 +246,7 @@ Test(exporter_layout, gzip_round_trips)
 	inflateEnd(&zs);
 	free(gz);
 	/* an empty object is a valid gzip member too */
-	cr_assert_eq(exp_gzip("", 0, 1, &gz, &gzlen, NULL), 0);
+	cr_assert_eq(vox_gzip("", 0, 1, &gz, &gzlen, NULL), 0);
 	cr_assert_gt(gzlen, 0);
 	free(gz);
 }

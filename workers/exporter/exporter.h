@@ -66,11 +66,6 @@ int exp_late_key(const char *topic, int64_t hour, int32_t partition,
                  int64_t first_offset, char *out, size_t outlen,
                  vox_error_t *err);
 
-/* gzip (RFC 1952) of data at level (1..9) into *out (malloc'd, the
- * caller's). */
-int exp_gzip(const void *data, size_t len, int level, void **out,
-             size_t *outlen, vox_error_t *err);
-
 /* The open hours a partition's commit carries (its offset metadata):
  * "v1 h=<hour>,<hour>..." . Parse ignores what it does not understand. */
 int exp_meta_format(const int64_t *hours, size_t n, char *out, size_t outlen);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "export_int.h"
+#include "vox_gzip.h"
 #include "vox_log.h"
 #include "vox_time.h"
 
@@ -73,7 +74,7 @@ static int job_run(struct exporter *ex, struct flush_job *job)
 
 	if (exp_object_key(job->topic, b->hour, job->partition, b->first_offset,
 	                   key, sizeof(key), &err) != 0 ||
-	    exp_gzip(vox_buf_str(&b->raw), vox_buf_len(&b->raw),
+	    vox_gzip(vox_buf_str(&b->raw), vox_buf_len(&b->raw),
 	             (int)ex->conf->gzip_level, &gz, &gzlen, &err) != 0) {
 		vox_log(VOX_LOG_ERROR, "object not made", "topic", job->topic,
 		        "error", err.message, NULL);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "exporter.h"
 #include "vox_buf.h"
@@ -418,46 +417,6 @@ int exp_late_key(const char *topic, int64_t hour, int32_t partition,
 	snprintf(name, sizeof(name), "_late/%s+%" PRId32 "+%" PRId64 ".json",
 	         topic, partition, first_offset);
 	return key_with(topic, hour, out, outlen, err, name);
-}
-
-int exp_gzip(const void *data, size_t len, int level, void **out,
-             size_t *outlen, vox_error_t *err)
-{
-	z_stream zs;
-	uLong bound;
-	unsigned char *buf;
-	int zrc;
-
-	*out = NULL;
-	*outlen = 0;
-	memset(&zs, 0, sizeof(zs));
-	/* 15 + 16: a gzip wrapper, not zlib's */
-	if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8,
-	                 Z_DEFAULT_STRATEGY) != Z_OK)
-		return vox_error_set(err, VOX_ERR_INTERNAL, false,
-		                     "deflateInit2 (level %d) failed", level);
-	bound = deflateBound(&zs, (uLong)len) + 32;
-	buf = malloc(bound);
-	if (buf == NULL) {
-		deflateEnd(&zs);
-		return vox_error_set(err, VOX_ERR_NOMEM, true,
-		                     "out of memory for %zu bytes", len);
-	}
-	zs.next_in = (Bytef *)data;
-	zs.avail_in = (uInt)len;
-	zs.next_out = buf;
-	zs.avail_out = (uInt)bound;
-	zrc = deflate(&zs, Z_FINISH);
-	if (zrc != Z_STREAM_END) {
-		deflateEnd(&zs);
-		free(buf);
-		return vox_error_set(err, VOX_ERR_INTERNAL, false,
-		                     "deflate failed (%d)", zrc);
-	}
-	*outlen = zs.total_out;
-	*out = buf;
-	deflateEnd(&zs);
-	return 0;
 }
 
 int exp_meta_format(const int64_t *hours, size_t n, char *out, size_t outlen)
