@@ -36,6 +36,18 @@ export default async function (ctx) {
 	await page.keyboard.press('Enter');
 	assert((await page.evaluate(() => document.activeElement.id)) === 'main', 'the skip link does not move the focus to the content');
 
+	// a phone's width: the navigation above the content, the page usable
+	await page.setViewport({ width: 390, height: 844 });
+	await ctx.go(page, '#/numbers');
+	const navBox = await page.$eval('nav.nav', (n) => { const r = n.getBoundingClientRect(); return { w: r.width, bottom: r.bottom }; });
+	const mainTop = await page.$eval('main', (m) => m.getBoundingClientRect().top);
+	assert(navBox.w > 300 && mainTop >= navBox.bottom - 1, `on a narrow screen the navigation is not above the content: ${JSON.stringify(navBox)} main at ${mainTop}`);
+	const scrollW = await page.evaluate(() => document.documentElement.scrollWidth);
+	assert(scrollW <= 390, `on a phone the page is ${scrollW} px wide: it scrolls sideways`);
+	await ctx.checkPage(page, 'numbers on a phone');
+	await ctx.shot(page, '91-tour-phone-numbers');
+	await page.setViewport({ width: 1280, height: 900 });
+
 	// an unknown number: the API's 404 shown, not a blank page
 	ctx.allow(page, 404);
 	await ctx.go(page, '#/numbers/00000000-0000-7000-8000-000000000000');
