@@ -1,6 +1,7 @@
 /* vox_worker: config, wiring and shutdown shared by every worker binary. */
 #include "vox_worker.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -303,6 +304,23 @@ int vox_worker_main(const vox_worker_def_t *def, int argc, char **argv)
 	};
 
 	size_t ncommon = sizeof(opts) / sizeof(opts[0]);
+
+	/* One glibc malloc arena for every thread, set before any thread
+	 * exists (glibc fixes the count when a second thread first mallocs).
+	 * By default each thread that mallocs (librdkafka's broker threads,
+	 * ours) gets an arena of its own, up to 8 per core; malloc_trim in
+	 * the consume loop (vox_consumer_batch.c) gives back the free pages
+	 * of the main heap but never the free top of another arena, so after
+	 * a backlog (a big fetch, big batches) each arena keeps the pages it
+	 * touched as RSS for good: the chaos soak's provisioning worker
+	 * stepped up 1.5-4.5 MB once and stayed there (docs/RELIABILITY.md,
+	 * scenario 5). In one arena, what is freed is given back by the next
+	 * trim. The workers' allocation rates are far below what one arena's
+	 * lock holds (tcache serves most small blocks without it).
+	 * MALLOC_ARENA_MAX in the environment still wins. */
+	if (getenv("MALLOC_ARENA_MAX") == NULL)
+		mallopt(M_ARENA_MAX, 1);
+
 	vox_cfg_opt_t *all = calloc(ncommon + def->nopts, sizeof(*all));
 
 	if (all == NULL)
