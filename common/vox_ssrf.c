@@ -15,11 +15,13 @@
  * address.
  */
 #include "vox_ssrf.h"
+#include "vox_time.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,27 @@ struct ssrf_cidr {
 	unsigned prefix;
 };
 
+/* Names that did not resolve, remembered a while (SSRF_MISS_MS; a
+ * temporary failure SSRF_MISS_AGAIN_MS): a queue of deliveries to one dead
+ * host costs one lookup, not one each; without it a thousand queued
+ * callbacks to a name that is gone flood the resolver, whose answers then
+ * take its 5 s retry each and hold every sender up. */
+#define SSRF_MISSES        64
+#define SSRF_MISS_MS       30000
+#define SSRF_MISS_AGAIN_MS 5000
+struct ssrf_miss {
+	char host[256];
+	int64_t until_ms;
+	int gai;
+};
+struct ssrf_misses {
+	pthread_mutex_t lock;
+	struct ssrf_miss slot[SSRF_MISSES];
+	unsigned next; /* the slot the next miss takes (round robin) */
+};
+
 struct vox_ssrf {
+	struct ssrf_misses *misses;
 	size_t count;
 	struct ssrf_cidr cidrs[];
 };
@@ -331,10 +353,15 @@ vox_ssrf_t *vox_ssrf_new(const char *allow_cidrs, vox_error_t *err)
 	for (const char *q = p; *q != '\0'; q++)
 		count += *q == ',';
 	s = calloc(1, sizeof(*s) + count * sizeof(s->cidrs[0]));
+	if (s != NULL && (s->misses = calloc(1, sizeof(*s->misses))) == NULL) {
+		free(s);
+		s = NULL;
+	}
 	if (s == NULL) {
 		vox_error_set(err, VOX_ERR_NOMEM, false, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&s->misses->lock, NULL);
 	if (*p == '\0')
 		return s;
 	for (;;) {
@@ -365,13 +392,48 @@ vox_ssrf_t *vox_ssrf_new(const char *allow_cidrs, vox_error_t *err)
 	}
 	return s;
 fail:
-	free(s);
+	vox_ssrf_destroy(s);
 	return NULL;
 }
 
 void vox_ssrf_destroy(vox_ssrf_t *s)
 {
+	if (s == NULL)
+		return;
+	pthread_mutex_destroy(&s->misses->lock);
+	free(s->misses);
 	free(s);
+}
+
+/* The lookup error remembered for host, or 0. */
+static int miss_find(struct ssrf_misses *m, const char *host)
+{
+	int64_t now = vox_mono_ms();
+	int gai = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < SSRF_MISSES; i++)
+		if (m->slot[i].until_ms > now &&
+		    strcmp(m->slot[i].host, host) == 0) {
+			gai = m->slot[i].gai;
+			break;
+		}
+	pthread_mutex_unlock(&m->lock);
+	return gai;
+}
+
+static void miss_add(struct ssrf_misses *m, const char *host, int gai,
+                     bool again)
+{
+	struct ssrf_miss *slot;
+
+	pthread_mutex_lock(&m->lock);
+	slot = &m->slot[m->next++ % SSRF_MISSES];
+	snprintf(slot->host, sizeof(slot->host), "%s", host);
+	slot->gai = gai;
+	slot->until_ms =
+	        vox_mono_ms() + (again ? SSRF_MISS_AGAIN_MS : SSRF_MISS_MS);
+	pthread_mutex_unlock(&m->lock);
 }
 
 /* A URL taken apart: host without brackets, port, and the host's address
@@ -596,7 +658,13 @@ int vox_ssrf_check_url(const vox_ssrf_t *s, const char *url,
 			target_fill(&parsed, parsed.family, parsed.bytes, out);
 		return rc;
 	}
-	gai = getaddrinfo(parsed.host, NULL, &hints, &res);
+	gai = miss_find(s->misses, parsed.host);
+	if (gai == 0) {
+		gai = getaddrinfo(parsed.host, NULL, &hints, &res);
+		if (gai != 0 && gai != EAI_MEMORY && gai != EAI_SYSTEM)
+			miss_add(s->misses, parsed.host, gai,
+			         gai == EAI_AGAIN || gai == EAI_FAIL);
+	}
 	if (gai == EAI_AGAIN || gai == EAI_FAIL || gai == EAI_SYSTEM ||
 	    gai == EAI_MEMORY)
 		return vox_error_set(

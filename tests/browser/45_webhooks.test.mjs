@@ -79,7 +79,7 @@ export default async function (ctx) {
 		await ctx.waitText(page, 'A webhook.test message');
 		await page.waitForFunction(
 			() => [...document.querySelectorAll('section[aria-labelledby="attempts-title"] tbody tr')].some((tr) => /succeeded/.test(tr.innerText)),
-			{ timeout: 30000 },
+			{ timeout: 90000 },
 		);
 		let rows = await rowsOf(page);
 		assert(rows.length === 1 && /webhook\.test/.test(rows[0]) && /\b200\b/.test(rows[0]), `the attempts: ${rows}`);
@@ -94,7 +94,7 @@ export default async function (ctx) {
 		await ctx.waitText(page, `Message ${msgId} queued again`);
 		await page.waitForFunction(
 			() => [...document.querySelectorAll('section[aria-labelledby="attempts-title"] tbody tr')].filter((tr) => /succeeded/.test(tr.innerText)).length === 2,
-			{ timeout: 30000 },
+			{ timeout: 90000 },
 		);
 		rows = await rowsOf(page);
 		assert(rows.length === 2 && rows.every((r) => r.includes(msgId) && /\b200\b/.test(r)), `the attempts after the resend: ${rows}`);

@@ -251,6 +251,18 @@ Test(ssrf, names)
 	             VOX_ERR_NOT_FOUND);
 	cr_assert_not_null(strstr(err.message, "hooks.voxlink.invalid"), "%s",
 	                   err.message);
+	/* asked again (now from the misses remembered): the same answer;
+	 * localhost is still told apart */
+	vox_error_clear(&err);
+	cr_assert_eq(vox_ssrf_check_url(s, "https://hooks.voxlink.invalid/y",
+	                                &t, &err),
+	             VOX_ERR_NOT_FOUND);
+	cr_assert_not_null(strstr(err.message, "hooks.voxlink.invalid"), "%s",
+	                   err.message);
+	vox_error_clear(&err);
+	cr_assert_eq(vox_ssrf_check_url(s, "http://localhost/", &t, &err),
+	             VOX_ERR_INVALID);
+	vox_error_clear(&err);
 	/* without a lookup, a name passes */
 	cr_assert_eq(vox_ssrf_check_literal(s, "https://hooks.voxlink.invalid/",
 	                                    &err),

@@ -229,7 +229,8 @@ export function WebhookPage({ params, session }) {
 	const [secret, setSecret] = useState(null);
 	const operate = can(session.role, 'operate');
 
-	// after a test or a resend, the attempts are refreshed for a while
+	// after a test or a resend, the attempts are refreshed for two minutes
+	// (a delivery waits its turn behind the queue's due ones)
 	useEffect(() => {
 		if (Date.now() >= followUntil) return undefined;
 		const t = setTimeout(() => setAttemptsTick((n) => n + 1), 1500);
@@ -238,7 +239,7 @@ export function WebhookPage({ params, session }) {
 	const queued = (text) => {
 		setNote(text);
 		setAttemptsTick((n) => n + 1);
-		setFollowUntil(Date.now() + 30000);
+		setFollowUntil(Date.now() + 120000);
 	};
 
 	const test = async () => {
