@@ -52,20 +52,12 @@ export async function text(page, sel) {
 	return el ? (await el.evaluate((e) => e.textContent)).trim() : null;
 }
 
-// Buys one number through the API (search, reserve, order), activated with
-// forwarding unless forwardTo is null; answers {id, phone}. (Not
-// ctx.buyNumbers: its GET /v1/numbers?cursor= is refused, 400.)
+// Buys one number through the API (ctx.buyNumbers: search, reserve,
+// order), activated with forwarding unless forwardTo is null; answers
+// {id, phone}.
 export async function buyOne(ctx, areaCode, forwardTo = '+442079460000') {
-	const key = ctx.ownerKey;
-	const found = await ctx.api(key, 'GET', `/v1/available-numbers?country=US&area_code=${areaCode}&limit=1`);
-	assert(found.data.length === 1, `no number for sale in area code ${areaCode}`);
-	const phone = found.data[0].phone_number;
-	const res = await ctx.operation(key, await ctx.api(key, 'POST', '/v1/reservations', { phone_numbers: [phone] }));
-	await ctx.operation(key, await ctx.api(key, 'POST', '/v1/orders', { reservation_id: res.result.reservation_id }));
-	const num = (await ctx.api(key, 'GET', '/v1/numbers?limit=100')).data.find((x) => x.phone_number === phone);
-	assert(num, `${phone} is not among the account's numbers after the order`);
-	if (forwardTo) await ctx.operation(key, await ctx.api(key, 'POST', `/v1/numbers/${num.id}/activate`, { forward_to: forwardTo }));
-	return { id: num.id, phone };
+	const [num] = await ctx.buyNumbers(ctx.ownerKey, { n: 1, areaCode, forwardTo: forwardTo || undefined });
+	return { id: num.id, phone: num.phone_number };
 }
 
 // The active number 20_buy left in ctx.state.number (bought through the API

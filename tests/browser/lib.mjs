@@ -171,9 +171,9 @@ export class Ctx {
 		assert(phones.length === n, `the search found ${phones.length} numbers, want ${n}`);
 		const res = await this.operation(key, await this.api(key, 'POST', '/v1/reservations', { phone_numbers: phones }));
 		await this.operation(key, await this.api(key, 'POST', '/v1/orders', { reservation_id: res.result.reservation_id }));
+		const list = await this.api(key, 'GET', '/v1/numbers?limit=100');
 		const mine = [];
 		for (const p of phones) {
-			const list = await this.api(key, 'GET', `/v1/numbers?limit=100`);
 			const num = list.data.find((x) => x.phone_number === p);
 			assert(num, `${p} is not among the account's numbers after the order`);
 			if (forwardTo) await this.operation(key, await this.api(key, 'POST', `/v1/numbers/${num.id}/activate`, { forward_to: forwardTo }));

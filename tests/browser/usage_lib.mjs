@@ -6,38 +6,14 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { assert, env } from './lib.mjs';
 
-// The number the tests before left in ctx.state (a number object or its
-// E.164), else one bought and activated now.
+// The number the tests before left in ctx.state ({id, phone}, 20_buy's),
+// else one bought and activated now.
 export async function usageNumber(ctx) {
-	let n = ctx.state.number;
-	if (Array.isArray(n)) n = n[0];
-	if (n && typeof n === 'object' && n.phone_number) return n;
-	// 20_buy's {id, phone}
-	if (n && typeof n === 'object' && n.id && n.phone) return ctx.api(ctx.ownerKey, 'GET', `/v1/numbers/${n.id}`);
-	if (typeof n === 'string' && n.startsWith('+')) {
-		const list = await ctx.api(ctx.ownerKey, 'GET', '/v1/numbers?limit=100');
-		const found = list.data.find((x) => x.phone_number === n);
-		if (found) return found;
-	}
-	const bought = await buyOne(ctx, ctx.ownerKey, '+14155550100');
+	const n = ctx.state.number;
+	if (n) return ctx.api(ctx.ownerKey, 'GET', `/v1/numbers/${n.id}`);
+	const [bought] = await ctx.buyNumbers(ctx.ownerKey, { n: 1, areaCode: '415', forwardTo: '+14155550100' });
 	ctx.state.number = { id: bought.id, phone: bought.phone_number }; // 20_buy's shape
 	return bought;
-}
-
-// ctx.buyNumbers for one number (search, reserve, order, activate). Its own
-// copy because lib.mjs's lists the numbers with "cursor=", which the API
-// refuses (400 invalid_parameter).
-export async function buyOne(ctx, key, forwardTo) {
-	const found = await ctx.api(key, 'GET', '/v1/available-numbers?country=US&area_code=415&limit=1');
-	assert(found.data.length === 1, 'the search found no number');
-	const phone = found.data[0].phone_number;
-	const res = await ctx.operation(key, await ctx.api(key, 'POST', '/v1/reservations', { phone_numbers: [phone] }));
-	await ctx.operation(key, await ctx.api(key, 'POST', '/v1/orders', { reservation_id: res.result.reservation_id }));
-	const list = await ctx.api(key, 'GET', '/v1/numbers?limit=100');
-	const num = list.data.find((x) => x.phone_number === phone);
-	assert(num, `${phone} is not among the account's numbers after the order`);
-	await ctx.operation(key, await ctx.api(key, 'POST', `/v1/numbers/${num.id}/activate`, { forward_to: forwardTo }));
-	return num;
 }
 
 // POST /v1/carrier/cdrs with the test carrier's credential; answers the

@@ -2,6 +2,7 @@
 // blank page), labelled form fields, tables with captions, status badges,
 // a pager and the live progress of an operation.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { follow } from './api.js';
 
 // Runs load() now and whenever deps change: {data, error, loading, reload}.
 export function useLoad(load, deps) {
@@ -169,4 +170,32 @@ export function ActionButton({ onClick, children, class: cls, confirm: ask, labe
 			<ErrorBox error={error} />
 		</div>
 	);
+}
+
+// Runs a command (start: a function answering its 202 operation) and
+// follows the operation: op is its latest state (or show(op) sees each
+// state when given), error what the API refused, busy while it runs. run
+// answers the completed operation, or null when it failed or was refused.
+export function useCommand() {
+	const [op, setOp] = useState(null);
+	const [error, setError] = useState(null);
+	const [busy, setBusy] = useState(false);
+	const run = async (start, show) => {
+		setBusy(true);
+		setError(null);
+		if (!show) setOp(null);
+		const see = show || setOp;
+		try {
+			const first = await start();
+			see(first);
+			const done = await follow(first, see);
+			return done.status === 'completed' ? done : null;
+		} catch (e) {
+			setError(e);
+			return null;
+		} finally {
+			setBusy(false);
+		}
+	};
+	return { op, error, busy, run, setError };
 }

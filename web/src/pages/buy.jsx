@@ -7,7 +7,7 @@
 // operate reach this page (routes.js).
 import { useEffect, useState } from 'preact/hooks';
 import { follow, get, money, post, when } from '../api.js';
-import { ErrorBox, Field, Page, Progress, Status, Table } from '../ui.jsx';
+import { ErrorBox, Field, Page, Progress, Status, Table, useCommand } from '../ui.jsx';
 import './buy.css';
 
 const COUNTRIES = ['US', 'CA', 'GB', 'DE', 'FR', 'AU'];
@@ -211,8 +211,7 @@ export function BuyPage({ session }) {
 	const [res, setRes] = useState(null);
 	const [orderOp, setOrderOp] = useState(null);
 	const [bought, setBought] = useState(null);
-	const [error, setError] = useState(null);
-	const [busy, setBusy] = useState(false);
+	const { error, setError, busy, run: command } = useCommand();
 
 	const search = async (q, c) => {
 		setSearching(true);
@@ -239,22 +238,6 @@ export function BuyPage({ session }) {
 		if (m.has(n.phone_number)) m.delete(n.phone_number);
 		else m.set(n.phone_number, n);
 		setPicked(m);
-	};
-	// Runs a command and follows its operation, showing each state.
-	const command = async (start, show) => {
-		setBusy(true);
-		setError(null);
-		try {
-			const op = await start();
-			show(op);
-			const done = await follow(op, show);
-			return done.status === 'completed' ? done : null;
-		} catch (e) {
-			setError(e);
-			return null;
-		} finally {
-			setBusy(false);
-		}
 	};
 	const reserve = async () => {
 		setRes(null);

@@ -11,38 +11,13 @@
 import { useRef, useState } from 'preact/hooks';
 import { can, del, follow, get, money, post, put, when } from '../api.js';
 import { hashQuery } from '../routes.js';
-import { ActionButton, ErrorBox, Field, Loaded, Page, Progress, Status, Table, useLoad } from '../ui.jsx';
+import { ActionButton, ErrorBox, Field, Loaded, Page, Progress, Status, Table, useCommand, useLoad } from '../ui.jsx';
 import './number.css';
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const DAY_NAMES = { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' };
 const WEEKDAYS_JS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-// Runs a command (a function answering its 202 operation) and follows the
-// operation: op is its latest state, error what the API refused.
-function useCommand() {
-	const [op, setOp] = useState(null);
-	const [error, setError] = useState(null);
-	const [busy, setBusy] = useState(false);
-	const run = async (start) => {
-		setBusy(true);
-		setError(null);
-		setOp(null);
-		try {
-			const first = await start();
-			setOp(first);
-			const done = await follow(first, setOp);
-			return done.status === 'completed' ? done : null;
-		} catch (e) {
-			setError(e);
-			return null;
-		} finally {
-			setBusy(false);
-		}
-	};
-	return { op, error, busy, run };
-}
 
 // aria-invalid for the control the API's error names (details.field).
 function bad(error, ...fields) {
